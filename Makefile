@@ -1,0 +1,40 @@
+# Two commands matter (see README.md): `make run` runs the main job, `make test` runs the tests.
+# Each sets up .venv by itself: the first run creates it and installs the three packages
+# (editable) and the test tools; later runs reuse it until a pyproject.toml changes.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint typecheck check docs clean
+
+$(STAMP): pyproject.toml packages/routilux-core/pyproject.toml packages/routilux-handlers/pyproject.toml packages/routilux-stdlib/pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.10 or newer is needed" >&2; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install -q --disable-pip-version-check \
+		-e packages/routilux-core -e packages/routilux-stdlib -e packages/routilux-handlers \
+		--group dev
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python examples/quickstart.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check packages tests benchmarks examples
+	$(BIN)/ruff format --check packages tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: test lint typecheck
+
+clean:
+	rm -rf $(VENV)

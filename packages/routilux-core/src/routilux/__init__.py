@@ -1,0 +1,67 @@
+"""
+routilux: event-driven workflows for Python.
+
+Routines declare input slots and output events; a :class:`Flow` wires events to slots;
+each :meth:`Flow.execute` runs an independent job whose runtime state lives in its
+:class:`JobState`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._flow import Flow
+from ._plugins import PluginManager, register_plugin, unregister_plugin
+from .connection import Connection
+from .error_handler import ErrorHandler, ErrorStrategy
+from .event import Event
+from .execution_tracker import ExecutionTracker
+from .hookspecs import hookimpl
+from .job_state import ExecutionRecord, JobState, JobStateChange, JobStatus
+from .output_handler import (
+    CallbackOutputHandler,
+    NullOutputHandler,
+    OutputHandler,
+    QueueOutputHandler,
+)
+from .routine import ExecutionContext, Routine
+from .slot import Slot
+
+
+__all__ = [
+    "CallbackOutputHandler",
+    "Connection",
+    "ErrorHandler",
+    "ErrorStrategy",
+    "Event",
+    "ExecutionContext",
+    "ExecutionRecord",
+    "ExecutionTracker",
+    "Flow",
+    "JobState",
+    "JobStateChange",
+    "JobStatus",
+    "NullOutputHandler",
+    "OutputHandler",
+    "PluginManager",
+    "QueueOutputHandler",
+    "Routine",
+    "Slot",
+    "hookimpl",
+    "register_plugin",
+    "unregister_plugin",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from ._version import __version__
+
+        return __version__
+    if name[:1].isupper():
+        # Built-in routines (TextClipper...) come from routilux-stdlib through the registry.
+        from .registry import resolve_exported_routine
+
+        return resolve_exported_routine(name)
+    msg = f"module 'routilux' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -1,0 +1,632 @@
+"""
+Flow: the static definition of a workflow, and the entry points that run its jobs.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ._context import Frame, current_frame, reset_frame, set_frame
+from ._scheduler._pool import Timer, WorkerPool
+from ._scheduler._run import JobRun
+from .connection import Connection
+from .error_handler import ErrorHandler
+from .exceptions import (
+    ConfigurationError,
+    DuplicateNameError,
+    EventNotFoundError,
+    ExecutionContextError,
+    FlowMismatchError,
+    RoutineNotFoundError,
+    RoutiluxWarning,
+    SlotNotFoundError,
+)
+from .job_state import JobState
+from .routine import Routine
+from .slot import Slot
+
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._plugins import PluginManager
+    from .event import Event
+    from .execution_tracker import ExecutionTracker
+    from .output_handler import OutputHandler
+
+__all__ = ["EXECUTION_STRATEGIES", "Flow"]
+
+EXECUTION_STRATEGIES = ("sequential", "concurrent")
+"""The accepted values of ``execution_strategy``."""
+
+
+def _check_strategy(strategy: Any) -> str:
+    if strategy not in EXECUTION_STRATEGIES:
+        msg = f"Invalid execution strategy: {strategy!r} (expected 'sequential' or 'concurrent')"
+        raise ConfigurationError(msg, name="execution_strategy", value=strategy)
+    return str(strategy)
+
+
+def _check_workers(value: Any, name: str = "max_workers") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{name} must be an int >= 1, got {value!r}"
+        raise ConfigurationError(msg, name=name, value=value)
+    return value
+
+
+class _JobStateView:
+    """
+    ``flow._current_execution_job_state.value``: the JobState of the job of this flow that
+    the calling code runs for, or ``None`` (kept for code written against the original).
+    """
+
+    __slots__ = ("_flow",)
+
+    def __init__(self, flow: Flow) -> None:
+        self._flow = flow
+
+    @property
+    def value(self) -> JobState | None:
+        frame = current_frame()
+        if frame is not None and frame.run.flow is self._flow:
+            return frame.run.job_state
+        return None
+
+
+class Flow:
+    """
+    A workflow: routines by id and the connections from their events to their slots.
+
+    A Flow is a definition. Running a job (:meth:`execute`, :meth:`submit`) never changes
+    it, so one Flow runs any number of jobs at once, from any number of threads; each job's
+    state lives in its own :class:`~routilux.job_state.JobState`. The Flow owns one worker
+    pool shared by its jobs, created on first use and released by :meth:`shutdown` (or by
+    leaving a ``with`` block).
+
+    Args:
+        flow_id: The flow's id (a new UUID when empty).
+        execution_strategy: ``"sequential"`` (one activation of a job at a time, in FIFO
+            order) or ``"concurrent"`` (up to ``max_workers`` at once across the jobs).
+        max_workers: Worker threads for sync handlers (forced to 1 when sequential).
+        max_async: How many ``async def`` activations may run at once.
+        history_limit: Give each job a bounded history (see ``JobState.history_limit``).
+        plugins: A plugin manager of this flow's own instead of the process-wide one.
+        thread_name_prefix: Prefix of the worker threads' names.
+
+    Raises:
+        ConfigurationError: An unknown strategy or a bad worker count (a ``ValueError``).
+    """
+
+    def __init__(
+        self,
+        flow_id: str | None = None,
+        execution_strategy: str = "sequential",
+        max_workers: int = 5,
+        *,
+        max_async: int = 32,
+        history_limit: int | None = None,
+        plugins: PluginManager | None = None,
+        thread_name_prefix: str | None = None,
+    ) -> None:
+        strategy = _check_strategy(execution_strategy)
+        _check_workers(max_workers)
+        #: The flow's id.
+        self.flow_id: str = flow_id or str(uuid.uuid4())
+        #: The default strategy of the flow's jobs.
+        self.execution_strategy: str = strategy
+        #: Worker threads for sync handlers.
+        self.max_workers: int = max_workers if strategy == "concurrent" else 1
+        #: Coroutine activations that may run at once.
+        self.max_async: int = _check_workers(max_async, "max_async")
+        #: History limit given to each new job.
+        self.history_limit = history_limit
+        #: Routines by flow routine id, in the order they were added.
+        self.routines: dict[str, Routine] = {}
+        #: Connections, in the order they were made.
+        self.connections: list[Connection] = []
+        #: The flow-level error handler (routine-level handlers take precedence).
+        self.error_handler: ErrorHandler | None = None
+        self._event_slot_connections: dict[tuple[Event, Slot], Connection] = {}
+        self._ids: dict[int, str] = {}
+        self._plugins = plugins
+        self._thread_name_prefix = thread_name_prefix
+        self._lock = threading.Lock()
+        self._active_cond = threading.Condition(self._lock)
+        self._active: set[JobRun] = set()
+        self._executor: WorkerPool | None = None
+        self._timer: Timer | None = None
+        self._last_run: JobRun | None = None
+        self._current_execution_job_state = _JobStateView(self)
+
+    def __repr__(self) -> str:
+        return f"Flow[{self.flow_id}]"
+
+    def __enter__(self) -> Flow:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown(wait=exc is None)
+
+    # -- building -------------------------------------------------------------------
+
+    def add_routine(self, routine: Routine, routine_id: str | None = None) -> str:
+        """
+        Add ``routine`` under ``routine_id`` (its own ``_id`` when not given) and return the
+        id. The routine's ``_id`` becomes that id.
+
+        Raises:
+            DuplicateNameError: The id is taken.
+        """
+        if not isinstance(routine, Routine):
+            msg = f"add_routine expects a Routine, got {routine!r}"
+            raise ConfigurationError(msg, name="routine", value=routine)
+        rid = routine_id or routine._id
+        if rid in self.routines:
+            msg = f"Routine ID '{rid}' already exists in flow {self.flow_id!r}"
+            raise DuplicateNameError(msg, name=rid)
+        self.routines[rid] = routine
+        self._ids.setdefault(id(routine), rid)
+        routine._id = rid
+        routine._flow = self
+        return rid
+
+    def _routine(self, routine_id: str, role: str) -> Routine:
+        routine = self.routines.get(routine_id)
+        if routine is None:
+            known = ", ".join(repr(r) for r in self.routines) or "none"
+            msg = f"{role} routine '{routine_id}' not found in flow {self.flow_id!r} (routines: {known})"
+            raise RoutineNotFoundError(msg, name=routine_id)
+        return routine
+
+    def connect(
+        self,
+        source_routine_id: str,
+        source_event: str,
+        target_routine_id: str,
+        target_slot: str,
+        param_mapping: dict[str, str] | None = None,
+    ) -> Connection:
+        """
+        Connect an event of one routine to a slot of another (or the same) routine.
+
+        Args:
+            param_mapping: Payload keys to rename on the way, ``{source key: slot key}``.
+
+        Raises:
+            RoutineNotFoundError: A routine id is unknown.
+            EventNotFoundError: The source routine has no such event.
+            SlotNotFoundError: The target routine has no such slot.
+        """
+        source = self._routine(source_routine_id, "Source")
+        event = source.get_event(source_event)
+        if event is None:
+            known = ", ".join(repr(e) for e in source._events) or "none"
+            msg = f"Event '{source_event}' not found in routine '{source_routine_id}' (events: {known})"
+            raise EventNotFoundError(msg, name=source_event)
+        target = self._routine(target_routine_id, "Target")
+        slot = target.get_slot(target_slot)
+        if slot is None:
+            known = ", ".join(repr(s) for s in target._slots) or "none"
+            msg = f"Slot '{target_slot}' not found in routine '{target_routine_id}' (slots: {known})"
+            raise SlotNotFoundError(msg, name=target_slot)
+        connection = Connection(event, slot, param_mapping)
+        connection.source_routine_id = source_routine_id
+        connection.target_routine_id = target_routine_id
+        self.connections.append(connection)
+        self._event_slot_connections[(event, slot)] = connection
+        return connection
+
+    def set_error_handler(self, error_handler: ErrorHandler | None) -> None:
+        """
+        Set the flow-level error handler, used for routines without their own.
+        """
+        if error_handler is not None and not isinstance(error_handler, ErrorHandler):
+            msg = f"error_handler must be an ErrorHandler or None, got {error_handler!r}"
+            raise ConfigurationError(msg, name="error_handler", value=error_handler)
+        self.error_handler = error_handler
+
+    def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
+        """
+        Change the default strategy: sequential uses one worker; concurrent uses
+        ``max_workers`` (5 when not given). The worker pool is replaced.
+
+        Raises:
+            ConfigurationError: An unknown strategy or a bad worker count.
+        """
+        strategy = _check_strategy(strategy)
+        workers = 1 if strategy == "sequential" else _check_workers(max_workers or 5)
+        with self._lock:
+            old, self._executor = self._executor, None
+            self.execution_strategy = strategy
+            self.max_workers = workers
+        if old is not None:
+            old.shutdown(wait=True)
+        self._get_executor()
+
+    # -- lookups --------------------------------------------------------------------
+
+    def _get_routine_id(self, routine: Routine) -> str | None:
+        return self._ids.get(id(routine))
+
+    def _find_connection(self, event: Event, slot: Slot) -> Connection | None:
+        return self._event_slot_connections.get((event, slot))
+
+    def _find_connection_by_ids(
+        self, source_id: Any, event_name: Any, target_id: Any, slot_name: Any
+    ) -> Connection | None:
+        for conn in self.connections:
+            if (
+                conn.source_routine_id == source_id
+                and conn.target_routine_id == target_id
+                and conn.source_event is not None
+                and conn.source_event.name == event_name
+                and conn.target_slot is not None
+                and conn.target_slot.name == slot_name
+            ):
+                return conn
+        return None
+
+    def _targets(self, event: Event) -> list[tuple[str | None, Slot, Connection | None]]:
+        # The slots an emit of ``event`` reaches in a job of this flow, in connection order.
+        out: list[tuple[str | None, Slot, Connection | None]] = []
+        ids = self._ids
+        conns = self._event_slot_connections
+        for slot in event.connected_slots:
+            routine = slot.routine
+            if routine is None:
+                out.append((None, slot, conns.get((event, slot))))
+                continue
+            rid = ids.get(id(routine))
+            if rid is not None:
+                out.append((rid, slot, conns.get((event, slot))))
+        return out
+
+    # -- resources ------------------------------------------------------------------
+
+    def _get_executor(self) -> WorkerPool:
+        pool = self._executor
+        if pool is None:
+            with self._lock:
+                pool = self._executor
+                if pool is None:
+                    pool = WorkerPool(self.max_workers, self._thread_name_prefix)
+                    self._executor = pool
+        return pool
+
+    def _get_timer(self) -> Timer:
+        timer = self._timer
+        if timer is None:
+            with self._lock:
+                timer = self._timer
+                if timer is None:
+                    timer = Timer(f"routilux-timer-{self.flow_id}")
+                    self._timer = timer
+        return timer
+
+    def _plugin_manager(self) -> PluginManager:
+        if self._plugins is not None:
+            return self._plugins
+        from ._plugins import default_plugin_manager
+
+        return default_plugin_manager()
+
+    @property
+    def execution_tracker(self) -> ExecutionTracker | None:
+        """
+        The execution tracker of the job this flow started most recently (``None`` before
+        any). Each job keeps its own in ``job_state.execution_tracker``.
+        """
+        run = self._last_run
+        return run.tracker if run is not None else None
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def _check_job(self, job_state: JobState) -> None:
+        if job_state.flow_id != self.flow_id:
+            msg = (
+                f"JobState flow_id {job_state.flow_id!r} does not match flow {self.flow_id!r}"
+            )
+            raise FlowMismatchError(msg)
+
+    def _new_run(self, job_state: JobState, sequential: bool) -> JobRun:
+        run = JobRun(self, job_state, sequential, self._plugin_manager().relay())
+        job_state._run = run
+        job_state.execution_tracker = run.tracker
+        self._last_run = run
+        return run
+
+    def _job_active(self, run: JobRun) -> None:
+        with self._active_cond:
+            self._active.add(run)
+
+    def _job_settled(self, run: JobRun) -> None:
+        with self._active_cond:
+            self._active.discard(run)
+            if not self._active:
+                self._active_cond.notify_all()
+
+    def _start_job(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None,
+        execution_strategy: str | None,
+        job_state: JobState | None,
+        output_handler: OutputHandler | None,
+    ) -> JobRun:
+        entry = self._routine(entry_routine_id, "Entry")
+        strategy = _check_strategy(execution_strategy or self.execution_strategy)
+        if job_state is None:
+            job_state = JobState(self.flow_id, history_limit=self.history_limit)
+        else:
+            if not job_state.flow_id:
+                job_state.flow_id = self.flow_id
+            self._check_job(job_state)
+            run = job_state._run
+            if run is not None and not run.finished and not run.paused:
+                msg = f"{job_state!r} is already running; pass a new JobState to execute"
+                raise ExecutionContextError(msg)
+        if output_handler is not None:
+            job_state.output_handler = output_handler
+        params = dict(entry_params or {})
+        job_state.current_routine_id = entry_routine_id
+        run = self._new_run(job_state, strategy == "sequential")
+        job_state._set_status("running")
+        self._job_active(run)
+        job_state.record_execution(entry_routine_id, "start", params)
+        run.log.debug("job_started", entry=entry_routine_id)
+        if run.hooks is not None:
+            run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
+        slot = entry.get_slot("trigger")
+        if slot is None:
+            slot = Slot("trigger", entry, _missing_trigger(entry_routine_id, entry))
+        with run.cond:
+            run.queue.append(run.make_activation(entry_routine_id, slot, params, None, entry=True))
+        return run
+
+    def execute(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        job_state: JobState | None = None,
+        output_handler: OutputHandler | None = None,
+        timeout: float | None = None,
+    ) -> JobState:
+        """
+        Run a job: call the entry routine's ``trigger`` slot with ``entry_params`` and wait
+        until the job's work is done, it pauses, it is cancelled, or ``timeout`` passes.
+
+        Args:
+            entry_routine_id: The routine whose ``trigger`` slot starts the job.
+            entry_params: The data given to the trigger slot.
+            execution_strategy: The strategy of this job only (the flow's by default).
+            job_state: A JobState to run the job in (for example with shared data or an
+                output handler set up beforehand); a new one by default.
+            output_handler: Where the job's ``send_output`` calls go.
+            timeout: Seconds to wait at most; then the running JobState is returned.
+
+        Returns:
+            The job's JobState: ``completed``, ``failed``, ``paused``, ``cancelled``, or
+            ``running`` when the timeout passed first.
+
+        Raises:
+            RoutineNotFoundError: No routine has that id.
+            ExecutionContextError: Called on a thread that runs an asyncio event loop
+                (use ``await flow.aexecute(...)`` there).
+        """
+        _refuse_on_event_loop()
+        run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
+                              output_handler)
+        pool = self._executor
+        on_own_worker = pool is not None and pool.owns_current_thread()
+        if timeout is None and (run.sequential or on_own_worker):
+            run.drain()
+        else:
+            run.schedule()
+            run.wait_settled(timeout)
+        return run.job_state
+
+    def submit(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        job_state: JobState | None = None,
+        output_handler: OutputHandler | None = None,
+    ) -> JobState:
+        """
+        Start a job like :meth:`execute` and return its running JobState at once; wait for
+        it with ``job_state.wait_for_completion()``.
+        """
+        run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
+                              output_handler)
+        run.schedule()
+        return run.job_state
+
+    def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """
+        Wait until no job of this flow is running (paused jobs do not count).
+
+        Returns:
+            ``True`` when none is running, ``False`` if the timeout passed first.
+        """
+        with self._active_cond:
+            return self._active_cond.wait_for(lambda: not self._active, timeout)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """
+        Release the worker pool and the retry timer; with ``wait``, first wait for the
+        running jobs. A later job creates a new pool.
+        """
+        if wait:
+            self.wait_for_completion(timeout)
+        with self._lock:
+            pool, self._executor = self._executor, None
+            timer, self._timer = self._timer, None
+        if pool is not None:
+            pool.shutdown(wait=wait, timeout=timeout)
+        if timer is not None:
+            timer.shutdown(wait=wait)
+
+    # -- pause, resume, cancel --------------------------------------------------------
+
+    def _run_of(self, job_state: JobState) -> JobRun | None:
+        run = job_state._run
+        return run if run is not None and run.flow is self else None
+
+    def pause(
+        self, job_state: JobState, reason: str = "", checkpoint: dict[str, Any] | None = None
+    ) -> None:
+        """
+        Pause one job: nothing new of it starts, its queued activations move into
+        ``job_state.pending_tasks``, one pause point is recorded and its status becomes
+        ``paused``. Running handlers finish; called from outside the job, this waits for
+        them. Callable from any thread, including the job's own handlers, on a job in any
+        status.
+
+        Raises:
+            FlowMismatchError: The JobState belongs to another flow (a ``ValueError``).
+        """
+        self._check_job(job_state)
+        run = self._run_of(job_state)
+        if run is None:
+            job_state._set_paused(
+                reason, checkpoint, pending_tasks_count=len(job_state.pending_tasks),
+                active_tasks_count=0, queue_size=0,
+            )
+            return
+        run.pause(reason, checkpoint)
+
+    def resume(self, job_state: JobState) -> JobState:
+        """
+        Resume a job (paused here, or loaded from data on any host): emit its deferred
+        events first, then queue its pending activations. Returns the same JobState,
+        ``running``; the flow's pool finishes it.
+
+        Raises:
+            FlowMismatchError: The JobState belongs to another flow.
+            RoutineNotFoundError: Its entry routine is not in this flow.
+        """
+        self._check_job(job_state)
+        entry = job_state.current_routine_id
+        if entry is not None and entry not in self.routines:
+            msg = f"Entry routine '{entry}' of {job_state!r} not found in flow {self.flow_id!r}"
+            raise RoutineNotFoundError(msg, name=entry)
+        run = self._run_of(job_state)
+        if run is None:
+            run = self._new_run(job_state, self.execution_strategy == "sequential")
+            run.paused = True
+        if not run.reopen():
+            return job_state
+        self._job_active(run)
+        try:
+            deferred, pending = job_state._take_resume_work()
+            token = set_frame(Frame(run, None))
+            try:
+                for item in deferred:
+                    self._emit_deferred(item)
+            finally:
+                reset_frame(token)
+            acts = [a for a in (run.from_pending(t) for t in pending) if a is not None]
+            if acts:
+                run.enqueue(acts)
+        finally:
+            run.release_hold()
+        return job_state
+
+    def _emit_deferred(self, item: dict[str, Any]) -> None:
+        rid = item.get("routine_id")
+        name = item.get("event_name")
+        routine = self.routines.get(rid) if isinstance(rid, str) else None
+        event = routine.get_event(name) if routine is not None and isinstance(name, str) else None
+        if event is None:
+            msg = f"deferred event {rid!r}.{name!r} skipped on resume: no such routine or event"
+            warnings.warn(msg, RoutiluxWarning, stacklevel=4)
+            return
+        data = item.get("data") or {}
+        try:
+            event.emit(self, **data)
+        except Exception as exc:
+            msg = f"deferred event {rid!r}.{name!r} failed on resume: {exc!r}"
+            warnings.warn(msg, RoutiluxWarning, stacklevel=4)
+
+    def cancel(self, job_state: JobState, reason: str = "") -> None:
+        """
+        Cancel one job: drop its queued work and waiting retries, mark it ``cancelled`` and
+        wake whoever waits for it. Running handlers finish; nothing new starts.
+
+        Raises:
+            FlowMismatchError: The JobState belongs to another flow.
+        """
+        self._check_job(job_state)
+        run = self._run_of(job_state)
+        if run is None:
+            job_state._set_cancelled(reason)
+            return
+        run.cancel(reason)
+
+    # -- persistence ------------------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """
+        Return the flow's definition as plain JSON-able data (no job state).
+        """
+        from .serialization import dump_flow
+
+        return dump_flow(self)
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """
+        Rebuild this flow from :meth:`serialize` output: routines by registered type name,
+        connections by routine ids. ``data`` is not changed and nothing it names is
+        imported or executed.
+
+        Raises:
+            DeserializationError: ``data`` is malformed or names an unknown type.
+        """
+        from .serialization import load_flow_into
+
+        load_flow_into(self, data)
+
+    def _reset_definition(self) -> None:
+        # Used by deserialization: forget routines and connections (not running jobs).
+        self.routines = {}
+        self.connections = []
+        self._event_slot_connections = {}
+        self._ids = {}
+
+
+def _missing_trigger(entry_id: str, routine: Routine) -> Any:
+    def missing(**_: Any) -> None:
+        known = ", ".join(repr(s) for s in routine._slots) or "none"
+        msg = (
+            f"Entry routine '{entry_id}' has no 'trigger' slot (slots: {known}); "
+            "define one with define_slot('trigger', handler)"
+        )
+        raise SlotNotFoundError(msg, name="trigger")
+
+    return missing
+
+
+def _refuse_on_event_loop() -> None:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    msg = (
+        "Flow.execute() blocks and cannot run on a thread that runs an asyncio event loop; "
+        "use 'await flow.aexecute(...)' there"
+    )
+    raise ExecutionContextError(msg)

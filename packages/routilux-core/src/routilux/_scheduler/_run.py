@@ -1,0 +1,659 @@
+"""
+One job's run: its FIFO of activations, its counters, its control flags and the error path.
+
+All fields of a :class:`JobRun` are guarded by the job's lock (the JobState's lock), so the
+job's state and its scheduling change together. Handlers always run without that lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import warnings
+from collections import deque
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._context import Frame, current_frame, reset_frame, set_frame
+from .._log import bind
+from ..error_handler import ErrorStrategy
+from ..exceptions import RoutiluxWarning
+from ..execution_tracker import ExecutionTracker
+from ..slot import merge
+
+
+if TYPE_CHECKING:
+    from .._flow import Flow
+    from .._plugins import HookRelay
+    from ..connection import Connection
+    from ..event import Event
+    from ..job_state import JobState
+    from ..slot import Slot
+
+__all__ = ["Activation", "JobRun"]
+
+_BUDGET = 64
+"""Activations a worker runs for one job before it lets other waiting jobs go first."""
+
+
+@attrs.define(eq=False, slots=True)
+class Activation:
+    """
+    One delivery of data to one slot of one routine of a job.
+    """
+
+    routine_id: str | None
+    slot: Slot
+    #: The payload as emitted (parameter mapping is applied when it runs).
+    data: dict[str, Any]
+    connection: Connection | None
+    #: The job-wide sequence number (for idempotency keys).
+    seq: int
+    #: Retries already made for this activation.
+    attempt: int = 0
+    #: True for the entry routine's trigger.
+    entry: bool = False
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).isoformat()
+
+
+class JobRun:
+    """
+    The scheduler's private companion of one JobState (never serialized).
+    """
+
+    def __init__(self, flow: Flow, job_state: JobState, sequential: bool,
+                 hooks: HookRelay | None) -> None:
+        self.flow = flow
+        self.job_state = job_state
+        self.sequential = sequential
+        self.hooks = hooks
+        #: The job's lock and condition (shared with the JobState).
+        self.cond: threading.Condition = job_state._settled
+        self.queue: deque[Activation] = deque()
+        self.in_flight = 0
+        self.timers: dict[int, Activation] = {}
+        #: Reasons the job may not finish yet although nothing is queued (a resume under way).
+        self.holds = 0
+        self.paused = False
+        self.cancelled = False
+        self.failed = False
+        self.finished = False
+        #: Waiting in the pool's FIFO.
+        self.scheduled = False
+        #: Workers (or the draining caller) currently taking this job's activations.
+        self.runners = 0
+        #: The caller of a blocking sequential ``execute`` is running this job itself.
+        self.drainer = False
+        self.seq = 0
+        self.buffers: dict[tuple[str | None, str], Any] = {}
+        self.stats: dict[str | None, list[Any]] = {}
+        self.tracker = ExecutionTracker(flow.flow_id, limit=job_state.history_limit)
+        self.started = time.perf_counter()
+        self.entry_retried = False
+        self.log = bind(flow_id=flow.flow_id, job_id=job_state.job_id)
+        if hooks is not None:
+            job_state._listener = hooks.change_listener(flow, job_state)
+
+    # -- queueing -------------------------------------------------------------------
+
+    def make_activation(self, routine_id: str | None, slot: Slot, data: dict[str, Any],
+                        connection: Connection | None, entry: bool = False) -> Activation:
+        with self.cond:
+            seq = self.seq
+            self.seq += 1
+        return Activation(routine_id, slot, data, connection, seq, 0, entry)
+
+    def emit_event(self, event: Event, payload: dict[str, Any]) -> None:
+        """
+        Record an emitted event and queue one activation per connected slot of the flow.
+        """
+        flow = self.flow
+        routine = event.routine
+        source_id = flow._get_routine_id(routine) if routine is not None else None
+        if source_id is not None:
+            self.job_state.record_execution(source_id, event.name, payload)
+        targets = flow._targets(event)
+        self.tracker.record_event(
+            source_id or "", event.name, targets[0][0] if targets else None, payload
+        )
+        if self.hooks is not None:
+            self.hooks.call(
+                "routilux_event_emitted", flow=flow, job_state=self.job_state,
+                routine_id=source_id, event_name=event.name, data=payload,
+            )
+        if not targets:
+            return
+        frame = current_frame()
+        reserve = frame is not None and frame.run is self and frame.on_runner
+        single = len(targets) == 1
+        with self.cond:
+            seq = self.seq
+            self.seq += len(targets)
+        acts = [
+            Activation(rid, slot, payload if single else dict(payload), conn, seq + i)
+            for i, (rid, slot, conn) in enumerate(targets)
+        ]
+        self.enqueue(acts, reserve)
+
+    def enqueue(self, acts: list[Activation], reserve: bool = False) -> None:
+        """
+        Queue activations (from a handler, a retry timer or a resume).
+
+        Args:
+            reserve: The caller is a runner of this job that will take one queued
+                activation itself when its handler returns.
+        """
+        push = False
+        with self.cond:
+            if self.cancelled or self.failed:
+                return
+            if self.paused:
+                self.job_state._add_pending(self.as_pending(a) for a in acts)
+                return
+            self.queue.extend(acts)
+            if self.drainer:
+                self.cond.notify_all()
+                return
+            push = self._want_push(reserve)
+            if push:
+                self.scheduled = True
+        if push:
+            self.flow._get_executor().push(self)
+
+    def _want_push(self, reserve: bool) -> bool:
+        # Called with the lock held: should this job wait in the pool's FIFO?
+        if self.scheduled or self.drainer:
+            return False
+        if self.sequential:
+            return self.runners == 0 and bool(self.queue)
+        return len(self.queue) > (1 if reserve else 0)
+
+    def schedule(self) -> None:
+        """
+        Hand the job to the pool, even with nothing queued, so that a worker finishes it.
+        """
+        with self.cond:
+            if self.scheduled or self.drainer or self.runners:
+                return
+            self.scheduled = True
+        self.flow._get_executor().push(self)
+
+    # -- running --------------------------------------------------------------------
+
+    def work(self) -> None:
+        """
+        Run this job's queued activations on the calling pool worker.
+        """
+        me = threading.get_ident()
+        pool = self.flow._get_executor()
+        budget = _BUDGET
+        cond = self.cond
+        with cond:
+            self.scheduled = False
+            self.runners += 1
+            try:
+                while True:
+                    if self.finished or self.cancelled or self.paused:
+                        break
+                    if not self.queue:
+                        if self._quiescent():
+                            self._finish()
+                        break
+                    if self.sequential and self.in_flight:
+                        break
+                    act = self.queue.popleft()
+                    self.in_flight += 1
+                    push = self._want_push(reserve=False)
+                    if push:
+                        self.scheduled = True
+                    cond.release()
+                    try:
+                        if push:
+                            pool.push(self)
+                        self.execute(act, me)
+                    finally:
+                        cond.acquire()
+                        self.in_flight -= 1
+                    budget -= 1
+                    if budget == 0:
+                        budget = _BUDGET
+                        if self.queue and not self.scheduled and pool.has_waiting():
+                            self.scheduled = True
+                            cond.release()
+                            try:
+                                pool.push(self)
+                            finally:
+                                cond.acquire()
+                            break
+            finally:
+                self.runners -= 1
+                if self.in_flight == 0:
+                    cond.notify_all()
+
+    def drain(self) -> None:
+        """
+        Run the job on the calling thread until it finishes, pauses or is cancelled
+        (the blocking sequential ``execute``).
+        """
+        me = threading.get_ident()
+        cond = self.cond
+        with cond:
+            self.drainer = True
+            self.runners += 1
+            try:
+                while True:
+                    if self.finished or self.cancelled:
+                        break
+                    if self.paused:
+                        if self.in_flight == 0:
+                            break
+                        cond.wait()
+                        continue
+                    if self.queue and not self.in_flight:
+                        act = self.queue.popleft()
+                        self.in_flight += 1
+                        cond.release()
+                        try:
+                            self.execute(act, me, reraise_fatal=True)
+                        finally:
+                            cond.acquire()
+                            self.in_flight -= 1
+                        continue
+                    if self._quiescent():
+                        self._finish()
+                        break
+                    cond.wait()
+            finally:
+                self.drainer = False
+                self.runners -= 1
+                if self.failed and self._quiescent():
+                    # A fatal error (KeyboardInterrupt...) is on its way up: finish first.
+                    self._finish()
+                if self.queue and not (self.paused or self.cancelled or self.failed):
+                    self.scheduled = True
+                    handoff = True
+                else:
+                    handoff = False
+                cond.notify_all()
+        if handoff:
+            self.flow._get_executor().push(self)
+
+    def wait_settled(self, timeout: float | None) -> bool:
+        """
+        Wait until the job finished, was cancelled, or paused with nothing running.
+        """
+        with self.cond:
+            return self.cond.wait_for(
+                lambda: self.finished or self.cancelled or (self.paused and self.in_flight == 0),
+                timeout,
+            )
+
+    def _quiescent(self) -> bool:
+        return not (self.queue or self.in_flight or self.timers or self.holds or self.finished)
+
+    def execute(self, act: Activation, thread_id: int, reraise_fatal: bool = False) -> None:
+        """
+        Run one activation on this thread: merge its data, call the handler, book the
+        outcome. Never raises, except a fatal ``BaseException`` when ``reraise_fatal``.
+        """
+        token = set_frame(Frame(self, act, True))
+        rid = act.routine_id
+        slot = act.slot
+        hooks = self.hooks
+        t0 = time.time()
+        self._started(rid, t0)
+        if hooks is not None:
+            hooks.call(
+                "routilux_activation_started", flow=self.flow, job_state=self.job_state,
+                routine_id=rid, slot_name=slot.name, attempt=act.attempt + 1,
+            )
+        try:
+            data = act.data
+            conn = act.connection
+            if conn is not None and conn.param_mapping:
+                data = conn._apply_mapping(data)
+            merged = self._merge(rid, slot, data)
+            call = slot._call
+            if call is not None:
+                result = call(merged)
+                if slot._is_async:
+                    from .._async import run_coroutine_blocking
+
+                    run_coroutine_blocking(result)
+        except Exception as exc:
+            self._on_error(act, exc, t0)
+        except BaseException as exc:
+            self._on_error(act, exc, t0, fatal=True)
+            if reraise_fatal:
+                raise
+        else:
+            self._succeeded(act, t0)
+        finally:
+            reset_frame(token)
+
+    def _merge(self, rid: str | None, slot: Slot, data: dict[str, Any]) -> Any:
+        strategy = slot.merge_strategy
+        if strategy.__class__ is str and strategy != "append":
+            return dict(data)
+        key = (rid, slot.name)
+        with self.cond:
+            buffer = self.buffers.get(key)
+            new_buffer, merged = merge(strategy, {} if buffer is None else buffer, data)
+            self.buffers[key] = new_buffer
+        return merged
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def _started(self, rid: str | None, t0: float) -> None:
+        if rid is None:
+            return
+        stats = self.stats.get(rid)
+        if stats is None:
+            stats = self.stats[rid] = [0, 0.0, _iso(t0)]
+            self.job_state.merge_routine_state(rid, {"status": "running", "start_time": stats[2]})
+        else:
+            self.job_state.merge_routine_state(rid, {"status": "running"})
+
+    def _ended(self, rid: str | None, t0: float, status: str, extra: dict[str, Any] | None,
+               error: str | None = None) -> float:
+        t1 = time.time()
+        elapsed = t1 - t0
+        if rid is not None:
+            with self.cond:
+                stats = self.stats[rid]
+                stats[0] += 1
+                stats[1] += elapsed
+                count, total = stats[0], stats[1]
+            state = {
+                "status": status,
+                "end_time": _iso(t1),
+                "execution_time": total,
+                "activation_count": count,
+            }
+            if extra:
+                state.update(extra)
+            self.job_state.merge_routine_state(rid, state)
+            self.tracker._record_activation(rid, t0, t1, status, error)
+        return elapsed
+
+    def _succeeded(self, act: Activation, t0: float) -> None:
+        extra = {"retry_count": act.attempt} if act.attempt else None
+        elapsed = self._ended(act.routine_id, t0, "completed", extra)
+        if act.entry and act.attempt:
+            self.entry_retried = True
+        if self.hooks is not None:
+            self.hooks.call(
+                "routilux_activation_finished", flow=self.flow, job_state=self.job_state,
+                routine_id=act.routine_id, slot_name=act.slot.name, duration=elapsed,
+            )
+
+    def _on_error(self, act: Activation, exc: BaseException, t0: float,
+                  fatal: bool = False) -> None:
+        flow = self.flow
+        js = self.job_state
+        rid = act.routine_id
+        routine = flow.routines.get(rid) if rid is not None else None
+        handler = (routine._error_handler if routine is not None else None) or flow.error_handler
+        strategy = handler.strategy if handler is not None else None
+        message = str(exc)
+        error_type = type(exc).__name__
+        record_id = rid if rid is not None else ""
+        js.record_execution(record_id, "error", {
+            "slot": act.slot.name,
+            "error": message,
+            "error_type": error_type,
+            "attempt": act.attempt + 1,
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        })
+        log = self.log.bind(routine_id=rid, slot=act.slot.name)
+        applied: str
+        error_state = {"error": message, "error_type": error_type}
+        if fatal:
+            applied = "stop"
+            self._ended(rid, t0, "failed", error_state, message)
+            self.fail()
+        elif strategy is ErrorStrategy.RETRY:
+            assert handler is not None
+            if handler.is_retryable(exc) and act.attempt < handler.max_retries:
+                applied = "retry"
+                handler._mirror(act.attempt + 1)
+                self._ended(rid, t0, "retrying", {**error_state, "retry_count": act.attempt + 1},
+                            message)
+                self._retry_later(act, handler.retry_delay_for(act.attempt))
+            else:
+                handler._mirror(handler.max_retries if handler.is_retryable(exc) else 0)
+                extra = {**error_state, "retry_count": act.attempt} if act.attempt else error_state
+                if handler.is_critical or act.entry:
+                    applied = "stop"
+                    self._ended(rid, t0, "failed", {**extra, "error_time": _iso(time.time())},
+                                message)
+                    self.fail()
+                else:
+                    applied = "continue"
+                    self._ended(rid, t0, "failed", {**extra, "error_time": _iso(time.time())},
+                                message)
+        elif strategy is ErrorStrategy.STOP:
+            applied = "stop"
+            self._ended(rid, t0, "failed", {**error_state, "error_time": _iso(time.time())},
+                        message)
+            self.fail()
+        elif strategy is ErrorStrategy.CONTINUE:
+            applied = "continue"
+            js.record_execution(record_id, "error_continued", dict(error_state))
+            self._ended(rid, t0, "error_continued", error_state, message)
+        elif strategy is ErrorStrategy.SKIP:
+            applied = "skip"
+            self._ended(rid, t0, "skipped", error_state, message)
+        elif act.entry:
+            applied = "stop"
+            self._ended(rid, t0, "failed", {**error_state, "error_time": _iso(time.time())},
+                        message)
+            self.fail()
+        else:
+            applied = "continue"
+            self._ended(rid, t0, "failed", {**error_state, "error_time": _iso(time.time())},
+                        message)
+        if applied == "stop":
+            log.error("activation_failed", error=repr(exc), strategy=applied, exc_info=exc)
+        else:
+            log.warning("activation_failed", error=repr(exc), strategy=applied)
+        if self.hooks is not None:
+            self.hooks.call(
+                "routilux_activation_failed", flow=flow, job_state=js, routine_id=rid,
+                slot_name=act.slot.name, error=exc, strategy=applied,
+            )
+
+    def _retry_later(self, act: Activation, delay: float) -> None:
+        again = attrs.evolve(act, attempt=act.attempt + 1)
+        with self.cond:
+            if self.cancelled or self.failed:
+                return
+            if self.paused:
+                self.job_state._add_pending([self.as_pending(again)])
+                return
+            handle = self.flow._get_timer().call_later(delay, self._retry_due)
+            self.timers[handle] = again
+
+    def _retry_due(self, handle: int) -> None:
+        with self.cond:
+            act = self.timers.pop(handle, None)
+            if act is None:
+                return
+            if self.cancelled or self.failed:
+                if self._quiescent():
+                    self._finish()
+                return
+        self.enqueue([act])
+
+    def fail(self) -> None:
+        """
+        Fail the job: nothing new of it starts; running handlers finish.
+        """
+        with self.cond:
+            self.failed = True
+            self.queue.clear()
+            self._drop_timers()
+            if self.job_state.status not in ("cancelled", "paused"):
+                self.job_state._set_status("failed")
+
+    def _drop_timers(self) -> list[Activation]:
+        timer = self.flow._timer
+        dropped = list(self.timers.values())
+        if timer is not None:
+            for handle in self.timers:
+                timer.cancel(handle)
+        self.timers.clear()
+        return dropped
+
+    def _finish(self) -> None:
+        # Called with the lock held, once the job is quiescent.
+        js = self.job_state
+        self.finished = True
+        if self.failed:
+            if js.status not in ("cancelled", "paused"):
+                js._set_status("failed")
+        else:
+            entry = js.current_routine_id
+            if entry is not None:
+                data: dict[str, Any] = {"execution_time": time.perf_counter() - self.started}
+                if self.entry_retried:
+                    data["retried"] = True
+                js.record_execution(entry, "completed", data)
+            if js.status == "running":
+                js._set_status("completed")
+        self.cond.notify_all()
+        self.log.debug("job_finished", status=js.status)
+        self.flow._job_settled(self)
+        if self.hooks is not None:
+            self.hooks.call("routilux_job_finished", flow=self.flow, job_state=js)
+
+    # -- control --------------------------------------------------------------------
+
+    def pause(self, reason: str, checkpoint: dict[str, Any] | None) -> None:
+        """
+        Stop starting activations; move queued ones (and waiting retries) into the job's
+        ``pending_tasks``; record one pause point; wait for running handlers unless called
+        from one of them.
+        """
+        js = self.job_state
+        with self.cond:
+            self.paused = True
+            moved = [self.as_pending(a) for a in self.queue]
+            self.queue.clear()
+            moved.extend(self.as_pending(a) for a in self._drop_timers())
+            js._add_pending(moved)
+            js._set_paused(
+                reason, checkpoint,
+                pending_tasks_count=len(js.pending_tasks),
+                active_tasks_count=self.in_flight,
+                queue_size=len(moved),
+            )
+            self.cond.notify_all()
+            frame = current_frame()
+            inside = frame is not None and frame.run is self
+            if not inside:
+                self.cond.wait_for(lambda: self.in_flight == 0 or not self.paused)
+        self.flow._job_settled(self)
+
+    def cancel(self, reason: str) -> None:
+        """
+        Drop queued work and waiting retries, mark the job cancelled and wake its waiters.
+        """
+        with self.cond:
+            self.cancelled = True
+            self.queue.clear()
+            self._drop_timers()
+            self.job_state._set_cancelled(reason)
+            self.finished = True
+            self.cond.notify_all()
+        self.flow._job_settled(self)
+        if self.hooks is not None:
+            self.hooks.call("routilux_job_finished", flow=self.flow, job_state=self.job_state)
+
+    def reopen(self) -> bool:
+        """
+        Make a paused, finished or cancelled job runnable again (for resume); return
+        ``False`` when it is running already.
+        """
+        with self.cond:
+            if not (self.paused or self.finished or self.cancelled):
+                return False
+            self.paused = self.cancelled = self.failed = self.finished = False
+            self.holds += 1
+            self.started = time.perf_counter()
+            self.job_state._set_running()
+            return True
+
+    def release_hold(self) -> None:
+        """
+        End a resume: hand the job to the pool, which finishes it if nothing is left.
+        """
+        with self.cond:
+            self.holds -= 1
+            if self.drainer or self.runners or self.scheduled:
+                self.cond.notify_all()
+                return
+            self.scheduled = True
+        self.flow._get_executor().push(self)
+
+    # -- pending tasks as data ------------------------------------------------------
+
+    def as_pending(self, act: Activation) -> dict[str, Any]:
+        """
+        Describe a queued activation as plain data (for ``JobState.pending_tasks``).
+        """
+        conn = act.connection
+        event = conn.source_event if conn is not None else None
+        return {
+            "slot_routine_id": act.routine_id,
+            "slot_name": act.slot.name,
+            "data": act.data,
+            "connection_source_routine_id": conn.source_routine_id if conn is not None else None,
+            "connection_source_event_name": event.name if event is not None else None,
+            "connection_target_routine_id": conn.target_routine_id if conn is not None else None,
+            "connection_target_slot_name": act.slot.name if conn is not None else None,
+            "param_mapping": dict(conn.param_mapping) if conn is not None else {},
+            "priority": 2,
+            "retry_count": act.attempt,
+            "max_retries": 0,
+            "created_at": datetime.now().isoformat(),
+            "seq": act.seq,
+            "entry": act.entry,
+        }
+
+    def from_pending(self, task: dict[str, Any]) -> Activation | None:
+        """
+        Rebuild an activation from :meth:`as_pending` data; ``None`` (with a warning) when
+        its routine or slot is not in the flow.
+        """
+        flow = self.flow
+        rid = task.get("slot_routine_id")
+        routine = flow.routines.get(rid) if isinstance(rid, str) else None
+        slot = routine.get_slot(str(task.get("slot_name"))) if routine is not None else None
+        if slot is None:
+            msg = (
+                f"pending task for {rid!r}.{task.get('slot_name')!r} dropped on resume: "
+                f"no such routine or slot in flow {flow.flow_id!r}"
+            )
+            warnings.warn(msg, RoutiluxWarning, stacklevel=3)
+            return None
+        conn = flow._find_connection_by_ids(
+            task.get("connection_source_routine_id"),
+            task.get("connection_source_event_name"),
+            rid,
+            slot.name,
+        )
+        seq = task.get("seq")
+        with self.cond:
+            if not isinstance(seq, int):
+                seq = self.seq
+            self.seq = max(self.seq, seq + 1)
+        attempt = task.get("retry_count", 0)
+        return Activation(rid, slot, dict(task.get("data") or {}), conn, seq,
+                          attempt if isinstance(attempt, int) else 0, bool(task.get("entry")))

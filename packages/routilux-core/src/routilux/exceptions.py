@@ -1,0 +1,192 @@
+"""
+The exceptions and warnings routilux raises.
+
+Every exception derives from :class:`RoutiluxError` and also from the built-in that
+the original library raised in the same place (mostly :class:`ValueError`), so code
+written as ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+__all__ = [
+    "ConfigurationError",
+    "DeserializationError",
+    "DuplicateNameError",
+    "EventNotFoundError",
+    "ExecutionContextError",
+    "FlowMismatchError",
+    "InvalidStateError",
+    "PluginError",
+    "RegistryError",
+    "RoutineNotFoundError",
+    "RoutiluxError",
+    "RoutiluxWarning",
+    "SchedulerShutdownError",
+    "SerializationError",
+    "SlotNotFoundError",
+    "UnknownRoutineTypeError",
+]
+
+
+class RoutiluxError(Exception):
+    """
+    The root of every exception routilux raises.
+    """
+
+
+class ConfigurationError(RoutiluxError, ValueError):
+    """
+    A setting has a value it cannot take (a strategy, a worker count, a retry delay...).
+
+    Attributes:
+        name: The setting's name.
+        value: The rejected value.
+    """
+
+    def __init__(self, message: str, *, name: str = "", value: Any = None) -> None:
+        super().__init__(message)
+        #: The setting's name.
+        self.name = name
+        #: The rejected value.
+        self.value = value
+
+
+class DuplicateNameError(RoutiluxError, ValueError):
+    """
+    A routine id, slot name or event name is already taken.
+
+    Attributes:
+        name: The name that is taken.
+    """
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        #: The name that is taken.
+        self.name = name
+
+
+class _NotFound(RoutiluxError, ValueError, LookupError):
+    """
+    Shared base of the "unknown name" errors; private so users catch the public ones.
+    """
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        #: The name that was looked up.
+        self.name = name
+
+    def __str__(self) -> str:
+        # LookupError's KeyError-style quoting does not apply: show the message as written.
+        return str(self.args[0]) if self.args else ""
+
+
+class RoutineNotFoundError(_NotFound):
+    """
+    No routine has this id in the flow.
+    """
+
+
+class EventNotFoundError(_NotFound):
+    """
+    The routine declares no event of this name.
+    """
+
+
+class SlotNotFoundError(_NotFound):
+    """
+    The routine declares no slot of this name (including a missing ``trigger`` entry slot).
+    """
+
+
+class FlowMismatchError(RoutiluxError, ValueError):
+    """
+    A JobState was handed to a Flow whose ``flow_id`` does not match its own.
+    """
+
+
+class ExecutionContextError(RoutiluxError, RuntimeError):
+    """
+    A call that needs a running job (``send_output``, ``emit_deferred_event``...) was made
+    outside one, or a blocking call was made where it would deadlock.
+    """
+
+
+class InvalidStateError(RoutiluxError, RuntimeError):
+    """
+    An operation is not valid in the current state of a job or scheduler.
+    """
+
+
+class SchedulerShutdownError(InvalidStateError):
+    """
+    The flow's worker pool was shut down while work was being handed to it.
+    """
+
+
+class SerializationError(RoutiluxError, ValueError):
+    """
+    An object cannot be written as data (for example a lambda used as a handler).
+
+    Attributes:
+        path: Where in the object the problem is, as a dotted path.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        #: Where in the object the problem is.
+        self.path = path
+
+
+class DeserializationError(RoutiluxError, ValueError):
+    """
+    A document cannot be loaded: wrong type, missing field, unknown type name, bad version...
+
+    Attributes:
+        path: The path of the bad field in the document, such as ``routines.s1.config``.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        full = f"{path}: {message}" if path else message
+        super().__init__(full)
+        #: The path of the bad field in the document.
+        self.path = path
+        #: The message without the path.
+        self.reason = message
+
+
+class RegistryError(RoutiluxError, ValueError):
+    """
+    A routine type or callable cannot be registered (for example two classes under one name).
+    """
+
+
+class UnknownRoutineTypeError(RegistryError, LookupError):
+    """
+    No routine class is registered under this name.
+
+    Attributes:
+        name: The name that was looked up.
+    """
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        #: The name that was looked up.
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginError(RoutiluxError, RuntimeError):
+    """
+    A plugin is malformed (its hooks do not match the hook specifications).
+    """
+
+
+class RoutiluxWarning(UserWarning):
+    """
+    The category of every warning routilux issues.
+    """

@@ -1,0 +1,60 @@
+"""
+Task types of the original library's public surface.
+
+The scheduler queues its own private activations; these classes remain so that code which
+imports or builds them keeps working, and describe a queued delivery the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..job_state import JobState
+    from ..slot import Slot
+
+__all__ = ["SlotActivationTask", "TaskPriority"]
+
+
+class TaskPriority(enum.Enum):
+    """
+    Priority labels of a task (queues are FIFO; the label is informational).
+    """
+
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, TaskPriority):
+            return NotImplemented
+        return self.value < other.value
+
+
+@dataclass
+class SlotActivationTask:
+    """
+    "Deliver this data to this slot, through this connection, for this job."
+    """
+
+    slot: Slot
+    data: dict[str, Any]
+    connection: Connection | None = None
+    priority: TaskPriority = TaskPriority.NORMAL
+    retry_count: int = 0
+    max_retries: int = 0
+    created_at: datetime | None = None
+    job_state: JobState | None = None
+    _ts: datetime = field(default_factory=datetime.now, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.created_at is None:
+            self.created_at = self._ts
+
+    def __lt__(self, other: SlotActivationTask) -> bool:
+        return self.priority < other.priority

@@ -1,0 +1,601 @@
+"""
+JobState: everything that changes while one job of a flow runs, and its records.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .exceptions import RoutiluxWarning
+
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from ._scheduler._run import JobRun
+    from .execution_tracker import ExecutionTracker
+    from .output_handler import OutputHandler
+
+
+__all__ = [
+    "FINAL_STATUSES",
+    "ChangeKind",
+    "ExecutionRecord",
+    "JobState",
+    "JobStateChange",
+    "JobStatus",
+    "register_serializable",
+]
+
+
+class JobStatus(str, enum.Enum):
+    """
+    The documented job statuses. ``JobState.status`` is a plain ``str``; these compare equal to it.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+"""The statuses a job does not leave by itself."""
+
+
+class ChangeKind(str, enum.Enum):
+    """
+    What part of a JobState a :class:`JobStateChange` is about.
+    """
+
+    STATUS = "status"
+    ROUTINE_STATE = "routine_state"
+    SHARED_DATA = "shared_data"
+    SHARED_LOG = "shared_log"
+    HISTORY = "history"
+    METADATA = "metadata"
+    DEFERRED_EVENT = "deferred_event"
+    PAUSE_POINT = "pause_point"
+    PENDING_TASKS = "pending_tasks"
+    OUTPUT = "output"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class JobStateChange:
+    """
+    One change to a JobState, as handed to the ``routilux_job_state_changed`` hook.
+
+    Replaying the changes of a job in order rebuilds its shared data, shared log, routine
+    states, history, metadata, outputs and status.
+    """
+
+    #: The job that changed.
+    job_id: str
+    #: What changed.
+    kind: ChangeKind
+    #: The key within that part (a shared-data key, a routine id...), or ``None``.
+    key: str | None
+    #: The value before the change (``None`` for appends).
+    old: Any
+    #: The value after the change (the appended item for appends).
+    new: Any
+    #: The routine the change concerns, when there is one.
+    routine_id: str | None
+    #: When it changed.
+    timestamp: datetime
+
+
+@attrs.define(eq=False, repr=False)
+class ExecutionRecord:
+    """
+    One entry of a job's execution history: a routine id, what happened and its data.
+    """
+
+    #: The flow routine id the record is about.
+    routine_id: str = ""
+    #: What happened: ``start``, ``completed``, ``error``, or the name of an emitted event.
+    event_name: str = ""
+    #: The payload (event data, error details...).
+    data: dict[str, Any] = attrs.field(factory=dict, converter=lambda d: {} if d is None else d)
+    #: When it happened (naive local time, as the original library used).
+    timestamp: datetime = attrs.field(factory=datetime.now)
+
+    def __repr__(self) -> str:
+        return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp.isoformat()}]"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecutionRecord):
+            return NotImplemented
+        return (self.routine_id, self.event_name, self.data, self.timestamp) == (
+            other.routine_id,
+            other.event_name,
+            other.data,
+            other.timestamp,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable record compared by value
+
+    def serialize(self) -> dict[str, Any]:
+        """
+        Return the record as plain JSON-able data.
+        """
+        return {
+            "_type": "ExecutionRecord",
+            "routine_id": self.routine_id,
+            "event_name": self.event_name,
+            "data": self.data,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """
+        Fill this record from :meth:`serialize` output (the argument is not changed).
+        """
+        from .serialization import load_record_into
+
+        load_record_into(self, data)
+
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+@attrs.define(eq=False, repr=False)
+class JobState:
+    """
+    The runtime state of one job (one ``Flow.execute`` or ``Flow.submit``).
+
+    Every mutation takes one lock, and the read methods return copies, so a JobState can be
+    read and written from any number of threads, with or without the GIL.
+
+    Args:
+        flow_id: The id of the flow this job belongs to.
+        history_limit: Keep at most this many history records (the most recent); the
+            number dropped is counted in :attr:`history_dropped`. ``None`` keeps all.
+    """
+
+    #: The id of the flow this job belongs to.
+    flow_id: str = ""
+    #: This job's id.
+    job_id: str = attrs.field(factory=lambda: _new_job_id())
+    #: The status: one of :class:`JobStatus`, or any string a user assigned.
+    status: str = "pending"
+    #: The entry routine of the job.
+    current_routine_id: str | None = None
+    #: Per-routine state dicts, by flow routine id.
+    routine_states: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    #: The execution history, oldest first.
+    execution_history: list[ExecutionRecord] = attrs.field(factory=list)
+    #: One entry per pause: timestamp, reason, checkpoint and counts.
+    pause_points: list[dict[str, Any]] = attrs.field(factory=list)
+    #: Activations that were queued when the job paused, as data.
+    pending_tasks: list[dict[str, Any]] = attrs.field(factory=list)
+    #: Events to emit when the job resumes.
+    deferred_events: list[dict[str, Any]] = attrs.field(factory=list)
+    #: Read/write data shared by the job's routines.
+    shared_data: dict[str, Any] = attrs.field(factory=dict)
+    #: Append-only log shared by the job's routines.
+    shared_log: list[dict[str, Any]] = attrs.field(factory=list)
+    #: Every ``send_output`` of the job.
+    output_log: list[dict[str, Any]] = attrs.field(factory=list)
+    #: Free-form metadata of the job.
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    #: The checkpoint given to the last pause (``None`` before any).
+    checkpoint: dict[str, Any] | None = None
+    #: When the job was created.
+    created_at: datetime = attrs.field(factory=_now)
+    #: When the job last changed.
+    updated_at: datetime = attrs.field(factory=_now)
+    #: The most history records kept, or ``None`` for all.
+    history_limit: int | None = attrs.field(default=None, kw_only=True)
+    #: How many history records were dropped because of :attr:`history_limit`.
+    history_dropped: int = attrs.field(default=0, kw_only=True)
+    #: Where ``send_output`` forwards to (never serialized).
+    output_handler: OutputHandler | None = attrs.field(default=None, kw_only=True)
+    #: This job's execution tracker (never serialized).
+    execution_tracker: ExecutionTracker | None = attrs.field(default=None, kw_only=True)
+
+    _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False)
+    _settled: threading.Condition = attrs.field(init=False)
+    _run: JobRun | None = attrs.field(default=None, init=False)
+    _listener: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._settled = threading.Condition(self._lock)
+        if self.history_limit is not None:
+            if self.history_limit < 1:
+                from .exceptions import ConfigurationError
+
+                msg = f"history_limit must be a positive int or None, got {self.history_limit!r}"
+                raise ConfigurationError(msg, name="history_limit", value=self.history_limit)
+            self.execution_history = deque(  # type: ignore[assignment]  # bounded list
+                self.execution_history, maxlen=self.history_limit
+            )
+
+    def __repr__(self) -> str:
+        return f"JobState[{self.job_id}:{self.status}]"
+
+    # -- change notification --------------------------------------------------------
+
+    def _changed(
+        self, kind: ChangeKind, key: str | None, old: Any, new: Any, routine_id: str | None
+    ) -> None:
+        # Called with the lock held; the listener (the plugin relay) must not block.
+        listener = self._listener
+        if listener is not None:
+            listener(JobStateChange(self.job_id, kind, key, old, new, routine_id, self.updated_at))
+
+    def _set_status(self, status: str) -> None:
+        with self._lock:
+            old = self.status
+            self.status = status
+            self.updated_at = datetime.now()
+            if old != status:
+                self._changed(ChangeKind.STATUS, None, old, status, None)
+            self._settled.notify_all()
+
+    # -- routine states -------------------------------------------------------------
+
+    def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
+        """
+        Replace the state of ``routine_id`` with a shallow copy of ``state``.
+        """
+        new = dict(state)
+        with self._lock:
+            old = self.routine_states.get(routine_id)
+            self.routine_states[routine_id] = new
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
+
+    def merge_routine_state(self, routine_id: str, updates: dict[str, Any]) -> dict[str, Any]:
+        """
+        Merge ``updates`` into the state of ``routine_id`` atomically and return a copy of
+        the result. Keys not in ``updates`` are kept.
+
+        .. versionadded:: 0.10
+        """
+        with self._lock:
+            old = self.routine_states.get(routine_id)
+            new = {**old, **updates} if old is not None else dict(updates)
+            self.routine_states[routine_id] = new
+            self.updated_at = datetime.now()
+            if self._listener is not None:
+                self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
+            return dict(new)
+
+    def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
+        """
+        Return the state dict of ``routine_id`` (the stored dict itself), or ``None``.
+        """
+        with self._lock:
+            return self.routine_states.get(routine_id)
+
+    # -- history --------------------------------------------------------------------
+
+    def record_execution(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """
+        Append an :class:`ExecutionRecord` stamped now.
+        """
+        record = ExecutionRecord(routine_id, event_name, data)
+        with self._lock:
+            history = self.execution_history
+            if self.history_limit is not None and len(history) >= self.history_limit:
+                self.history_dropped += 1
+            history.append(record)
+            self.updated_at = record.timestamp
+            if self._listener is not None:
+                self._changed(ChangeKind.HISTORY, None, None, record, routine_id)
+
+    def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
+        """
+        Return a new list of the history, optionally only one routine's, sorted by time.
+        """
+        with self._lock:
+            records = list(self.execution_history)
+        if routine_id is not None:
+            records = [r for r in records if r.routine_id == routine_id]
+        records.sort(key=lambda r: r.timestamp)
+        return records
+
+    # -- deferred events and pause points ------------------------------------------
+
+    def add_deferred_event(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """
+        Store an event to emit when the job resumes.
+        """
+        entry = {
+            "routine_id": routine_id,
+            "event_name": event_name,
+            "data": dict(data),
+            "timestamp": datetime.now().isoformat(),
+        }
+        with self._lock:
+            self.deferred_events.append(entry)
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.DEFERRED_EVENT, event_name, None, dict(entry), routine_id)
+
+    def _set_paused(self, reason: str = "", checkpoint: dict[str, Any] | None = None,
+                    **counts: Any) -> None:
+        point = {
+            "timestamp": datetime.now().isoformat(),
+            "reason": reason,
+            "current_routine_id": self.current_routine_id,
+            "checkpoint": dict(checkpoint) if checkpoint else {},
+            **counts,
+        }
+        with self._lock:
+            self.pause_points.append(point)
+            self.checkpoint = point["checkpoint"]
+            self._changed(ChangeKind.PAUSE_POINT, None, None, dict(point), None)
+            self._set_status("paused")
+
+    def _set_running(self) -> None:
+        self._set_status("running")
+
+    def _set_cancelled(self, reason: str = "") -> None:
+        with self._lock:
+            if reason:
+                self.update_routine_state("_cancellation", {"reason": reason})
+            self._set_status("cancelled")
+
+    def _add_pending(self, tasks: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            added = list(tasks)
+            if not added:
+                return
+            self.pending_tasks.extend(added)
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.PENDING_TASKS, None, None, added, None)
+
+    def _take_resume_work(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        with self._lock:
+            deferred, pending = self.deferred_events, self.pending_tasks
+            self.deferred_events, self.pending_tasks = [], []
+            if deferred or pending:
+                self.updated_at = datetime.now()
+                self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
+            return deferred, pending
+
+    # -- shared data and log --------------------------------------------------------
+
+    def update_shared_data(self, key: str, value: Any) -> None:
+        """
+        Set ``shared_data[key] = value``.
+        """
+        with self._lock:
+            old = self.shared_data.get(key)
+            self.shared_data[key] = value
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.SHARED_DATA, key, old, value, None)
+
+    def get_shared_data(self, key: str, default: Any = None) -> Any:
+        """
+        Return ``shared_data[key]``, or ``default``.
+        """
+        with self._lock:
+            return self.shared_data.get(key, default)
+
+    def modify_shared_data(self, key: str, func: Callable[[Any], Any], default: Any = None) -> Any:
+        """
+        Replace ``shared_data[key]`` by ``func(current value or default)`` atomically, so
+        read-modify-write updates from concurrent routines are never lost. Returns the new value.
+
+        .. versionadded:: 0.10
+        """
+        with self._lock:
+            old = self.shared_data.get(key, default)
+            new = func(old)
+            self.shared_data[key] = new
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.SHARED_DATA, key, old, new, None)
+            return new
+
+    def append_to_shared_log(self, entry: dict[str, Any]) -> None:
+        """
+        Append ``entry`` to the shared log, stamping a copy with the time if it has none.
+
+        Raises:
+            ValueError: ``entry`` is not a dict.
+        """
+        if not isinstance(entry, dict):
+            from .exceptions import ConfigurationError
+
+            msg = "Entry must be a dictionary"
+            raise ConfigurationError(msg, name="entry", value=entry)
+        if "timestamp" not in entry:
+            entry = {**entry, "timestamp": datetime.now().isoformat()}
+        with self._lock:
+            self.shared_log.append(entry)
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.SHARED_LOG, None, None, entry, None)
+
+    def get_shared_log(
+        self, filter_func: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Return a copy of the shared log, or of the entries ``filter_func`` accepts.
+        """
+        with self._lock:
+            entries = list(self.shared_log)
+        if filter_func is None:
+            return entries
+        return [e for e in entries if filter_func(e)]
+
+    def set_metadata(self, key: str, value: Any) -> None:
+        """
+        Set ``metadata[key] = value``.
+
+        .. versionadded:: 0.10
+        """
+        with self._lock:
+            old = self.metadata.get(key)
+            self.metadata[key] = value
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.METADATA, key, old, value, None)
+
+    # -- output ---------------------------------------------------------------------
+
+    def set_output_handler(self, handler: OutputHandler | None) -> None:
+        """
+        Forward every ``send_output`` to ``handler`` (``None`` stops forwarding).
+        """
+        self.output_handler = handler
+
+    def send_output(self, routine_id: str, output_type: str, data: dict[str, Any]) -> None:
+        """
+        Forward an output to the output handler, if any, and log it in :attr:`output_log`.
+
+        A handler that raises does not stop the job: the failure is logged and a
+        :class:`~routilux.exceptions.RoutiluxWarning` is issued.
+        """
+        ts = datetime.now()
+        handler = self.output_handler
+        if handler is not None:
+            try:
+                handler.handle(
+                    job_id=self.job_id,
+                    routine_id=routine_id,
+                    output_type=output_type,
+                    data=data,
+                    timestamp=ts,
+                )
+            except Exception as exc:
+                import warnings
+
+                from ._log import logger
+
+                logger.warning(
+                    "output_handler_failed", job_id=self.job_id, routine_id=routine_id,
+                    handler=type(handler).__name__, error=repr(exc),
+                )
+                warnings.warn(f"Output handler failed: {exc}", RoutiluxWarning, stacklevel=3)
+        entry = {
+            "routine_id": routine_id,
+            "output_type": output_type,
+            "data": data,
+            "timestamp": ts.isoformat(),
+        }
+        with self._lock:
+            self.output_log.append(entry)
+            self.updated_at = ts
+            self._changed(ChangeKind.OUTPUT, output_type, None, entry, routine_id)
+
+    # -- waiting --------------------------------------------------------------------
+
+    def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """
+        Wait until the job has finished (completed, failed or cancelled).
+
+        A paused job has not finished: this keeps waiting until it is resumed and finishes,
+        or the timeout passes.
+
+        Args:
+            timeout: Seconds to wait at most; ``None`` waits as long as it takes.
+
+        Returns:
+            ``True`` if the job has finished, ``False`` if the timeout passed first.
+        """
+        with self._settled:
+            return self._settled.wait_for(self._is_finished, timeout)
+
+    def _is_finished(self) -> bool:
+        run = self._run
+        if run is not None and not run.finished:
+            return False
+        return self.status in FINAL_STATUSES
+
+    # -- persistence ----------------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """
+        Return the job as plain JSON-able data (everything but the output handler and
+        the live runtime objects).
+        """
+        from .serialization import dump_job_state
+
+        return dump_job_state(self)
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """
+        Replace this job's state with :meth:`serialize` output. ``data`` is not changed.
+
+        Raises:
+            DeserializationError: ``data`` is malformed; the message gives the bad field's path.
+        """
+        from .serialization import load_job_state_into
+
+        load_job_state_into(self, data)
+
+    def save(self, filepath: str | PathLike[str]) -> None:
+        """
+        Write the job as UTF-8 JSON to ``filepath``, creating parent folders.
+        """
+        import json
+        from pathlib import Path
+
+        path = Path(filepath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.serialize(), indent=2, ensure_ascii=False)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, filepath: str | PathLike[str]) -> JobState:
+        """
+        Read a job written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: There is no such file.
+            DeserializationError: The file is not a serialized JobState.
+        """
+        import json
+        from pathlib import Path
+
+        path = Path(filepath)
+        if not path.exists():
+            msg = f"JobState file not found: {path}"
+            raise FileNotFoundError(msg)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            from .exceptions import DeserializationError
+
+            msg = f"{path} is not valid JSON: {exc}"
+            raise DeserializationError(msg) from exc
+        job = cls()
+        job.deserialize(data)
+        return job
+
+
+def _new_job_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def register_serializable(cls: type[Any]) -> type[Any]:
+    """
+    Register a Routine subclass under its class name so that flows using it can be loaded.
+
+    Kept for code written against the original library; new code uses
+    :func:`routilux.registry.register_routine`.
+    """
+    from .registry import register_routine
+
+    return register_routine(cls)

@@ -1,0 +1,8 @@
+"""
+Built-in routines for routilux.
+"""
+
+from __future__ import annotations
+
+
+__all__: list[str] = []
