@@ -30,8 +30,10 @@ from .slot import Slot
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
+    from ._scheduler._run import JobControl
     from ._plugins import PluginManager
     from .event import Event
     from .execution_tracker import ExecutionTracker
@@ -360,6 +362,9 @@ class Flow:
         execution_strategy: str | None,
         job_state: JobState | None,
         output_handler: OutputHandler | None,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
+        checkpoint_every: int = 0,
+        control: JobControl | None = None,
     ) -> JobRun:
         entry = self._routine(entry_routine_id, "Entry")
         strategy = _check_strategy(execution_strategy or self.execution_strategy)
@@ -378,6 +383,7 @@ class Flow:
         params = dict(entry_params or {})
         job_state.current_routine_id = entry_routine_id
         run = self._new_run(job_state, strategy == "sequential")
+        run.configure(checkpoint, checkpoint_every, control)
         job_state._set_status("running")
         self._job_active(run)
         job_state.record_execution(entry_routine_id, "start", params)
@@ -400,6 +406,9 @@ class Flow:
         job_state: JobState | None = None,
         output_handler: OutputHandler | None = None,
         timeout: float | None = None,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
+        checkpoint_every: int = 0,
+        control: JobControl | None = None,
     ) -> JobState:
         """
         Run a job: call the entry routine's ``trigger`` slot with ``entry_params`` and wait
@@ -413,6 +422,12 @@ class Flow:
                 output handler set up beforehand); a new one by default.
             output_handler: Where the job's ``send_output`` calls go.
             timeout: Seconds to wait at most; then the running JobState is returned.
+            checkpoint: Called as ``checkpoint(job_state, snapshot)`` with the serialized
+                job (queued activations included as pending tasks) after every
+                ``checkpoint_every`` activations and when the job pauses, finishes,
+                fails or is cancelled; for job stores.
+            checkpoint_every: Activations between checkpoints (0: only at those points).
+            control: Polled before each activation for remote ``"pause"``/``"cancel"``.
 
         Returns:
             The job's JobState: ``completed``, ``failed``, ``paused``, ``cancelled``, or
@@ -425,7 +440,7 @@ class Flow:
         """
         _refuse_on_event_loop()
         run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
-                              output_handler)
+                              output_handler, checkpoint, checkpoint_every, control)
         pool = self._executor
         on_own_worker = pool is not None and pool.owns_current_thread()
         if timeout is None and (run.sequential or on_own_worker):
@@ -443,13 +458,16 @@ class Flow:
         *,
         job_state: JobState | None = None,
         output_handler: OutputHandler | None = None,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
+        checkpoint_every: int = 0,
+        control: JobControl | None = None,
     ) -> JobState:
         """
-        Start a job like :meth:`execute` and return its running JobState at once; wait for
-        it with ``job_state.wait_for_completion()``.
+        Start a job like :meth:`execute` (same arguments but ``timeout``) and return its
+        running JobState at once; wait for it with ``job_state.wait_for_completion()``.
         """
         run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
-                              output_handler)
+                              output_handler, checkpoint, checkpoint_every, control)
         run.schedule()
         return run.job_state
 
@@ -507,11 +525,19 @@ class Flow:
             return
         run.pause(reason, checkpoint)
 
-    def resume(self, job_state: JobState) -> JobState:
+    def resume(
+        self,
+        job_state: JobState,
+        *,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
+        checkpoint_every: int = 0,
+        control: JobControl | None = None,
+    ) -> JobState:
         """
         Resume a job (paused here, or loaded from data on any host): emit its deferred
         events first, then queue its pending activations. Returns the same JobState,
-        ``running``; the flow's pool finishes it.
+        ``running``; the flow's pool finishes it. ``checkpoint``, ``checkpoint_every`` and
+        ``control`` are as for :meth:`execute` (when given, they replace the job's own).
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
@@ -526,6 +552,8 @@ class Flow:
         if run is None:
             run = self._new_run(job_state, self.execution_strategy == "sequential")
             run.paused = True
+        if checkpoint is not None or control is not None:
+            run.configure(checkpoint, checkpoint_every, control)
         if not run.reopen():
             return job_state
         self._job_active(run)

@@ -26,6 +26,8 @@ from ..slot import merge
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._flow import Flow
     from .._plugins import HookRelay
     from ..connection import Connection
@@ -33,7 +35,20 @@ if TYPE_CHECKING:
     from ..job_state import JobState
     from ..slot import Slot
 
-__all__ = ["Activation", "JobRun"]
+__all__ = ["Activation", "JobControl", "JobRun"]
+
+class JobControl:
+    """
+    Where a job's remote pause and cancel requests come from (a store, a queue...).
+
+    The scheduler calls :meth:`poll` before each activation starts; it must not block.
+    """
+
+    def poll(self) -> str | None:
+        """
+        Return ``"pause"``, ``"cancel"`` or ``None`` (no request).
+        """
+        return None
 
 _BUDGET = 64
 """Activations a worker runs for one job before it lets other waiting jobs go first."""
@@ -96,9 +111,88 @@ class JobRun:
         self.tracker = ExecutionTracker(flow.flow_id, limit=job_state.history_limit)
         self.started = time.perf_counter()
         self.entry_retried = False
+        #: Called with (job_state, snapshot) at checkpoints; see :meth:`configure`.
+        self.checkpoint_fn: Callable[[JobState, dict[str, Any]], None] | None = None
+        self.checkpoint_every = 0
+        self.since_checkpoint = 0
+        self.checkpoint_due = False
+        self.control: JobControl | None = None
         self.log = bind(flow_id=flow.flow_id, job_id=job_state.job_id)
         if hooks is not None:
             job_state._listener = hooks.change_listener(flow, job_state)
+
+    def configure(
+        self,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None,
+        checkpoint_every: int,
+        control: JobControl | None,
+    ) -> None:
+        """
+        Set the job's checkpointing and remote control.
+
+        ``checkpoint(job_state, snapshot)`` is called after every ``checkpoint_every``
+        finished activations (0: never) and when the job pauses, finishes, fails or is
+        cancelled. The snapshot is the serialized JobState whose ``pending_tasks`` hold
+        every queued activation, taken while no activation of the job runs, so resuming
+        from it re-runs exactly the activations that had not finished. A checkpoint
+        function that raises abandons the job on this process (nothing more of it runs
+        here; its status is left as it was): that is how a stale worker stops.
+        """
+        with self.cond:
+            self.checkpoint_fn = checkpoint
+            self.checkpoint_every = max(0, checkpoint_every)
+            self.control = control
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        data = self.job_state.serialize()
+        queued = [self.as_pending(a) for a in self.queue]
+        queued.extend(self.as_pending(a) for a in self.timers.values())
+        data["pending_tasks"] = list(data.get("pending_tasks") or []) + queued
+        return data
+
+    def _take_checkpoint_locked(self) -> dict[str, Any] | None:
+        # With the lock held and nothing in flight: clear the due flag, return the snapshot.
+        if self.checkpoint_fn is None or not self.checkpoint_due or self.in_flight:
+            return None
+        self.checkpoint_due = False
+        self.since_checkpoint = 0
+        return self._snapshot_locked()
+
+    def _deliver_checkpoint(self, snapshot: dict[str, Any] | None) -> None:
+        # Without the lock: hand a snapshot to the checkpoint function.
+        fn = self.checkpoint_fn
+        if snapshot is None or fn is None:
+            return
+        try:
+            fn(self.job_state, snapshot)
+        except Exception as exc:
+            self.log.error("checkpoint_failed", error=repr(exc), exc_info=exc)
+            with self.cond:
+                self.cancelled = True
+                self.queue.clear()
+                self._drop_timers()
+                self.finished = True
+                self.cond.notify_all()
+            self.flow._job_settled(self)
+
+    def _count_activation_locked(self) -> None:
+        if self.checkpoint_every and self.checkpoint_fn is not None:
+            self.since_checkpoint += 1
+            if self.since_checkpoint >= self.checkpoint_every:
+                self.checkpoint_due = True
+
+    def _poll_control_locked(self) -> bool:
+        # Apply a remote pause/cancel request; True when one was applied.
+        request = self.control.poll() if self.control is not None else None
+        if request == "pause":
+            self.pause("pause requested", None)
+            return True
+        if request == "cancel":
+            self.cancel("cancel requested")
+            return True
+        return False
 
     # -- queueing -------------------------------------------------------------------
 
@@ -201,6 +295,18 @@ class JobRun:
                 while True:
                     if self.finished or self.cancelled or self.paused:
                         break
+                    if self.checkpoint_due:
+                        if self.in_flight:
+                            break
+                        snapshot = self._take_checkpoint_locked()
+                        cond.release()
+                        try:
+                            self._deliver_checkpoint(snapshot)
+                        finally:
+                            cond.acquire()
+                        continue
+                    if self.control is not None and self._poll_control_locked():
+                        break
                     if not self.queue:
                         if self._quiescent():
                             self._finish()
@@ -220,6 +326,7 @@ class JobRun:
                     finally:
                         cond.acquire()
                         self.in_flight -= 1
+                        self._count_activation_locked()
                     budget -= 1
                     if budget == 0:
                         budget = _BUDGET
@@ -233,8 +340,11 @@ class JobRun:
                             break
             finally:
                 self.runners -= 1
+                snapshot = None
                 if self.in_flight == 0:
+                    snapshot = self._take_checkpoint_locked()
                     cond.notify_all()
+        self._deliver_checkpoint(snapshot)
 
     def drain(self) -> None:
         """
@@ -255,6 +365,16 @@ class JobRun:
                             break
                         cond.wait()
                         continue
+                    if self.checkpoint_due and not self.in_flight:
+                        snapshot = self._take_checkpoint_locked()
+                        cond.release()
+                        try:
+                            self._deliver_checkpoint(snapshot)
+                        finally:
+                            cond.acquire()
+                        continue
+                    if self.control is not None and self._poll_control_locked():
+                        continue
                     if self.queue and not self.in_flight:
                         act = self.queue.popleft()
                         self.in_flight += 1
@@ -264,6 +384,7 @@ class JobRun:
                         finally:
                             cond.acquire()
                             self.in_flight -= 1
+                            self._count_activation_locked()
                         continue
                     if self._quiescent():
                         self._finish()
@@ -280,7 +401,9 @@ class JobRun:
                     handoff = True
                 else:
                     handoff = False
+                snapshot = self._take_checkpoint_locked()
                 cond.notify_all()
+        self._deliver_checkpoint(snapshot)
         if handoff:
             self.flow._get_executor().push(self)
 
@@ -483,13 +606,8 @@ class JobRun:
     def _retry_due(self, handle: int) -> None:
         with self.cond:
             act = self.timers.pop(handle, None)
-            if act is None:
-                return
-            if self.cancelled or self.failed:
-                if self._quiescent():
-                    self._finish()
-                return
-        self.enqueue([act])
+        if act is not None:
+            self.enqueue([act])
 
     def fail(self) -> None:
         """
@@ -512,9 +630,11 @@ class JobRun:
         return dropped
 
     def _finish(self) -> None:
-        # Called with the lock held, once the job is quiescent.
+        # Called with the lock held, once the job is quiescent; the caller delivers the
+        # final checkpoint after releasing the lock.
         js = self.job_state
         self.finished = True
+        self.checkpoint_due = self.checkpoint_fn is not None
         if self.failed:
             if js.status not in ("cancelled", "paused"):
                 js._set_status("failed")
@@ -554,12 +674,15 @@ class JobRun:
                 active_tasks_count=self.in_flight,
                 queue_size=len(moved),
             )
+            self.checkpoint_due = self.checkpoint_fn is not None
             self.cond.notify_all()
             frame = current_frame()
             inside = frame is not None and frame.run is self
             if not inside:
                 self.cond.wait_for(lambda: self.in_flight == 0 or not self.paused)
+            snapshot = self._take_checkpoint_locked() if self.paused else None
         self.flow._job_settled(self)
+        self._deliver_checkpoint(snapshot)
 
     def cancel(self, reason: str) -> None:
         """
@@ -571,8 +694,10 @@ class JobRun:
             self._drop_timers()
             self.job_state._set_cancelled(reason)
             self.finished = True
+            snapshot = self._snapshot_locked() if self.checkpoint_fn is not None else None
             self.cond.notify_all()
         self.flow._job_settled(self)
+        self._deliver_checkpoint(snapshot)
         if self.hooks is not None:
             self.hooks.call("routilux_job_finished", flow=self.flow, job_state=self.job_state)
 
