@@ -183,7 +183,15 @@ class UnknownRoutineTypeError(RegistryError, LookupError):
 class PluginError(RoutiluxError, RuntimeError):
     """
     A plugin is malformed (its hooks do not match the hook specifications).
+
+    Attributes:
+        plugin: The offending plugin object (or entry-point name), when known.
     """
+
+    def __init__(self, message: str, *, plugin: object = None) -> None:
+        super().__init__(message)
+        #: The offending plugin object (or entry-point name), when known.
+        self.plugin = plugin
 
 
 class RoutiluxWarning(UserWarning):

@@ -9,10 +9,17 @@ that declares it in the ``routilux`` entry-point group.
 Hooks are called on the thread where the event happens, sometimes with the job's lock
 held: a hook must be quick and must not wait for the job. A hook that raises is logged,
 counted and skipped; it never changes the job's outcome.
+
+:func:`routilux_register_plugins` is a registration hook: it is called once, when the
+plugin that implements it is registered (an entry-point module is registered when the first
+job of the process starts), and never on a job's hot path. An entry-point module should
+implement only this hook and return the plugins its configuration enables, so that having a
+package installed costs nothing until it is configured.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -36,6 +43,7 @@ __all__ = [
     "routilux_job_state_changed",
     "routilux_job_status_changed",
     "routilux_output_sent",
+    "routilux_register_plugins",
     "routilux_routine_registered",
 ]
 
@@ -125,6 +133,16 @@ def routilux_output_sent(
 def routilux_job_state_changed(flow: Flow, job_state: JobState, change: JobStateChange) -> None:
     """
     Something in the JobState changed; replaying the changes rebuilds the state.
+    """
+
+
+@hookspec
+def routilux_register_plugins() -> Iterable[object] | None:
+    """
+    Return more plugins to register beside the one implementing this hook (or ``None``).
+
+    Called once per plugin manager, when the implementing plugin is registered. This is how
+    an installed package contributes plugins only when its configuration asks for them.
     """
 
 

@@ -368,7 +368,10 @@ class JobState:
             self.deferred_events, self.pending_tasks = [], []
             if deferred or pending:
                 self.updated_at = datetime.now()
-                self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
+                if deferred:
+                    self._changed(ChangeKind.DEFERRED_EVENT, None, deferred, [], None)
+                if pending:
+                    self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
             return deferred, pending
 
     # -- shared data and log --------------------------------------------------------

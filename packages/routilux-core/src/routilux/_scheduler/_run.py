@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._context import Frame, current_frame, reset_frame, set_frame
-from .._log import bind
+from .._log import bind, is_enabled
 from ..error_handler import ErrorStrategy
 from ..exceptions import RoutiluxWarning
 from ..execution_tracker import ExecutionTracker
@@ -118,8 +118,9 @@ class JobRun:
         self.checkpoint_due = False
         self.control: JobControl | None = None
         self.log = bind(flow_id=flow.flow_id, job_id=job_state.job_id)
-        if hooks is not None:
-            job_state._listener = hooks.change_listener(flow, job_state)
+        #: Log activations at debug level (decided once per job: structlog is configured).
+        self.debug = is_enabled()
+        job_state._listener = hooks.change_listener(flow, job_state) if hooks is not None else None
 
     def configure(
         self,
@@ -431,6 +432,9 @@ class JobRun:
         hooks = self.hooks
         t0 = time.time()
         self._started(rid, t0)
+        if self.debug:
+            self.log.debug("activation_started", routine_id=rid, slot=slot.name,
+                           attempt=act.attempt + 1)
         if hooks is not None:
             hooks.call(
                 "routilux_activation_started", flow=self.flow, job_state=self.job_state,
@@ -510,6 +514,9 @@ class JobRun:
         elapsed = self._ended(act.routine_id, t0, "completed", extra)
         if act.entry and act.attempt:
             self.entry_retried = True
+        if self.debug:
+            self.log.debug("activation_finished", routine_id=act.routine_id, slot=act.slot.name,
+                           duration=elapsed)
         if self.hooks is not None:
             self.hooks.call(
                 "routilux_activation_finished", flow=self.flow, job_state=self.job_state,
