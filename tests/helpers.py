@@ -1,0 +1,70 @@
+"""
+Small routines shared by the tests (importable as ``helpers`` thanks to tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from routilux import Flow, Routine
+
+
+class Emitter(Routine):
+    """Entry routine: emits ``out`` once per item of ``items`` (or once with ``value``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.fire)
+        self.define_event("out", ["value"])
+
+    def fire(self, items: Any = None, value: Any = None, **_: Any) -> None:
+        if items is None:
+            self.emit("out", value=value)
+            return
+        for item in items:
+            self.emit("out", value=item)
+
+
+class Relay(Routine):
+    """Records what it receives in the job's shared log and passes it on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+        self.define_event("out", ["value"])
+
+    def take(self, value: Any = None, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.append_to_shared_log({"routine": ctx.routine_id, "value": value})
+        self.emit("out", value=value)
+
+
+class Gate(Routine):
+    """Blocks in its handler until the test sets ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.define_slot("input", handler=self.take)
+        self.define_slot("trigger", handler=self.take)
+        self.define_event("out", ["value"])
+
+    def take(self, value: Any = None, **_: Any) -> None:
+        self.entered.set()
+        assert self.release.wait(30), "test never released the gate"
+        self.emit("out", value=value)
+
+
+def chain(flow: Flow, length: int) -> str:
+    """Add an Emitter ``e`` and ``length`` Relays ``r0..`` in a chain; return the last id."""
+    flow.add_routine(Emitter(), "e")
+    prev = "e"
+    for i in range(length):
+        rid = f"r{i}"
+        flow.add_routine(Relay(), rid)
+        flow.connect(prev, "out", rid, "input")
+        prev = rid
+    return prev
