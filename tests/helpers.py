@@ -48,14 +48,18 @@ class Gate(Routine):
         super().__init__()
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.returned = threading.Event()
+        self.calls = 0
         self.define_slot("input", handler=self.take)
         self.define_slot("trigger", handler=self.take)
         self.define_event("out", ["value"])
 
     def take(self, value: Any = None, **_: Any) -> None:
+        self.calls += 1
         self.entered.set()
         assert self.release.wait(30), "test never released the gate"
         self.emit("out", value=value)
+        self.returned.set()
 
 
 def chain(flow: Flow, length: int) -> str:

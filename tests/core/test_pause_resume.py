@@ -1,0 +1,195 @@
+"""
+Per-job pause, resume and cancel.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from helpers import Emitter, Gate, Relay, chain
+
+from routilux import Flow, JobState, Routine
+from routilux.exceptions import FlowMismatchError, RoutineNotFoundError, RoutiluxWarning
+
+
+class PauseInside(Routine):
+    """Emits its events, then pauses its own job from inside the handler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.run)
+        self.define_event("out", ["value"])
+        self.define_event("later", ["value"])
+
+    def run(self, **_: Any) -> None:
+        self.emit("out", value=1)
+        self.emit("out", value=2)
+        self.emit_deferred_event("later", value="deferred")
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.flow.pause(ctx.job_state, reason="wait", checkpoint={"step": 1})
+
+
+def _flow(strategy: str) -> Flow:
+    flow = Flow(flow_id="p", execution_strategy=strategy, max_workers=3)
+    flow.add_routine(PauseInside(), "p")
+    flow.add_routine(Relay(), "r")
+    flow.connect("p", "out", "r", "input")
+    flow.connect("p", "later", "r", "input")
+    return flow
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_pause_from_inside_handler(strategy: str) -> None:
+    """Queued activations become pending tasks; resume runs deferred events, then them."""
+    flow = _flow(strategy)
+    js = flow.execute("p")
+    assert js.status == "paused"
+    assert len(js.pause_points) == 1
+    point = js.pause_points[0]
+    assert (point["reason"], point["checkpoint"]) == ("wait", {"step": 1})
+    assert js.checkpoint == {"step": 1}
+    assert js.shared_log == []
+    assert [t["slot_routine_id"] for t in js.pending_tasks] == ["r", "r"]
+    assert [t["data"] for t in js.pending_tasks] == [{"value": 1}, {"value": 2}]
+
+    assert flow.resume(js) is js
+    assert js.wait_for_completion(10)
+    assert js.status == "completed"
+    assert [e["value"] for e in js.shared_log][0] == "deferred"
+    assert sorted(e["value"] for e in js.shared_log[1:]) == [1, 2]
+    assert js.pending_tasks == [] and js.deferred_events == []
+    flow.shutdown()
+
+
+def test_pause_one_job_leaves_other_untouched() -> None:
+    """Pausing one of two concurrent jobs never touches the other."""
+    flow = Flow(flow_id="two", execution_strategy="concurrent", max_workers=2)
+    gate = Gate()
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(gate, "g")
+    flow.add_routine(Relay(), "r")
+    flow.connect("e", "out", "g", "input")
+    flow.connect("g", "out", "r", "input")
+    a = flow.submit("e", {"items": [1]})
+    assert gate.entered.wait(10)
+    b = flow.submit("e", {"items": [2]})
+    pauser = threading.Thread(target=flow.pause, args=(a,), kwargs={"reason": "stop a"})
+    pauser.start()
+    gate.release.set()
+    pauser.join(10)
+    assert not pauser.is_alive()
+    assert b.wait_for_completion(10) and b.status == "completed"
+    assert a.status == "paused"
+    assert [e["value"] for e in b.shared_log] == [2]
+    flow.resume(a)
+    assert a.wait_for_completion(10) and a.status == "completed"
+    assert [e["value"] for e in a.shared_log] == [1]
+    flow.shutdown()
+
+
+def test_pause_waits_only_for_running_handlers() -> None:
+    """pause() from outside returns once the running handler returns; nothing new starts."""
+    flow = Flow(execution_strategy="concurrent", max_workers=1)
+    gate = Gate()
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(gate, "g")
+    flow.add_routine(Relay(), "r")
+    flow.connect("e", "out", "g", "input")
+    flow.connect("g", "out", "r", "input")
+    js = flow.submit("e", {"items": [1, 2, 3]})
+    assert gate.entered.wait(10)
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (flow.pause(js), done.set()))
+    t.start()
+    assert not done.wait(0.05)
+    gate.release.set()
+    assert done.wait(10)
+    assert js.status == "paused"
+    routines = sorted(task["slot_routine_id"] for task in js.pending_tasks)
+    assert routines == ["g", "g", "r"]
+    assert js.shared_log == []
+    flow.shutdown()
+
+
+def test_cancel_drops_queued_work_and_wakes_waiters() -> None:
+    """Cancel while activations are queued: they never run; waiters wake."""
+    flow = Flow(execution_strategy="concurrent", max_workers=1)
+    gate = Gate()
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(gate, "g")
+    flow.connect("e", "out", "g", "input")
+    js = flow.submit("e", {"items": [1, 2, 3]})
+    assert gate.entered.wait(10)
+    waiter_result: list[bool] = []
+    waiter = threading.Thread(target=lambda: waiter_result.append(js.wait_for_completion(10)))
+    waiter.start()
+    flow.cancel(js, reason="no longer needed")
+    waiter.join(10)
+    assert waiter_result == [True]
+    assert js.status == "cancelled"
+    assert js.routine_states["_cancellation"] == {"reason": "no longer needed"}
+    gate.release.set()
+    assert gate.returned.wait(10)
+    assert flow.wait_for_completion(10)
+    assert gate.calls == 1
+    assert js.status == "cancelled"
+    flow.shutdown()
+
+
+def test_pause_resume_cancel_on_finished_job() -> None:
+    """They act on finished jobs too, as the JobState guide uses them."""
+    flow = Flow(flow_id="f")
+    chain(flow, 1)
+    js = flow.execute("e")
+    flow.pause(js, reason="inspect")
+    assert js.status == "paused"
+    flow.resume(js)
+    assert js.wait_for_completion(10) and js.status == "completed"
+    flow.cancel(js)
+    assert js.status == "cancelled"
+    flow.shutdown()
+
+
+@pytest.mark.parametrize("method", ["pause", "resume", "cancel"])
+def test_flow_mismatch(method: str) -> None:
+    """Each raises a ValueError whose message contains "does not match"."""
+    with pytest.raises(FlowMismatchError, match="does not match") as info:
+        getattr(Flow(flow_id="a"), method)(JobState("b"))
+    assert isinstance(info.value, ValueError)
+
+
+def test_resume_unknown_entry_routine() -> None:
+    """Resuming a job whose entry routine is not in the flow raises "not found in flow"."""
+    js = JobState("a")
+    js.current_routine_id = "ghost"
+    with pytest.raises(RoutineNotFoundError, match="not found in flow"):
+        Flow(flow_id="a").resume(js)
+
+
+def test_resume_fresh_job_state_with_pending_tasks() -> None:
+    """A JobState built elsewhere (as after loading) resumes on a new Flow."""
+    flow = Flow(flow_id="f")
+    chain(flow, 2)
+    js = JobState("f")
+    js.current_routine_id = "e"
+    js.pending_tasks.append({"slot_routine_id": "r0", "slot_name": "input", "data": {"value": 5}})
+    js.deferred_events.append({"routine_id": "e", "event_name": "out", "data": {"value": 6}})
+    flow.resume(js)
+    assert js.wait_for_completion(10) and js.status == "completed"
+    assert [e["value"] for e in js.shared_log] == [6, 5, 6, 5]  # deferred first, FIFO
+    flow.shutdown()
+
+
+def test_resume_skips_unknown_pending_task_with_warning() -> None:
+    """A pending task for an unknown routine is dropped with a RoutiluxWarning."""
+    flow = Flow(flow_id="f")
+    chain(flow, 1)
+    js = JobState("f")
+    js.pending_tasks.append({"slot_routine_id": "ghost", "slot_name": "input", "data": {}})
+    with pytest.warns(RoutiluxWarning, match="ghost"):
+        flow.resume(js)
+    assert js.wait_for_completion(10) and js.status == "completed"
+    flow.shutdown()
