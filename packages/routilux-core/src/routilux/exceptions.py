@@ -19,6 +19,8 @@ __all__ = [
     "ExecutionContextError",
     "FlowMismatchError",
     "InvalidStateError",
+    "JobNotFoundError",
+    "JobStoreError",
     "PluginError",
     "RegistryError",
     "RoutineNotFoundError",
@@ -27,6 +29,7 @@ __all__ = [
     "SchedulerShutdownError",
     "SerializationError",
     "SlotNotFoundError",
+    "StaleAttemptError",
     "UnknownRoutineTypeError",
 ]
 
@@ -192,6 +195,48 @@ class PluginError(RoutiluxError, RuntimeError):
         super().__init__(message)
         #: The offending plugin object (or entry-point name), when known.
         self.plugin = plugin
+
+
+class JobStoreError(RoutiluxError, RuntimeError):
+    """
+    A job store cannot do what was asked (a job is in the wrong status, a row is missing...).
+
+    Attributes:
+        job_id: The job concerned, when there is one.
+    """
+
+    def __init__(self, message: str, *, job_id: str = "") -> None:
+        super().__init__(message)
+        #: The job concerned, when there is one.
+        self.job_id = job_id
+
+
+class JobNotFoundError(JobStoreError, LookupError):
+    """
+    The job store has no job (or no flow) under this id.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class StaleAttemptError(JobStoreError):
+    """
+    A checkpoint was refused because the job was claimed again since this runner claimed it
+    (the fencing token moved on): this runner must stop without writing.
+
+    Attributes:
+        attempt: The attempt this runner holds.
+        current: The attempt the store holds.
+    """
+
+    def __init__(self, message: str, *, job_id: str = "", attempt: int = 0,
+                 current: int = 0) -> None:
+        super().__init__(message, job_id=job_id)
+        #: The attempt this runner holds.
+        self.attempt = attempt
+        #: The attempt the store holds.
+        self.current = current
 
 
 class RoutiluxWarning(UserWarning):

@@ -1,0 +1,52 @@
+"""
+Job stores: flows and job checkpoints that outlive the process, and the seams executors use.
+
+- :class:`JobStore` is the protocol every store implements; :class:`SqliteJobStore` is the
+  embedded one (one file, no server).
+- :func:`create_job` writes a flow and a new job to a store; :func:`run_job` runs or resumes
+  a stored job, checkpointing it into the store, until it rests.
+- :class:`JobExecutor` and :class:`JobHandle` are the protocol of whatever runs jobs
+  (:class:`LocalJobExecutor` here; PostgreSQL and Dask executors in extras).
+- :class:`JobControl` is what the scheduler polls between activations for pause and
+  cancel requests; :class:`StoreControl` reads them from a store.
+
+What a crash costs: a job resumed by :func:`run_job` after its process died re-runs the
+activations that had not finished at its last checkpoint, and none before it (at least once).
+"""
+
+from __future__ import annotations
+
+from .._scheduler._run import JobControl
+from ._base import (
+    CLAIMABLE_STATUSES,
+    CONTROL_REQUESTS,
+    SETTLED_STATUSES,
+    JobExecutor,
+    JobHandle,
+    JobRecord,
+    JobStore,
+    default_worker_id,
+    flow_fingerprint,
+)
+from ._run import LocalJobExecutor, StoreControl, create_job, load_job_state, run_job
+from ._sqlite import SqliteJobStore
+
+
+__all__ = [
+    "CLAIMABLE_STATUSES",
+    "CONTROL_REQUESTS",
+    "SETTLED_STATUSES",
+    "JobControl",
+    "JobExecutor",
+    "JobHandle",
+    "JobRecord",
+    "JobStore",
+    "LocalJobExecutor",
+    "SqliteJobStore",
+    "StoreControl",
+    "create_job",
+    "default_worker_id",
+    "flow_fingerprint",
+    "load_job_state",
+    "run_job",
+]

@@ -1,0 +1,355 @@
+"""
+run_job: run or resume one stored job, checkpointing it into its store; and the helpers
+around it (creating a job, the store-backed control, a thread executor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .._flow import Flow
+from .._scheduler._run import JobControl
+from ..exceptions import FlowMismatchError, InvalidStateError, RoutineNotFoundError
+from ..job_state import JobState
+from ._base import (
+    CLAIMABLE_STATUSES,
+    SETTLED_STATUSES,
+    JobStore,
+    default_worker_id,
+    flow_fingerprint,
+)
+
+
+if TYPE_CHECKING:
+    from ._base import JobHandle
+
+
+__all__ = ["LocalJobExecutor", "StoreControl", "create_job", "load_job_state", "run_job"]
+
+
+class StoreControl(JobControl):
+    """
+    The control of a job run from a store: it reads the job's control request (set by
+    :meth:`JobStore.request_control`, for example by ``routilux cancel`` in another
+    process) at most every ``interval`` seconds, and hands each request to the scheduler once.
+
+    Args:
+        store: The job's store.
+        job_id: The job.
+        interval: Seconds between two reads of the store.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, *, interval: float = 0.2) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._interval = interval
+        self._next = 0.0
+        self._delivered: str | None = None
+
+    def poll(self) -> str | None:
+        """
+        Return ``"pause"`` or ``"cancel"`` the first time the store holds that request,
+        else ``None``; never blocks for longer than one small read.
+        """
+        now = time.monotonic()
+        if now < self._next:
+            return None
+        self._next = now + self._interval
+        request = self._store.get_control_request(self._job_id)
+        if request is None or request == self._delivered:
+            return None
+        self._delivered = request
+        return request
+
+
+def create_job(
+    store: JobStore,
+    flow: Flow | Mapping[str, Any],
+    entry_routine_id: str,
+    entry_params: Mapping[str, Any] | None = None,
+    *,
+    job_id: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> str:
+    """
+    Store ``flow`` (a Flow or its serialized form) and a new ``pending`` job of it; return
+    the job id. Run it with :func:`run_job` here, or hand the id to a :class:`JobExecutor`.
+
+    Args:
+        options: Run options kept with the job: ``checkpoint_every`` (activations between
+            checkpoints) and ``execution_strategy``.
+
+    Raises:
+        RoutineNotFoundError: ``flow`` has no routine ``entry_routine_id``.
+        SerializationError: The flow cannot be written as data.
+    """
+    data = flow.serialize() if isinstance(flow, Flow) else dict(flow)
+    routines = data.get("routines")
+    if isinstance(routines, Mapping) and entry_routine_id not in routines:
+        known = ", ".join(repr(r) for r in routines) or "none"
+        msg = f"entry routine {entry_routine_id!r} not found in flow (routines: {known})"
+        raise RoutineNotFoundError(msg, name=entry_routine_id)
+    fingerprint = store.save_flow(data)
+    new_id = job_id or str(uuid.uuid4())
+    store.create_job(
+        new_id,
+        str(data["flow_id"]),
+        fingerprint,
+        entry_routine_id=entry_routine_id,
+        entry_params=entry_params,
+        options=options,
+    )
+    return new_id
+
+
+def load_job_state(store: JobStore, job_id: str) -> tuple[Flow, JobState]:
+    """
+    Rebuild a stored job without running it: its Flow (routines by registered type name)
+    and its JobState (the last checkpoint, or a fresh ``pending`` one).
+
+    Raises:
+        JobNotFoundError: No such job or flow version.
+        FlowMismatchError: The stored flow does not match the job's fingerprint.
+        DeserializationError: The stored flow or state cannot be loaded.
+    """
+    record = store.load_job(job_id)
+    data = store.load_flow(record.flow_id, record.fingerprint)
+    if flow_fingerprint(data) != record.fingerprint:
+        msg = (
+            f"the stored flow {record.flow_id!r} does not match the fingerprint job "
+            f"{job_id!r} was created with"
+        )
+        raise FlowMismatchError(msg)
+    flow = Flow()
+    flow.deserialize(data)
+    if record.state is None:
+        job_state = JobState(flow.flow_id, history_limit=flow.history_limit)
+        job_state.job_id = job_id
+    else:
+        job_state = JobState()
+        job_state.deserialize(record.state)
+    job_state.status = record.status
+    return flow, job_state
+
+
+class _Checkpointer:
+    """
+    The checkpoint function of one run: saves snapshots under the run's fencing token and
+    tells :func:`run_job` when the job rests.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, attempt: int) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.attempt = attempt
+        self.cond = threading.Condition()
+        self.rested: str | None = None
+        self.error: BaseException | None = None
+
+    def __call__(self, job_state: JobState, snapshot: dict[str, Any]) -> None:
+        status = str(snapshot.get("status") or job_state.status)
+        try:
+            self.store.save_checkpoint(self.job_id, snapshot, status=status, attempt=self.attempt)
+        except BaseException as exc:
+            with self.cond:
+                self.error = exc
+                self.cond.notify_all()
+            raise
+        if status in SETTLED_STATUSES:
+            with self.cond:
+                self.rested = status
+                self.cond.notify_all()
+
+    def wait(self) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.rested is not None or self.error is not None)
+            if self.error is not None:
+                raise self.error
+
+
+def run_job(
+    job_id: str,
+    store: JobStore,
+    control: JobControl | None = None,
+    *,
+    worker: str | None = None,
+    takeover: bool = False,
+    checkpoint_every: int | None = None,
+    prepare: Callable[[Flow, JobState], None] | None = None,
+) -> JobState:
+    """
+    Run a stored job until it rests, checkpointing it into ``store``; return its JobState.
+
+    The job's flow version is loaded from the store and its routines are rebuilt by
+    registered type name. A job without state starts at its entry routine; a job with a
+    checkpoint is resumed from it: deferred events first, then the pending activations.
+    The job is claimed first (its attempt, the fencing token, goes up by one), and every
+    checkpoint is saved under that attempt, so a runner that lost the job to another stops
+    at its next checkpoint with :class:`~routilux.exceptions.StaleAttemptError`.
+
+    Checkpoints are written every ``checkpoint_every`` activations (0: only at rest) and
+    when the job pauses, completes, fails or is cancelled. They are taken while nothing of
+    the job runs, so a process that dies re-runs, on the next ``run_job``, exactly the
+    activations that had not finished at the last checkpoint (*at least once*: those that
+    had finished after it run again; none before it does). Handlers that call the outside
+    world can deduplicate with ``ctx.idempotency_key``, which is the same in the re-run.
+
+    Args:
+        job_id: The job to run.
+        store: Where the job lives.
+        control: Polled between activations for ``"pause"``/``"cancel"``; by default a
+            :class:`StoreControl` reading the store's control requests.
+        worker: The worker id recorded on the job (``"<host>:<pid>"`` by default).
+        takeover: Also claim a job the store says is ``running`` (its runner is known to
+            be dead, for example killed).
+        checkpoint_every: Overrides the job's ``checkpoint_every`` option.
+        prepare: Called as ``prepare(flow, job_state)`` after loading and before running,
+            for example to answer a waiting :class:`HumanInput`. It runs before the job is
+            claimed: if it raises, the store is left unchanged.
+
+    Returns:
+        The JobState at rest: ``paused``, ``completed``, ``failed`` or ``cancelled``.
+
+    Raises:
+        JobNotFoundError: No such job.
+        JobStoreError: The job cannot be claimed (it is running elsewhere, or finished).
+        StaleAttemptError: Another runner claimed the job while this one ran it.
+        DeserializationError: The stored flow or state cannot be loaded.
+    """
+    record = store.load_job(job_id)
+    statuses: Collection[str] = CLAIMABLE_STATUSES | ({"running"} if takeover else set())
+    if record.status not in statuses:
+        msg = f"job {job_id!r} is {record.status}; only a pending or paused job can be run"
+        if record.status == "running":
+            msg += f" (it is running on {record.worker}; take it over if that runner is dead)"
+        raise InvalidStateError(msg)
+    flow, job_state = load_job_state(store, job_id)
+    every = checkpoint_every
+    if every is None:
+        every = int(record.options.get("checkpoint_every", 0) or 0)
+    strategy = record.options.get("execution_strategy")
+    if prepare is not None:
+        prepare(flow, job_state)
+    attempt = store.claim_job(job_id, worker=worker or default_worker_id(), statuses=statuses)
+    checkpointer = _Checkpointer(store, job_id, attempt)
+    if control is None:
+        control = StoreControl(store, job_id)
+    try:
+        if record.state is None:
+            flow.execute(
+                record.entry_routine_id,
+                dict(record.entry_params),
+                execution_strategy=strategy if isinstance(strategy, str) else None,
+                job_state=job_state,
+                checkpoint=checkpointer,
+                checkpoint_every=every,
+                control=control,
+            )
+        else:
+            flow.resume(job_state, checkpoint=checkpointer, checkpoint_every=every, control=control)
+        checkpointer.wait()
+    finally:
+        flow.shutdown(wait=checkpointer.error is None)
+    return job_state
+
+
+class _LocalHandle:
+    """
+    A job run by a :class:`LocalJobExecutor`.
+    """
+
+    def __init__(self, executor: LocalJobExecutor, job_id: str, future: Future[JobState]) -> None:
+        self._executor = executor
+        self._job_id = job_id
+        self._future = future
+
+    def __repr__(self) -> str:
+        return f"LocalJobHandle[{self._job_id}]"
+
+    @property
+    def job_id(self) -> str:
+        """
+        The job's id in the store.
+        """
+        return self._job_id
+
+    def status(self) -> str:
+        """
+        Return the job's status as the store has it now.
+        """
+        return self._executor.store.load_job(self._job_id).status
+
+    def state(self) -> JobState:
+        """
+        Return the job's last checkpointed JobState.
+        """
+        return load_job_state(self._executor.store, self._job_id)[1]
+
+    def pause(self) -> None:
+        """
+        Ask the job to pause at its next activation boundary.
+        """
+        self._executor.store.request_control(self._job_id, "pause")
+
+    def resume(self) -> None:
+        """
+        Run the paused job again on the executor's threads.
+        """
+        self._future = self._executor._start(self._job_id)
+
+    def cancel(self) -> None:
+        """
+        Cancel the job: at once when it is not running, else at its next boundary.
+        """
+        store = self._executor.store
+        if store.load_job(self._job_id).status in ("pending", "queued", "paused"):
+            store.set_status(self._job_id, "cancelled")
+        else:
+            store.request_control(self._job_id, "cancel")
+
+    def wait(self, timeout: float | None = None) -> JobState:
+        """
+        Wait until the run rests or ``timeout`` passes; return the stored JobState.
+        """
+        with contextlib.suppress(TimeoutError):
+            self._future.result(timeout)
+        return self.state()
+
+
+class LocalJobExecutor:
+    """
+    A :class:`~routilux.store.JobExecutor` that runs stored jobs on threads of this process.
+
+    The reference executor: the PostgreSQL and Dask executors do the same with workers
+    elsewhere. Every job gets its own Flow, rebuilt from the store.
+
+    Args:
+        store: Where the jobs live.
+        max_workers: Jobs run at once.
+    """
+
+    def __init__(self, store: JobStore, max_workers: int = 4) -> None:
+        #: Where the jobs live.
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="routilux-job")
+
+    def _start(self, job_id: str) -> Future[JobState]:
+        return self._pool.submit(run_job, job_id, self.store)
+
+    def submit_job(self, job_id: str) -> JobHandle:
+        """
+        Run (or resume) the stored job on a thread; return its handle at once.
+        """
+        return _LocalHandle(self, job_id, self._start(job_id))
+
+    def shutdown(self, wait: bool = True) -> None:
+        """
+        Stop accepting jobs; with ``wait``, wait for the running ones.
+        """
+        self._pool.shutdown(wait=wait)
