@@ -1,0 +1,198 @@
+"""
+Checked deep copies of JSON-like values, for writing and for loading documents.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+
+__all__ = ["MAX_DEPTH", "BadValue", "dump_value", "format_path", "load_object", "load_value"]
+
+MAX_DEPTH = 100
+"""How deeply containers may nest inside one value of a document."""
+
+_NoneType = type(None)
+
+
+def _max_int_bits() -> int:
+    # Ints wider than this could not be written as JSON text (CPython's digit limit).
+    get = getattr(sys, "get_int_max_str_digits", None)
+    digits = get() if get is not None else 0
+    return int(digits * 3.32) if digits else 1 << 20
+
+
+_MAX_INT_BITS = _max_int_bits()
+
+
+class BadValue(Exception):
+    """
+    A value cannot be copied; ``parts`` collects the path to it, innermost first, while
+    the exception travels up (so the good path costs nothing).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.parts: list[str | int] = []
+
+
+def format_path(prefix: str, parts: list[str | int]) -> str:
+    """
+    Join a dotted ``prefix`` and path parts given innermost first
+    (``format_path("a", [0, "b"])`` is ``"a.b[0]"``).
+    """
+    out = prefix
+    for part in reversed(parts):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+def _too_deep() -> BadValue:
+    return BadValue(f"containers nested more than {MAX_DEPTH} levels deep")
+
+
+def load_value(value: Any, depth: int = 0) -> Any:
+    """
+    Return a deep copy of a JSON value read from a document.
+
+    Accepts dicts with string keys, lists (tuples become lists), strings, ints, floats,
+    bools and ``None``.
+
+    Raises:
+        BadValue: Anything else, or nesting deeper than :data:`MAX_DEPTH`.
+    """
+    t = type(value)
+    if t is str or t is float or t is bool or value is None:
+        return value
+    if t is int:
+        if value.bit_length() > _MAX_INT_BITS:
+            raise BadValue(f"integer too large ({value.bit_length()} bits)")
+        return value
+    if t is dict:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                err = BadValue(f"keys must be strings, got {key!r}")
+                err.parts.append(repr(key))
+                raise err
+            ti = type(item)
+            if ti is str or ti is float or ti is bool or item is None:
+                out[key] = item
+                continue
+            try:
+                out[key] = load_value(item, depth + 1)
+            except BadValue as exc:
+                exc.parts.append(key)
+                raise
+        return out
+    if t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        items = []
+        for index, item in enumerate(value):
+            ti = type(item)
+            if ti is str or ti is float or ti is bool or item is None:
+                items.append(item)
+                continue
+            try:
+                items.append(load_value(item, depth + 1))
+            except BadValue as exc:
+                exc.parts.append(index)
+                raise
+        return items
+    raise BadValue(f"expected a JSON value (dict, list, str, int, float, bool or None), got {value!r}")
+
+
+def load_object(value: Any) -> dict[str, Any]:
+    """
+    Like :func:`load_value`, for a value that must be a dict.
+
+    Raises:
+        BadValue: ``value`` is not a dict, or holds a bad value.
+    """
+    if type(value) is not dict:
+        raise BadValue(f"expected an object (dict), got {value!r}")
+    result: dict[str, Any] = load_value(value)
+    return result
+
+
+def dump_value(
+    value: Any,
+    encode_other: Callable[[Any], Any] | None = None,
+    depth: int = 0,
+) -> Any:
+    """
+    Return a deep copy of ``value`` as plain JSON data, for writing a document.
+
+    Tuples become lists; subclasses of str, int and float (such as str enums) become the
+    plain type. ``encode_other`` may turn other values (callables) into data; it raises
+    :class:`BadValue` for what it cannot encode.
+
+    Raises:
+        BadValue: A value that is not JSON data, a non-string key, or nesting deeper
+            than :data:`MAX_DEPTH`.
+    """
+    t = type(value)
+    if t is str or t is int or t is float or t is bool or value is None:
+        return value
+    if t is dict:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                if isinstance(key, str):
+                    key = str.__str__(key)  # noqa: PLW2901 - a str enum key, written plainly
+                else:
+                    err = BadValue(f"keys must be strings, got {key!r}")
+                    err.parts.append(repr(key))
+                    raise err
+            ti = type(item)
+            if ti is str or ti is int or ti is float or ti is bool or item is None:
+                out[key] = item
+                continue
+            try:
+                out[key] = dump_value(item, encode_other, depth + 1)
+            except BadValue as exc:
+                exc.parts.append(key)
+                raise
+        return out
+    if t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        items = []
+        for index, item in enumerate(value):
+            ti = type(item)
+            if ti is str or ti is int or ti is float or ti is bool or item is None:
+                items.append(item)
+                continue
+            try:
+                items.append(dump_value(item, encode_other, depth + 1))
+            except BadValue as exc:
+                exc.parts.append(index)
+                raise
+        return items
+    if isinstance(value, dict):
+        return dump_value(dict(value), encode_other, depth)
+    if isinstance(value, (list, tuple, deque)):
+        return dump_value(list(value), encode_other, depth)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if encode_other is not None:
+        return encode_other(value)
+    raise BadValue(f"{value!r} is not JSON data (dict, list, str, int, float, bool or None)")
