@@ -1,0 +1,188 @@
+"""
+structlog in the core: bound flow_id / job_id / routine_id, debug for activations, warning or
+error for failures, and silence (no configure, no output) until the application configures it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from routilux import ErrorHandler, ErrorStrategy, Flow, PluginManager, Routine
+from routilux._log import bind, is_enabled, logger
+
+
+@pytest.fixture(autouse=True)
+def structlog_reset() -> Iterator[None]:
+    """Give structlog back the state it had before the test (capture_logs configures it)."""
+    was = structlog.is_configured()
+    config = structlog.get_config()
+    yield
+    if was:
+        structlog.configure(**config)
+    else:
+        structlog.reset_defaults()
+
+
+class Source(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", self.go)
+        self.define_event("out", ["value"])
+
+    def go(self, fail: bool = False, **_: Any) -> None:
+        if fail:
+            raise RuntimeError("entry broke")
+        self.emit("out", value=1)
+
+
+class Sink(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", self.take)
+
+    def take(self, value: Any = None, **_: Any) -> None:
+        raise ValueError(f"sink broke on {value}")
+
+
+def make_flow(strategy: str = "sequential") -> Flow:
+    flow = Flow("logflow", execution_strategy=strategy, plugins=PluginManager(False))
+    flow.add_routine(Source(), "src")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("src", "out", "sink", "input")
+    return flow
+
+
+class TestBoundContext:
+    @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+    def test_downstream_failure_is_a_warning_with_context(self, strategy: str) -> None:
+        """A downstream handler error logs a warning bound to flow_id, job_id and routine_id."""
+        with capture_logs() as logs, make_flow(strategy) as flow:
+            js = flow.execute("src")
+        [entry] = [e for e in logs if e["event"] == "activation_failed"]
+        assert {
+            "flow_id": "logflow",
+            "job_id": js.job_id,
+            "routine_id": "sink",
+            "slot": "input",
+            "strategy": "continue",
+            "log_level": "warning",
+        }.items() <= entry.items()
+        assert "sink broke on 1" in entry["error"]
+
+    def test_entry_failure_is_an_error_with_context(self) -> None:
+        """An entry error that fails the job logs at error level with the bound context."""
+        with capture_logs() as logs, make_flow() as flow:
+            js = flow.execute("src", {"fail": True})
+        assert js.status == "failed"
+        [entry] = [e for e in logs if e["event"] == "activation_failed"]
+        assert (entry["log_level"], entry["strategy"]) == ("error", "stop")
+        assert ("logflow", js.job_id, "src") == (
+            entry["flow_id"],
+            entry["job_id"],
+            entry["routine_id"],
+        )
+
+    def test_retry_is_logged_per_attempt(self) -> None:
+        """Each failed attempt of a retried activation logs its strategy."""
+        flow = make_flow()
+        flow.routines["sink"].set_error_handler(
+            ErrorHandler(ErrorStrategy.RETRY, max_retries=2, retry_delay=0.0)
+        )
+        with capture_logs() as logs, flow:
+            flow.execute("src")
+        strategies = [e["strategy"] for e in logs if e["event"] == "activation_failed"]
+        assert strategies == ["retry", "retry", "continue"]
+
+
+class TestDebugEvents:
+    def test_activations_logged_at_debug(self) -> None:
+        """Activations log started / finished at debug level with their routine id."""
+        flow = Flow("dbg", plugins=PluginManager(False))
+        flow.add_routine(Source(), "src")
+        with capture_logs() as logs, flow:
+            js = flow.execute("src")
+        debug = [(e["event"], e.get("routine_id")) for e in logs if e["log_level"] == "debug"]
+        assert debug == [
+            ("job_started", None),
+            ("activation_started", "src"),
+            ("activation_finished", "src"),
+            ("job_finished", None),
+        ]
+        assert all(e["job_id"] == js.job_id for e in logs)
+
+    def test_job_decides_once(self) -> None:
+        """The debug switch is read when the job starts; unconfigured structlog means off."""
+        structlog.reset_defaults()
+        assert not is_enabled()
+        with make_flow() as flow:
+            js = flow.execute("src")
+        assert js._run is not None
+        assert js._run.debug is False
+        with capture_logs(), make_flow() as flow:
+            js = flow.execute("src")
+        assert js._run is not None
+        assert js._run.debug is True
+
+
+class TestQuietByDefault:
+    def test_unconfigured_loggers_drop_everything(self) -> None:
+        """Without configuration, the library's loggers are no-ops and return nothing."""
+        structlog.reset_defaults()
+        assert logger.error("x", a=1) is None
+        assert bind(flow_id="f").bind(job_id="j").warning("y") is None
+
+    def test_subprocess_prints_nothing(self) -> None:
+        """A flow with handler errors and a raising plugin prints nothing and configures nothing."""
+        script = textwrap.dedent(
+            """
+            import structlog
+            from routilux import Flow, Routine, PluginManager, hookimpl
+
+            class Src(Routine):
+                def __init__(self):
+                    super().__init__()
+                    self.define_slot("trigger", self.go)
+                    self.define_event("out")
+                def go(self, fail=False, **kw):
+                    self.emit("out", v=1)
+                    if fail:
+                        raise RuntimeError("entry broke")
+
+            class Snk(Routine):
+                def __init__(self):
+                    super().__init__()
+                    self.define_slot("input", self.take)
+                def take(self, **kw):
+                    raise ValueError("sink broke")
+
+            class Bad:
+                @hookimpl
+                def routilux_activation_started(self):
+                    raise RuntimeError("plugin broke")
+
+            pm = PluginManager()
+            pm.register(Bad())
+            for strategy in ("sequential", "concurrent"):
+                flow = Flow(execution_strategy=strategy, plugins=pm)
+                flow.add_routine(Src(), "a")
+                flow.add_routine(Snk(), "b")
+                flow.connect("a", "out", "b", "input")
+                assert flow.execute("a").status == "completed"
+                assert flow.execute("a", {"fail": True}).status == "failed"
+                flow.shutdown()
+            assert sum(pm.failures.values()) >= 4, pm.failures
+            assert not structlog.is_configured()
+            """
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (proc.stdout, proc.stderr, proc.returncode) == ("", "", 0)
