@@ -1,0 +1,222 @@
+"""
+The storm: many concurrent jobs of the diamond flow while controller threads pause,
+resume and cancel them at random, with a tiny GIL switch interval. Used by the CI test
+(a few seconds) and by ``benchmarks/storm_long.py`` (minutes).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+
+import attrs
+
+from routilux import JobState
+
+from ._support import (
+    FINAL,
+    Ledger,
+    Lifecycle,
+    Watchdog,
+    check_job,
+    describe,
+    diamond_flow,
+    format_all_stacks,
+    switch_interval,
+)
+
+
+@attrs.define
+class StormReport:
+    """What a storm did and what it found."""
+
+    jobs: int = 0
+    actions: Counter[str] = attrs.field(factory=Counter)
+    statuses: Counter[str] = attrs.field(factory=Counter)
+    activations: int = 0
+    seconds: float = 0.0
+    problems: list[str] = attrs.field(factory=list)
+
+
+@attrs.define(eq=False)
+class _Job:
+    state: JobState
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    cancelled: bool = False
+    allowed_late: int = 0
+    resumes: int = 0
+    cancels: int = 0
+
+
+def run_storm(
+    *,
+    jobs: int = 100,
+    workers: int = 4,
+    controllers: int = 3,
+    fanout: int = 4,
+    control_seconds: float = 1.0,
+    deadline: float = 120.0,
+    seed: int = 0,
+    switch: float = 1e-6,
+    spin: int = 50,
+) -> StormReport:
+    """
+    Run one storm and return its report; ``report.problems`` lists broken invariants.
+
+    Controllers serialise their actions on one job with a per-job lock, so the test
+    knows when a job is held paused or cancelled; different jobs are controlled at once
+    and by several threads.
+    """
+    ledger = Ledger()
+    life = Lifecycle()
+    flow = diamond_flow(ledger, "concurrent", workers, plugin=life, spin=spin)
+    report = StormReport(jobs=jobs)
+    registry: list[_Job] = []
+    registry_lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[str] = []
+    #: At most a fifth of the jobs are cancelled, so most of them run to the end.
+    cancel_budget = [jobs // 5]
+    t_start = time.perf_counter()
+
+    def submitter(count: int) -> None:
+        try:
+            for _ in range(count):
+                js = flow.submit("src", {"n": fanout})
+                with registry_lock:
+                    registry.append(_Job(js))
+        except Exception as exc:
+            errors.append(f"submitter: {exc!r}")
+
+    def controller(rng: random.Random) -> None:
+        try:
+            while not stop.is_set():
+                with registry_lock:
+                    job = rng.choice(registry) if registry else None
+                if job is None:
+                    stop.wait(0.001)
+                    continue
+                action = rng.choices(("pause", "resume", "cancel", "peek"), (4, 4, 1, 3))[0]
+                if action == "cancel":
+                    with registry_lock:
+                        if cancel_budget[0] <= 0:
+                            action = "peek"
+                        else:
+                            cancel_budget[0] -= 1
+                with job.lock:
+                    if job.cancelled:
+                        continue
+                    js = job.state
+                    if action == "pause":
+                        flow.pause(js, "storm")
+                        ledger.hold(js.job_id, "paused")
+                    elif action == "resume":
+                        if js.status != "paused":
+                            continue
+                        ledger.release(js.job_id)
+                        job.resumes += 1
+                        flow.resume(js)
+                    elif action == "cancel":
+                        with js._settled:
+                            flow.cancel(js, "storm")
+                            run = js._run
+                            job.allowed_late = run.in_flight if run is not None else 0
+                        ledger.hold(js.job_id, "cancelled")
+                        job.cancelled = True
+                        job.cancels += 1
+                    else:
+                        js.get_execution_history()
+                        js.wait_for_completion(0)
+                report.actions[action] += 1
+        except Exception as exc:
+            errors.append(f"controller: {exc!r}")
+
+    with switch_interval(switch), Watchdog(deadline) as dog:
+        per = jobs // 2
+        threads = [
+            threading.Thread(target=submitter, args=(per,), name="storm-submit-0"),
+            threading.Thread(target=submitter, args=(jobs - per,), name="storm-submit-1"),
+        ]
+        threads += [
+            threading.Thread(
+                target=controller, args=(random.Random(seed * 1000 + i),), name=f"storm-ctl-{i}"
+            )
+            for i in range(controllers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads[:2]:
+            t.join(deadline)
+        stop.wait(control_seconds)
+        stop.set()
+        for t in threads:
+            t.join(max(1.0, deadline - (time.perf_counter() - t_start)))
+            if t.is_alive():
+                report.problems.append(f"thread {t.name} hung\n{format_all_stacks()}")
+                return report
+        report.problems.extend(errors)
+        # Let every job finish: resume the ones the storm left paused.
+        for job in registry:
+            js = job.state
+            if not job.cancelled and js.status == "paused":
+                ledger.release(js.job_id)
+                job.resumes += 1
+                flow.resume(js)
+        for job in registry:
+            left = max(0.1, deadline - (time.perf_counter() - t_start))
+            if not job.state.wait_for_completion(left):
+                report.problems.append(
+                    f"{job.state!r} never finished\n{format_all_stacks()}"
+                )
+                return report
+        if not flow.wait_for_completion(max(0.1, deadline - (time.perf_counter() - t_start))):
+            report.problems.append(f"flow.wait_for_completion timed out\n{format_all_stacks()}")
+            return report
+        dog.stop()
+        if dog.fired:
+            report.problems.append(f"watchdog fired\n{dog.report}")
+    report.seconds = time.perf_counter() - t_start
+    report.problems.extend(ledger.violations)
+    for job in registry:
+        js = job.state
+        jid = js.job_id
+        report.statuses[js.status] += 1
+        if js.status not in FINAL:
+            report.problems.append(f"{js!r} not final after wait_for_completion")
+        if not job.cancelled and js.status == "completed":
+            with ledger.lock:
+                running = ledger.running[jid]
+            if running:
+                report.problems.append(f"{js!r} completed with {running} handler(s) running")
+        found = check_job(ledger, js, lossy=job.cancelled)
+        if found and len(report.problems) < 20:
+            found.append(describe(js))
+        report.problems.extend(found)
+        paused_late = ledger.late_starts[(jid, "paused")]
+        if paused_late:
+            report.problems.append(f"{js!r}: {paused_late} handler(s) started while paused")
+        cancel_late = ledger.late_starts[(jid, "cancelled")]
+        if cancel_late > job.allowed_late:
+            report.problems.append(
+                f"{js!r}: {cancel_late} handler(s) started after cancel "
+                f"(only {job.allowed_late} were taken before)"
+            )
+        with life.lock:
+            changes = list(life.statuses[jid])
+            finished = life.finished[jid]
+        for old, new in changes:
+            if old in FINAL and new in ("completed", "failed"):
+                report.problems.append(f"{js!r}: final status {old!r} overwritten by {new!r}")
+        if job.cancelled and (not changes or changes[-1][1] != "cancelled"):
+            report.problems.append(f"{js!r}: status changed after cancel: {changes[-3:]}")
+        if finished < 1 or finished > 1 + job.resumes + job.cancels:
+            report.problems.append(
+                f"{js!r}: job_finished called {finished} times "
+                f"({job.resumes} resumes, {job.cancels} cancels)"
+            )
+        with ledger.lock:
+            report.activations += sum(ledger.delivered[jid].values())
+    flow.shutdown(wait=True, timeout=deadline)
+    return report
