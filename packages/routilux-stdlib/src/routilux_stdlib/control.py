@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from routilux import Routine
+from routilux.exceptions import DeserializationError
 
 from .exceptions import ExpressionError
 from .predicates import check_condition, condition_to_data, evaluate_condition
@@ -66,6 +67,18 @@ class Filter(Routine):
         if config.get("condition") is not None:
             config["condition"] = condition_to_data(config["condition"], f"condition of {self!r}")
         return config
+
+    def deserialize_config(self, config: dict[str, Any]) -> None:
+        """
+        Restore the config written by :meth:`serialize_config` (Flow loading calls this).
+
+        Raises:
+            DeserializationError: The condition is an expression the evaluator refuses.
+        """
+        try:
+            self.set_config(**config)
+        except ExpressionError as exc:
+            raise DeserializationError(str(exc), path="config.condition") from None
 
     def keeps(self, item: Any, stats: dict[str, Any] | None = None) -> bool:
         """

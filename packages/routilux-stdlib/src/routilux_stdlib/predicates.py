@@ -193,43 +193,49 @@ def evaluate_condition(
     raise TypeError(msg)
 
 
-def _callable_to_name(func: Callable[..., Any], where: str) -> str:
+def _portable_callable(func: Callable[..., Any], where: str) -> Any:
+    # A registered predicate is written as its name; a module-level function is left for
+    # the Flow serializer, which writes it as a registered callable name.
     name = predicate_name(func)
     if name is not None:
         return name
-    msg = (
-        f"{where}: the condition {func!r} is a callable with no registered name; "
-        "register it with routilux_stdlib.register_predicate or write it as an expression"
-    )
-    raise SerializationError(msg, path=where)
+    from routilux.serialization import callable_name
+
+    try:
+        callable_name(func)
+    except SerializationError as exc:
+        msg = (
+            f"{where}: the condition {func!r} cannot be serialized: it is a lambda, closure "
+            "or other callable with no name; register it with "
+            f"routilux_stdlib.register_predicate or write it as an expression ({exc})"
+        )
+        raise SerializationError(msg, path=where) from None
+    return func
 
 
 def condition_to_data(condition: Condition, where: str) -> Any:
     """
-    Return ``condition`` as JSON-able data: strings and plain dicts as they are, a
-    registered predicate as its name.
+    Return ``condition`` ready for Flow serialization: strings and plain dicts as they
+    are, a registered predicate as its name, a module-level function as itself (the
+    serializer writes it by registered callable name).
 
     Raises:
         SerializationError: The condition is (or a dict condition holds) a lambda, closure
-            or other callable without a registered predicate name. ``where`` names the
-            route in the message and the error's ``path``.
+            or other callable without a name. ``where`` names the route in the message
+            and the error's ``path``.
         ExpressionError: A string condition is not an allowed expression.
     """
     if isinstance(condition, str):
         check_condition(condition)
         return condition
     if isinstance(condition, Mapping):
-        out: dict[str, Any] = {}
-        for key, expected in condition.items():
-            if callable(expected):
-                msg = (
-                    f"{where}: field {key!r} of a dict condition is a callable; dict conditions "
-                    "serialize only with plain values (use an expression or a registered predicate)"
-                )
-                raise SerializationError(msg, path=f"{where}.{key}")
-            out[str(key)] = expected
-        return out
+        return {
+            str(key): _portable_callable(expected, f"{where}, field {key!r}")
+            if callable(expected)
+            else expected
+            for key, expected in condition.items()
+        }
     if callable(condition):
-        return _callable_to_name(condition, where)
+        return _portable_callable(condition, where)
     msg = f"{where}: cannot serialize condition {condition!r}"
     raise SerializationError(msg, path=where)

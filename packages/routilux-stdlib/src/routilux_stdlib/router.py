@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from routilux import Routine
-from routilux.exceptions import EventNotFoundError
+from routilux.exceptions import DeserializationError, EventNotFoundError
 
 from .exceptions import ExpressionError
 from .predicates import Condition, check_condition, condition_to_data, evaluate_condition
@@ -121,6 +121,19 @@ class ConditionalRouter(Routine):
             for name, condition in self._pairs(config.get("routes") or [])
         ]
         return config
+
+    def deserialize_config(self, config: dict[str, Any]) -> None:
+        """
+        Restore the config written by :meth:`serialize_config` (Flow loading calls this):
+        conditions are checked, not run, and route events are declared.
+
+        Raises:
+            DeserializationError: A condition is an expression the evaluator refuses.
+        """
+        try:
+            self.set_config(**config)
+        except ExpressionError as exc:
+            raise DeserializationError(str(exc), path="config.routes") from None
 
     def match(self, data: Any) -> list[str]:
         """
