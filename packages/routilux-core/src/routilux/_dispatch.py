@@ -58,9 +58,11 @@ def make_caller(handler: Callable[..., Any]) -> HandlerCall:
     4. Several parameters: the ones present in the dict as keywords, or the whole dict
        positionally when none is present. A handler with no parameters is called bare.
     """
+    # Callers never hand the dict they get to the handler itself: a handler that receives
+    # the whole dict gets a copy, so the scheduler can pass payloads without copying them.
     analysed = _parameters(handler)
     if analysed is None:
-        return lambda merged: handler(merged)
+        return lambda merged: handler(dict(merged))
     names, var_kw = analysed
     if var_kw:
         return lambda merged: handler(**merged)
@@ -69,12 +71,12 @@ def make_caller(handler: Callable[..., Any]) -> HandlerCall:
     if len(names) == 1:
         (only,) = names
         if only == "data":
-            return lambda merged: handler(merged)
+            return lambda merged: handler(dict(merged))
 
         def one(merged: dict[str, Any]) -> Any:
             if only in merged:
                 return handler(merged[only])
-            return handler(merged)
+            return handler(dict(merged))
 
         return one
     wanted = tuple(names)
@@ -83,6 +85,6 @@ def make_caller(handler: Callable[..., Any]) -> HandlerCall:
         matched = {p: merged[p] for p in wanted if p in merged}
         if matched:
             return handler(**matched)
-        return handler(merged)
+        return handler(dict(merged))
 
     return several

@@ -5,6 +5,7 @@ ExecutionTracker: per-job timings of routine activations and the events they emi
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from datetime import datetime
 from typing import Any
@@ -13,10 +14,17 @@ from typing import Any
 __all__ = ["ExecutionTracker"]
 
 
+def _bounded(limit: int | None) -> Any:
+    return deque(maxlen=limit) if limit else []
+
+
 class ExecutionTracker:
     """
     Records, for one job, each routine activation's start, end, status and duration, and
     each emitted event; and summarises them.
+
+    The scheduler books activations and events as compact tuples; the dict records of
+    :attr:`routine_executions` and :attr:`event_flow` are built when they are read.
 
     Args:
         flow_id: The flow of the job.
@@ -26,19 +34,82 @@ class ExecutionTracker:
     def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
         #: The flow of the job.
         self.flow_id = flow_id
-        #: Activation records by flow routine id, oldest first.
-        self.routine_executions: dict[str, list[dict[str, Any]]] = {}
-        #: Emitted events, oldest first.
-        self.event_flow: list[dict[str, Any]] = (
-            deque(maxlen=limit) if limit else []  # type: ignore[assignment]  # bounded list
-        )
         #: Reserved for summary metrics (kept empty, as in the original).
         self.performance_metrics: dict[str, Any] = {}
         self._limit = limit
         self._lock = threading.Lock()
+        self._executions: dict[str, Any] = {}
+        self._events: Any = _bounded(limit)
+        # Compact bookings not yet turned into dicts: (routine, start, end, status, error)
+        # and (time, source, event, target, data).
+        # Deques: their appends are thread-safe by documentation, so the scheduler books
+        # without taking the tracker's lock.
+        self._new_activations: deque[tuple[Any, ...]] = deque(maxlen=limit)
+        self._new_events: deque[tuple[Any, ...]] = deque(maxlen=limit)
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
+
+    def _materialize(self) -> None:
+        # With the lock held: turn compact bookings into dict records.
+        while self._new_activations:
+            rid, start, end, status, error = self._new_activations.popleft()
+            entry: dict[str, Any] = {
+                "routine_id": rid,
+                "start_time": datetime.fromtimestamp(start).isoformat(),
+                "end_time": datetime.fromtimestamp(end).isoformat(),
+                "params": {},
+                "status": status,
+                "execution_time": end - start,
+            }
+            if error is not None:
+                entry["error"] = error
+            self._list_for(rid).append(entry)
+        while self._new_events:
+            ts, source, event, target, data = self._new_events.popleft()
+            self._events.append({
+                "timestamp": datetime.fromtimestamp(ts).isoformat(),
+                "source_routine_id": source,
+                "event_name": event,
+                "target_routine_id": target,
+                "data": data or {},
+            })
+
+    def _list_for(self, routine_id: str) -> Any:
+        records = self._executions.get(routine_id)
+        if records is None:
+            records = self._executions[routine_id] = _bounded(self._limit)
+        return records
+
+    @property
+    def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
+        """
+        Activation records by flow routine id, oldest first.
+        """
+        with self._lock:
+            self._materialize()
+            return self._executions
+
+    @routine_executions.setter
+    def routine_executions(self, value: dict[str, list[dict[str, Any]]]) -> None:
+        with self._lock:
+            self._new_activations.clear()
+            self._executions = value
+
+    @property
+    def event_flow(self) -> list[dict[str, Any]]:
+        """
+        Emitted events, oldest first.
+        """
+        with self._lock:
+            self._materialize()
+            return self._events  # type: ignore[no-any-return]  # a list or bounded deque
+
+    @event_flow.setter
+    def event_flow(self, value: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._new_events.clear()
+            self._events = value
 
     def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
         """
@@ -51,11 +122,8 @@ class ExecutionTracker:
             "status": "running",
         }
         with self._lock:
-            records = self.routine_executions.get(routine_id)
-            if records is None:
-                records = deque(maxlen=self._limit) if self._limit else []  # type: ignore[assignment]
-                self.routine_executions[routine_id] = records
-            records.append(entry)
+            self._materialize()
+            self._list_for(routine_id).append(entry)
 
     def record_routine_end(
         self,
@@ -69,7 +137,8 @@ class ExecutionTracker:
         """
         end = datetime.now()
         with self._lock:
-            records = self.routine_executions.get(routine_id)
+            self._materialize()
+            records = self._executions.get(routine_id)
             if not records:
                 return
             entry = records[-1]
@@ -85,24 +154,14 @@ class ExecutionTracker:
     def _record_activation(
         self, routine_id: str, start: float, end: float, status: str, error: str | None
     ) -> None:
-        # One call per finished activation (the scheduler's fast path): start and end as
-        # epoch seconds.
-        entry: dict[str, Any] = {
-            "routine_id": routine_id,
-            "start_time": datetime.fromtimestamp(start).isoformat(),
-            "end_time": datetime.fromtimestamp(end).isoformat(),
-            "params": {},
-            "status": status,
-            "execution_time": end - start,
-        }
-        if error is not None:
-            entry["error"] = error
-        with self._lock:
-            records = self.routine_executions.get(routine_id)
-            if records is None:
-                records = deque(maxlen=self._limit) if self._limit else []  # type: ignore[assignment]
-                self.routine_executions[routine_id] = records
-            records.append(entry)
+        # The scheduler's booking of one finished activation (epoch seconds).
+        self._new_activations.append((routine_id, start, end, status, error))
+
+    def _record_emit(
+        self, source: str, event_name: str, target: str | None, data: dict[str, Any]
+    ) -> None:
+        # The scheduler's booking of one emitted event.
+        self._new_events.append((time.time(), source, event_name, target, data))
 
     def record_event(
         self,
@@ -114,15 +173,7 @@ class ExecutionTracker:
         """
         Record an emitted event.
         """
-        entry = {
-            "timestamp": datetime.now().isoformat(),
-            "source_routine_id": source_routine_id,
-            "event_name": event_name,
-            "target_routine_id": target_routine_id,
-            "data": data or {},
-        }
-        with self._lock:
-            self.event_flow.append(entry)
+        self._record_emit(source_routine_id, event_name, target_routine_id, data or {})
 
     def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
         """
@@ -130,7 +181,8 @@ class ExecutionTracker:
         times; ``None`` when it has none.
         """
         with self._lock:
-            records = list(self.routine_executions.get(routine_id) or ())
+            self._materialize()
+            records = list(self._executions.get(routine_id) or ())
         if not records:
             return None
         total = len(records)
@@ -153,8 +205,9 @@ class ExecutionTracker:
         execution times and their mean.
         """
         with self._lock:
-            routine_ids = list(self.routine_executions)
-            total_events = len(self.event_flow)
+            self._materialize()
+            routine_ids = list(self._executions)
+            total_events = len(self._events)
         averages = []
         for rid in routine_ids:
             perf = self.get_routine_performance(rid)
@@ -173,11 +226,14 @@ class ExecutionTracker:
         Return the tracker as plain data.
         """
         with self._lock:
+            self._materialize()
             return {
                 "_type": "ExecutionTracker",
                 "flow_id": self.flow_id,
-                "routine_executions": {k: [dict(r) for r in v] for k, v in self.routine_executions.items()},
-                "event_flow": [dict(e) for e in self.event_flow],
+                "routine_executions": {
+                    k: [dict(r) for r in v] for k, v in self._executions.items()
+                },
+                "event_flow": [dict(e) for e in self._events],
                 "performance_metrics": dict(self.performance_metrics),
             }
 

@@ -100,20 +100,32 @@ class JobStateChange:
     timestamp: datetime
 
 
-@attrs.define(eq=False, repr=False)
+@attrs.define(eq=False, repr=False, init=False)
 class ExecutionRecord:
     """
     One entry of a job's execution history: a routine id, what happened and its data.
     """
 
     #: The flow routine id the record is about.
-    routine_id: str = ""
+    routine_id: str
     #: What happened: ``start``, ``completed``, ``error``, or the name of an emitted event.
-    event_name: str = ""
+    event_name: str
     #: The payload (event data, error details...).
-    data: dict[str, Any] = attrs.field(factory=dict, converter=lambda d: {} if d is None else d)
+    data: dict[str, Any]
     #: When it happened (naive local time, as the original library used).
-    timestamp: datetime = attrs.field(factory=datetime.now)
+    timestamp: datetime
+
+    def __init__(
+        self,
+        routine_id: str = "",
+        event_name: str = "",
+        data: dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
+    ) -> None:
+        self.routine_id = routine_id
+        self.event_name = event_name
+        self.data = {} if data is None else data
+        self.timestamp = datetime.now() if timestamp is None else timestamp
 
     def __repr__(self) -> str:
         return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp.isoformat()}]"

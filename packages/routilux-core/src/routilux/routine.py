@@ -244,6 +244,10 @@ class Routine:
         if event is None:
             msg = f"Event '{event_name}' does not exist in {self!r}"
             raise EventNotFoundError(msg, name=event_name)
+        frame = current_frame()
+        if frame is not None and (flow is None or flow is frame.run.flow):
+            frame.run.emit_event(event, kwargs)
+            return
         event.emit(flow, **kwargs)
 
     def send_output(self, output_type: str, **data: Any) -> None:
