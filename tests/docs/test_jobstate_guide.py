@@ -534,3 +534,31 @@ def test_pitfalls(guide: Any) -> None:
     flow_data = flow.serialize()
     job_state_data = job_state1.serialize()
     assert "job_state" not in flow_data and job_state_data["job_id"] == job_state1.job_id
+
+
+def test_cross_host_execution(guide: Any) -> None:
+    """Host A serializes a paused job and its flow; host B rebuilds both and resumes."""
+    flow, source_id = guide
+    # Host A: Execute and serialize
+    job_state = flow.execute(source_id)
+    flow.pause(job_state, reason="Transfer to Host B")
+
+    flow_data = flow.serialize()
+    job_state_data = job_state.serialize()
+
+    sent = json.loads(json.dumps({"flow": flow_data, "job": job_state_data}))
+    flow_data, job_state_data = sent["flow"], sent["job"]
+
+    # Host B: Deserialize and resume
+    new_flow = Flow()
+    new_flow.deserialize(flow_data)
+
+    new_job_state = JobState()
+    new_job_state.deserialize(job_state_data)
+
+    resumed = new_flow.resume(new_job_state)
+    assert resumed.wait_for_completion(timeout=5)
+    assert resumed.status == "completed"
+    assert new_flow.flow_id == "my_flow" and list(new_flow.routines) == ["source"]
+    assert type(new_flow.routines["source"]) is Source
+    new_flow.shutdown()
