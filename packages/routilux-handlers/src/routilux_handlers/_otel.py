@@ -107,18 +107,17 @@ class OpenTelemetryPlugin:
         self, flow: Flow, job_state: JobState, old: str, new: str
     ) -> None:
         """
-        Open the job's span when it runs (again, after a resume); end it when the job pauses
-        or reaches a final status.
+        Open the job's span when it runs (again, after a resume); end it when the job pauses.
         """
         if new == "running":
             self._open_job(flow, job_state)
-        elif new == "paused" or new in _FINAL:
+        elif new == "paused":
             self._close_job(flow, job_state.job_id, new)
 
     @hookimpl
     def routilux_job_finished(self, flow: Flow, job_state: JobState) -> None:
         """
-        End the job's span if a status change has not done it already.
+        End the job's span (after the error that failed it, if any, was recorded on it).
         """
         self._close_job(flow, job_state.job_id, job_state.status)
 
