@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._async import run_async
 from ._flow import Flow
 from ._plugins import PluginManager, register_plugin, unregister_plugin
 from .connection import Connection
@@ -49,6 +50,7 @@ __all__ = [
     "Slot",
     "hookimpl",
     "register_plugin",
+    "run_async",
     "unregister_plugin",
 ]
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
+    from ._async import AsyncGate
     from ._scheduler._run import JobControl
     from ._plugins import PluginManager
     from .event import Event
@@ -140,6 +141,7 @@ class Flow:
         self._active: set[JobRun] = set()
         self._executor: WorkerPool | None = None
         self._timer: Timer | None = None
+        self._async_gate: AsyncGate | None = None
         self._last_run: JobRun | None = None
         self._current_execution_job_state = _JobStateView(self)
 
@@ -313,6 +315,20 @@ class Flow:
                     self._timer = timer
         return timer
 
+    def _get_async_gate(self) -> AsyncGate:
+        # The bound on this flow's coroutine activations, across all loops they run on.
+        gate = self._async_gate
+        if gate is None:
+            from ._async import AsyncGate
+
+            with self._lock:
+                gate = self._async_gate
+                if gate is None:
+                    gate = self._async_gate = AsyncGate(self.max_async)
+        if gate.limit != self.max_async:
+            gate.limit = self.max_async
+        return gate
+
     def _plugin_manager(self) -> PluginManager:
         if self._plugins is not None:
             return self._plugins
@@ -469,6 +485,60 @@ class Flow:
         run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
                               output_handler, checkpoint, checkpoint_every, control)
         run.schedule()
+        return run.job_state
+
+    async def aexecute(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        job_state: JobState | None = None,
+        output_handler: OutputHandler | None = None,
+        timeout: float | None = None,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
+        checkpoint_every: int = 0,
+        control: JobControl | None = None,
+        on_cancel: str = "cancel",
+        cancel_timeout: float = 30.0,
+    ) -> JobState:
+        """
+        Run a job like :meth:`execute` (same arguments), awaiting it on the running event
+        loop instead of blocking a thread.
+
+        ``async def`` handlers of the job run as tasks on this same loop, so they share the
+        application's loop-bound clients; sync handlers run on the flow's worker threads.
+
+        Args:
+            on_cancel: What cancelling the awaiting task does to the job: ``"cancel"``
+                (the default: running coroutines see ``CancelledError``, queued work is
+                dropped) or ``"pause"`` (running coroutines are re-queued and the job can
+                be resumed).
+            cancel_timeout: Seconds the cancelled awaiting task waits at most for the
+                job's running handlers to stop before it re-raises ``CancelledError``.
+
+        Returns:
+            The job's JobState, as :meth:`execute` returns it.
+
+        Raises:
+            RoutineNotFoundError: No routine has that id.
+            ConfigurationError: ``on_cancel`` is neither ``"cancel"`` nor ``"pause"``.
+
+        .. versionadded:: 0.1
+        """
+        import asyncio
+
+        from ._async import wait_for_job
+
+        if on_cancel not in ("cancel", "pause"):
+            msg = f"on_cancel must be 'cancel' or 'pause', got {on_cancel!r}"
+            raise ConfigurationError(msg, name="on_cancel", value=on_cancel)
+        loop = asyncio.get_running_loop()
+        run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
+                              output_handler, checkpoint, checkpoint_every, control)
+        run.loop = loop
+        run.schedule()
+        await wait_for_job(run, timeout, on_cancel, cancel_timeout)
         return run.job_state
 
     def wait_for_completion(self, timeout: float | None = None) -> bool:

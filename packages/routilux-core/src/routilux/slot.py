@@ -130,16 +130,27 @@ class Slot:
     def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
         """
         Like :meth:`receive`, but re-raise handler errors when ``propagate_exceptions``.
+
+        An ``async def`` handler is run to completion on routilux's background event loop
+        (this call waits for it).
+
+        Raises:
+            ExecutionContextError: The handler is ``async def`` and this thread runs an
+                event loop, where waiting for it would block that loop.
         """
+        if self._is_async:
+            from ._async import refuse_standalone_on_loop
+
+            refuse_standalone_on_loop()
         merged = self._merge_data(data)
         if self._call is None:
             return
         try:
             result = self._call(merged)
             if self._is_async:
-                from ._async import run_coroutine_blocking
+                from ._async import run_async
 
-                run_coroutine_blocking(result)
+                run_async(result)
         except Exception as exc:
             if propagate_exceptions:
                 raise

@@ -1,0 +1,561 @@
+"""
+The event loops coroutine handlers run on: one process-wide background loop, a gate that
+bounds a flow's coroutine activations, and the bridge for sync code that must call async code.
+
+Coroutine activations never hold a worker thread and never get a loop of their own. Under
+``flow.execute()`` or ``flow.submit()`` they run on the loop returned by
+:func:`background_loop`, a daemon thread named ``routilux-async`` started on first use and
+shared by every flow and job of the process, so async clients cached across jobs stay
+bound to one loop. Under ``await flow.aexecute()`` they run on the caller's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import contextvars
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from ._context import Frame, set_frame
+from .exceptions import ExecutionContextError
+
+
+if TYPE_CHECKING:
+    from ._scheduler._run import Activation, JobRun
+
+__all__ = [
+    "AsyncGate",
+    "CoroActivation",
+    "background_loop",
+    "interrupt_locked",
+    "on_event_loop",
+    "refuse_standalone_on_loop",
+    "run_async",
+    "shutdown_background_loop",
+    "spawn_locked",
+    "wait_for_job",
+]
+
+_T = TypeVar("_T")
+
+#: The name of the background loop's thread.
+LOOP_THREAD_NAME = "routilux-async"
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+_atexit_registered = False
+
+
+def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    asyncio.set_event_loop(loop)
+    loop.call_soon(ready.set)
+    try:
+        loop.run_forever()
+    finally:
+        # Give cancelled tasks one chance to run their cleanup, then close the loop.
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """
+    Return the process-wide background event loop, starting its thread on first use.
+
+    The loop runs in a daemon thread named ``routilux-async`` until the interpreter
+    exits (or :func:`shutdown_background_loop` is called); a later call starts a new one.
+    """
+    global _loop, _thread, _atexit_registered
+    loop = _loop
+    if loop is not None:
+        return loop
+    with _lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            thread = threading.Thread(
+                target=_serve, args=(loop, ready), name=LOOP_THREAD_NAME, daemon=True
+            )
+            thread.start()
+            ready.wait()
+            _thread = thread
+            _loop = loop
+            if not _atexit_registered:
+                atexit.register(shutdown_background_loop)
+                _atexit_registered = True
+        return _loop
+
+
+def shutdown_background_loop(timeout: float | None = 5.0) -> None:
+    """
+    Stop the background loop: cancel its tasks, let their cleanup run, close the loop
+    and join its thread (waiting at most ``timeout`` seconds). Called at interpreter exit.
+    """
+    global _loop, _thread
+    with _lock:
+        loop, thread = _loop, _thread
+        _loop = _thread = None
+    if loop is None or thread is None:
+        return
+    try:
+        loop.call_soon_threadsafe(loop.stop)
+    except RuntimeError:  # already closed
+        return
+    if thread is not threading.current_thread():
+        thread.join(timeout)
+
+
+def _forget_after_fork() -> None:
+    # The loop thread does not exist in a forked child: start a new one there on demand.
+    global _loop, _thread
+    _loop = _thread = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def on_event_loop() -> bool:
+    """
+    Tell whether the calling thread is running an asyncio event loop right now.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _loop_for_caller() -> asyncio.AbstractEventLoop:
+    # The loop of the job the caller runs for (the caller's loop under aexecute), else the
+    # background loop.
+    from ._context import current_frame
+
+    frame = current_frame()
+    if frame is not None:
+        loop = frame.run.loop
+        if loop is not None and not loop.is_closed():
+            return loop
+    return background_loop()
+
+
+def run_async(coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
+    """
+    Run ``coro`` to completion from sync code and return its result (or raise its error).
+
+    This is the bridge for a sync handler that must call async code: the coroutine runs on
+    the loop of the job the handler runs for (the caller's loop under ``aexecute``, the
+    background loop otherwise), so async clients shared with ``async def`` handlers stay on
+    their loop. The calling thread's contextvars are visible in the coroutine.
+
+    Args:
+        coro: The coroutine to run.
+        timeout: Seconds to wait at most; then the coroutine is cancelled.
+
+    Returns:
+        What the coroutine returned.
+
+    Raises:
+        ExecutionContextError: Called on a thread that runs an event loop, where waiting
+            for the coroutine would block (and deadlock) that loop; ``await`` it instead.
+        TimeoutError: ``timeout`` passed first.
+    """
+    if on_event_loop():
+        coro.close()
+        msg = (
+            "run_async() blocks and cannot be called on a thread that runs an asyncio event "
+            "loop (it would deadlock that loop); 'await' the coroutine there instead"
+        )
+        raise ExecutionContextError(msg)
+    loop = _loop_for_caller()
+    result: concurrent.futures.Future[_T] = concurrent.futures.Future()
+    tasks: list[asyncio.Task[_T]] = []
+
+    def start() -> None:
+        if not result.set_running_or_notify_cancel():
+            coro.close()
+            return
+        task = loop.create_task(coro)
+        tasks.append(task)
+        task.add_done_callback(lambda t: _copy_outcome(t, result))
+
+    def stop() -> None:
+        if tasks:
+            tasks[0].cancel()
+
+    loop.call_soon_threadsafe(start, context=contextvars.copy_context())
+    try:
+        return result.result(timeout)
+    except concurrent.futures.TimeoutError:
+        if not result.cancel():
+            loop.call_soon_threadsafe(stop)
+        raise
+
+
+def _copy_outcome(task: asyncio.Task[_T], result: concurrent.futures.Future[_T]) -> None:
+    if result.done():
+        return
+    if task.cancelled():
+        result.set_exception(concurrent.futures.CancelledError())
+        return
+    exc = task.exception()
+    if exc is not None:
+        result.set_exception(exc)
+    else:
+        result.set_result(task.result())
+
+
+def refuse_standalone_on_loop() -> None:
+    """
+    Refuse to run an ``async def`` slot handler on its own (``Slot.receive``) on a thread
+    that runs an event loop: waiting for it there would block that loop.
+
+    Raises:
+        ExecutionContextError: This thread runs an event loop.
+    """
+    if on_event_loop():
+        msg = (
+            "an async slot handler called on its own (Slot.receive/call_handler) runs to "
+            "completion on routilux's background loop and cannot be waited for on a thread "
+            "that runs an event loop; await the handler itself, or run it in a job with "
+            "'await flow.aexecute(...)'"
+        )
+        raise ExecutionContextError(msg)
+
+
+class AsyncGate:
+    """
+    A semaphore for coroutines that may run on different event loops: at most ``limit``
+    holders at once, served in FIFO order (a flow's ``max_async``).
+
+    Waiters are futures of their own loops, woken with ``call_soon_threadsafe``.
+    """
+
+    def __init__(self, limit: int) -> None:
+        #: How many holders at once.
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    @property
+    def busy(self) -> int:
+        """
+        How many holders there are now.
+        """
+        return self._busy
+
+    async def acquire(self) -> None:
+        """
+        Wait for a free place (cancellable while waiting).
+        """
+        with self._lock:
+            if self._busy < self.limit and not self._waiters:
+                self._busy += 1
+                return
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            entry = (loop, waiter)
+            self._waiters.append(entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            with self._lock:
+                try:
+                    self._waiters.remove(entry)
+                    granted = False
+                except ValueError:
+                    granted = True
+            if granted:
+                # The place was handed over as we were cancelled: pass it on.
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """
+        Give a place back, handing it to the oldest waiter if there is one.
+        """
+        with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                try:
+                    loop.call_soon_threadsafe(_grant, waiter)
+                except RuntimeError:  # that loop is closed: its waiter is gone
+                    continue
+                return
+            self._busy -= 1
+
+
+def _grant(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+# -- the coroutine lane of a job ------------------------------------------------------
+
+_loop_handles = itertools.count(1)
+
+
+def next_loop_handle() -> int:
+    """
+    Return a new key for a retry timer on an event loop (negative, so it never collides
+    with the flow timer's handles in ``JobRun.timers``).
+    """
+    return -next(_loop_handles)
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """
+    Return the event loop running on this thread, or ``None``.
+    """
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def cancel_loop_timer(
+    entry: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None,
+) -> None:
+    """
+    Cancel a retry timer of an event loop from any thread (a no-op for ``None``).
+    """
+    if entry is None:
+        return
+    loop, handle = entry
+    with contextlib.suppress(RuntimeError):  # a closed loop: the timer is gone with it
+        loop.call_soon_threadsafe(handle.cancel)
+
+
+@attrs.define(eq=False, slots=True)
+class CoroActivation:
+    """
+    One coroutine activation between leaving its job's queue and finishing on a loop.
+    """
+
+    act: Activation
+    #: The task running it, once the loop has created it.
+    task: asyncio.Task[None] | None = None
+    #: The handler was called (its routine was marked running).
+    started: bool = False
+    #: Pause put the activation back into ``pending_tasks``: it runs again on resume.
+    requeued: bool = False
+
+
+def _job_loop(run: JobRun) -> asyncio.AbstractEventLoop:
+    loop = run.loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        # The caller's loop of an earlier ``aexecute`` is gone (a resumed job, say).
+        loop = run.loop = background_loop()
+    return loop
+
+
+def spawn_locked(run: JobRun, act: Activation) -> None:
+    """
+    Start a coroutine activation on the job's loop; the caller holds the job's lock and has
+    counted the activation in ``in_flight``. It never waits for the coroutine.
+    """
+    coro = CoroActivation(act)
+    run.coros.add(coro)
+    _job_loop(run).call_soon_threadsafe(_create_task, run, coro, context=run.context.copy())
+
+
+def _create_task(run: JobRun, coro: CoroActivation) -> None:
+    # On the loop, in a copy of the job's context (which the task copies again).
+    with run.cond:
+        stopped = coro.requeued or run.cancelled or run.failed
+        if not stopped:
+            coro.task = task = asyncio.get_running_loop().create_task(_activation(run, coro))
+    if stopped:
+        _finished(run, coro)
+        return
+    task.add_done_callback(lambda _task: _finished(run, coro))
+
+
+async def _activation(run: JobRun, coro: CoroActivation) -> None:
+    # The task of one coroutine activation: the same steps and bookkeeping as
+    # ``JobRun.execute`` for a sync handler, with the handler awaited on this loop.
+    act = coro.act
+    gate = run.flow._get_async_gate()
+    await gate.acquire()
+    try:
+        with run.cond:
+            if coro.requeued or run.cancelled or run.failed:
+                return
+            coro.started = True
+        set_frame(Frame(run, act, False))
+        rid = act.routine_id
+        slot = act.slot
+        hooks = run.hooks
+        t0 = time.time()
+        run._started(rid, t0)
+        if hooks is not None:
+            hooks.call(
+                "routilux_activation_started", flow=run.flow, job_state=run.job_state,
+                routine_id=rid, slot_name=slot.name, attempt=act.attempt + 1,
+            )
+        try:
+            data = act.data
+            conn = act.connection
+            if conn is not None and conn.param_mapping:
+                data = conn._apply_mapping(data)
+            merged = run._merge(rid, slot, data)
+            call = slot._call
+            if call is not None:
+                await call(merged)
+        except asyncio.CancelledError as exc:
+            _cancelled(run, coro, exc, t0)
+        except Exception as exc:  # noqa: BLE001 - the error strategy decides, as for sync
+            run._on_error(act, exc, t0)
+        except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt must not kill the loop
+            run._on_error(act, exc, t0, fatal=True)
+        else:
+            run._succeeded(act, t0)
+    finally:
+        gate.release()
+
+
+def _cancelled(run: JobRun, coro: CoroActivation, exc: asyncio.CancelledError, t0: float) -> None:
+    # The handler let a CancelledError out: from a pause (it runs again on resume), from a
+    # cancel, or from elsewhere (then it is an error of the handler like any other).
+    act = coro.act
+    rid = act.routine_id
+    with run.cond:
+        requeued, cancelled = coro.requeued, run.cancelled
+    if not (requeued or cancelled):
+        run._on_error(act, exc, t0)
+        return
+    if requeued:
+        if rid is not None:
+            run.job_state.merge_routine_state(rid, {"status": "interrupted"})
+    else:
+        run._ended(rid, t0, "cancelled", None)
+    if run.hooks is not None:
+        run.hooks.call(
+            "routilux_activation_failed", flow=run.flow, job_state=run.job_state,
+            routine_id=rid, slot_name=act.slot.name, error=exc,
+            strategy="requeue" if requeued else "cancel",
+        )
+
+
+def _finished(run: JobRun, coro: CoroActivation) -> None:
+    # On the loop, once the activation is over (or was stopped before it began): the
+    # bookkeeping a worker does after a sync handler, then hand the job on.
+    push = False
+    with run.cond:
+        run.coros.discard(coro)
+        run.in_flight -= 1
+        if not coro.started and not (coro.requeued or run.cancelled or run.failed):
+            # Cancelled from outside before it began (its loop shutting down, say).
+            run.log.warning(
+                "async_activation_dropped", routine_id=coro.act.routine_id,
+                slot=coro.act.slot.name,
+            )
+        if coro.started:
+            run._count_activation_locked()
+        if run.waiters:
+            run._fire_waiters_locked()
+        run.cond.notify_all()
+        if not (run.drainer or run.runners or run.scheduled or run.finished or run.cancelled):
+            idle = run.in_flight == 0
+            if run.paused:
+                push = idle and run.checkpoint_due
+            elif run.queue:
+                push = idle or not run.sequential
+            else:
+                push = idle and (run.checkpoint_due or run._quiescent())
+            if push:
+                run.scheduled = True
+    if push:
+        try:
+            run.flow._get_executor().push(run)
+        except Exception as exc:  # noqa: BLE001 - the flow was shut down under the job
+            run.log.error("async_handoff_failed", error=repr(exc))
+
+
+def interrupt_locked(run: JobRun, *, requeue: bool) -> list[Activation]:
+    """
+    Cancel the job's coroutine activations (all but the calling one); with ``requeue``
+    (a pause), mark them to run again and return their activations in queue order.
+    The caller holds the job's lock.
+    """
+    if not run.coros:
+        return []
+    current = asyncio.current_task() if running_loop() is not None else None
+    hit: list[CoroActivation] = []
+    for coro in run.coros:
+        task = coro.task
+        if coro.requeued or (task is not None and task is current):
+            continue
+        if requeue:
+            coro.requeued = True
+        hit.append(coro)
+        if task is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop runs nothing any more
+                task.get_loop().call_soon_threadsafe(task.cancel)
+    hit.sort(key=lambda c: c.act.seq)
+    return [c.act for c in hit] if requeue else []
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _notify(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None]) -> Callable[[], None]:
+    def notify() -> None:
+        loop.call_soon_threadsafe(_resolve, waiter)
+
+    return notify
+
+
+async def wait_for_job(
+    run: JobRun, timeout: float | None, on_cancel: str, cancel_timeout: float
+) -> None:
+    """
+    Wait on the calling loop until the job settles (finished, cancelled, or paused with
+    nothing running) or ``timeout`` passes. If the waiting task is cancelled, cancel (or
+    pause, per ``on_cancel``) the job, give its handlers up to ``cancel_timeout`` seconds
+    to stop, and re-raise.
+    """
+    loop = asyncio.get_running_loop()
+    settled: asyncio.Future[None] = loop.create_future()
+    run.when(run.is_settled, _notify(loop, settled))
+    try:
+        if timeout is None:
+            await settled
+        else:
+            try:
+                await asyncio.wait_for(asyncio.shield(settled), timeout)
+            except asyncio.TimeoutError:
+                return
+    except asyncio.CancelledError:
+        if on_cancel == "pause":
+            run.pause("aexecute cancelled", None)
+        else:
+            run.cancel("aexecute cancelled")
+        idle: asyncio.Future[None] = loop.create_future()
+        run.when(lambda: run.is_settled() and run.in_flight == 0, _notify(loop, idle))
+        handle = loop.call_later(cancel_timeout, _resolve, idle)
+        try:
+            await idle
+        finally:
+            handle.cancel()
+        raise
