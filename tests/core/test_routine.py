@@ -56,7 +56,7 @@ class TestExtractInputData:
         [
             ((0,), {}, 0),
             (("",), {}, ""),
-            ((), {"data": None, "x": 1}, None),
+            ((), {"data": None, "x": 1}, 1),  # data=None counts as not given
             ((), {"data": 5, "x": 1}, 5),
             ((), {"only": 3}, 3),
             ((), {"a": 1, "b": 2}, {"a": 1, "b": 2}),
