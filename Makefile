@@ -21,8 +21,15 @@ $(STAMP): pyproject.toml packages/routilux-core/pyproject.toml packages/routilux
 
 setup: $(STAMP)
 
+# The main job: run the approval example on the embedded job store (.routilux/jobs.db). The job
+# pauses for a person (exit code 3), and the command it prints resumes it in a new process.
 run: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	@rc=0; $(BIN)/routilux run examples/approval/flow.json --store .routilux/jobs.db \
+		--param amount=120 --param employee=ana --param 'reason="train ticket"' || rc=$$?; \
+	if [ $$rc -ne 3 ]; then exit $$rc; fi; \
+	echo; echo "The job is paused and saved in .routilux/jobs.db. Answer it from any shell:"; \
+	echo "  $(BIN)/routilux resume <job id above> --set answer=yes"; \
+	echo "  $(BIN)/routilux jobs        # list jobs;  $(BIN)/routilux show <job id>"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

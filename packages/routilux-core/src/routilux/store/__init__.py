@@ -7,6 +7,7 @@ Job stores: flows and job checkpoints that outlive the process, and the seams ex
   a stored job, checkpointing it into the store, until it rests.
 - :class:`JobExecutor` and :class:`JobHandle` are the protocol of whatever runs jobs
   (:class:`LocalJobExecutor` here; PostgreSQL and Dask executors in extras).
+- :func:`load_flow_file` reads and validates a flow file (the JSON of ``Flow.serialize()``).
 - :class:`JobControl` is what the scheduler polls between activations for pause and
   cancel requests; :class:`StoreControl` reads them from a store.
 
@@ -28,6 +29,7 @@ from ._base import (
     default_worker_id,
     flow_fingerprint,
 )
+from ._flowfile import entry_candidates, load_flow_file, read_flow_file
 from ._run import LocalJobExecutor, StoreControl, create_job, load_job_state, run_job
 from ._sqlite import SqliteJobStore
 
@@ -46,7 +48,10 @@ __all__ = [
     "StoreControl",
     "create_job",
     "default_worker_id",
+    "entry_candidates",
     "flow_fingerprint",
+    "load_flow_file",
     "load_job_state",
+    "read_flow_file",
     "run_job",
 ]

@@ -82,14 +82,19 @@ def create_job(
     the job id. Run it with :func:`run_job` here, or hand the id to a :class:`JobExecutor`.
 
     Args:
+        entry_routine_id: The routine the job starts at; ``"ID.SLOT"`` delivers the entry
+            data to another slot than ``trigger`` (for a built-in routine, its ``input``).
         options: Run options kept with the job: ``checkpoint_every`` (activations between
-            checkpoints) and ``execution_strategy``.
+            checkpoints), ``execution_strategy`` and ``entry_slot``.
 
     Raises:
         RoutineNotFoundError: ``flow`` has no routine ``entry_routine_id``.
         SerializationError: The flow cannot be written as data.
     """
     data = flow.serialize() if isinstance(flow, Flow) else dict(flow)
+    opts = dict(options or {})
+    if "." in entry_routine_id:
+        entry_routine_id, _, opts["entry_slot"] = entry_routine_id.partition(".")
     routines = data.get("routines")
     if isinstance(routines, Mapping) and entry_routine_id not in routines:
         known = ", ".join(repr(r) for r in routines) or "none"
@@ -103,7 +108,7 @@ def create_job(
         fingerprint,
         entry_routine_id=entry_routine_id,
         entry_params=entry_params,
-        options=options,
+        options=opts,
     )
     return new_id
 
@@ -234,6 +239,7 @@ def run_job(
     if every is None:
         every = int(record.options.get("checkpoint_every", 0) or 0)
     strategy = record.options.get("execution_strategy")
+    _alias_entry_slot(flow, record.entry_routine_id, record.options.get("entry_slot"))
     if prepare is not None:
         prepare(flow, job_state)
     attempt = store.claim_job(job_id, worker=worker or default_worker_id(), statuses=statuses)
@@ -257,6 +263,17 @@ def run_job(
     finally:
         flow.shutdown(wait=checkpointer.error is None)
     return job_state
+
+
+def _alias_entry_slot(flow: Flow, routine_id: str, slot_name: Any) -> None:
+    # A job may enter at a routine without a ``trigger`` slot (a built-in's ``input``): the
+    # run's own copy of the flow, rebuilt from the store, lets ``trigger`` name that slot.
+    routine = flow.routines.get(routine_id)
+    if routine is None or not isinstance(slot_name, str) or slot_name == "trigger":
+        return
+    slot = routine.get_slot(slot_name)
+    if slot is not None and routine.get_slot("trigger") is None:
+        routine._slots["trigger"] = slot
 
 
 class _LocalHandle:

@@ -1,0 +1,755 @@
+"""
+The ``routilux`` command: run flow files as jobs on a job store, and inspect, resume and
+cancel those jobs from any process.
+
+Exit codes: 0 completed (or success), 1 failed, 2 bad input or usage, 3 paused, 4 cancelled.
+Other packages add subcommands through the ``routilux.commands`` entry-point group: each
+entry point names a callable ``register(subparsers)`` that adds its parsers and sets
+``func(args) -> int`` as their default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .exceptions import (
+    InvalidStateError,
+    JobNotFoundError,
+    JobStoreError,
+    RoutiluxError,
+)
+
+
+if TYPE_CHECKING:
+    from ._flow import Flow
+    from .job_state import JobState
+    from .store import JobRecord, JobStore
+
+
+__all__ = [
+    "COMMANDS_ENTRY_POINT_GROUP",
+    "DEFAULT_STORE",
+    "EXIT_BAD_INPUT",
+    "EXIT_CANCELLED",
+    "EXIT_COMPLETED",
+    "EXIT_FAILED",
+    "EXIT_PAUSED",
+    "main",
+]
+
+DEFAULT_STORE = os.path.join(".routilux", "jobs.db")
+"""The job store used when neither ``--store`` nor ``ROUTILUX_STORE`` names one."""
+
+COMMANDS_ENTRY_POINT_GROUP = "routilux.commands"
+"""The entry-point group of extra subcommands (``name = "module:register"``)."""
+
+EXIT_COMPLETED = 0
+"""Exit code: the job completed (or the command succeeded)."""
+EXIT_FAILED = 1
+"""Exit code: the job failed."""
+EXIT_BAD_INPUT = 2
+"""Exit code: bad input or usage; nothing was changed in the store."""
+EXIT_PAUSED = 3
+"""Exit code: the job is paused (for example waiting for a person)."""
+EXIT_CANCELLED = 4
+"""Exit code: the job is cancelled."""
+
+_STATUS_EXIT = {
+    "completed": EXIT_COMPLETED,
+    "failed": EXIT_FAILED,
+    "paused": EXIT_PAUSED,
+    "cancelled": EXIT_CANCELLED,
+}
+
+
+class _BadInput(Exception):
+    """
+    A user error the command reports with exit code 2 (private: never leaves :func:`main`).
+    """
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, Any]:
+    # KEY=VALUE pairs; VALUE is JSON when it parses as JSON, else the plain string.
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            msg = f"{option} expects KEY=VALUE, got {item!r}"
+            raise _BadInput(msg)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _open_store(args: argparse.Namespace, must_exist: bool = True) -> JobStore:
+    from .store import SqliteJobStore
+
+    path = args.store or os.environ.get("ROUTILUX_STORE") or DEFAULT_STORE
+    if must_exist and path != ":memory:" and not os.path.exists(path):
+        msg = f"no job store at {path!r} (run a flow first, or pass --store)"
+        raise _BadInput(msg)
+    return SqliteJobStore(path)
+
+
+def _import_modules(modules: Sequence[str] | None) -> None:
+    # Modules named with --import on the command line (never by a flow file): they register
+    # routines that are not installed through entry points.
+    for name in modules or ():
+        try:
+            if name.endswith(".py"):
+                _import_file(name)
+            else:
+                importlib.import_module(name)
+        except (ImportError, OSError) as exc:
+            msg = f"--import {name}: {exc}"
+            raise _BadInput(msg) from None
+
+
+def _import_file(path: str) -> None:
+    import importlib.util
+
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = f"routilux_cli_import_{stem}"
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        msg = f"cannot import {path!r}"
+        raise ImportError(msg)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+def _human_input() -> Any:
+    # HumanInput comes from routilux-stdlib through the registry (core never imports it).
+    from .exceptions import UnknownRoutineTypeError
+    from .registry import get_routine_class
+
+    try:
+        cls = get_routine_class("HumanInput")
+    except UnknownRoutineTypeError:
+        return None
+    return cls if hasattr(cls, "waiting") and hasattr(cls, "provide_answer") else None
+
+
+def _waiting(job_state: JobState) -> dict[str, dict[str, Any]]:
+    cls = _human_input()
+    if cls is None:
+        return {}
+    waiting: dict[str, dict[str, Any]] = cls.waiting(job_state)
+    return waiting
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _fmt_time(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _print_outcome(job_state: JobState, out: TextIO) -> None:
+    status = job_state.status
+    print(f"job {job_state.job_id} {status}", file=out)
+    for entry in job_state.output_log:
+        data = json.dumps(_jsonable(entry.get("data")), ensure_ascii=False)
+        print(f"  output {entry.get('routine_id')}.{entry.get('output_type')}: {data}", file=out)
+    for rid, event, data in _results(job_state):
+        payload = json.dumps(_jsonable(data), ensure_ascii=False)
+        print(f"  result {rid}.{event}: {payload}", file=out)
+    if status == "failed":
+        for rid, state in sorted(job_state.routine_states.items()):
+            if isinstance(state, dict) and state.get("error"):
+                print(f"  error in {rid}: {state.get('error')}", file=out)
+    if status == "paused":
+        waiting = _waiting(job_state)
+        for rid, request in waiting.items():
+            print(f"  waiting: {rid} asks {request.get('question')!r}", file=out)
+        hint = " --set answer=VALUE" if waiting else ""
+        print(f"  resume with: routilux resume {job_state.job_id}{hint}", file=out)
+
+
+def _results(job_state: JobState) -> list[tuple[str, str, Any]]:
+    # The events of the job's last routines: emitted events that reached no slot (leaves
+    # of the flow), read from the history. Kept in the job's order.
+    flow_targets: set[tuple[str, str]] = set()
+    run = job_state._run
+    flow = run.flow if run is not None else None
+    if flow is None:
+        return []
+    for conn in flow.connections:
+        if conn.source_event is not None:
+            flow_targets.add((str(conn.source_routine_id), conn.source_event.name))
+    out = []
+    for record in job_state.get_execution_history():
+        routine = flow.routines.get(record.routine_id)
+        event = routine.get_event(record.event_name) if routine is not None else None
+        if event is None or (record.routine_id, record.event_name) in flow_targets:
+            continue
+        if event.connected_slots:
+            continue  # wired outside flow.connect (a routine's internal loop)
+        out.append((record.routine_id, record.event_name, record.data))
+    return out
+
+
+class _Progress:
+    """
+    One self-rewriting status line on a terminal (routine, activations done, elapsed).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._job: JobState | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="routilux-progress", daemon=True)
+        self._t0 = time.monotonic()
+
+    def attach(self, flow: Flow, job_state: JobState) -> None:
+        self._job = job_state
+        self._thread.start()
+
+    def _line(self) -> str:
+        job = self._job
+        tracker = job.execution_tracker if job is not None else None
+        done = 0
+        current = "-"
+        latest = ""
+        if tracker is not None:
+            for rid, records in list(tracker.routine_executions.items()):
+                done += len(records)
+                if records:
+                    end = str(records[-1].get("end_time") or records[-1].get("start_time"))
+                    if end > latest:
+                        latest, current = end, rid
+        elapsed = time.monotonic() - self._t0
+        return f"\r\x1b[2K  running · routine {current} · {done} activations · {elapsed:.1f}s"
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.1):
+            self._stream.write(self._line())
+            self._stream.flush()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self._stream.write("\r\x1b[2K")
+            self._stream.flush()
+
+
+def _run_stored(
+    store: JobStore,
+    job_id: str,
+    args: argparse.Namespace,
+    prepare: Callable[[Flow, JobState], None] | None = None,
+    takeover: bool = False,
+) -> int:
+    from .store import run_job
+
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+
+    def before(flow: Flow, job_state: JobState) -> None:
+        if prepare is not None:
+            prepare(flow, job_state)
+        if progress is not None:
+            progress.attach(flow, job_state)
+
+    try:
+        job_state = run_job(job_id, store, prepare=before, takeover=takeover)
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.json:
+        print(json.dumps(_show_data(store.load_job(job_id)), indent=2, ensure_ascii=False))
+    else:
+        _print_outcome(job_state, sys.stdout)
+    return _STATUS_EXIT.get(job_state.status, EXIT_FAILED)
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .store import create_job
+    from .store._flowfile import load_flow_file, pick_entry
+
+    params = _parse_assignments(args.param, "--param")
+    flow = load_flow_file(args.flow_file)
+    entry, slot = pick_entry(flow, args.entry)
+    if args.checkpoint_every < 0:
+        msg = f"--checkpoint-every must be >= 0, got {args.checkpoint_every}"
+        raise _BadInput(msg)
+    options: dict[str, Any] = {"checkpoint_every": args.checkpoint_every}
+    if slot != "trigger":
+        options["entry_slot"] = slot
+    if args.strategy:
+        options["execution_strategy"] = args.strategy
+    data = flow.serialize()
+    # Everything is checked: only now is the store touched.
+    store = _open_store(args, must_exist=False)
+    try:
+        job_id = create_job(store, data, entry, params, job_id=args.job_id, options=options)
+        return _run_stored(store, job_id, args)
+    finally:
+        store.close()
+
+
+def _runner_alive(record: JobRecord) -> bool:
+    # A job the store says is running: is its runner (on this host) still alive?
+    from .store import default_worker_id
+
+    if not record.worker:
+        return False
+    host, _, pid = record.worker.rpartition(":")
+    if host != default_worker_id().rpartition(":")[0] or not pid.isdigit():
+        return True  # another host: assume alive unless told otherwise (--force)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    values = _parse_assignments(args.set, "--set")
+    store = _open_store(args)
+    try:
+        record = store.load_job(args.job_id)
+        takeover = False
+        if record.status == "running":
+            if _runner_alive(record) and not args.force:
+                msg = (
+                    f"job {args.job_id} is running on {record.worker}; "
+                    "pass --force if that process is gone"
+                )
+                raise _BadInput(msg)
+            takeover = True
+        elif record.status not in ("paused", "pending"):
+            msg = f"job {args.job_id} is {record.status}; only a paused job can be resumed"
+            raise _BadInput(msg)
+
+        def answer(flow: Flow, job_state: JobState) -> None:
+            if not values:
+                return
+            cls = _human_input()
+            waiting = _waiting(job_state)
+            target = args.routine
+            if target is None:
+                if len(waiting) != 1:
+                    listed = ", ".join(sorted(waiting)) or "none"
+                    msg = (
+                        f"job {args.job_id} waits for input in {len(waiting)} routines "
+                        f"({listed}); name one with --routine"
+                    )
+                    raise _BadInput(msg)
+                target = next(iter(waiting))
+            if cls is None or target not in waiting:
+                listed = ", ".join(sorted(waiting)) or "none"
+                msg = (
+                    f"routine {target!r} of job {args.job_id} waits for no input "
+                    f"(waiting: {listed})"
+                )
+                raise _BadInput(msg)
+            cls.provide_answer(job_state, target, **values)
+
+        return _run_stored(store, args.job_id, args, prepare=answer, takeover=takeover)
+    finally:
+        store.close()
+
+
+def _record_line(record: JobRecord) -> str:
+    return (
+        f"{record.job_id}  {record.status:<9}  {record.flow_id:<20}  {_fmt_time(record.updated_at)}"
+    )
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        records = store.list_jobs(status=args.status, flow_id=args.flow)
+    finally:
+        store.close()
+    if args.json:
+        rows = [
+            {
+                "job_id": r.job_id,
+                "status": r.status,
+                "flow_id": r.flow_id,
+                "entry_routine_id": r.entry_routine_id,
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+                "attempt": r.attempt,
+            }
+            for r in records
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_COMPLETED
+    if not records:
+        print("no jobs")
+        return EXIT_COMPLETED
+    print(f"{'JOB ID':<36}  {'STATUS':<9}  {'FLOW':<20}  UPDATED")
+    for record in records:
+        print(_record_line(record))
+    return EXIT_COMPLETED
+
+
+def _show_data(record: JobRecord) -> dict[str, Any]:
+    state = record.state or {}
+    return {
+        "job_id": record.job_id,
+        "flow_id": record.flow_id,
+        "status": record.status,
+        "entry_routine_id": record.entry_routine_id,
+        "entry_params": record.entry_params,
+        "options": record.options,
+        "attempt": record.attempt,
+        "worker": record.worker,
+        "requested": record.requested,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "routine_states": state.get("routine_states", {}),
+        "history": state.get("execution_history", []),
+        "outputs": state.get("output_log", []),
+        "shared_data": state.get("shared_data", {}),
+        "pending_tasks": len(state.get("pending_tasks") or []),
+        "pause_points": state.get("pause_points", []),
+    }
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        record = store.load_job(args.job_id)
+    finally:
+        store.close()
+    data = _show_data(record)
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return EXIT_COMPLETED
+    print(f"job      {record.job_id}")
+    print(f"flow     {record.flow_id} (version {record.fingerprint[:12]})")
+    print(
+        f"status   {record.status}"
+        + (f" ({record.requested} requested)" if record.requested else "")
+    )
+    print(f"entry    {record.entry_routine_id} {json.dumps(record.entry_params)}")
+    print(f"created  {_fmt_time(record.created_at)}   updated {_fmt_time(record.updated_at)}")
+    print(f"attempt  {record.attempt}" + (f" on {record.worker}" if record.worker else ""))
+    print("routines:")
+    for rid, state in data["routine_states"].items():
+        if not isinstance(state, dict) or rid.startswith("_"):
+            continue
+        extra = f"  error: {state['error']}" if state.get("error") else ""
+        count = state.get("activation_count", "")
+        print(f"  {rid:<20} {state.get('status', '?'):<10} activations {count}{extra}")
+    print("history:")
+    for item in data["history"]:
+        payload = json.dumps(item.get("data"), ensure_ascii=False, default=str)
+        if len(payload) > 80:
+            payload = payload[:77] + "..."
+        print(
+            f"  {item.get('timestamp', '')[11:23]}  "
+            f"{item.get('routine_id')}.{item.get('event_name')}  {payload}"
+        )
+    if data["outputs"]:
+        print("outputs:")
+        for entry in data["outputs"]:
+            payload = json.dumps(entry.get("data"), ensure_ascii=False, default=str)
+            print(f"  {entry.get('routine_id')}.{entry.get('output_type')}: {payload}")
+    if data["pending_tasks"]:
+        print(f"pending activations: {data['pending_tasks']}")
+    if record.status == "paused" and record.state is not None:
+        from .job_state import JobState
+
+        job_state = JobState()
+        job_state.deserialize(record.state)
+        for rid, request in _waiting(job_state).items():
+            print(f"waiting: {rid} asks {request.get('question')!r}")
+        print(f"resume with: routilux resume {record.job_id}")
+    return EXIT_COMPLETED
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        record = store.load_job(args.job_id)
+        if record.status in ("completed", "failed", "cancelled"):
+            msg = f"job {args.job_id} is {record.status} already; nothing to cancel"
+            raise _BadInput(msg)
+        if record.status == "running" and _runner_alive(record):
+            store.request_control(args.job_id, "cancel")
+            deadline = time.monotonic() + args.wait
+            while time.monotonic() < deadline:
+                if store.load_job(args.job_id).status != "running":
+                    break
+                time.sleep(0.05)  # waiting for another process to act on the request
+            status = store.load_job(args.job_id).status
+            if status == "running":
+                print(f"job {args.job_id}: cancel requested; its runner stops at the next step")
+                return EXIT_COMPLETED
+        else:
+            store.set_status(args.job_id, "cancelled")
+            status = "cancelled"
+    finally:
+        store.close()
+    print(f"job {args.job_id} {status}")
+    return _STATUS_EXIT.get(status, EXIT_COMPLETED) if status != "cancelled" else EXIT_COMPLETED
+
+
+def _cmd_routines(args: argparse.Namespace) -> int:
+    from .registry import list_routines
+
+    rows: list[dict[str, Any]] = []
+    for name, cls in sorted(list_routines().items()):
+        try:
+            routine = cls()
+        except Exception as exc:  # noqa: BLE001  # a routine that needs arguments is still listed
+            rows.append(
+                {
+                    "name": name,
+                    "class": f"{cls.__module__}.{cls.__qualname__}",
+                    "error": f"cannot be built without arguments: {exc!r}",
+                }
+            )
+            continue
+        rows.append(
+            {
+                "name": name,
+                "class": f"{cls.__module__}.{cls.__qualname__}",
+                "slots": list(routine._slots),
+                "events": {n: list(e.output_params) for n, e in routine._events.items()},
+                "config": _jsonable(routine.config()),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_COMPLETED
+    for row in rows:
+        print(f"{row['name']}  ({row['class']})")
+        if "error" in row:
+            print(f"  {row['error']}")
+            continue
+        print(f"  slots:  {', '.join(row['slots']) or '-'}")
+        events = ", ".join(f"{n}({', '.join(p)})" for n, p in row["events"].items())
+        print(f"  events: {events or '-'}")
+        config = ", ".join(f"{k}={json.dumps(v)}" for k, v in row["config"].items())
+        print(f"  config: {config or '-'}")
+    return EXIT_COMPLETED
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .store._flowfile import entry_candidates, load_flow_file
+
+    flow = load_flow_file(args.flow_file)
+    entries = entry_candidates(flow)
+    print(
+        f"{args.flow_file}: ok: flow {flow.flow_id!r}, {len(flow.routines)} routines, "
+        f"{len(flow.connections)} connections, entry "
+        + (", ".join(entries) if entries else "none (pass --entry to run)")
+    )
+    return EXIT_COMPLETED
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render_graph(flow_data: dict[str, Any], fmt: str) -> str:
+    """
+    Draw a serialized flow as Mermaid (``fmt="mermaid"``) or Graphviz dot (``"dot"``) text.
+    """
+    routines: dict[str, Any] = flow_data.get("routines") or {}
+    connections: list[dict[str, Any]] = flow_data.get("connections") or []
+    flow_id = str(flow_data.get("flow_id", "flow"))
+    ids = {rid: f"r{i}" for i, rid in enumerate(routines)}
+    lines: list[str] = []
+    if fmt == "mermaid":
+        lines.append("flowchart LR")
+        for rid, spec in routines.items():
+            kind = spec.get("type", "?") if isinstance(spec, dict) else "?"
+            lines.append(f'    {ids[rid]}["{_quote(rid)}<br/><small>{_quote(str(kind))}</small>"]')
+        for conn in connections:
+            src, dst = ids.get(conn["source_routine_id"]), ids.get(conn["target_routine_id"])
+            label = f"{conn['source_event']} → {conn['target_slot']}"
+            lines.append(f'    {src} -- "{_quote(label)}" --> {dst}')
+    else:
+        lines.append(f'digraph "{_quote(flow_id)}" {{')
+        lines.append("    rankdir=LR;")
+        lines.append('    node [shape=box, style=rounded, fontname="Helvetica"];')
+        for rid, spec in routines.items():
+            kind = spec.get("type", "?") if isinstance(spec, dict) else "?"
+            lines.append(f'    "{_quote(rid)}" [label="{_quote(rid)}\\n{_quote(str(kind))}"];')
+        for conn in connections:
+            label = f"{conn['source_event']} → {conn['target_slot']}"
+            lines.append(
+                f'    "{_quote(conn["source_routine_id"])}" -> '
+                f'"{_quote(conn["target_routine_id"])}" [label="{_quote(label)}"];'
+            )
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from .store._flowfile import load_flow_file
+
+    flow = load_flow_file(args.flow_file)
+    sys.stdout.write(render_graph(flow.serialize(), args.format))
+    return EXIT_COMPLETED
+
+
+# -- parser -----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store",
+        metavar="PATH",
+        help=f"the job store (default: $ROUTILUX_STORE or {DEFAULT_STORE})",
+    )
+    common.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE (or a .py file) first, to register routines that are not "
+        "installed through entry points",
+    )
+    parser = argparse.ArgumentParser(
+        prog="routilux",
+        description="Run routilux flow files as jobs, and inspect, resume and cancel them.",
+        epilog="exit codes: 0 completed, 1 failed, 2 bad input, 3 paused, 4 cancelled",
+    )
+    from ._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"routilux {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", parents=[common], help="run a flow file as a new job")
+    p.add_argument("flow_file", metavar="FLOW_FILE")
+    p.add_argument(
+        "--entry", metavar="ID", help="the entry routine, or ID.SLOT (default: the only one)"
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="entry data; VALUE is parsed as JSON when it can be",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also checkpoint after every N activations (default: only at rest)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=("sequential", "concurrent"),
+        help="the job's execution strategy (default: the flow's)",
+    )
+    p.add_argument("--job-id", metavar="ID", help="the new job's id (default: a UUID)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("resume", parents=[common], help="continue a paused job")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="answer the waiting HumanInput routine; VALUE is parsed as JSON when it can be",
+    )
+    p.add_argument("--routine", metavar="ID", help="the HumanInput routine to answer")
+    p.add_argument(
+        "--force", action="store_true", help="take over a job marked running whose runner is gone"
+    )
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser("jobs", parents=[common], help="list the jobs of the store")
+    p.add_argument("--status", metavar="S", help="only jobs with this status")
+    p.add_argument("--flow", metavar="ID", help="only jobs of this flow")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_jobs)
+
+    p = sub.add_parser("show", parents=[common], help="show one job")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a job")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for a running job to stop (default 10)",
+    )
+    p.set_defaults(func=_cmd_cancel)
+
+    p = sub.add_parser("routines", parents=[common], help="list the registered routines")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_routines)
+
+    p = sub.add_parser("validate", parents=[common], help="check a flow file")
+    p.add_argument("flow_file", metavar="FLOW_FILE")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("graph", parents=[common], help="draw a flow file")
+    p.add_argument("flow_file", metavar="FLOW_FILE")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.set_defaults(func=_cmd_graph)
+
+    for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
+        try:
+            register = ep.load()
+        except ImportError:
+            continue  # the extra that provides it is not installed
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Run the ``routilux`` command with ``argv`` (``sys.argv[1:]`` by default); return the
+    exit code.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        _import_modules(getattr(args, "imports", None))
+        return func(args)
+    except _BadInput as exc:
+        print(f"routilux: error: {exc}", file=sys.stderr)
+    except (JobNotFoundError, InvalidStateError, JobStoreError) as exc:
+        print(f"routilux: error: {exc}", file=sys.stderr)
+    except RoutiluxError as exc:
+        print(f"routilux: error: {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
