@@ -62,8 +62,8 @@ def __getattr__(name: str) -> Any:
         return __version__
     if name[:1].isupper():
         # Built-in routines (TextClipper...) come from routilux-stdlib through the registry.
-        from .registry import resolve_exported_routine
+        from .registry import _resolve_exported_routine
 
-        return resolve_exported_routine(name)
+        return _resolve_exported_routine(name)
     msg = f"module 'routilux' has no attribute {name!r}"
     raise AttributeError(msg)

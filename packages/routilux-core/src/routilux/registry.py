@@ -178,7 +178,7 @@ def list_routines() -> dict[str, type[Routine]]:
         return dict(_by_name)
 
 
-def resolve_exported_routine(name: str) -> type[Routine]:
+def _resolve_exported_routine(name: str) -> type[Routine]:
     """
     Resolve ``from routilux import <Name>`` for routines of other packages (routilux-stdlib).
 
