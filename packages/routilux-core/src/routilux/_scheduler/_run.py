@@ -7,6 +7,7 @@ job's state and its scheduling change together. Handlers always run without that
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import traceback
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .. import _async
 from .._context import Frame, current_frame, reset_frame, set_frame
 from .._log import bind, is_enabled
 from ..error_handler import ErrorStrategy
@@ -26,6 +28,7 @@ from ..slot import merge
 
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
 
     from .._flow import Flow
@@ -90,6 +93,8 @@ class JobRun:
         self.hooks = hooks
         #: The job's lock and condition (shared with the JobState).
         self.cond: threading.Condition = job_state._settled
+        #: The job's lock itself (entering it directly is cheaper than through the condition).
+        self.lock = job_state._lock
         self.queue: deque[Activation] = deque()
         self.in_flight = 0
         self.timers: dict[int, Activation] = {}
@@ -107,7 +112,13 @@ class JobRun:
         self.drainer = False
         self.seq = 0
         self.buffers: dict[tuple[str | None, str], Any] = {}
-        self.stats: dict[str | None, list[Any]] = {}
+        #: Per routine: [activations, total seconds, first start (iso), last end (epoch),
+        #: last status, extra keys]; written to routine_states at settle points.
+        self.stats: dict[str, list[Any]] = {}
+        self.dirty: set[str] = set()
+        #: Per event: (source routine id, targets), computed once per job (the flow is static).
+        self.routes: dict[Event, tuple[str | None, list[tuple[str | None, Slot, Connection | None]]]] = {}
+        self.drainer_waiting = False
         self.tracker = ExecutionTracker(flow.flow_id, limit=job_state.history_limit)
         self.started = time.perf_counter()
         self.entry_retried = False
@@ -117,6 +128,20 @@ class JobRun:
         self.since_checkpoint = 0
         self.checkpoint_due = False
         self.control: JobControl | None = None
+        #: The loop of the job's coroutine activations: the caller's under ``aexecute``;
+        #: ``None`` means the process-wide background loop.
+        self.loop: asyncio.AbstractEventLoop | None = None
+        #: Coroutine activations handed to the loop and not finished yet.
+        self.coros: set[_async.CoroActivation] = set()
+        #: Retry timers on an event loop (negative handles in ``timers``).
+        self.loop_timers: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle]] = {}
+        #: ``(predicate, callback)`` pairs: the callback runs (with the lock held, so it must
+        #: not block) once the predicate holds; see :meth:`when`.
+        self.waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
+        #: The contextvars of the code that started the job; every activation runs in a
+        #: copy of it, on whichever thread or loop it runs.
+        self.context = contextvars.copy_context()
+        self.context.run(set_frame, None)
         self.log = bind(flow_id=flow.flow_id, job_id=job_state.job_id)
         #: Log activations at debug level (decided once per job: structlog is configured).
         self.debug = is_enabled()
@@ -139,7 +164,7 @@ class JobRun:
         function that raises abandons the job on this process (nothing more of it runs
         here; its status is left as it was): that is how a stale worker stops.
         """
-        with self.cond:
+        with self.lock:
             self.checkpoint_fn = checkpoint
             self.checkpoint_every = max(0, checkpoint_every)
             self.control = control
@@ -147,6 +172,7 @@ class JobRun:
     # -- checkpoints ------------------------------------------------------------------
 
     def _snapshot_locked(self) -> dict[str, Any]:
+        self._flush_states_locked()
         data = self.job_state.serialize()
         queued = [self.as_pending(a) for a in self.queue]
         queued.extend(self.as_pending(a) for a in self.timers.values())
@@ -170,12 +196,15 @@ class JobRun:
             fn(self.job_state, snapshot)
         except Exception as exc:
             self.log.error("checkpoint_failed", error=repr(exc), exc_info=exc)
-            with self.cond:
+            with self.lock:
                 self.cancelled = True
                 self.queue.clear()
                 self._drop_timers()
+                _async.interrupt_locked(self, requeue=False)
                 self.finished = True
                 self.cond.notify_all()
+                if self.waiters:
+                    self._fire_waiters_locked()
             self.flow._job_settled(self)
 
     def _count_activation_locked(self) -> None:
@@ -199,7 +228,7 @@ class JobRun:
 
     def make_activation(self, routine_id: str | None, slot: Slot, data: dict[str, Any],
                         connection: Connection | None, entry: bool = False) -> Activation:
-        with self.cond:
+        with self.lock:
             seq = self.seq
             self.seq += 1
         return Activation(routine_id, slot, data, connection, seq, 0, entry)
@@ -209,13 +238,18 @@ class JobRun:
         Record an emitted event and queue one activation per connected slot of the flow.
         """
         flow = self.flow
-        routine = event.routine
-        source_id = flow._get_routine_id(routine) if routine is not None else None
+        cached = self.routes.get(event)
+        if cached is None:
+            routine = event.routine
+            source = flow._get_routine_id(routine) if routine is not None else None
+            cached = self.routes[event] = (source, flow._targets(event))
+        source_id, targets = cached
+        tracker = self.tracker
         if source_id is not None:
             self.job_state.record_execution(source_id, event.name, payload)
-        targets = flow._targets(event)
-        self.tracker.record_event(
-            source_id or "", event.name, targets[0][0] if targets else None, payload
+        tracker._new_events.append(
+            (time.time(), source_id or "", event.name, targets[0][0] if targets else None,
+             payload)
         )
         if self.hooks is not None:
             self.hooks.call(
@@ -226,14 +260,23 @@ class JobRun:
             return
         frame = current_frame()
         reserve = frame is not None and frame.run is self and frame.on_runner
-        single = len(targets) == 1
-        with self.cond:
+        with self.lock:
             seq = self.seq
             self.seq += len(targets)
-        acts = [
-            Activation(rid, slot, payload if single else dict(payload), conn, seq + i)
-            for i, (rid, slot, conn) in enumerate(targets)
-        ]
+            if len(targets) == 1:
+                rid, slot, conn = targets[0]
+                acts = [Activation(rid, slot, payload, conn, seq)]
+            else:
+                acts = [
+                    Activation(rid, slot, dict(payload), conn, seq + i)
+                    for i, (rid, slot, conn) in enumerate(targets)
+                ]
+            if self.drainer and not (self.cancelled or self.failed or self.paused):
+                # The common sequential case: the caller's drain loop takes it.
+                self.queue.extend(acts)
+                if self.drainer_waiting:
+                    self.cond.notify_all()
+                return
         self.enqueue(acts, reserve)
 
     def enqueue(self, acts: list[Activation], reserve: bool = False) -> None:
@@ -245,7 +288,7 @@ class JobRun:
                 activation itself when its handler returns.
         """
         push = False
-        with self.cond:
+        with self.lock:
             if self.cancelled or self.failed:
                 return
             if self.paused:
@@ -253,7 +296,8 @@ class JobRun:
                 return
             self.queue.extend(acts)
             if self.drainer:
-                self.cond.notify_all()
+                if self.drainer_waiting:
+                    self.cond.notify_all()
                 return
             push = self._want_push(reserve)
             if push:
@@ -266,14 +310,16 @@ class JobRun:
         if self.scheduled or self.drainer:
             return False
         if self.sequential:
-            return self.runners == 0 and bool(self.queue)
+            # ``in_flight`` without runners: a coroutine of this job runs on its loop, and
+            # its completion hands the job back to the pool.
+            return self.runners == 0 and not self.in_flight and bool(self.queue)
         return len(self.queue) > (1 if reserve else 0)
 
     def schedule(self) -> None:
         """
         Hand the job to the pool, even with nothing queued, so that a worker finishes it.
         """
-        with self.cond:
+        with self.lock:
             if self.scheduled or self.drainer or self.runners:
                 return
             self.scheduled = True
@@ -289,7 +335,7 @@ class JobRun:
         pool = self.flow._get_executor()
         budget = _BUDGET
         cond = self.cond
-        with cond:
+        with self.lock:
             self.scheduled = False
             self.runners += 1
             try:
@@ -316,6 +362,10 @@ class JobRun:
                         break
                     act = self.queue.popleft()
                     self.in_flight += 1
+                    if act.slot._is_async:
+                        # Coroutines go to the job's event loop; this worker goes on.
+                        _async.spawn_locked(self, act)
+                        continue
                     push = self._want_push(reserve=False)
                     if push:
                         self.scheduled = True
@@ -323,11 +373,13 @@ class JobRun:
                     try:
                         if push:
                             pool.push(self)
-                        self.execute(act, me)
+                        self.context.copy().run(self.execute, act, me)
                     finally:
                         cond.acquire()
                         self.in_flight -= 1
                         self._count_activation_locked()
+                        if self.waiters:
+                            self._fire_waiters_locked()
                     budget -= 1
                     if budget == 0:
                         budget = _BUDGET
@@ -343,6 +395,7 @@ class JobRun:
                 self.runners -= 1
                 snapshot = None
                 if self.in_flight == 0:
+                    self._flush_states_locked()
                     snapshot = self._take_checkpoint_locked()
                     cond.notify_all()
         self._deliver_checkpoint(snapshot)
@@ -354,7 +407,7 @@ class JobRun:
         """
         me = threading.get_ident()
         cond = self.cond
-        with cond:
+        with self.lock:
             self.drainer = True
             self.runners += 1
             try:
@@ -364,7 +417,9 @@ class JobRun:
                     if self.paused:
                         if self.in_flight == 0:
                             break
+                        self.drainer_waiting = True
                         cond.wait()
+                        self.drainer_waiting = False
                         continue
                     if self.checkpoint_due and not self.in_flight:
                         snapshot = self._take_checkpoint_locked()
@@ -379,18 +434,27 @@ class JobRun:
                     if self.queue and not self.in_flight:
                         act = self.queue.popleft()
                         self.in_flight += 1
+                        if act.slot._is_async:
+                            # It runs on the job's loop; wait for it below, as for any
+                            # activation in flight (the job's order stays sequential).
+                            _async.spawn_locked(self, act)
+                            continue
                         cond.release()
                         try:
-                            self.execute(act, me, reraise_fatal=True)
+                            self.context.copy().run(self.execute, act, me, reraise_fatal=True)
                         finally:
                             cond.acquire()
                             self.in_flight -= 1
                             self._count_activation_locked()
+                            if self.waiters:
+                                self._fire_waiters_locked()
                         continue
                     if self._quiescent():
                         self._finish()
                         break
+                    self.drainer_waiting = True
                     cond.wait()
+                    self.drainer_waiting = False
             finally:
                 self.drainer = False
                 self.runners -= 1
@@ -402,6 +466,7 @@ class JobRun:
                     handoff = True
                 else:
                     handoff = False
+                self._flush_states_locked()
                 snapshot = self._take_checkpoint_locked()
                 cond.notify_all()
         self._deliver_checkpoint(snapshot)
@@ -412,19 +477,51 @@ class JobRun:
         """
         Wait until the job finished, was cancelled, or paused with nothing running.
         """
-        with self.cond:
+        with self.lock:
             return self.cond.wait_for(
                 lambda: self.finished or self.cancelled or (self.paused and self.in_flight == 0),
                 timeout,
             )
+
+    def is_settled(self) -> bool:
+        """
+        Tell whether the job finished, was cancelled, or paused with nothing running
+        (call with the lock held).
+        """
+        return self.finished or self.cancelled or (self.paused and self.in_flight == 0)
+
+    def when(self, predicate: Callable[[], bool], callback: Callable[[], None]) -> None:
+        """
+        Call ``callback`` once ``predicate`` holds (at once if it does now). Both are called
+        with the job's lock held, so neither may block (``loop.call_soon_threadsafe`` is
+        the intended callback).
+        """
+        with self.cond:
+            if predicate():
+                callback()
+            else:
+                self.waiters.append((predicate, callback))
+
+    def _fire_waiters_locked(self) -> None:
+        keep = []
+        for predicate, callback in self.waiters:
+            if predicate():
+                try:
+                    callback()
+                except Exception as exc:  # noqa: BLE001 - a closed loop: its waiter is gone
+                    self.log.debug("waiter_failed", error=repr(exc))
+            else:
+                keep.append((predicate, callback))
+        self.waiters = keep
 
     def _quiescent(self) -> bool:
         return not (self.queue or self.in_flight or self.timers or self.holds or self.finished)
 
     def execute(self, act: Activation, thread_id: int, reraise_fatal: bool = False) -> None:
         """
-        Run one activation on this thread: merge its data, call the handler, book the
-        outcome. Never raises, except a fatal ``BaseException`` when ``reraise_fatal``.
+        Run one activation of a sync handler on this thread: merge its data, call the
+        handler, book the outcome. Never raises, except a fatal ``BaseException`` when
+        ``reraise_fatal``. (Coroutine handlers go through ``_async.spawn_locked``.)
         """
         token = set_frame(Frame(self, act, True))
         rid = act.routine_id
@@ -448,11 +545,7 @@ class JobRun:
             merged = self._merge(rid, slot, data)
             call = slot._call
             if call is not None:
-                result = call(merged)
-                if slot._is_async:
-                    from .._async import run_coroutine_blocking
-
-                    run_coroutine_blocking(result)
+                call(merged)
         except Exception as exc:
             self._on_error(act, exc, t0)
         except BaseException as exc:
@@ -467,9 +560,9 @@ class JobRun:
     def _merge(self, rid: str | None, slot: Slot, data: dict[str, Any]) -> Any:
         strategy = slot.merge_strategy
         if strategy.__class__ is str and strategy != "append":
-            return dict(data)
+            return data  # the slot's caller copies it if the handler gets the dict itself
         key = (rid, slot.name)
-        with self.cond:
+        with self.lock:
             buffer = self.buffers.get(key)
             new_buffer, merged = merge(strategy, {} if buffer is None else buffer, data)
             self.buffers[key] = new_buffer
@@ -478,36 +571,59 @@ class JobRun:
     # -- bookkeeping ----------------------------------------------------------------
 
     def _started(self, rid: str | None, t0: float) -> None:
-        if rid is None:
+        if rid is None or rid in self.stats:
             return
-        stats = self.stats.get(rid)
-        if stats is None:
-            stats = self.stats[rid] = [0, 0.0, _iso(t0)]
-            self.job_state.merge_routine_state(rid, {"status": "running", "start_time": stats[2]})
-        else:
-            self.job_state.merge_routine_state(rid, {"status": "running"})
+        with self.lock:
+            if rid not in self.stats:
+                self.stats[rid] = [0, 0.0, _iso(t0), t0, "running", None]
+                self.job_state.merge_routine_state(
+                    rid, {"status": "running", "start_time": self.stats[rid][2]}
+                )
 
     def _ended(self, rid: str | None, t0: float, status: str, extra: dict[str, Any] | None,
                error: str | None = None) -> float:
+        # Book one finished activation. Successes are kept in ``stats`` and written to the
+        # routine state at settle points (finish, pause, checkpoint, cancel); anything else
+        # is written at once, since it says what went wrong.
         t1 = time.time()
         elapsed = t1 - t0
         if rid is not None:
-            with self.cond:
+            with self.lock:
                 stats = self.stats[rid]
                 stats[0] += 1
                 stats[1] += elapsed
-                count, total = stats[0], stats[1]
-            state = {
-                "status": status,
-                "end_time": _iso(t1),
-                "execution_time": total,
-                "activation_count": count,
-            }
-            if extra:
-                state.update(extra)
-            self.job_state.merge_routine_state(rid, state)
-            self.tracker._record_activation(rid, t0, t1, status, error)
+                stats[3] = t1
+                stats[4] = status
+                if extra:
+                    stats[5] = {**(stats[5] or {}), **extra}
+                if status == "completed":
+                    self.dirty.add(rid)
+                else:
+                    self.dirty.discard(rid)
+                    self.job_state.merge_routine_state(rid, self._state_of(stats))
+            # A deque's append is thread-safe by its documentation: no lock needed.
+            self.tracker._new_activations.append((rid, t0, t1, status, error))
         return elapsed
+
+    @staticmethod
+    def _state_of(stats: list[Any]) -> dict[str, Any]:
+        state = {
+            "status": stats[4],
+            "end_time": _iso(stats[3]),
+            "execution_time": stats[1],
+            "activation_count": stats[0],
+        }
+        if stats[5]:
+            state.update(stats[5])
+        return state
+
+    def _flush_states_locked(self) -> None:
+        # Write the routine states of activations booked since the last flush.
+        if self.dirty:
+            merge_state = self.job_state.merge_routine_state
+            for rid in self.dirty:
+                merge_state(rid, self._state_of(self.stats[rid]))
+            self.dirty.clear()
 
     def _succeeded(self, act: Activation, t0: float) -> None:
         extra = {"retry_count": act.attempt} if act.attempt else None
@@ -601,18 +717,26 @@ class JobRun:
 
     def _retry_later(self, act: Activation, delay: float) -> None:
         again = attrs.evolve(act, attempt=act.attempt + 1)
-        with self.cond:
+        with self.lock:
             if self.cancelled or self.failed:
                 return
             if self.paused:
                 self.job_state._add_pending([self.as_pending(again)])
                 return
-            handle = self.flow._get_timer().call_later(delay, self._retry_due)
+            loop = _async.running_loop() if act.slot._is_async else None
+            if loop is not None:
+                # A coroutine's retry waits on its own loop, not on the flow's timer thread.
+                handle = _async.next_loop_handle()
+                self.loop_timers[handle] = (loop, loop.call_later(delay, self._retry_due, handle))
+            else:
+                handle = self.flow._get_timer().call_later(delay, self._retry_due)
             self.timers[handle] = again
 
     def _retry_due(self, handle: int) -> None:
-        with self.cond:
+        with self.lock:
             act = self.timers.pop(handle, None)
+            if handle < 0:
+                self.loop_timers.pop(handle, None)
         if act is not None:
             self.enqueue([act])
 
@@ -620,7 +744,7 @@ class JobRun:
         """
         Fail the job: nothing new of it starts; running handlers finish.
         """
-        with self.cond:
+        with self.lock:
             self.failed = True
             self.queue.clear()
             self._drop_timers()
@@ -630,8 +754,10 @@ class JobRun:
     def _drop_timers(self) -> list[Activation]:
         timer = self.flow._timer
         dropped = list(self.timers.values())
-        if timer is not None:
-            for handle in self.timers:
+        for handle in self.timers:
+            if handle < 0:
+                _async.cancel_loop_timer(self.loop_timers.pop(handle, None))
+            elif timer is not None:
                 timer.cancel(handle)
         self.timers.clear()
         return dropped
@@ -642,6 +768,7 @@ class JobRun:
         js = self.job_state
         self.finished = True
         self.checkpoint_due = self.checkpoint_fn is not None
+        self._flush_states_locked()
         if self.failed:
             if js.status not in ("cancelled", "paused"):
                 js._set_status("failed")
@@ -655,6 +782,8 @@ class JobRun:
             if js.status == "running":
                 js._set_status("completed")
         self.cond.notify_all()
+        if self.waiters:
+            self._fire_waiters_locked()
         self.log.debug("job_finished", status=js.status)
         self.flow._job_settled(self)
         if self.hooks is not None:
@@ -669,12 +798,16 @@ class JobRun:
         from one of them.
         """
         js = self.job_state
-        with self.cond:
+        with self.lock:
             self.paused = True
-            moved = [self.as_pending(a) for a in self.queue]
+            # Running coroutines are cancelled and go back first: they came off the queue
+            # before anything still in it (at least once: see docs/async.md).
+            moved = [self.as_pending(a) for a in _async.interrupt_locked(self, requeue=True)]
+            moved.extend(self.as_pending(a) for a in self.queue)
             self.queue.clear()
             moved.extend(self.as_pending(a) for a in self._drop_timers())
             js._add_pending(moved)
+            self._flush_states_locked()
             js._set_paused(
                 reason, checkpoint,
                 pending_tasks_count=len(js.pending_tasks),
@@ -683,9 +816,12 @@ class JobRun:
             )
             self.checkpoint_due = self.checkpoint_fn is not None
             self.cond.notify_all()
+            if self.waiters:
+                self._fire_waiters_locked()
             frame = current_frame()
             inside = frame is not None and frame.run is self
-            if not inside:
+            # On an event loop's thread, waiting could block the coroutines we wait for.
+            if not inside and not _async.on_event_loop():
                 self.cond.wait_for(lambda: self.in_flight == 0 or not self.paused)
             snapshot = self._take_checkpoint_locked() if self.paused else None
         self.flow._job_settled(self)
@@ -695,14 +831,18 @@ class JobRun:
         """
         Drop queued work and waiting retries, mark the job cancelled and wake its waiters.
         """
-        with self.cond:
+        with self.lock:
             self.cancelled = True
             self.queue.clear()
             self._drop_timers()
+            _async.interrupt_locked(self, requeue=False)
+            self._flush_states_locked()
             self.job_state._set_cancelled(reason)
             self.finished = True
             snapshot = self._snapshot_locked() if self.checkpoint_fn is not None else None
             self.cond.notify_all()
+            if self.waiters:
+                self._fire_waiters_locked()
         self.flow._job_settled(self)
         self._deliver_checkpoint(snapshot)
         if self.hooks is not None:
@@ -713,7 +853,7 @@ class JobRun:
         Make a paused, finished or cancelled job runnable again (for resume); return
         ``False`` when it is running already.
         """
-        with self.cond:
+        with self.lock:
             if not (self.paused or self.finished or self.cancelled):
                 return False
             self.paused = self.cancelled = self.failed = self.finished = False
@@ -726,7 +866,7 @@ class JobRun:
         """
         End a resume: hand the job to the pool, which finishes it if nothing is left.
         """
-        with self.cond:
+        with self.lock:
             self.holds -= 1
             if self.drainer or self.runners or self.scheduled:
                 self.cond.notify_all()
@@ -782,7 +922,7 @@ class JobRun:
             slot.name,
         )
         seq = task.get("seq")
-        with self.cond:
+        with self.lock:
             if not isinstance(seq, int):
                 seq = self.seq
             self.seq = max(self.seq, seq + 1)
