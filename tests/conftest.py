@@ -30,5 +30,3 @@ def make_flow() -> Iterator[Any]:
     yield make
     for flow in flows:
         flow.shutdown(wait=False)
-
-

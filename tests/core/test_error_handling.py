@@ -4,6 +4,7 @@ Error strategies (STOP, CONTINUE, RETRY, SKIP) for entry and downstream routines
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -112,7 +113,8 @@ def test_stop_continue_skip(
     assert state == js.routine_states["boom"]["status"]
     assert "sink" not in js.shared_data
     if error_strategy is ErrorStrategy.CONTINUE:
-        assert [r.event_name for r in js.get_execution_history("boom")].count("error_continued") == 1
+        events = [r.event_name for r in js.get_execution_history("boom")]
+        assert events.count("error_continued") == 1
     flow.shutdown()
 
 
@@ -129,7 +131,8 @@ def test_retry_then_success_delivers_once(strategy: str, where: str) -> None:
     assert js.shared_data["sink"] == [7]
     state = js.routine_states["boom"]
     assert (state["status"], state["retry_count"]) == ("completed", 2)
-    attempts = [r.data["attempt"] for r in js.get_execution_history("boom") if r.event_name == "error"]
+    history = js.get_execution_history("boom")
+    attempts = [r.data["attempt"] for r in history if r.event_name == "error"]
     assert attempts == [1, 2]
     flow.shutdown()
 
@@ -137,8 +140,12 @@ def test_retry_then_success_delivers_once(strategy: str, where: str) -> None:
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize(
     ("where", "critical", "status"),
-    [("entry", False, "failed"), ("entry", True, "failed"),
-     ("downstream", False, "completed"), ("downstream", True, "failed")],
+    [
+        ("entry", False, "failed"),
+        ("entry", True, "failed"),
+        ("downstream", False, "completed"),
+        ("downstream", True, "failed"),
+    ],
 )
 def test_retry_exhausted(strategy: str, where: str, critical: bool, status: str) -> None:
     """Always failing: N+1 calls; then the default for where it is, or failed if critical."""
@@ -188,7 +195,7 @@ def test_retry_delays_follow_backoff() -> None:
     r.set_error_handler(ErrorHandler("retry", max_retries=3, retry_delay=0.1, retry_backoff=2))
     flow.add_routine(r, "t")
     assert flow.execute("t").status == "completed"
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert 0.09 <= gaps[0] < 0.3 and 0.19 <= gaps[1] < 0.5
     flow.shutdown()
 
@@ -273,7 +280,11 @@ class TestErrorHandlerSurface:
         """Defaults of the original: STOP, 3 retries, 1 s, x2, all exceptions, not critical."""
         h = ErrorHandler()
         assert (h.strategy, h.max_retries, h.retry_delay, h.retry_backoff) == (
-            ErrorStrategy.STOP, 3, 1.0, 2.0)
+            ErrorStrategy.STOP,
+            3,
+            1.0,
+            2.0,
+        )
         assert h.retryable_exceptions == (Exception,) and h.is_critical is False
 
     def test_string_strategy(self) -> None:
@@ -305,7 +316,12 @@ class TestErrorHandlerSurface:
         h = r.get_error_handler()
         assert h is not None
         assert (h.strategy, h.max_retries, h.retry_delay, h.retry_backoff, h.is_critical) == (
-            ErrorStrategy.RETRY, 5, 0.5, 3, True)
+            ErrorStrategy.RETRY,
+            5,
+            0.5,
+            3,
+            True,
+        )
 
     @pytest.mark.parametrize("strategy", [None, ErrorStrategy.SKIP])
     def test_set_as_optional(self, strategy: ErrorStrategy | None) -> None:

@@ -16,8 +16,8 @@ from routilux.exceptions import (
     DuplicateNameError,
     EventNotFoundError,
     FlowMismatchError,
-    RoutineNotFoundError,
     RoutiluxError,
+    RoutineNotFoundError,
     SlotNotFoundError,
 )
 
@@ -186,8 +186,9 @@ class TestExecute:
 
         js = JobState("f")
         js.update_shared_data("preset", True)
-        result = flow.execute("o", job_state=js,
-                              output_handler=CallbackOutputHandler(lambda *a: seen.append(a)))
+        result = flow.execute(
+            "o", job_state=js, output_handler=CallbackOutputHandler(lambda *a: seen.append(a))
+        )
         assert result is js and js.shared_data["preset"] is True
         assert seen[0][:4] == (js.job_id, "o", "o", {"n": 1})
 
@@ -275,7 +276,11 @@ class TestConcurrency:
                 assert js.status == "completed"
                 assert [e["value"] for e in js.shared_log] == [(n, i), (n, i)]
                 assert [r.event_name for r in js.execution_history] == [
-                    "start", "out", "out", "out", "completed",
+                    "start",
+                    "out",
+                    "out",
+                    "out",
+                    "completed",
                 ]
 
     @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
@@ -333,11 +338,18 @@ class TestConcurrency:
         """shutdown() joins the workers and the timer; a later job makes a new pool."""
 
         def mine() -> list[str]:
-            return [t.name for t in threading.enumerate()
-                    if t.name.startswith(("shutdown-test", "routilux-timer-shut"))]
+            return [
+                t.name
+                for t in threading.enumerate()
+                if t.name.startswith(("shutdown-test", "routilux-timer-shut"))
+            ]
 
-        flow = Flow("shut", execution_strategy="concurrent", max_workers=3,
-                    thread_name_prefix="shutdown-test")
+        flow = Flow(
+            "shut",
+            execution_strategy="concurrent",
+            max_workers=3,
+            thread_name_prefix="shutdown-test",
+        )
         chain(flow, 3)
         flow.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=0))
         flow.execute("e", {"items": list(range(20))})

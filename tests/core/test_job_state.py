@@ -22,8 +22,14 @@ class TestBasics:
         assert (js.flow_id, js.status, js.current_routine_id) == ("f", "pending", None)
         for attr in ["routine_states", "shared_data", "metadata"]:
             assert getattr(js, attr) == {}
-        for attr in ["execution_history", "pause_points", "pending_tasks", "deferred_events",
-                     "shared_log", "output_log"]:
+        for attr in [
+            "execution_history",
+            "pause_points",
+            "pending_tasks",
+            "deferred_events",
+            "shared_log",
+            "output_log",
+        ]:
             assert list(getattr(js, attr)) == []
         assert js.job_id != JobState("f").job_id
         assert repr(js) == f"JobState[{js.job_id}:pending]"
@@ -79,11 +85,16 @@ class TestBasics:
         js.send_output("r", "t", {"v": 1})
         item = handler.queue.get_nowait()
         assert (item["job_id"], item["routine_id"], item["output_type"], item["data"]) == (
-            js.job_id, "r", "t", {"v": 1})
+            js.job_id,
+            "r",
+            "t",
+            {"v": 1},
+        )
         assert js.output_log[0]["data"] == {"v": 1}
 
     def test_failing_output_handler_warns_and_logs(self) -> None:
         """A raising output handler gives a RoutiluxWarning; the output is still logged."""
+
         class Bad(OutputHandler):
             def handle(self, *a: Any, **k: Any) -> None:
                 raise RuntimeError("disk full")
@@ -139,6 +150,10 @@ def test_concurrent_writers_lose_nothing() -> None:
     for t in threads:
         t.join()
     total = n_threads * n
-    assert (len(js.execution_history), js.shared_data["count"], len(js.shared_log),
-            len(js.output_log)) == (total, total, total, total)
+    assert (
+        len(js.execution_history),
+        js.shared_data["count"],
+        len(js.shared_log),
+        len(js.output_log),
+    ) == (total, total, total, total)
     assert all(js.routine_states[f"r{t}"]["last"] == n - 1 for t in range(n_threads))

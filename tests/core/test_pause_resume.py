@@ -11,7 +11,7 @@ import pytest
 from helpers import Emitter, Gate, Relay, chain
 
 from routilux import Flow, JobState, Routine
-from routilux.exceptions import FlowMismatchError, RoutineNotFoundError, RoutiluxWarning
+from routilux.exceptions import FlowMismatchError, RoutiluxWarning, RoutineNotFoundError
 
 
 class PauseInside(Routine):
@@ -58,7 +58,7 @@ def test_pause_from_inside_handler(strategy: str) -> None:
     assert flow.resume(js) is js
     assert js.wait_for_completion(10)
     assert js.status == "completed"
-    assert [e["value"] for e in js.shared_log][0] == "deferred"
+    assert js.shared_log[0]["value"] == "deferred"
     assert sorted(e["value"] for e in js.shared_log[1:]) == [1, 2]
     assert js.pending_tasks == [] and js.deferred_events == []
     flow.shutdown()

@@ -38,7 +38,8 @@ def test_all_is_complete_and_importable(name: str) -> None:
     for attr in exported:
         assert hasattr(module, attr), f"{name}.__all__ lists missing {attr}"
     defined = {
-        attr for attr, value in vars(module).items()
+        attr
+        for attr, value in vars(module).items()
         if not attr.startswith("_")
         and getattr(value, "__module__", None) == module.__name__
         and (inspect.isclass(value) or inspect.isfunction(value))
@@ -56,9 +57,14 @@ def test_exceptions_derive_from_root_and_builtins() -> None:
             assert issubclass(cls, Warning)
             continue
         assert issubclass(cls, exceptions.RoutiluxError)
-    for cls in [exceptions.RoutineNotFoundError, exceptions.SlotNotFoundError,
-                exceptions.EventNotFoundError, exceptions.DeserializationError,
-                exceptions.ConfigurationError, exceptions.DuplicateNameError]:
+    for cls in [
+        exceptions.RoutineNotFoundError,
+        exceptions.SlotNotFoundError,
+        exceptions.EventNotFoundError,
+        exceptions.DeserializationError,
+        exceptions.ConfigurationError,
+        exceptions.DuplicateNameError,
+    ]:
         assert issubclass(cls, ValueError)
 
 

@@ -32,7 +32,11 @@ class TestDeclaration:
         r = Routine()
         s, e = r.define_slot("s"), r.define_event("e", ["x"])
         assert (r.get_slot("s"), r.get_event("e"), r.get_slot("x"), r.get_event("x")) == (
-            s, e, None, None)
+            s,
+            e,
+            None,
+            None,
+        )
         assert e.output_params == ["x"]
 
     def test_config(self) -> None:
@@ -95,10 +99,13 @@ class TestEmitOutsideJobs:
 
 
 class TestContextRequired:
-    @pytest.mark.parametrize("call", [
-        lambda r: r.send_output("t", a=1),
-        lambda r: r.emit_deferred_event("e", a=1),
-    ])
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda r: r.send_output("t", a=1),
+            lambda r: r.emit_deferred_event("e", a=1),
+        ],
+    )
     def test_outside_job(self, call: Any) -> None:
         """send_output and emit_deferred_event need a running job."""
         r = Routine()
@@ -118,8 +125,16 @@ class TestContextRequired:
             def run(self, **_: Any) -> None:
                 ctx = self.get_execution_context()
                 flow, js, rid = ctx
-                seen.append((flow, js.job_id, rid, ctx.idempotency_key,
-                             self._current_flow, flow._current_execution_job_state.value))
+                seen.append(
+                    (
+                        flow,
+                        js.job_id,
+                        rid,
+                        ctx.idempotency_key,
+                        self._current_flow,
+                        flow._current_execution_job_state.value,
+                    )
+                )
 
         flow = Flow()
         r = R()

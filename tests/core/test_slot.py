@@ -76,13 +76,20 @@ def test_handler_receiving_the_dict_gets_a_copy() -> None:
     ("strategy", "deliveries", "last_merged", "buffer"),
     [
         ("override", [{"a": 1}, {"b": 2}], {"b": 2}, {"b": 2}),
-        ("append", [{"a": 1}, {"a": 2, "b": 3}], {"a": [1, 2], "b": [3]},
-         {"a": [1, 2], "b": [3]}),
-        ("append", [{"a": "string"}, {"a": "new"}], {"a": ["string", "new"]},
-         {"a": ["string", "new"]}),
+        ("append", [{"a": 1}, {"a": 2, "b": 3}], {"a": [1, 2], "b": [3]}, {"a": [1, 2], "b": [3]}),
+        (
+            "append",
+            [{"a": "string"}, {"a": "new"}],
+            {"a": ["string", "new"]},
+            {"a": ["string", "new"]},
+        ),
         ("invalid_strategy", [{"a": 1}, {"b": 2}], {"b": 2}, {"b": 2}),
-        (lambda old, new: {**old, **new, "merged": True}, [{"a": 1}, {"b": 2}],
-         {"a": 1, "b": 2, "merged": True}, {"a": 1, "b": 2, "merged": True}),
+        (
+            lambda old, new: {**old, **new, "merged": True},
+            [{"a": 1}, {"b": 2}],
+            {"a": 1, "b": 2, "merged": True},
+            {"a": 1, "b": 2, "merged": True},
+        ),
     ],
 )
 def test_merge_strategies(
@@ -108,6 +115,7 @@ def test_append_hands_over_copies() -> None:
 
 def test_receive_swallows_handler_errors_and_call_handler_can_raise() -> None:
     """receive logs handler errors; call_handler(propagate_exceptions=True) raises them."""
+
     def bad(**_: Any) -> None:
         raise RuntimeError("nope")
 
@@ -119,6 +127,7 @@ def test_receive_swallows_handler_errors_and_call_handler_can_raise() -> None:
 
 def test_merge_errors_propagate() -> None:
     """An error of a merge callable reaches the caller."""
+
     def merge(old: Any, new: Any) -> Any:
         raise KeyError("merge")
 

@@ -9,7 +9,6 @@ decides differently from the guide (ARCHITECTURE.md section 10), the test says s
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from datetime import datetime
@@ -116,11 +115,9 @@ def test_accessing_routine_states(guide: Any, capsys: pytest.CaptureFixture[str]
         print(f"Source status: {source_state.get('status')}")
         print(f"Source metadata: {source_state}")
 
-    job_state.update_routine_state("source", {
-        "status": "completed",
-        "execution_time": 0.5,
-        "custom_field": "value"
-    })
+    job_state.update_routine_state(
+        "source", {"status": "completed", "execution_time": 0.5, "custom_field": "value"}
+    )
 
     updated_state = job_state.get_routine_state("source")
     print(f"Updated state: {updated_state}")
@@ -155,11 +152,9 @@ class Logger(Routine):
     def process(self, data=None, **kwargs):
         ctx = self.get_execution_context()
         if ctx:
-            ctx.job_state.append_to_shared_log({
-                "timestamp": datetime.now().isoformat(),
-                "action": "process",
-                "data": data
-            })
+            ctx.job_state.append_to_shared_log(
+                {"timestamp": datetime.now().isoformat(), "action": "process", "data": data}
+            )
             log = ctx.job_state.get_shared_log()
             print(f"Total log entries: {len(log)}")
 
@@ -266,7 +261,8 @@ def test_status_transitions(guide: Any, capsys: pytest.CaptureFixture[str]) -> N
     print(f"Final status: {job_state.status}")  # "completed" or "failed"
     # ARCHITECTURE 3: execute blocks until the job is done, so it is already "completed".
     assert capsys.readouterr().out.splitlines() == [
-        "Initial status: completed", "Final status: completed",
+        "Initial status: completed",
+        "Final status: completed",
     ]
 
 
@@ -324,7 +320,7 @@ def test_thread_identification(capsys: pytest.CaptureFixture[str]) -> None:
             print(f"[{self.name}] Executing in thread: {thread_name}")
             flow = getattr(self, "_current_flow", None)
             if flow:
-                job_state = getattr(flow._current_execution_job_state, 'value', None)
+                job_state = getattr(flow._current_execution_job_state, "value", None)
                 if job_state:
                     job_state.record_execution(self._id, "process", {"thread": thread_name})
 
@@ -342,7 +338,9 @@ def test_thread_identification(capsys: pytest.CaptureFixture[str]) -> None:
     assert out[1].startswith("[Processor] Executing in thread: ThreadPoolExecutor-")
     assert out[1].endswith("_0")
     assert [r.event_name for r in job_state.get_execution_history("processor")] == [
-        "start", "process", "completed",
+        "start",
+        "process",
+        "completed",
     ]
     flow.shutdown()
 
@@ -359,7 +357,7 @@ def test_task_level_job_state_snippets() -> None:
         slot=slot,
         data=data,
         job_state=job_state,  # JobState is explicitly passed
-        connection=connection
+        connection=connection,
     )
     assert task.job_state is job_state and task.created_at is not None
 
@@ -374,12 +372,11 @@ class GuideSource(Routine):
     def send(self, **kwargs):
         flow = getattr(self, "_current_flow", None)
         if flow:
-            job_state = getattr(flow._current_execution_job_state, 'value', None)
+            job_state = getattr(flow._current_execution_job_state, "value", None)
             if job_state:
                 thread_name = threading.current_thread().name
                 job_state.record_execution(
-                    self._id, "output",
-                    {"data": f"from {self.name}", "thread": thread_name}
+                    self._id, "output", {"data": f"from {self.name}", "thread": thread_name}
                 )
         time.sleep(0.1)  # Simulate work (the guide's own handler)
         self.emit("output", data=f"from {self.name}")
@@ -394,13 +391,10 @@ class GuideProcessor(Routine):
     def process(self, data=None, **kwargs):
         flow = getattr(self, "_current_flow", None)
         if flow:
-            job_state = getattr(flow._current_execution_job_state, 'value', None)
+            job_state = getattr(flow._current_execution_job_state, "value", None)
             if job_state:
                 thread_name = threading.current_thread().name
-                job_state.record_execution(
-                    self._id, "input",
-                    {"data": data, "thread": thread_name}
-                )
+                job_state.record_execution(self._id, "input", {"data": data, "thread": thread_name})
 
 
 def test_scenarios_1_and_2() -> None:
@@ -425,7 +419,7 @@ def test_scenarios_1_and_2() -> None:
     for i in range(5):
         t = threading.Thread(
             target=lambda i=i: job_states.update({i: run_execution(flow, entry_id, f"Task{i}")}),
-            name=f"ExecThread{i}"
+            name=f"ExecThread{i}",
         )
         threads.append(t)
         t.start()
@@ -469,9 +463,14 @@ def test_scenario_3_same_worker_thread(capsys: pytest.CaptureFixture[str]) -> No
 def test_thread_safety_snippet_defines_a_class() -> None:
     """The guide's illustrative JobState class body runs (it only defines methods)."""
     from routilux import ExecutionRecord
-    namespace: dict[str, Any] = {"ExecutionRecord": ExecutionRecord, "datetime": datetime,
-                                 "Dict": dict, "Any": Any}
-    exec(  # noqa: S102 - running the guide's snippet as written, in its own namespace
+
+    namespace: dict[str, Any] = {
+        "ExecutionRecord": ExecutionRecord,
+        "datetime": datetime,
+        "Dict": dict,
+        "Any": Any,
+    }
+    exec(
         "class JobState:\n"
         "    def record_execution(self, routine_id: str, event_name: str, data: Dict[str, Any]) -> None:\n"
         "        record = ExecutionRecord(routine_id, event_name, data)\n"
@@ -527,7 +526,7 @@ def test_pitfalls(guide: Any) -> None:
     """A Flow has no job_state; each execute returns a new JobState; flow data has no job."""
     flow, source_id = guide
     with pytest.raises(AttributeError):
-        flow.job_state.status  # noqa: B018 - the guide's "AttributeError!" line
+        flow.job_state.status
     job_state1 = flow.execute(source_id)
     job_state2 = flow.execute(source_id)
     assert job_state1 is not job_state2

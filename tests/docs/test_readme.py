@@ -28,7 +28,7 @@ def test_readme_example(index: int, capsys: pytest.CaptureFixture[str]) -> None:
     """Each block runs; lines with a trailing "# <value>" comment print that value."""
     code = _blocks()[index]
     namespace: dict[str, Any] = {"__name__": f"readme_{index}"}
-    exec(compile(code, f"README.md[{index}]", "exec"), namespace)  # noqa: S102 - docs test
+    exec(compile(code, f"README.md[{index}]", "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
     expected = [m.group(1).strip() for m in re.finditer(r"print\(.*\)\s+#\s*(.+)", code)]
     assert expected == printed

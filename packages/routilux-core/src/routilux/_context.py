@@ -58,9 +58,14 @@ def record_standalone_error(slot: Slot, exc: BaseException) -> None:
         if rid is not None:
             routine_id = rid
             frame.run.job_state.record_execution(
-                rid, "error", {"slot": slot.name, "error": str(exc), "error_type": type(exc).__name__}
+                rid,
+                "error",
+                {"slot": slot.name, "error": str(exc), "error_type": type(exc).__name__},
             )
     logger.warning(
-        "slot_handler_failed", routine_id=routine_id, slot=slot.name, error=repr(exc),
+        "slot_handler_failed",
+        routine_id=routine_id,
+        slot=slot.name,
+        error=repr(exc),
         exc_info=exc,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._context import Frame, current_frame, reset_frame, set_frame
 from ._scheduler._pool import Timer, WorkerPool
@@ -20,8 +20,8 @@ from .exceptions import (
     EventNotFoundError,
     ExecutionContextError,
     FlowMismatchError,
-    RoutineNotFoundError,
     RoutiluxWarning,
+    RoutineNotFoundError,
     SlotNotFoundError,
 )
 from .job_state import JobState
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._async import AsyncGate
-    from ._scheduler._run import JobControl
     from ._plugins import PluginManager
+    from ._scheduler._run import JobControl
     from .event import Event
     from .execution_tracker import ExecutionTracker
     from .output_handler import OutputHandler
@@ -169,7 +169,7 @@ class Flow:
         Raises:
             DuplicateNameError: The id is taken.
         """
-        if not isinstance(routine, Routine):
+        if not isinstance(cast(object, routine), Routine):
             msg = f"add_routine expects a Routine, got {routine!r}"
             raise ConfigurationError(msg, name="routine", value=routine)
         rid = routine_id or routine._id
@@ -186,7 +186,10 @@ class Flow:
         routine = self.routines.get(routine_id)
         if routine is None:
             known = ", ".join(repr(r) for r in self.routines) or "none"
-            msg = f"{role} routine '{routine_id}' not found in flow {self.flow_id!r} (routines: {known})"
+            msg = (
+                f"{role} routine '{routine_id}' not found in flow {self.flow_id!r} "
+                f"(routines: {known})"
+            )
             raise RoutineNotFoundError(msg, name=routine_id)
         return routine
 
@@ -213,13 +216,18 @@ class Flow:
         event = source.get_event(source_event)
         if event is None:
             known = ", ".join(repr(e) for e in source._events) or "none"
-            msg = f"Event '{source_event}' not found in routine '{source_routine_id}' (events: {known})"
+            msg = (
+                f"Event '{source_event}' not found in routine '{source_routine_id}' "
+                f"(events: {known})"
+            )
             raise EventNotFoundError(msg, name=source_event)
         target = self._routine(target_routine_id, "Target")
         slot = target.get_slot(target_slot)
         if slot is None:
             known = ", ".join(repr(s) for s in target._slots) or "none"
-            msg = f"Slot '{target_slot}' not found in routine '{target_routine_id}' (slots: {known})"
+            msg = (
+                f"Slot '{target_slot}' not found in routine '{target_routine_id}' (slots: {known})"
+            )
             raise SlotNotFoundError(msg, name=target_slot)
         connection = Connection(event, slot, param_mapping)
         connection.source_routine_id = source_routine_id
@@ -232,7 +240,7 @@ class Flow:
         """
         Set the flow-level error handler, used for routines without their own.
         """
-        if error_handler is not None and not isinstance(error_handler, ErrorHandler):
+        if error_handler is not None and not isinstance(cast(object, error_handler), ErrorHandler):
             msg = f"error_handler must be an ErrorHandler or None, got {error_handler!r}"
             raise ConfigurationError(msg, name="error_handler", value=error_handler)
         self.error_handler = error_handler
@@ -349,9 +357,7 @@ class Flow:
 
     def _check_job(self, job_state: JobState) -> None:
         if job_state.flow_id != self.flow_id:
-            msg = (
-                f"JobState flow_id {job_state.flow_id!r} does not match flow {self.flow_id!r}"
-            )
+            msg = f"JobState flow_id {job_state.flow_id!r} does not match flow {self.flow_id!r}"
             raise FlowMismatchError(msg)
 
     def _new_run(self, job_state: JobState, sequential: bool) -> JobRun:
@@ -455,8 +461,16 @@ class Flow:
                 (use ``await flow.aexecute(...)`` there).
         """
         _refuse_on_event_loop()
-        run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
-                              output_handler, checkpoint, checkpoint_every, control)
+        run = self._start_job(
+            entry_routine_id,
+            entry_params,
+            execution_strategy,
+            job_state,
+            output_handler,
+            checkpoint,
+            checkpoint_every,
+            control,
+        )
         pool = self._executor
         on_own_worker = pool is not None and pool.owns_current_thread()
         if timeout is None and (run.sequential or on_own_worker):
@@ -482,8 +496,16 @@ class Flow:
         Start a job like :meth:`execute` (same arguments but ``timeout``) and return its
         running JobState at once; wait for it with ``job_state.wait_for_completion()``.
         """
-        run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
-                              output_handler, checkpoint, checkpoint_every, control)
+        run = self._start_job(
+            entry_routine_id,
+            entry_params,
+            execution_strategy,
+            job_state,
+            output_handler,
+            checkpoint,
+            checkpoint_every,
+            control,
+        )
         run.schedule()
         return run.job_state
 
@@ -534,8 +556,16 @@ class Flow:
             msg = f"on_cancel must be 'cancel' or 'pause', got {on_cancel!r}"
             raise ConfigurationError(msg, name="on_cancel", value=on_cancel)
         loop = asyncio.get_running_loop()
-        run = self._start_job(entry_routine_id, entry_params, execution_strategy, job_state,
-                              output_handler, checkpoint, checkpoint_every, control)
+        run = self._start_job(
+            entry_routine_id,
+            entry_params,
+            execution_strategy,
+            job_state,
+            output_handler,
+            checkpoint,
+            checkpoint_every,
+            control,
+        )
         run.loop = loop
         run.schedule()
         await wait_for_job(run, timeout, on_cancel, cancel_timeout)
@@ -589,8 +619,11 @@ class Flow:
         run = self._run_of(job_state)
         if run is None:
             job_state._set_paused(
-                reason, checkpoint, pending_tasks_count=len(job_state.pending_tasks),
-                active_tasks_count=0, queue_size=0,
+                reason,
+                checkpoint,
+                pending_tasks_count=len(job_state.pending_tasks),
+                active_tasks_count=0,
+                queue_size=0,
             )
             return
         run.pause(reason, checkpoint)
@@ -654,7 +687,7 @@ class Flow:
         data = item.get("data") or {}
         try:
             event.emit(self, **data)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad deferred event must not stop resume
             msg = f"deferred event {rid!r}.{name!r} failed on resume: {exc!r}"
             warnings.warn(msg, RoutiluxWarning, stacklevel=4)
 

@@ -84,7 +84,11 @@ class ErrorHandler:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             msg = f"max_retries must be an int >= 0, got {max_retries!r}"
             raise ConfigurationError(msg, name="max_retries", value=max_retries)
-        if isinstance(retry_delay, bool) or not isinstance(retry_delay, (int, float)) or retry_delay < 0:
+        if (
+            isinstance(retry_delay, bool)
+            or not isinstance(retry_delay, (int, float))
+            or retry_delay < 0
+        ):
             msg = f"retry_delay must be a number of seconds >= 0, got {retry_delay!r}"
             raise ConfigurationError(msg, name="retry_delay", value=retry_delay)
         if (
@@ -96,7 +100,8 @@ class ErrorHandler:
             raise ConfigurationError(msg, name="retry_backoff", value=retry_backoff)
         exceptions = tuple(retryable_exceptions) if retryable_exceptions else (Exception,)
         for exc_type in exceptions:
-            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+            candidate: object = exc_type
+            if not (isinstance(candidate, type) and issubclass(candidate, BaseException)):
                 msg = f"retryable_exceptions must hold exception classes, got {exc_type!r}"
                 raise ConfigurationError(msg, name="retryable_exceptions", value=exc_type)
         #: RETRY: how many times a failing activation runs again.
@@ -194,7 +199,8 @@ class ErrorHandler:
             log.warning("routine_error_continued", error=repr(error))
             if job_state is not None:
                 job_state.record_execution(
-                    routine_id, "error_continued",
+                    routine_id,
+                    "error_continued",
                     {"error": str(error), "error_type": type(error).__name__},
                 )
             return True

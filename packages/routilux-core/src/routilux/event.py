@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["Event"]
 
 
+def _as_list(value: Any) -> list[str]:
+    return list(value or [])
+
+
 @attrs.define(eq=False, repr=False)
 class Event:
     """
@@ -28,7 +32,7 @@ class Event:
     #: The routine that owns the event, or ``None``.
     routine: Routine | None = None
     #: The payload keys the event documents (not enforced).
-    output_params: list[str] = attrs.field(factory=list, converter=lambda v: list(v or []))
+    output_params: list[str] = attrs.field(factory=list, converter=_as_list)
     #: Slots linked to this event, in connection order.
     connected_slots: list[Slot] = attrs.field(factory=list)
 

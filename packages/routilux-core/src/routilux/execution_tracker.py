@@ -67,13 +67,15 @@ class ExecutionTracker:
             self._list_for(rid).append(entry)
         while self._new_events:
             ts, source, event, target, data = self._new_events.popleft()
-            self._events.append({
-                "timestamp": datetime.fromtimestamp(ts).isoformat(),
-                "source_routine_id": source,
-                "event_name": event,
-                "target_routine_id": target,
-                "data": data or {},
-            })
+            self._events.append(
+                {
+                    "timestamp": datetime.fromtimestamp(ts).isoformat(),
+                    "source_routine_id": source,
+                    "event_name": event,
+                    "target_routine_id": target,
+                    "data": data or {},
+                }
+            )
 
     def _list_for(self, routine_id: str) -> Any:
         records = self._executions.get(routine_id)

@@ -9,7 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -341,8 +341,9 @@ class JobState:
             self.updated_at = datetime.now()
             self._changed(ChangeKind.DEFERRED_EVENT, event_name, None, dict(entry), routine_id)
 
-    def _set_paused(self, reason: str = "", checkpoint: dict[str, Any] | None = None,
-                    **counts: Any) -> None:
+    def _set_paused(
+        self, reason: str = "", checkpoint: dict[str, Any] | None = None, **counts: Any
+    ) -> None:
         point = {
             "timestamp": datetime.now().isoformat(),
             "reason": reason,
@@ -427,7 +428,7 @@ class JobState:
         Raises:
             ValueError: ``entry`` is not a dict.
         """
-        if not isinstance(entry, dict):
+        if not isinstance(cast(object, entry), dict):
             from .exceptions import ConfigurationError
 
             msg = "Entry must be a dictionary"
@@ -489,14 +490,17 @@ class JobState:
                     data=data,
                     timestamp=ts,
                 )
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a broken handler must not stop the job
                 import warnings
 
                 from ._log import logger
 
                 logger.warning(
-                    "output_handler_failed", job_id=self.job_id, routine_id=routine_id,
-                    handler=type(handler).__name__, error=repr(exc),
+                    "output_handler_failed",
+                    job_id=self.job_id,
+                    routine_id=routine_id,
+                    handler=type(handler).__name__,
+                    error=repr(exc),
                 )
                 warnings.warn(f"Output handler failed: {exc}", RoutiluxWarning, stacklevel=3)
         entry = {

@@ -39,18 +39,20 @@ _by_class: dict[type[Routine], str] = {}
 _all_entry_points_loaded = False
 
 
-def _add(name: str, cls: type[Routine], origin: str) -> None:
+def _add(name: str, cls: object, origin: str) -> type[Routine]:
     if not (isinstance(cls, type) and issubclass(cls, Routine)):
         msg = f"only Routine subclasses can be registered, got {cls!r} ({origin})"
         raise RegistryError(msg)
-    if not isinstance(name, str) or not name:
+    label: object = name
+    if not isinstance(label, str) or not name:
         msg = f"a routine type name must be a non-empty string, got {name!r}"
         raise RegistryError(msg)
     with _lock:
         existing = _by_name.get(name)
         if existing is not None and existing is not cls:
             msg = (
-                f"routine type name {name!r} is taken by {existing.__module__}.{existing.__qualname__}; "
+                f"routine type name {name!r} is taken by "
+                f"{existing.__module__}.{existing.__qualname__}; "
                 f"cannot register {cls.__module__}.{cls.__qualname__} under it ({origin})"
             )
             raise RegistryError(msg)
@@ -59,6 +61,7 @@ def _add(name: str, cls: type[Routine], origin: str) -> None:
     from ._plugins import notify_loaded_plugins
 
     notify_loaded_plugins("routilux_routine_registered", name=name, routine_class=cls)
+    return cls
 
 
 @overload
@@ -106,9 +109,7 @@ def unregister_routine(name: str) -> None:
 
 def _load_entry_point(name: str) -> type[Routine] | None:
     for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        cls = ep.load()
-        _add(name, cls, f"entry point {ep.value!r}")
-        return cls
+        return _add(name, ep.load(), f"entry point {ep.value!r}")
     return None
 
 

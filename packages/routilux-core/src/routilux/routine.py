@@ -5,7 +5,7 @@ Routine: a workflow node that declares input slots and output events.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ._context import current_frame
 from .error_handler import ErrorHandler, ErrorStrategy
@@ -153,7 +153,7 @@ class Routine:
         """
         Set the routine's own error handler (it takes precedence over the flow's).
         """
-        if error_handler is not None and not isinstance(error_handler, ErrorHandler):
+        if error_handler is not None and not isinstance(cast(object, error_handler), ErrorHandler):
             from .exceptions import ConfigurationError
 
             msg = f"error_handler must be an ErrorHandler or None, got {error_handler!r}"
@@ -215,7 +215,11 @@ class Routine:
             return None
         run = frame.run
         act = frame.activation
-        if act is not None and run.flow.routines.get(act.routine_id) is self:
+        if (
+            act is not None
+            and act.routine_id is not None
+            and (run.flow.routines.get(act.routine_id) is self)
+        ):
             return ExecutionContext(run.flow, run.job_state, act.routine_id)
         routine_id = run.flow._get_routine_id(self)
         if routine_id is None:
@@ -225,7 +229,10 @@ class Routine:
     def _require_context(self, what: str) -> ExecutionContext:
         ctx = self.get_execution_context()
         if ctx is None:
-            msg = f"{what} needs an execution context: call it from a handler of a running job ({self!r})"
+            msg = (
+                f"{what} needs an execution context: call it from a handler of a running "
+                f"job ({self!r})"
+            )
             raise ExecutionContextError(msg)
         return ctx
 

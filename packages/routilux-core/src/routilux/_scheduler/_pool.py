@@ -51,7 +51,7 @@ class WorkerPool:
         """
         with self._cond:
             if self._shutdown:
-                msg = "the flow's worker pool was shut down; create a new Flow or call execute again"
+                msg = "the flow's worker pool was shut down while work was handed to it"
                 raise SchedulerShutdownError(msg)
             self._ready.append(run)
             if self._idle:
@@ -95,8 +95,11 @@ class WorkerPool:
                 run.work()
             except BaseException as exc:  # noqa: BLE001 - a worker must survive and report
                 logger.error(
-                    "worker_crashed", flow_id=run.flow.flow_id, job_id=run.job_state.job_id,
-                    error=repr(exc), exc_info=exc,
+                    "worker_crashed",
+                    flow_id=run.flow.flow_id,
+                    job_id=run.job_state.job_id,
+                    error=repr(exc),
+                    exc_info=exc,
                 )
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
