@@ -23,9 +23,9 @@ __all__ = [
     "JobStoreError",
     "PluginError",
     "RegistryError",
-    "RoutineNotFoundError",
     "RoutiluxError",
     "RoutiluxWarning",
+    "RoutineNotFoundError",
     "SchedulerShutdownError",
     "SerializationError",
     "SlotNotFoundError",
@@ -230,8 +230,9 @@ class StaleAttemptError(JobStoreError):
         current: The attempt the store holds.
     """
 
-    def __init__(self, message: str, *, job_id: str = "", attempt: int = 0,
-                 current: int = 0) -> None:
+    def __init__(
+        self, message: str, *, job_id: str = "", attempt: int = 0, current: int = 0
+    ) -> None:
         super().__init__(message, job_id=job_id)
         #: The attempt this runner holds.
         self.attempt = attempt
