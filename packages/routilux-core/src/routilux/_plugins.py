@@ -266,13 +266,14 @@ class HookRelay:
 
     def __init__(self, manager: PluginManager) -> None:
         self._manager = manager
-        self._impls: dict[str, list[Any]] = {}
+        #: Per hook, in call order: (function, argument names, plugin name).
+        self._impls: dict[str, list[tuple[Callable[..., object], tuple[str, ...], str]]] = {}
         hooks = manager._pm.hook
         for name in _CALLED_HOOKS:
             caller = getattr(hooks, name, None)
             impls = list(reversed(caller.get_hookimpls())) if caller is not None else []
             if impls:
-                self._impls[name] = impls
+                self._impls[name] = [(i.function, tuple(i.argnames), i.plugin_name) for i in impls]
         #: True when at least one job hook has an implementation.
         self.active = any(name in self._impls for name in _JOB_HOOKS)
 
@@ -280,11 +281,11 @@ class HookRelay:
         """
         Call each implementation of ``hook_name`` with the arguments it asks for.
         """
-        for impl in self._impls.get(hook_name, ()):
+        for function, argnames, plugin_name in self._impls.get(hook_name, ()):
             try:
-                impl.function(*[kwargs[arg] for arg in impl.argnames])
+                function(*[kwargs[arg] for arg in argnames])
             except Exception as exc:  # noqa: BLE001  # a plugin never breaks a job: logged, counted
-                self._manager._count_failure(impl.plugin_name, hook_name, exc)
+                self._manager._count_failure(plugin_name, hook_name, exc)
 
     def change_listener(
         self, flow: Flow, job_state: JobState
@@ -306,13 +307,19 @@ class HookRelay:
                 )
             if wants_status and change.kind is ChangeKind.STATUS:
                 self.call(
-                    "routilux_job_status_changed", flow=flow, job_state=job_state,
-                    old=change.old, new=change.new,
+                    "routilux_job_status_changed",
+                    flow=flow,
+                    job_state=job_state,
+                    old=change.old,
+                    new=change.new,
                 )
             if wants_output and change.kind is ChangeKind.OUTPUT:
                 self.call(
-                    "routilux_output_sent", flow=flow, job_state=job_state,
-                    routine_id=change.routine_id, output_type=change.key,
+                    "routilux_output_sent",
+                    flow=flow,
+                    job_state=job_state,
+                    routine_id=change.routine_id,
+                    output_type=change.key,
                     data=change.new["data"],
                 )
 
