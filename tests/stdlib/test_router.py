@@ -1,0 +1,225 @@
+"""
+ConditionalRouter: condition kinds, priorities, stats, declared routes, serialization.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from routilux.exceptions import DeserializationError, EventNotFoundError, SerializationError
+from routilux_stdlib import (
+    ConditionalRouter,
+    ExpressionError,
+    register_predicate,
+    unregister_predicate,
+)
+
+from .conftest import build_flow, capture, received, roundtrip, run
+
+
+def is_urgent(data: Any) -> bool:
+    return bool(data.get("priority") == "high")
+
+
+def over_threshold(data: Any, config: dict[str, Any]) -> bool:
+    return bool(data["n"] > config["threshold"])
+
+
+@pytest.fixture(autouse=True)
+def predicates() -> Any:
+    register_predicate(is_urgent)
+    register_predicate(over_threshold, name="over")
+    yield
+    unregister_predicate("is_urgent")
+    unregister_predicate("over")
+
+
+def route(routes: list[tuple[str, Any]], data: Any, **config: Any) -> list[tuple[str, Any]]:
+    r = ConditionalRouter()
+    for name, cond in routes:
+        r.add_route(name, cond)
+    r.set_config(**config)
+    got = capture(r)
+    r.input_slot.receive({"data": data})
+    return [(p["route"], ev) for ev, ps in got.items() for p in ps]
+
+
+class TestConditions:
+    @pytest.mark.parametrize(
+        ("condition", "data", "matched"),
+        [
+            ("is_urgent", {"priority": "high"}, True),
+            ("is_urgent", {"priority": "low"}, False),
+            ("over", {"n": 5}, True),
+            ("data.get('priority') == 'high'", {"priority": "high"}, True),
+            ("data['n'] > config['threshold']", {"n": 2}, False),
+            ("data['missing'] > 1", {"n": 2}, False),
+            ({"priority": "high"}, {"priority": "high", "x": 1}, True),
+            ({"priority": "high"}, {"x": 1}, False),
+            ({"n": lambda v: v > 1}, {"n": 2}, True),
+            ({"n": 1}, "not a dict", False),
+            (lambda data: data["n"] == 2, {"n": 2}, True),
+            (lambda data, config: data["n"] > config["threshold"], {"n": 9}, True),
+            (lambda data, stats: stats == {}, {"n": 1}, True),
+            (lambda a, b: b["threshold"] == 3, {"n": 1}, True),
+            (lambda data: 1 / 0, {"n": 1}, False),
+        ],
+    )
+    def test_condition_kinds(self, condition: Any, data: Any, matched: bool) -> None:
+        """
+        Predicate names, expressions, dict field matching, callables; errors do not match.
+        """
+        got = route([("hit", condition)], data, threshold=3)
+        assert ([("hit", "hit")] if matched else [("unmatched", "output")]) == got
+
+    def test_unsafe_expression_rejected_when_declared(self) -> None:
+        """
+        An attribute walk is refused by add_route and by set_config(routes=...).
+        """
+        r = ConditionalRouter()
+        with pytest.raises(ExpressionError, match="__class__"):
+            r.add_route("evil", "().__class__.__base__.__subclasses__()")
+        with pytest.raises(ExpressionError, match="__import__"):
+            r.set_config(routes=[("evil", "__import__('os')")])
+        assert r.get_event("evil") is None
+
+
+class TestRouting:
+    @pytest.mark.parametrize(
+        ("priority", "expected"),
+        [("first_match", [("a", "a")]), ("all", [("a", "a"), ("b", "b")])],
+    )
+    def test_route_priority(self, priority: str, expected: list[tuple[str, str]]) -> None:
+        """
+        first_match stops at the first match; anything else emits every match in order.
+        """
+        got = route(
+            [("a", "data > 1"), ("b", "data > 0"), ("c", "data > 5")], 3, route_priority=priority
+        )
+        assert expected == got
+
+    def test_default_route(self) -> None:
+        """
+        default_route gets unmatched data; it is declared by set_config.
+        """
+        assert [("fallback", "fallback")] == route(
+            [("a", "data > 10")], 1, default_route="fallback"
+        )
+
+    def test_routes_from_config_declare_events(self) -> None:
+        """
+        set_config(routes=...) declares the route events (at definition time).
+        """
+        r = ConditionalRouter()
+        r.set_config(routes=[("x", "data == 1"), ["y", {"k": 1}]])
+        assert {"output", "x", "y"} == set(r._events)
+
+    def test_undeclared_route_is_recorded_error(self, strategy: str) -> None:
+        """
+        A route with no event (config changed behind the router's back) is an error of the
+        activation; no event is defined at run time.
+        """
+        r = ConditionalRouter()
+        r._config["routes"] = [("ghost", "True")]
+        flow = build_flow(r, "input", strategy=strategy)
+        (job,) = run(flow, {"data": 1})
+        assert r.get_event("ghost") is None
+        errors = [rec for rec in job.execution_history if rec.event_name == "error"]
+        assert errors and "ghost" in str(errors[0].data)
+        with pytest.raises(EventNotFoundError):
+            r._handle_input(data=1)
+
+    def test_stats_is_the_job_shared_data(self, strategy: str) -> None:
+        """
+        stats is a snapshot of the job's shared data (and {} outside a job).
+        """
+        r = ConditionalRouter()
+        r.add_route("vip", "stats.get('tier') == 'gold'")
+        flow = build_flow(r, "input", strategy=strategy)
+        from routilux import JobState
+
+        js = JobState(flow_id=flow.flow_id)
+        js.update_shared_data("tier", "gold")
+        flow.execute("entry", {"data": 1}, job_state=js)
+        flow.execute("entry", {"data": 2})
+        got = received(flow)
+        assert [1] == [p["data"] for p in got["vip"]]
+        assert [2] == [p["data"] for p in got["output"]]
+        flow.shutdown()
+
+
+class TestSerialization:
+    def test_named_and_expression_routes_round_trip(self, strategy: str) -> None:
+        """
+        Predicate names, expressions and dicts survive a Flow round trip and route the same.
+        """
+        r = ConditionalRouter()
+        r.add_route("urgent", is_urgent)
+        r.add_route("big", "data.get('n', 0) > 10")
+        r.add_route("blue", {"color": "blue"})
+        r.set_config(default_route="rest")
+        flow = roundtrip(build_flow(r, "input", strategy=strategy))
+        flow.set_execution_strategy(strategy)
+        run(
+            flow,
+            {"data": {"priority": "high"}},
+            {"data": {"n": 11}},
+            {"data": {"color": "blue"}},
+            {"data": {}},
+        )
+        got = received(flow)
+        assert {k: len(v) for k, v in got.items()} == {
+            "output": 0,
+            "urgent": 1,
+            "big": 1,
+            "blue": 1,
+            "rest": 1,
+        }
+        config = flow.routines["r"].config()
+        assert ["urgent", "is_urgent"] == list(config["routes"][0])
+        flow.shutdown()
+
+    def test_lambda_raises_at_serialize_time_naming_route(self) -> None:
+        """
+        A lambda condition is a SerializationError that names the route.
+        """
+        r = ConditionalRouter()
+        r.add_route("sneaky", lambda data: True)
+        flow = build_flow(r, "input")
+        with pytest.raises(SerializationError, match="route 'sneaky'"):
+            flow.serialize()
+
+    def test_closure_in_dict_condition_raises(self) -> None:
+        """
+        A lambda inside a dict condition also refuses to serialize.
+        """
+        r = ConditionalRouter()
+        r.add_route("d", {"n": lambda v: v > 1})
+        with pytest.raises(SerializationError, match="route 'd'"):
+            build_flow(r, "input").serialize()
+
+    def test_module_level_function_round_trips_by_callable_name(self) -> None:
+        """
+        An unregistered module-level function is written by the core's callable name.
+        """
+        r = ConditionalRouter()
+        r.add_route("f", over_threshold)
+        r.set_config(threshold=1)
+        flow = roundtrip(build_flow(r, "input"))
+        run(flow, {"data": {"n": 2}})
+        assert 1 == len(received(flow)["f"])
+
+    def test_unsafe_expression_in_document_rejected_on_load(self) -> None:
+        """
+        A tampered document with an attribute walk fails to load with DeserializationError.
+        """
+        r = ConditionalRouter()
+        r.add_route("ok", "True")
+        doc = build_flow(r, "input").serialize()
+        doc["routines"]["r"]["config"]["routes"] = [["ok", "().__class__"]]
+        from routilux import Flow
+
+        with pytest.raises(DeserializationError, match="__class__"):
+            Flow().deserialize(doc)
