@@ -349,15 +349,20 @@ class LocalJobExecutor:
     Args:
         store: Where the jobs live.
         max_workers: Jobs run at once.
+        poll_interval: Seconds between two reads of a running job's control request.
     """
 
-    def __init__(self, store: JobStore, max_workers: int = 4) -> None:
+    def __init__(
+        self, store: JobStore, max_workers: int = 4, *, poll_interval: float = 0.2
+    ) -> None:
         #: Where the jobs live.
         self.store = store
+        self._interval = poll_interval
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="routilux-job")
 
     def _start(self, job_id: str) -> Future[JobState]:
-        return self._pool.submit(run_job, job_id, self.store)
+        control = StoreControl(self.store, job_id, interval=self._interval)
+        return self._pool.submit(run_job, job_id, self.store, control)
 
     def submit_job(self, job_id: str) -> JobHandle:
         """

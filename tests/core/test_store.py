@@ -1,0 +1,320 @@
+"""
+routilux.store: the SqliteJobStore, the JobStore protocol, run_job, control and fencing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routilux import Flow, Routine
+from routilux.exceptions import (
+    ConfigurationError,
+    FlowMismatchError,
+    InvalidStateError,
+    JobNotFoundError,
+    JobStoreError,
+    RoutineNotFoundError,
+    StaleAttemptError,
+)
+from routilux.registry import get_routine_class, register_routine
+from routilux.store import (
+    JobExecutor,
+    JobStore,
+    LocalJobExecutor,
+    SqliteJobStore,
+    StoreControl,
+    create_job,
+    flow_fingerprint,
+    load_job_state,
+    run_job,
+)
+
+
+class _Source(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", self.go)
+        self.define_event("item", ["i"])
+
+    def go(self, n: int = 3, **_: Any) -> None:
+        for i in range(int(n)):
+            self.emit("item", i=i)
+
+
+class _Sink(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_config(pause_at=None, gate=None)
+        self.define_slot("input", self.take)
+
+    def take(self, i: int = 0, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.modify_shared_data("seen", lambda v: [*(v or []), i])
+        gate = _GATES.get(self.get_config("gate"))
+        if gate is not None:
+            gate[0].set()
+            gate[1].wait(10)
+        if self.get_config("pause_at") == i and not ctx.job_state.get_shared_data("paused"):
+            ctx.job_state.update_shared_data("paused", True)
+            ctx.flow.pause(ctx.job_state, reason="asked")
+
+
+_GATES: dict[Any, tuple[threading.Event, threading.Event]] = {}
+
+for _cls, _name in ((_Source, "test_store.Source"), (_Sink, "test_store.Sink")):
+    try:
+        get_routine_class(_name)
+    except LookupError:
+        register_routine(_cls, name=_name)
+
+
+def make_flow(flow_id: str = "f", **sink_config: Any) -> Flow:
+    flow = Flow(flow_id)
+    sink = _Sink()
+    sink.set_config(**sink_config)
+    flow.add_routine(_Source(), "src")
+    flow.add_routine(sink, "sink")
+    flow.connect("src", "item", "sink", "input")
+    return flow
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = SqliteJobStore(tmp_path / "sub" / "jobs.db")
+    yield s
+    s.close()
+
+
+class TestSqliteJobStore:
+    def test_implements_the_protocol(self, store: SqliteJobStore) -> None:
+        """SqliteJobStore is a JobStore; LocalJobExecutor is a JobExecutor."""
+        assert isinstance(store, JobStore)
+        executor = LocalJobExecutor(store)
+        assert isinstance(executor, JobExecutor)
+        executor.shutdown()
+
+    def test_wal_mode_and_folder_created(self, tmp_path: Path) -> None:
+        """The file and its folder are created and the database runs in WAL mode."""
+        path = tmp_path / "a" / "b" / "jobs.db"
+        with SqliteJobStore(path) as s:
+            assert path.exists()
+            assert "wal" == s._connection().execute("PRAGMA journal_mode").fetchone()[0]
+
+    def test_flow_versions(self, store: SqliteJobStore) -> None:
+        """Flows are kept per fingerprint; the last saved version is the default."""
+        one = make_flow().serialize()
+        two = make_flow(pause_at=1).serialize()
+        fp1 = store.save_flow(one)
+        assert fp1 == store.save_flow(one)
+        fp2 = store.save_flow(two)
+        assert fp1 != fp2
+        assert one == store.load_flow("f", fp1)
+        assert two == store.load_flow("f")
+        with pytest.raises(JobNotFoundError):
+            store.load_flow("nope")
+        with pytest.raises(ConfigurationError):
+            store.save_flow({"routines": {}})
+
+    def test_fingerprint_ignores_key_order(self) -> None:
+        """The fingerprint is of canonical JSON."""
+        assert flow_fingerprint({"a": 1, "b": [1, 2]}) == flow_fingerprint({"b": [1, 2], "a": 1})
+        assert flow_fingerprint({"a": 1}) != flow_fingerprint({"a": 2})
+
+    def test_job_lifecycle(self, store: SqliteJobStore) -> None:
+        """Create, claim, checkpoint, list, settle and delete a job."""
+        job_id = create_job(store, make_flow(), "src", {"n": 2}, job_id="j1")
+        record = store.load_job(job_id)
+        assert ("pending", None, 0) == (record.status, record.state, record.attempt)
+        assert {"n": 2} == record.entry_params
+        with pytest.raises(JobStoreError):
+            create_job(store, make_flow(), "src", job_id="j1")
+        attempt = store.claim_job(job_id, worker="w1")
+        assert 1 == attempt
+        with pytest.raises(JobStoreError, match="running by w1"):
+            store.claim_job(job_id, worker="w2")
+        store.save_checkpoint(job_id, {"status": "running", "x": 1}, attempt=1)
+        assert {"status": "running", "x": 1} == store.load_job(job_id).state
+        assert ["j1"] == [r.job_id for r in store.list_jobs(status="running", flow_id="f")]
+        assert [] == store.list_jobs(status="paused")
+        assert store.list_jobs()[0].state is None  # listing does not load states
+        store.request_control(job_id, "pause")
+        assert "pause" == store.get_control_request(job_id)
+        store.save_checkpoint(job_id, {"status": "paused"})
+        assert (None, "paused") == (
+            store.get_control_request(job_id),
+            store.load_job(job_id).status,
+        )
+        assert 2 == store.set_status(job_id, "cancelled")
+        assert "cancelled" == store.load_job(job_id).state["status"]
+        assert store.delete_job(job_id)
+        assert not store.delete_job(job_id)
+        with pytest.raises(JobNotFoundError):
+            store.load_job(job_id)
+
+    def test_fencing(self, store: SqliteJobStore) -> None:
+        """A checkpoint under an old attempt is refused with StaleAttemptError."""
+        job_id = create_job(store, make_flow(), "src")
+        first = store.claim_job(job_id, worker="w1")
+        second = store.claim_job(job_id, worker="w2", statuses={"running"})
+        with pytest.raises(StaleAttemptError) as info:
+            store.save_checkpoint(job_id, {"status": "running"}, attempt=first)
+        assert (first, second) == (info.value.attempt, info.value.current)
+        store.save_checkpoint(job_id, {"status": "completed"}, attempt=second)
+
+    def test_errors(self, store: SqliteJobStore) -> None:
+        """Unknown jobs, bad requests and unknown entries raise the documented errors."""
+        with pytest.raises(JobNotFoundError):
+            store.request_control("nope", "pause")
+        with pytest.raises(JobNotFoundError):
+            store.claim_job("nope", worker="w")
+        with pytest.raises(JobNotFoundError):
+            store.save_checkpoint("nope", {})
+        job_id = create_job(store, make_flow(), "src")
+        with pytest.raises(ConfigurationError):
+            store.request_control(job_id, "explode")
+        with pytest.raises(RoutineNotFoundError):
+            create_job(store, make_flow(), "missing")
+        with pytest.raises(JobNotFoundError):
+            store.create_job("x", "f", "0" * 64, entry_routine_id="src")
+        assert None is store.get_control_request("nope")
+        store.close()
+        with pytest.raises(JobStoreError, match="closed"):
+            store.list_jobs()
+
+
+class TestRunJob:
+    def test_runs_and_checkpoints(self, store: SqliteJobStore) -> None:
+        """run_job runs a new job to completion and stores the final state."""
+        job_id = create_job(store, make_flow(), "src", {"n": 4}, options={"checkpoint_every": 2})
+        saved: list[str] = []
+        original = store.save_checkpoint
+
+        def spy(job_id: str, snapshot: Any, **kw: Any) -> None:
+            saved.append(kw.get("status") or snapshot["status"])
+            original(job_id, snapshot, **kw)
+
+        store.save_checkpoint = spy  # type: ignore[method-assign]
+        state = run_job(job_id, store)
+        assert "completed" == state.status
+        assert [0, 1, 2, 3] == state.shared_data["seen"]
+        assert ["running", "running", "completed"] == saved
+        record = store.load_job(job_id)
+        assert ("completed", 1) == (record.status, record.attempt)
+        assert [0, 1, 2, 3] == record.state["shared_data"]["seen"]
+        with pytest.raises(InvalidStateError):
+            run_job(job_id, store)
+
+    def test_pause_then_resume_in_a_new_run(self, store: SqliteJobStore) -> None:
+        """A job paused by a handler is stored paused; a later run_job finishes it."""
+        job_id = create_job(store, make_flow(pause_at=1), "src", {"n": 4})
+        state = run_job(job_id, store)
+        assert "paused" == state.status
+        record = store.load_job(job_id)
+        assert "paused" == record.status
+        assert 2 == len(record.state["pending_tasks"])
+        flow, loaded = load_job_state(store, job_id)
+        assert "paused" == loaded.status
+        assert {"src", "sink"} == set(flow.routines)
+        final = run_job(job_id, store)
+        assert "completed" == final.status
+        assert [0, 1, 2, 3] == final.shared_data["seen"]
+        assert 2 == store.load_job(job_id).attempt
+
+    def test_prepare_error_leaves_the_store_unchanged(self, store: SqliteJobStore) -> None:
+        """If prepare raises, the job is not claimed."""
+        job_id = create_job(store, make_flow(), "src")
+
+        def prepare(flow: Flow, job_state: Any) -> None:
+            raise ValueError("no")
+
+        with pytest.raises(ValueError, match="no"):
+            run_job(job_id, store, prepare=prepare)
+        record = store.load_job(job_id)
+        assert ("pending", 0) == (record.status, record.attempt)
+
+    def test_changed_flow_is_refused(self, store: SqliteJobStore) -> None:
+        """A stored flow that no longer matches the job's fingerprint is refused."""
+        job_id = create_job(store, make_flow(), "src")
+        record = store.load_job(job_id)
+        store._connection().execute(
+            "UPDATE routilux_flows SET flow_json = ? WHERE fingerprint = ?",
+            ('{"flow_id": "f", "routines": {}}', record.fingerprint),
+        )
+        with pytest.raises(FlowMismatchError):
+            run_job(job_id, store)
+
+    def test_pause_and_cancel_requests(self, store: SqliteJobStore) -> None:
+        """A pause request reaches a running job between activations; so does cancel."""
+        for request, expected in (("pause", "paused"), ("cancel", "cancelled")):
+            gate = (threading.Event(), threading.Event())
+            _GATES[request] = gate
+            job_id = create_job(store, make_flow(gate=request), "src", {"n": 5})
+            executor = LocalJobExecutor(store, max_workers=1, poll_interval=0.0)
+            handle = executor.submit_job(job_id)
+            assert gate[0].wait(10)
+            if request == "pause":
+                handle.pause()
+            else:
+                handle.cancel()
+            del _GATES[request]
+            gate[1].set()
+            state = handle.wait(10)
+            executor.shutdown()
+            assert expected == state.status
+            assert expected == handle.status()
+            assert len(state.shared_data["seen"]) < 5
+
+    def test_stale_runner_stops(self, store: SqliteJobStore) -> None:
+        """A runner whose job was claimed again stops at its next checkpoint."""
+        gate = (threading.Event(), threading.Event())
+        _GATES["stale"] = gate
+        job_id = create_job(
+            store, make_flow(gate="stale"), "src", {"n": 3}, options={"checkpoint_every": 1}
+        )
+        errors: list[BaseException] = []
+
+        def runner() -> None:
+            try:
+                run_job(job_id, store)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=runner)
+        thread.start()
+        assert gate[0].wait(10)
+        store.set_status(job_id, "failed")  # e.g. a reaper gave up on it
+        del _GATES["stale"]
+        gate[1].set()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert [StaleAttemptError] == [type(e) for e in errors]
+        assert "failed" == store.load_job(job_id).status
+
+    def test_store_control_delivers_each_request_once(self, store: SqliteJobStore) -> None:
+        """StoreControl returns a request once and reads the store at most every interval."""
+        job_id = create_job(store, make_flow(), "src")
+        control = StoreControl(store, job_id, interval=0.0)
+        assert None is control.poll()
+        store.request_control(job_id, "pause")
+        assert "pause" == control.poll()
+        assert None is control.poll()
+        slow = StoreControl(store, job_id, interval=3600)
+        assert "pause" == slow.poll()
+        store.request_control(job_id, "cancel")
+        assert None is slow.poll()  # not read again before the interval
+
+    def test_local_executor_resume(self, store: SqliteJobStore) -> None:
+        """A LocalJobExecutor handle resumes a paused job."""
+        job_id = create_job(store, make_flow(pause_at=0), "src", {"n": 2})
+        executor = LocalJobExecutor(store)
+        handle = executor.submit_job(job_id)
+        assert "paused" == handle.wait(10).status
+        handle.resume()
+        assert "completed" == handle.wait(10).status
+        assert [0, 1] == handle.state().shared_data["seen"]
+        executor.shutdown()

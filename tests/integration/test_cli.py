@@ -1,0 +1,426 @@
+"""
+The ``routilux`` command end to end, in subprocesses, on a temporary job store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routilux.store import SqliteJobStore
+
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+HELPERS = Path(__file__).with_name("cli_routines.py")
+
+sys.path.insert(0, str(HELPERS.parent))
+from cli_routines import flow_data  # noqa: E402
+
+
+def _cli(
+    *args: str, store: Path, cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "routilux.cli", *args, "--store", str(store)]
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    # Poll a condition another process makes true, with a deadline.
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, Any]:
+    return {"store": tmp_path / "jobs.db", "cwd": tmp_path}
+
+
+def run(env: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    return _cli(*args, store=env["store"], cwd=env["cwd"])
+
+
+def job_ids(env: dict[str, Any]) -> list[str]:
+    if not env["store"].exists():
+        return []
+    with SqliteJobStore(env["store"]) as store:
+        return [r.job_id for r in store.list_jobs()]
+
+
+def write_flow(tmp: Path, name: str, data: dict[str, Any]) -> Path:
+    path = tmp / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+class TestRun:
+    def test_text_pipeline_completes(self, env: dict[str, Any]) -> None:
+        """A flow of built-ins runs to completion: exit 0, status, result and job id."""
+        proc = run(
+            env,
+            "run",
+            str(EXAMPLES / "text_pipeline" / "flow.json"),
+            "--param",
+            'data={"title": "Hi", "body": "there"}',
+        )
+        assert 0 == proc.returncode, proc.stderr
+        (job_id,) = job_ids(env)
+        assert f"job {job_id} completed" in proc.stdout
+        assert "clipped_text" in proc.stdout
+        assert "\x1b" not in proc.stderr  # no progress line when stderr is not a terminal
+
+    def test_failed_job_exits_1(self, env: dict[str, Any], tmp_path: Path) -> None:
+        """An entry routine that raises fails the job: exit 1, stored as failed."""
+        flow = {
+            "format": "routilux.flow",
+            "version": 1,
+            "flow_id": "boom",
+            "routines": {"b": {"type": "tests.Boom"}},
+            "connections": [],
+        }
+        path = write_flow(tmp_path, "boom.json", flow)
+        proc = run(env, "run", str(path), "--import", str(HELPERS))
+        assert 1 == proc.returncode, proc.stderr
+        with SqliteJobStore(env["store"]) as store:
+            (record,) = store.list_jobs()
+        assert "failed" == record.status
+
+    def test_cancelled_job_exits_4(self, env: dict[str, Any], tmp_path: Path) -> None:
+        """A job cancelled while it runs ends the command with exit 4."""
+        flow = {
+            "format": "routilux.flow",
+            "version": 1,
+            "flow_id": "c",
+            "routines": {"c": {"type": "tests.CancelSelf"}},
+            "connections": [],
+        }
+        proc = run(env, "run", str(write_flow(tmp_path, "c.json", flow)), "--import", str(HELPERS))
+        assert 4 == proc.returncode, proc.stderr
+        assert "cancelled" in proc.stdout
+
+    def test_json_outcome(self, env: dict[str, Any]) -> None:
+        """--json prints the stored job as JSON."""
+        proc = run(
+            env,
+            "run",
+            str(EXAMPLES / "text_pipeline" / "flow.json"),
+            "--json",
+            "--param",
+            "data=plain text",
+        )
+        assert 0 == proc.returncode, proc.stderr
+        data = json.loads(proc.stdout)
+        assert "completed" == data["status"]
+        assert data["routine_states"]["clip"]["status"] == "completed"
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("content", "expected"),
+        [
+            ("{not json", "invalid JSON at line 1 column 2"),
+            ("[1, 2]", "expected a JSON object"),
+            (
+                json.dumps(
+                    {
+                        "format": "routilux.flow",
+                        "version": 1,
+                        "flow_id": "x",
+                        "routines": {"a": {"type": "NoSuchRoutine"}},
+                        "connections": [],
+                    }
+                ),
+                "routines.a.type",
+            ),
+            (
+                json.dumps(
+                    {
+                        "format": "routilux.flow",
+                        "version": 1,
+                        "flow_id": "x",
+                        "routines": {"a": {"type": "TextClipper", "config": 3}},
+                        "connections": [],
+                    }
+                ),
+                "routines.a.config",
+            ),
+        ],
+        ids=["not-json", "not-object", "unknown-type", "bad-config"],
+    )
+    def test_bad_flow_file(
+        self, env: dict[str, Any], tmp_path: Path, content: str, expected: str
+    ) -> None:
+        """A malformed flow file exits 2 naming the file and the bad field; no job is stored."""
+        path = tmp_path / "bad.json"
+        path.write_text(content, encoding="utf-8")
+        for command in ("run", "validate"):
+            proc = run(env, command, str(path))
+            assert 2 == proc.returncode
+            assert str(path) in proc.stderr
+            assert expected in proc.stderr
+        assert [] == job_ids(env)
+
+    def test_missing_file_and_bad_param(self, env: dict[str, Any]) -> None:
+        """A missing file, a bad --param and an unknown entry exit 2 and store nothing."""
+        flow = str(EXAMPLES / "text_pipeline" / "flow.json")
+        assert 2 == run(env, "run", "nope.json").returncode
+        assert 2 == run(env, "run", flow, "--param", "novalue").returncode
+        proc = run(env, "run", flow, "--entry", "nosuch")
+        assert 2 == proc.returncode
+        assert "nosuch" in proc.stderr
+        assert [] == job_ids(env)
+
+    def test_usage_error_and_unknown_job(self, env: dict[str, Any]) -> None:
+        """argparse usage errors and unknown job ids exit 2."""
+        assert 2 == run(env, "frobnicate").returncode
+        run(env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"))
+        for command in ("show", "resume", "cancel"):
+            proc = run(env, command, "no-such-job")
+            assert 2 == proc.returncode
+            assert "no-such-job" in proc.stderr
+
+
+class TestPauseResume:
+    def test_approval_pauses_and_resumes_in_another_process(self, env: dict[str, Any]) -> None:
+        """The approval flow pauses (exit 3); resume --set in a new process completes it."""
+        flow = str(EXAMPLES / "approval" / "flow.json")
+        proc = run(
+            env,
+            "run",
+            flow,
+            "--param",
+            "amount=40",
+            "--param",
+            "employee=bo",
+            "--param",
+            "reason=lunch",
+        )
+        assert 3 == proc.returncode, proc.stderr
+        (job_id,) = job_ids(env)
+        assert f"routilux resume {job_id}" in proc.stdout
+        assert "Approve 40 EUR for bo (lunch)" in proc.stdout
+
+        listed = json.loads(run(env, "jobs", "--status", "paused", "--json").stdout)
+        assert [job_id] == [j["job_id"] for j in listed]
+        shown = run(env, "show", job_id)
+        assert 0 == shown.returncode
+        assert "paused" in shown.stdout
+        assert "waiting: ask" in shown.stdout
+
+        # A wrong routine name is bad input and leaves the job paused.
+        bad = run(env, "resume", job_id, "--set", "answer=no", "--routine", "decide")
+        assert 2 == bad.returncode
+        with SqliteJobStore(env["store"]) as store:
+            assert "paused" == store.load_job(job_id).status
+
+        done = run(env, "resume", job_id, "--set", "answer=no")
+        assert 0 == done.returncode, done.stderr
+        assert "decide.rejected" in done.stdout
+        data = json.loads(run(env, "show", job_id, "--json").stdout)
+        assert "completed" == data["status"]
+        assert 2 == data["attempt"]
+        # A finished job cannot be resumed or cancelled.
+        assert 2 == run(env, "resume", job_id).returncode
+        assert 2 == run(env, "cancel", job_id).returncode
+
+    def test_resume_without_answer_pauses_again(self, env: dict[str, Any]) -> None:
+        """Resuming without --set asks again: exit 3."""
+        run(
+            env,
+            "run",
+            str(EXAMPLES / "approval" / "flow.json"),
+            "--param",
+            "amount=1",
+            "--param",
+            "employee=x",
+            "--param",
+            "reason=y",
+        )
+        (job_id,) = job_ids(env)
+        proc = run(env, "resume", job_id)
+        assert 3 == proc.returncode, proc.stderr
+
+    def test_cancel_paused_job(self, env: dict[str, Any]) -> None:
+        """cancel settles a paused job at once; it cannot be resumed afterwards."""
+        run(
+            env,
+            "run",
+            str(EXAMPLES / "approval" / "flow.json"),
+            "--param",
+            "amount=1",
+            "--param",
+            "employee=x",
+            "--param",
+            "reason=y",
+        )
+        (job_id,) = job_ids(env)
+        proc = run(env, "cancel", job_id)
+        assert 0 == proc.returncode, proc.stderr
+        assert "cancelled" in proc.stdout
+        assert "cancelled" == json.loads(run(env, "show", job_id, "--json").stdout)["status"]
+        assert 2 == run(env, "resume", job_id, "--set", "answer=yes").returncode
+
+    def test_cancel_running_job_from_another_process(
+        self, env: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """cancel asks a job running in another process to stop; that run exits 4."""
+        side = tmp_path / "side.txt"
+        path = write_flow(tmp_path, "slow.json", flow_data("slow", str(side), delay=0.05))
+        cmd = [
+            sys.executable,
+            "-m",
+            "routilux.cli",
+            "run",
+            str(path),
+            "--import",
+            str(HELPERS),
+            "--param",
+            "n=400",
+            "--job-id",
+            "slow-1",
+            "--store",
+            str(env["store"]),
+        ]
+        runner = subprocess.Popen(
+            cmd, cwd=env["cwd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            _wait_for(lambda: side.exists() and side.stat().st_size > 0, "the job to start")
+            proc = run(env, "cancel", "slow-1")
+            assert 0 == proc.returncode, proc.stderr
+            _, err = runner.communicate(timeout=30)
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+                runner.wait()
+        assert 4 == runner.returncode, err
+        with SqliteJobStore(env["store"]) as store:
+            record = store.load_job("slow-1")
+        assert "cancelled" == record.status
+        assert len(side.read_text().splitlines()) < 400
+
+
+class TestInspect:
+    def test_routines_lists_the_registry(self, env: dict[str, Any]) -> None:
+        """routines lists built-ins with slots, events and config keys."""
+        proc = run(env, "routines", "--json")
+        assert 0 == proc.returncode, proc.stderr
+        rows = {r["name"]: r for r in json.loads(proc.stdout)}
+        assert ["input"] == rows["TextClipper"]["slots"]
+        assert "max_length" in rows["TextClipper"]["config"]
+        assert "output" in rows["TextClipper"]["events"]
+        assert "TextClipper" in run(env, "routines").stdout
+
+    def test_validate_and_graph(self, env: dict[str, Any]) -> None:
+        """validate reports an ok flow; graph draws it as mermaid and dot."""
+        flow = str(EXAMPLES / "approval" / "flow.json")
+        proc = run(env, "validate", flow)
+        assert 0 == proc.returncode
+        assert "ok" in proc.stdout
+        mermaid = run(env, "graph", flow).stdout
+        assert mermaid.startswith("flowchart LR")
+        assert '-- "output → input" -->' in mermaid
+        dot = run(env, "graph", flow, "--format", "dot").stdout
+        assert '"ask" -> "decide" [label="output → input"];' in dot
+
+    def test_jobs_filters(self, env: dict[str, Any]) -> None:
+        """jobs filters by status and flow."""
+        run(env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"), "--param", "data=a")
+        run(
+            env,
+            "run",
+            str(EXAMPLES / "approval" / "flow.json"),
+            "--param",
+            "amount=1",
+            "--param",
+            "employee=x",
+            "--param",
+            "reason=y",
+        )
+        everything = run(env, "jobs")
+        assert 0 == everything.returncode
+        assert 3 == len(everything.stdout.splitlines())  # header + two jobs
+        completed = json.loads(run(env, "jobs", "--status", "completed", "--json").stdout)
+        assert ["text-pipeline"] == [j["flow_id"] for j in completed]
+        by_flow = json.loads(run(env, "jobs", "--flow", "expense-approval", "--json").stdout)
+        assert ["paused"] == [j["status"] for j in by_flow]
+
+
+class TestCrash:
+    def test_kill_9_then_resume_reruns_only_after_last_checkpoint(
+        self, env: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """
+        A job killed with SIGKILL stays listed; resume re-runs exactly the activations that
+        were pending at the last checkpoint, and none finished before it.
+        """
+        side = tmp_path / "side.txt"
+        marker = tmp_path / "blocked"
+        data = flow_data("crashy", str(side), block_at=6, marker=str(marker))
+        path = write_flow(tmp_path, "crashy.json", data)
+        cmd = [
+            sys.executable,
+            "-m",
+            "routilux.cli",
+            "run",
+            str(path),
+            "--import",
+            str(HELPERS),
+            "--param",
+            "n=10",
+            "--checkpoint-every",
+            "3",
+            "--job-id",
+            "crash-1",
+            "--store",
+            str(env["store"]),
+        ]
+        runner = subprocess.Popen(
+            cmd, cwd=env["cwd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_for(marker.exists, "the job to reach item 6")
+            os.kill(runner.pid, signal.SIGKILL)
+            runner.wait(timeout=30)
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+                runner.wait()
+        before = side.read_text().splitlines()
+
+        with SqliteJobStore(env["store"]) as store:
+            assert ["crash-1"] == [r.job_id for r in store.list_jobs(status="running")]
+            record = store.load_job("crash-1")
+        assert record.state is not None
+        pending = {f"crash-1:{t['seq']}" for t in record.state["pending_tasks"]}
+        # Sequential, checkpoint every 3 activations: entry + items 0..1, then items 2..4;
+        # item 6 blocked, so items 5.. were pending at the last checkpoint.
+        assert 5 == len(pending)
+
+        listed = run(env, "jobs", "--status", "running")
+        assert "crash-1" in listed.stdout
+        proc = run(env, "resume", "crash-1", "--import", str(HELPERS))
+        assert 0 == proc.returncode, proc.stderr
+
+        after = side.read_text().splitlines()[len(before) :]
+        rerun = [line.split()[0] for line in after]
+        assert sorted(pending) == sorted(rerun)  # each pending activation exactly once
+        ran_before = {line.split()[0] for line in before}
+        assert set() == set(rerun) & (ran_before - pending)  # nothing before the checkpoint
+        assert {str(i) for i in range(10)} == {line.split()[1] for line in before + after}
+        with SqliteJobStore(env["store"]) as store:
+            assert "completed" == store.load_job("crash-1").status
