@@ -164,3 +164,18 @@ class TestContextRequired:
 def test_call_is_a_no_op() -> None:
     """The deprecated __call__ does nothing."""
     assert Routine()() is None
+
+
+def test_source_routine_id() -> None:
+    """ctx.source_routine_id names the routine whose event delivered the activation."""
+    from helpers import Emitter
+
+    seen: list[Any] = []
+    flow = Flow()
+    flow.add_routine(Emitter(), "e")
+    sink = Routine()
+    sink.define_slot("input", lambda **_: seen.append(sink.get_execution_context()))
+    flow.add_routine(sink, "s")
+    flow.connect("e", "out", "s", "input")
+    flow.execute("e")
+    assert [ctx.source_routine_id for ctx in seen] == ["e"]

@@ -45,6 +45,21 @@ class ExecutionContext(NamedTuple):
             return None
         return f"{self.job_state.job_id}:{frame.activation.seq}"
 
+    @property
+    def source_routine_id(self) -> str | None:
+        """
+        The flow routine id of the routine whose event delivered the running activation
+        (``None`` for the entry trigger, a resumed deferred event's own routine aside, or
+        a slot linked without ``Flow.connect``).
+
+        .. versionadded:: 0.10
+        """
+        frame = current_frame()
+        if frame is None or frame.activation is None or frame.run.job_state is not self.job_state:
+            return None
+        conn = frame.activation.connection
+        return conn.source_routine_id if conn is not None else None
+
 
 class Routine:
     """

@@ -20,17 +20,7 @@ __all__ = ["Aggregator", "Batcher"]
 
 def _sender(ctx: ExecutionContext) -> str | None:
     # The flow routine id of the routine whose event delivered the running activation.
-    # routilux has no public accessor for it yet, so this reads the scheduler's frame and
-    # degrades to None if that private shape changes.
-    try:
-        from routilux._context import current_frame
-
-        frame = current_frame()
-        connection = getattr(getattr(frame, "activation", None), "connection", None)
-        source = getattr(connection, "source_routine_id", None)
-    except Exception:  # noqa: BLE001 - private API probe; absence is handled by the caller
-        return None
-    return source if isinstance(source, str) else None
+    return ctx.source_routine_id
 
 
 class Aggregator(Routine):
