@@ -167,9 +167,7 @@ def run_storm(
         for job in registry:
             left = max(0.1, deadline - (time.perf_counter() - t_start))
             if not job.state.wait_for_completion(left):
-                report.problems.append(
-                    f"{job.state!r} never finished\n{format_all_stacks()}"
-                )
+                report.problems.append(f"{job.state!r} never finished\n{format_all_stacks()}")
                 return report
         if not flow.wait_for_completion(max(0.1, deadline - (time.perf_counter() - t_start))):
             report.problems.append(f"flow.wait_for_completion timed out\n{format_all_stacks()}")

@@ -16,6 +16,7 @@ import threading
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+
 from routilux import Flow, JobState, PluginManager, Routine, hookimpl
 
 

@@ -20,7 +20,7 @@ import attrs
 
 from .. import _async
 from .._context import Frame, current_frame, reset_frame, set_frame
-from .._log import bind, is_enabled
+from .._log import bind, is_enabled, logger
 from ..error_handler import ErrorStrategy
 from ..exceptions import RoutiluxWarning
 from ..execution_tracker import ExecutionTracker
@@ -57,6 +57,40 @@ _BUDGET = 64
 """Activations a worker runs for one job before it lets other waiting jobs go first."""
 
 
+class _IsolatedHooks:
+    """
+    The job's hook relay behind a boundary that no exception of a plugin crosses, not
+    even a ``BaseException`` (``KeyboardInterrupt`` raised by a hook on a worker): the
+    relay isolates ``Exception``; anything else is logged here, so a plugin can never
+    leave the job's bookkeeping half done (a lost activation, an unwoken waiter).
+    """
+
+    __slots__ = ("relay",)
+
+    def __init__(self, relay: HookRelay) -> None:
+        self.relay = relay
+
+    def call(self, hook_name: str, **kwargs: Any) -> None:
+        try:
+            self.relay.call(hook_name, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - the hook-call boundary: logged
+            logger.error("plugin_failed", hook=hook_name, error=repr(exc), exc_info=exc)
+
+    def change_listener(self, flow: Flow, job_state: JobState) -> Any:
+        listener = self.relay.change_listener(flow, job_state)
+        if listener is None:
+            return None
+
+        def isolated(change: Any) -> None:
+            try:
+                listener(change)
+            except BaseException as exc:  # noqa: BLE001 - the hook-call boundary: logged
+                logger.error("plugin_failed", hook="change_listener", error=repr(exc),
+                             exc_info=exc)
+
+        return isolated
+
+
 @attrs.define(eq=False, slots=True)
 class Activation:
     """
@@ -90,7 +124,7 @@ class JobRun:
         self.flow = flow
         self.job_state = job_state
         self.sequential = sequential
-        self.hooks = hooks
+        self.hooks = _IsolatedHooks(hooks) if hooks is not None else None
         #: The job's lock and condition (shared with the JobState).
         self.cond: threading.Condition = job_state._settled
         #: The job's lock itself (entering it directly is cheaper than through the condition).
@@ -145,7 +179,9 @@ class JobRun:
         self.log = bind(flow_id=flow.flow_id, job_id=job_state.job_id)
         #: Log activations at debug level (decided once per job: structlog is configured).
         self.debug = is_enabled()
-        job_state._listener = hooks.change_listener(flow, job_state) if hooks is not None else None
+        job_state._listener = (
+            self.hooks.change_listener(flow, job_state) if self.hooks is not None else None
+        )
 
     def configure(
         self,
