@@ -82,7 +82,7 @@ def mixed_flow(kinds: str, strategy: str, log: Log, fail_on: Any = None) -> Flow
     """
     flow = Flow(flow_id="mixed", execution_strategy=strategy, max_workers=3,
                 thread_name_prefix=WORKERS)
-    for name, kind in zip("abcd", kinds):
+    for name, kind in zip("abcd", kinds, strict=True):
         flow.add_routine(Step(name, log, kind == "a", fail_on if name == "b" else None), name)
     flow.connect("a", "out", "b", "trigger")
     flow.connect("b", "out", "c", "trigger")
@@ -509,6 +509,37 @@ class TestControl:
 
         with flow, pytest.raises(ExecutionContextError, match="aexecute"):
             asyncio.run(main())
+
+    def test_aexecute_timeout_returns_the_running_job(self) -> None:
+        """aexecute(timeout=...) returns the running JobState when the time is up."""
+        release: list[asyncio.Event] = []
+
+        class Waits(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", handler=self.run)
+
+            async def run(self) -> None:
+                await release[0].wait()
+
+        flow = Flow()
+        flow.add_routine(Waits(), "w")
+
+        async def main() -> tuple[str, str]:
+            release.append(asyncio.Event())
+            js = await flow.aexecute("w", timeout=0.05)
+            first = js.status
+            release[0].set()
+            done = asyncio.get_running_loop().create_future()
+            run = js._run
+            assert run is not None
+            loop = asyncio.get_running_loop()
+            run.when(run.is_settled, lambda: loop.call_soon_threadsafe(done.set_result, None))
+            await done
+            return first, js.status
+
+        with flow:
+            assert ("running", "completed") == asyncio.run(main())
 
     def test_aexecute_rejects_unknown_on_cancel(self) -> None:
         """on_cancel accepts only 'cancel' and 'pause'."""

@@ -470,6 +470,8 @@ def _finished(run: JobRun, coro: CoroActivation) -> None:
             )
         if coro.started:
             run._count_activation_locked()
+        if run.in_flight == 0:
+            run._flush_states_locked()
         if run.waiters:
             run._fire_waiters_locked()
         run.cond.notify_all()
