@@ -43,5 +43,15 @@ typecheck: $(STAMP)
 
 check: test lint typecheck
 
+# The docs site (Sphinx + MyST), warnings as errors; the docs group is installed once.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q --disable-pip-version-check --group docs
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 clean:
 	rm -rf $(VENV)
