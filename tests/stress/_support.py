@@ -15,7 +15,7 @@ import sys
 import threading
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from routilux import Flow, JobState, PluginManager, Routine, hookimpl
 
@@ -120,12 +120,20 @@ class Ledger:
         self.join_sizes: dict[str, list[int]] = defaultdict(list)
         #: Anything that broke an invariant as it happened.
         self.violations: list[str] = []
+        #: job id -> (target, token) in the order the emissions were made.
+        self.emit_order: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        #: job id -> (routine, token) in the order the handlers were called.
+        self.deliver_order: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        #: Called as ``on_start(job_id, routine, token)`` after each handler start is
+        #: recorded (outside the ledger's lock).
+        self.on_start: Callable[[str, str, str], None] | None = None
 
     def emit(self, job_id: str, source: str, event: str, token: str) -> None:
         """Record one emission (before ``emit`` is called)."""
         with self.lock:
             for target in DIAMOND_TARGETS[(source, event)]:
                 self.emitted[job_id][(target, token)] += 1
+                self.emit_order[job_id].append((target, token))
 
     def start(self, job_id: str, routine: str, token: str) -> None:
         """Record a handler call."""
@@ -140,6 +148,10 @@ class Ledger:
             why = self.stopped.get(job_id)
             if why is not None:
                 self.late_starts[(job_id, why)] += 1
+            if token != "entry":
+                self.deliver_order[job_id].append(key)
+        if self.on_start is not None:
+            self.on_start(job_id, routine, token)
 
     def end(self, job_id: str) -> None:
         """Record a handler return."""
