@@ -109,7 +109,9 @@ def load_value(value: Any, depth: int = 0) -> Any:
                 exc.parts.append(index)
                 raise
         return items
-    raise BadValue(f"expected a JSON value (dict, list, str, int, float, bool or None), got {value!r}")
+    raise BadValue(
+        f"expected a JSON value (dict, list, str, int, float, bool or None), got {value!r}"
+    )
 
 
 def load_object(value: Any) -> dict[str, Any]:
@@ -151,7 +153,7 @@ def dump_value(
         for key, item in value.items():
             if type(key) is not str:
                 if isinstance(key, str):
-                    key = str.__str__(key)  # noqa: PLW2901 - a str enum key, written plainly
+                    key = str.__str__(key)  # a str enum key, written plainly
                 else:
                     err = BadValue(f"keys must be strings, got {key!r}")
                     err.parts.append(repr(key))

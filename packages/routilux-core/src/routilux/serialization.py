@@ -16,14 +16,17 @@ by hand because that is several times faster.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import inspect
 import math
 import sys
 import threading
 import types
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NewType, TypeVar, overload
 
 import attrs
@@ -33,6 +36,7 @@ from cattrs.errors import AttributeValidationNote, BaseValidationError, Iterable
 
 from . import exceptions as _exc
 from ._serialization_json import (
+    _MAX_INT_BITS,
     MAX_DEPTH,
     BadValue,
     dump_value,
@@ -605,6 +609,8 @@ def _converter() -> cattrs.Converter:
                 conv = make_converter()
                 _converter_instance = conv
     return conv
+
+
 def _leaf(exc: BaseException, parts: list[str | int]) -> BaseException:
     # Follow the first failure down a cattrs validation error, collecting the path.
     while isinstance(exc, BaseValidationError) and exc.exceptions:
@@ -951,6 +957,14 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
 
     cls = type(routine)
     name = routine_type_name(cls)
+    if name is None and _auto_name(cls) is not None:
+        # Like a module-level function, a module-level class gets its registered name (its
+        # class name) the first time this process serializes it; another process loads it
+        # once the class's module registers it or is imported and serializes it.
+        from .registry import register_routine
+
+        register_routine(cls)
+        name = routine_type_name(cls)
     if name is None:
         msg = (
             f"cannot serialize {path or 'the routine'} {routine!r}: its class "
@@ -971,11 +985,13 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
     slots = []
     for slot_name, slot in routine._slots.items():
         where = _sub(_sub(path, "slots"), slot_name)
-        slots.append({
-            "name": slot_name,
-            "merge_strategy": _merge_doc(slot, where),
-            "handler": _handler_doc(routine, slot, where),
-        })
+        slots.append(
+            {
+                "name": slot_name,
+                "merge_strategy": _merge_doc(slot, where),
+                "handler": _handler_doc(routine, slot, where),
+            }
+        )
     doc["slots"] = slots
     doc["events"] = [
         {"name": event_name, "output_params": [str(p) for p in event.output_params]}
@@ -1117,8 +1133,7 @@ def dump_flow(flow: Flow) -> dict[str, Any]:
         "error_handler": _error_handler_doc(eh, "error_handler") if eh is not None else None,
         "routines": routines,
         "connections": [
-            _connection_doc(conn, _sub("connections", i))
-            for i, conn in enumerate(flow.connections)
+            _connection_doc(conn, _sub("connections", i)) for i, conn in enumerate(flow.connections)
         ],
     }
 
@@ -1183,10 +1198,16 @@ def load_flow_into(flow: Flow, data: Any) -> None:
         checks = (
             (source is not None, "source_routine_id", f"no routine {cdoc.source_routine_id!r}"),
             (target is not None, "target_routine_id", f"no routine {cdoc.target_routine_id!r}"),
-            (source is not None and cdoc.source_event in source._events, "source_event",
-             f"routine {cdoc.source_routine_id!r} has no event {cdoc.source_event!r}"),
-            (target is not None and cdoc.target_slot in target._slots, "target_slot",
-             f"routine {cdoc.target_routine_id!r} has no slot {cdoc.target_slot!r}"),
+            (
+                source is not None and cdoc.source_event in source._events,
+                "source_event",
+                f"routine {cdoc.source_routine_id!r} has no event {cdoc.source_event!r}",
+            ),
+            (
+                target is not None and cdoc.target_slot in target._slots,
+                "target_slot",
+                f"routine {cdoc.target_routine_id!r} has no slot {cdoc.target_slot!r}",
+            ),
         )
         for ok, field, msg in checks:
             if not ok:
@@ -1218,6 +1239,21 @@ def load_flow_into(flow: Flow, data: Any) -> None:
 # -- JobState ---------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Building or reading a big job allocates hundreds of thousands of containers that all
+    # stay alive, so the cyclic collector's young-generation passes find nothing and cost
+    # about as much as the work itself. Pause it for the copy, as json.loads cannot.
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _dump_field(value: Any, path: str) -> Any:
     try:
         return dump_value(value)
@@ -1225,6 +1261,11 @@ def _dump_field(value: Any, path: str) -> Any:
         where = format_path(path, bad.parts)
         msg = f"cannot serialize {where}: {bad.reason}"
         raise SerializationError(msg, path=where) from None
+
+
+_FLAT_TYPES = (str, int, float, bool, type(None))
+_isoformat = datetime.isoformat
+_get_timestamp = attrgetter("timestamp")
 
 
 def _dump_record(record: ExecutionRecord) -> dict[str, Any]:
@@ -1243,22 +1284,49 @@ def _dump_record(record: ExecutionRecord) -> dict[str, Any]:
 
 
 def _dump_history(records: Any) -> list[dict[str, Any]]:
+    # The hot loop of a big job: flat payloads (string keys, scalar values) are copied
+    # with dict(); anything else goes through the checked deep copy.
+    out: list[dict[str, Any]] = []
+    append = out.append
+    i = 0
     try:
-        return [_dump_record(r) for r in records]
-    except (BadValue, AttributeError):
+        # One C-level pass for the timestamps: a bound-method call per record costs more.
+        stamps = list(map(_isoformat, map(_get_timestamp, records)))
+        for i, (record, stamp) in enumerate(zip(records, stamps, strict=True)):  # noqa: B007
+            data = record.data
+            if type(data) is dict:
+                for key, value in data.items():
+                    if type(key) is not str or type(value) not in _FLAT_TYPES:
+                        data = dump_value(data)
+                        break
+                else:
+                    data = dict(data)
+            else:
+                data = dump_value(data)
+            append(
+                {
+                    "routine_id": record.routine_id,
+                    "event_name": record.event_name,
+                    "data": data,
+                    "timestamp": stamp,
+                }
+            )
+    except (BadValue, AttributeError, TypeError):
         pass
-    for i, record in enumerate(records):  # find the bad record, for the message
+    else:
+        return out
+    for j, record in enumerate(list(records)[i:], start=i):  # find the bad record
         try:
             _dump_record(record)
         except BadValue as bad:
-            where = format_path(f"execution_history[{i}]", bad.parts)
+            where = format_path(f"execution_history[{j}]", bad.parts)
             msg = f"cannot serialize {where}: {bad.reason}"
             raise SerializationError(msg, path=where) from None
-        except AttributeError:
-            where = f"execution_history[{i}]"
+        except (AttributeError, TypeError):
+            where = f"execution_history[{j}]"
             msg = f"cannot serialize {where}: not an ExecutionRecord: {record!r:.200}"
             raise SerializationError(msg, path=where) from None
-    return []  # pragma: no cover - the fast path failed, so the loop raised
+    return out  # pragma: no cover - the fast path failed, so the loop raised
 
 
 def _iso(value: Any, path: str) -> str:
@@ -1278,7 +1346,7 @@ def dump_job_state(js: JobState) -> dict[str, Any]:
         SerializationError: The job holds data that is not JSON (a set, an object, a
             non-string key...); the message gives its path.
     """
-    with js._lock:
+    with js._lock, _gc_paused():
         return {
             **_header(JOB_STATE_FORMAT),
             "flow_id": js.flow_id,
@@ -1322,11 +1390,15 @@ def _require_list(value: Any, path: str) -> list[Any]:
 
 def _load_object_list(value: Any, path: str) -> list[dict[str, Any]]:
     items = _require_list(value, path)
+    out: list[dict[str, Any]] = []
+    append = out.append
     i = 0
     try:
-        return [load_object(item) for i, item in enumerate(items)]  # noqa: B020
+        for i, item in enumerate(items):  # noqa: B007 - ``i`` locates a failure
+            append(load_object(item))
     except BadValue as bad:
         raise _bad(bad.reason, format_path(f"{path}[{i}]", bad.parts)) from None
+    return out
 
 
 def _check_record(item: Any, path: str, legacy: bool) -> tuple[str, str, dict[str, Any], datetime]:
@@ -1363,6 +1435,8 @@ def _parse_time(value: Any, path: str) -> datetime:
 
 
 def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
+    # The hot loop of a big job: one pass, no call per field; on any doubt the record is
+    # checked again slowly to report the exact path.
     from .job_state import ExecutionRecord
 
     items = _require_list(value, "execution_history")
@@ -1378,7 +1452,19 @@ def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
             data = item["data"]
             if type(rid) is not str or type(name) is not str or type(stamp) is not str:
                 raise BadValue("bad field")
-            append(ExecutionRecord(rid, name, load_object(data), fromiso(stamp)))
+            if type(data) is not dict:
+                raise BadValue("bad data")
+            for key, val in data.items():
+                if (
+                    type(key) is not str
+                    or type(val) not in _FLAT_TYPES
+                    or (type(val) is int and val.bit_length() > _MAX_INT_BITS)
+                ):
+                    data = load_object(data)
+                    break
+            else:
+                data = dict(data)
+            append(ExecutionRecord(rid, name, data, fromiso(stamp)))
     except (BadValue, KeyError, TypeError, ValueError):
         pass
     else:
@@ -1485,14 +1571,15 @@ def load_job_state_into(js: JobState, data: Any) -> None:
     if not 0 <= head.history_dropped < 2**62:
         raise _bad(f"expected an integer >= 0, got {head.history_dropped!r}", "history_dropped")
     get = data.get
-    routine_states = _load_routine_states(get("routine_states", {}))
-    history: Any = _load_history(get("execution_history", []), legacy)
-    pause_points = _load_object_list(get("pause_points", []), "pause_points")
-    pending = _load_pending(get("pending_tasks", []))
-    deferred = _load_deferred(get("deferred_events", []))
-    shared_data = _load_checked(get("shared_data", {}), "shared_data")
-    shared_log = _load_object_list(get("shared_log", []), "shared_log")
-    output_log = _load_object_list(get("output_log", []), "output_log")
+    with _gc_paused():
+        routine_states = _load_routine_states(get("routine_states", {}))
+        history: Any = _load_history(get("execution_history", []), legacy)
+        pause_points = _load_object_list(get("pause_points", []), "pause_points")
+        pending = _load_pending(get("pending_tasks", []))
+        deferred = _load_deferred(get("deferred_events", []))
+        shared_data = _load_checked(get("shared_data", {}), "shared_data")
+        shared_log = _load_object_list(get("shared_log", []), "shared_log")
+        output_log = _load_object_list(get("output_log", []), "output_log")
     if limit is not None:
         history = deque(history, maxlen=limit)
     now = datetime.now()
@@ -1561,8 +1648,8 @@ def load_tracker_into(tracker: ExecutionTracker, data: Any) -> None:
         for rid, records in doc.routine_executions.items()
     }
     events: Any = deque(doc.event_flow, maxlen=limit) if limit else list(doc.event_flow)
-    with tracker._lock:
-        tracker.flow_id = doc.flow_id
-        tracker.routine_executions = executions
-        tracker.event_flow = events
-        tracker.performance_metrics = dict(doc.performance_metrics)
+    # The tracker's properties take its own lock.
+    tracker.flow_id = doc.flow_id
+    tracker.routine_executions = executions
+    tracker.event_flow = events
+    tracker.performance_metrics = dict(doc.performance_metrics)
