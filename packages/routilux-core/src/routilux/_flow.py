@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 from ._context import Frame, current_frame, reset_frame, set_frame
 from ._scheduler._pool import Timer, WorkerPool
@@ -39,6 +39,21 @@ if TYPE_CHECKING:
     from .event import Event
     from .execution_tracker import ExecutionTracker
     from .output_handler import OutputHandler
+    from .store._base import JobHandle
+
+
+class _JobBackend(Protocol):
+    # What ``Flow.submit(..., backend=...)`` delegates to (PostgresBackend, DaskJobExecutor).
+    def submit(
+        self,
+        flow: Flow,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        *,
+        execution_strategy: str | None = None,
+        checkpoint_every: int = ...,
+    ) -> JobHandle: ...
+
 
 __all__ = ["EXECUTION_STRATEGIES", "Flow"]
 
@@ -480,6 +495,7 @@ class Flow:
             run.wait_settled(timeout)
         return run.job_state
 
+    @overload
     def submit(
         self,
         entry_routine_id: str,
@@ -491,11 +507,53 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
-    ) -> JobState:
+        backend: None = None,
+    ) -> JobState: ...
+
+    @overload
+    def submit(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        checkpoint_every: int = 0,
+        backend: _JobBackend,
+    ) -> JobHandle: ...
+
+    def submit(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        job_state: JobState | None = None,
+        output_handler: OutputHandler | None = None,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
+        checkpoint_every: int = 0,
+        control: JobControl | None = None,
+        backend: _JobBackend | None = None,
+    ) -> JobState | JobHandle:
         """
         Start a job like :meth:`execute` (same arguments but ``timeout``) and return its
         running JobState at once; wait for it with ``job_state.wait_for_completion()``.
+
+        With ``backend`` (a :class:`routilux.postgres.PostgresBackend` or a
+        :class:`routilux.dask_executor.DaskJobExecutor`), the job runs elsewhere: this returns
+        ``backend.submit(self, entry_routine_id, entry_params, ...)``, a
+        :class:`~routilux.store.JobHandle`; only ``execution_strategy`` and
+        ``checkpoint_every`` (by default the backend's: every activation) apply then.
+
+        .. versionchanged:: 0.10 ``backend``.
         """
+        if backend is not None:
+            if job_state is not None or output_handler is not None or checkpoint or control:
+                msg = "with backend=, job_state, output_handler, checkpoint, control do not apply"
+                raise ConfigurationError(msg, name="backend", value=backend)
+            more = {"checkpoint_every": checkpoint_every} if checkpoint_every else {}
+            return backend.submit(
+                self, entry_routine_id, entry_params, execution_strategy=execution_strategy, **more
+            )
         run = self._start_job(
             entry_routine_id,
             entry_params,

@@ -1,0 +1,540 @@
+"""
+PostgresBackend: jobs queued with procrastinate and run by ``routilux worker`` processes on
+any number of machines, their state in a :class:`PostgresJobStore` of the same database.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.job_context import AbortReason, JobContext
+
+from .._flow import Flow
+from ..exceptions import ConfigurationError, InvalidStateError, StaleAttemptError
+from ..store import (
+    CLAIMABLE_STATUSES,
+    JobRecord,
+    create_job,
+    default_worker_id,
+    load_job_state,
+    run_job,
+)
+from ._control import ControlHub, HubControl
+from ._schema import migrate
+from ._store import PostgresJobStore
+
+
+if TYPE_CHECKING:
+    from ..job_state import JobState
+
+
+__all__ = ["DEFAULT_QUEUE", "REAP_TASK", "RUN_TASK", "PostgresBackend", "PostgresJobHandle"]
+
+RUN_TASK = "routilux.run_job"
+"""The procrastinate task that runs one job (its only argument is ``job_id``)."""
+
+REAP_TASK = "routilux.reap_stalled"
+"""The periodic procrastinate task that retries or fails jobs whose worker died."""
+
+DEFAULT_QUEUE = "routilux"
+"""The procrastinate queue routilux jobs go to by default."""
+
+_log = logging.getLogger("routilux.postgres")
+
+
+def _lock(job_id: str) -> str:
+    # One key for both procrastinate locks: at most one queued (queueing_lock) and one
+    # running (lock) execution per routilux job.
+    return f"routilux:{job_id}"
+
+
+class _ClaimedStore:
+    """
+    The store as :func:`run_job` sees it inside a worker: the job was claimed already (only
+    from ``queued``), so ``claim_job`` hands back that attempt; a pause caused by the worker
+    shutting down is saved as ``queued``, so the job goes back to the queue, not to a person.
+    """
+
+    def __init__(self, store: PostgresJobStore, attempt: int, control: HubControl) -> None:
+        self._store = store
+        self._attempt = attempt
+        self._control = control
+
+    def save_flow(self, flow_data: Mapping[str, Any]) -> str:
+        return self._store.save_flow(flow_data)
+
+    def load_flow(self, flow_id: str, fingerprint: str | None = None) -> dict[str, Any]:
+        return self._store.load_flow(flow_id, fingerprint)
+
+    def create_job(
+        self,
+        job_id: str,
+        flow_id: str,
+        fingerprint: str,
+        *,
+        entry_routine_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> JobRecord:
+        return self._store.create_job(
+            job_id,
+            flow_id,
+            fingerprint,
+            entry_routine_id=entry_routine_id,
+            entry_params=entry_params,
+            options=options,
+        )
+
+    def claim_job(
+        self, job_id: str, *, worker: str, statuses: Collection[str] = CLAIMABLE_STATUSES
+    ) -> int:
+        return self._attempt
+
+    def save_checkpoint(
+        self,
+        job_id: str,
+        snapshot: Mapping[str, Any],
+        *,
+        status: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        if status == "paused" and self._control.paused_for_shutdown:
+            status = "queued"
+        self._store.save_checkpoint(job_id, snapshot, status=status, attempt=attempt)
+
+    def load_job(self, job_id: str) -> JobRecord:
+        return self._store.load_job(job_id)
+
+    def list_jobs(
+        self, *, status: str | None = None, flow_id: str | None = None
+    ) -> list[JobRecord]:
+        return self._store.list_jobs(status=status, flow_id=flow_id)
+
+    def set_status(self, job_id: str, status: str) -> int:
+        return self._store.set_status(job_id, status)
+
+    def request_control(self, job_id: str, request: str | None) -> None:
+        self._store.request_control(job_id, request)
+
+    def get_control_request(self, job_id: str) -> str | None:
+        return self._store.get_control_request(job_id)
+
+    def delete_job(self, job_id: str) -> bool:
+        return self._store.delete_job(job_id)
+
+    def close(self) -> None:
+        """The worker's store outlives the run."""
+
+
+class PostgresJobHandle:
+    """
+    A job queued on a :class:`PostgresBackend`, seen from any process that can reach the
+    database (not only the one that submitted it): a :class:`~routilux.store.JobHandle`.
+    """
+
+    def __init__(self, backend: PostgresBackend, job_id: str) -> None:
+        self._backend = backend
+        self._job_id = job_id
+
+    def __repr__(self) -> str:
+        return f"PostgresJobHandle[{self._job_id}]"
+
+    @property
+    def job_id(self) -> str:
+        """
+        The job's id in the store.
+        """
+        return self._job_id
+
+    def status(self) -> str:
+        """
+        Return the job's status now: ``queued``, ``running``, ``paused``, ``completed``,
+        ``failed`` or ``cancelled``.
+        """
+        return self._backend.store.job_status(self._job_id)
+
+    def state(self) -> JobState:
+        """
+        Return the job's last checkpointed JobState (its routines must be registered here).
+        """
+        return load_job_state(self._backend.store, self._job_id)[1]
+
+    def pause(self) -> None:
+        """
+        Pause the job: a queued one at once (it leaves the queue), a running one at its next
+        activation boundary (the request reaches its worker through ``NOTIFY`` within a
+        second). Does not wait; :meth:`wait` does.
+        """
+        store = self._backend.store
+        old = store.transition(self._job_id, ("pending", "queued"), "paused")
+        if old in ("pending", "queued"):
+            self._backend._cancel_queued(self._job_id)
+        elif old == "running":
+            store.request_control(self._job_id, "pause")
+
+    def resume(self) -> None:
+        """
+        Queue the paused job again; any worker continues it from its checkpoint.
+
+        Raises:
+            InvalidStateError: The job is not paused (a second resume finds it queued).
+        """
+        old = self._backend.store.transition(self._job_id, ("paused",), "queued")
+        if old != "paused":
+            msg = f"job {self._job_id!r} is {old}; only a paused job can be resumed"
+            raise InvalidStateError(msg)
+        self._backend._defer(self._job_id)
+
+    def cancel(self) -> None:
+        """
+        Cancel the job: a queued or paused one at once (it never runs again), a running one
+        at its next activation boundary.
+        """
+        old = self._backend.store.cancel_or_request(self._job_id)
+        if old in ("pending", "queued", "paused"):
+            self._backend._cancel_queued(self._job_id)
+        elif old == "running":
+            self._backend._abort_running(self._job_id)
+
+    def wait(self, timeout: float | None = None) -> JobState:
+        """
+        Wait until the job rests (paused, completed, failed or cancelled) or ``timeout``
+        passes; return its JobState as stored then.
+        """
+        self._backend.store.wait_settled(self._job_id, timeout)
+        return self.state()
+
+
+class PostgresBackend:
+    """
+    Run whole jobs on ``routilux worker`` processes anywhere, through one PostgreSQL
+    database: the job rows (:class:`PostgresJobStore`) and procrastinate's queue live side by
+    side, so there is one service to run and back up.
+
+    ``flow.submit(entry, params, backend=backend)`` stores the flow and a ``queued`` job,
+    then defers the procrastinate task :data:`RUN_TASK` with ``lock`` and ``queueing_lock``
+    set to the job id (one queued and one running execution per job). A worker claims the job
+    (the attempt, its fencing token, goes up), runs or resumes it with
+    :func:`~routilux.store.run_job` and checkpoints it after every activation by default.
+
+    Args:
+        dsn: The database (``postgresql://user@host/db``).
+        queue: The procrastinate queue of the jobs.
+        stall_timeout: Seconds without a heartbeat after which the reaper takes a running
+            job from its worker (the heartbeat is written every ``heartbeat`` seconds).
+        max_attempts: Runs a job gets in all when its workers keep dying; then it fails.
+        heartbeat: Seconds between a worker's heartbeats and control polls.
+
+    .. versionadded:: 0.10
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        stall_timeout: float = 30.0,
+        max_attempts: int = 3,
+        heartbeat: float = 1.0,
+    ) -> None:
+        if stall_timeout <= heartbeat:
+            msg = f"stall_timeout ({stall_timeout}) must be longer than heartbeat ({heartbeat})"
+            raise ConfigurationError(msg, name="stall_timeout", value=stall_timeout)
+        if max_attempts < 1:
+            msg = f"max_attempts must be at least 1, got {max_attempts}"
+            raise ConfigurationError(msg, name="max_attempts", value=max_attempts)
+        #: The database.
+        self.dsn = dsn
+        #: The procrastinate queue of the jobs.
+        self.queue = queue
+        #: Seconds without heartbeat before a running job counts as stalled.
+        self.stall_timeout = stall_timeout
+        #: Runs a job gets at most when its workers die.
+        self.max_attempts = max_attempts
+        #: Seconds between heartbeats (and control polls) of a worker.
+        self.heartbeat = heartbeat
+        #: This process's worker id, recorded on the jobs it claims.
+        self.worker_id = default_worker_id()
+        self._lock = threading.RLock()
+        self._store: PostgresJobStore | None = None
+        self._app: procrastinate.App | None = None
+        self._opened = False
+        self._worker_mode = False
+        self._hub: ControlHub | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend(queue={self.queue!r})"
+
+    def __enter__(self) -> PostgresBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the pieces -------------------------------------------------------------------
+
+    @property
+    def store(self) -> PostgresJobStore:
+        """
+        The job store (opened on first use).
+        """
+        with self._lock:
+            if self._store is None:
+                self._store = PostgresJobStore(self.dsn)
+            return self._store
+
+    @property
+    def app(self) -> procrastinate.App:
+        """
+        The procrastinate App, with the routilux tasks registered (opened on first use when
+        this process is not a worker).
+        """
+        with self._lock:
+            if self._app is None:
+                connector = procrastinate.PsycopgConnector(
+                    conninfo=self.dsn, min_size=1, max_size=8
+                )
+                app = procrastinate.App(connector=connector)
+                app.task(name=RUN_TASK, queue=self.queue, pass_context=True)(self._run_task)
+                self._app = app
+            if not self._worker_mode and not self._opened:
+                self._app.open()
+                self._opened = True
+            return self._app
+
+    def migrate(self) -> list[str]:
+        """
+        Create or upgrade the database schema (see :func:`routilux.postgres.migrate`).
+        """
+        return migrate(self.dsn)
+
+    def close(self) -> None:
+        """
+        Close the store, the queue connections and the control thread.
+        """
+        with self._lock:
+            store, self._store = self._store, None
+            app, opened, self._opened = self._app, self._opened, False
+            hub, self._hub = self._hub, None
+        if hub is not None:
+            hub.close()
+        if app is not None and opened:
+            app.close()
+        if store is not None:
+            store.close()
+
+    # -- submitting -------------------------------------------------------------------
+
+    def submit(
+        self,
+        flow: Flow | Mapping[str, Any],
+        entry_routine_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        *,
+        execution_strategy: str | None = None,
+        job_id: str | None = None,
+        checkpoint_every: int = 1,
+    ) -> PostgresJobHandle:
+        """
+        Store ``flow`` and a new ``queued`` job of it, queue it for the workers and return
+        its handle at once. This is what ``flow.submit(..., backend=backend)`` calls.
+
+        Args:
+            checkpoint_every: Activations between checkpoints: 1 (the default) re-runs at
+                most the activations that were in flight when a worker died; N writes N
+                times less and may re-run up to N activations per job.
+            job_id: The job's id (a UUID by default).
+
+        Raises:
+            RoutineNotFoundError: The flow has no routine ``entry_routine_id``.
+            JobStoreError: A job with ``job_id`` exists already.
+        """
+        options: dict[str, Any] = {"checkpoint_every": max(0, checkpoint_every)}
+        if execution_strategy is not None:
+            options["execution_strategy"] = execution_strategy
+        new_id = create_job(
+            self.store, flow, entry_routine_id, entry_params, job_id=job_id, options=options
+        )
+        self.store.transition(new_id, ("pending",), "queued", fence=False)
+        self._defer(new_id)
+        return PostgresJobHandle(self, new_id)
+
+    def submit_job(self, job_id: str) -> PostgresJobHandle:
+        """
+        Queue a stored ``pending`` or ``paused`` job (the :class:`~routilux.store.JobExecutor`
+        protocol); a queued or running job is left as it is.
+        """
+        self.store.transition(job_id, ("pending", "paused"), "queued", fence=False)
+        self._defer(job_id)
+        return PostgresJobHandle(self, job_id)
+
+    def handle(self, job_id: str) -> PostgresJobHandle:
+        """
+        Return the handle of a job submitted earlier, by any process.
+        """
+        return PostgresJobHandle(self, job_id)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """
+        Release this process's connections (the jobs keep running on the workers).
+        """
+        self.close()
+
+    def _defer(self, job_id: str) -> bool:
+        # Queue one execution of the job; False when one is queued already.
+        key = _lock(job_id)
+        try:
+            self.app.configure_task(RUN_TASK, queue=self.queue, lock=key, queueing_lock=key).defer(
+                job_id=job_id
+            )
+        except AlreadyEnqueued:
+            return False
+        return True
+
+    def _queue_jobs(self, job_id: str, status: str) -> list[int]:
+        jobs = self.app.job_manager.list_jobs(lock=_lock(job_id), status=status)
+        return [j.id for j in jobs if j.id is not None]
+
+    def _cancel_queued(self, job_id: str) -> None:
+        for qid in self._queue_jobs(job_id, "todo"):
+            self.app.job_manager.cancel_job_by_id(qid)
+
+    def _abort_running(self, job_id: str) -> None:
+        for qid in self._queue_jobs(job_id, "doing"):
+            self.app.job_manager.cancel_job_by_id(qid, abort=True)
+
+    # -- the reaper -------------------------------------------------------------------
+
+    def reap(
+        self, *, stall_timeout: float | None = None, max_attempts: int | None = None
+    ) -> dict[str, str]:
+        """
+        Take back the jobs whose worker stopped heartbeating for ``stall_timeout`` seconds:
+        each is fenced (its old runner can no longer checkpoint) and queued again, to resume
+        from its last checkpoint on any worker, or marked ``failed`` once it had
+        ``max_attempts`` runs. Also re-queues ``queued`` jobs that lost their queue entry.
+        Workers run this periodically; it is safe to run anywhere, any number of times.
+
+        Returns:
+            ``{job_id: "queued" | "failed"}`` for the jobs it acted on.
+        """
+        timeout = self.stall_timeout if stall_timeout is None else stall_timeout
+        attempts = self.max_attempts if max_attempts is None else max_attempts
+        store = self.store
+        done: dict[str, str] = {}
+        for job_id, _retries, worker in store.stalled_jobs(timeout):
+            new = store.requeue_stalled(job_id, timeout, attempts)
+            if new is None:
+                continue
+            _log.warning("reaped job %s of stalled worker %s: %s", job_id, worker, new)
+            done[job_id] = new
+            # The dead runner's queue entry still holds the job's lock: put it back in the
+            # queue (same lock), or end it when the job failed.
+            for qid in self._queue_jobs(job_id, "doing"):
+                self.app.job_manager.retry_job_by_id(qid, retry_at=_now())
+                if new == "failed":
+                    self.app.job_manager.cancel_job_by_id(qid)
+            if new == "queued":
+                self._defer(job_id)
+        for job_id in store.stale_queued(timeout):
+            if self._defer(job_id):
+                done.setdefault(job_id, "queued")
+        return done
+
+    # -- the worker -------------------------------------------------------------------
+
+    def _control_hub(self) -> ControlHub:
+        with self._lock:
+            if self._hub is None:
+                self._hub = ControlHub(self.store, self.worker_id, interval=self.heartbeat)
+            return self._hub
+
+    def _run_task(self, context: JobContext, job_id: str) -> str:
+        # The body of RUN_TASK, on a worker thread of a `routilux worker` process.
+        store = self.store
+        control = HubControl(
+            job_id,
+            should_abort=context.should_abort,
+            shutdown=lambda: context.abort_reason() == AbortReason.SHUTDOWN,
+        )
+        hub = self._control_hub()
+        hub.register(control)
+        try:
+            attempt = store.claim_queued(job_id, worker=self.worker_id)
+            if attempt is None:
+                _log.info("job %s is not queued any more; nothing to do", job_id)
+                return "skipped"
+            claimed = _ClaimedStore(store, attempt, control)
+            try:
+                state = run_job(job_id, claimed, control, worker=self.worker_id, takeover=True)
+            except StaleAttemptError as exc:
+                _log.warning("job %s was taken over by another runner: %s", job_id, exc)
+                return "fenced"
+            except Exception:
+                store.transition(job_id, ("running",), "failed")
+                raise
+            if control.paused_for_shutdown and state.status == "paused":
+                self._defer(job_id)
+                return "requeued"
+            return str(state.status)
+        finally:
+            hub.unregister(control)
+
+    def _reap_task(self, timestamp: int) -> None:
+        self.reap()
+
+    def run_worker(
+        self,
+        *,
+        concurrency: int = 1,
+        name: str | None = None,
+        reap_cron: str | None = "* * * * *",
+        shutdown_timeout: float | None = None,
+        poll_interval: float = 5.0,
+    ) -> None:
+        """
+        Run a worker in this process until it receives SIGTERM or SIGINT: up to
+        ``concurrency`` jobs at once. The first signal stops taking jobs and lets the
+        running ones finish (after ``shutdown_timeout`` seconds, they are paused at their
+        next boundary and queued again for another worker); a second signal stops at once,
+        and the reaper later hands its jobs to other workers.
+
+        Args:
+            reap_cron: When the reaper runs (cron, optional 6th column for seconds); the
+                workers share one run per tick. ``None``: never (run :meth:`reap` elsewhere).
+            poll_interval: Seconds between two queue polls when no NOTIFY arrives.
+        """
+        if concurrency < 1:
+            msg = f"concurrency must be at least 1, got {concurrency}"
+            raise ConfigurationError(msg, name="concurrency", value=concurrency)
+        with self._lock:
+            self._worker_mode = True
+        app = self.app
+        if reap_cron:
+            task = app.task(name=REAP_TASK, queue=self.queue, queueing_lock=REAP_TASK)(
+                self._reap_task
+            )
+            app.periodic(cron=reap_cron, periodic_id="routilux")(task)
+        try:
+            app.run_worker(
+                queues=[self.queue],
+                concurrency=concurrency,
+                name=name or self.worker_id,
+                update_heartbeat_interval=self.heartbeat,
+                stalled_worker_timeout=self.stall_timeout,
+                shutdown_graceful_timeout=shutdown_timeout,
+                fetch_job_polling_interval=poll_interval,
+                abort_job_polling_interval=min(poll_interval, 1.0),
+            )
+        finally:
+            self.close()
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.timezone.utc)

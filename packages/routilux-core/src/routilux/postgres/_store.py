@@ -1,0 +1,645 @@
+"""
+PostgresJobStore: the job store shared by every worker and client, in one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.types.json import Jsonb
+
+from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
+from ..store import (
+    CLAIMABLE_STATUSES,
+    CONTROL_REQUESTS,
+    SETTLED_STATUSES,
+    JobRecord,
+    flow_fingerprint,
+)
+from ._schema import SCHEMA_VERSION, schema_version
+
+
+__all__ = ["CONTROL_CHANNEL", "STATUS_CHANNEL", "PostgresJobStore"]
+
+CONTROL_CHANNEL = "routilux_control"
+"""The NOTIFY channel of control requests (payload: the job id)."""
+
+STATUS_CHANNEL = "routilux_status"
+"""The NOTIFY channel of settled jobs (payload: ``"<job id>:<status>"``)."""
+
+_COLUMNS = (
+    "job_id, flow_id, fingerprint, status, entry_routine_id, entry_params, options, {state}, "
+    "requested, attempt, worker, extract(epoch FROM created_at)::float8, "
+    "extract(epoch FROM updated_at)::float8"
+)
+_SUMMARY = _COLUMNS.format(state="NULL::jsonb")
+_FULL = _COLUMNS.format(state="state_json")
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    return JobRecord(
+        job_id=row[0],
+        flow_id=row[1],
+        fingerprint=row[2],
+        status=row[3],
+        entry_routine_id=row[4],
+        entry_params=dict(row[5] or {}),
+        options=dict(row[6] or {}),
+        state=row[7],
+        requested=row[8],
+        attempt=int(row[9]),
+        worker=row[10],
+        created_at=float(row[11]),
+        updated_at=float(row[12]),
+    )
+
+
+def _missing(job_id: str) -> JobNotFoundError:
+    msg = f"no job {job_id!r} in the store"
+    return JobNotFoundError(msg, job_id=job_id)
+
+
+class PostgresJobStore:
+    """
+    A :class:`~routilux.store.JobStore` in a PostgreSQL database, shared by any number of
+    workers and clients on any number of machines.
+
+    Every method is one transaction; row locks (``SELECT ... FOR UPDATE``) serialize the
+    writers of one job, so a claim, a checkpoint and a cancel never interleave. The attempt
+    number is the fencing token: :meth:`save_checkpoint` with an older attempt is refused with
+    :class:`~routilux.exceptions.StaleAttemptError`. Control requests and settled statuses
+    are also announced with ``NOTIFY`` (channels :data:`CONTROL_CHANNEL` and
+    :data:`STATUS_CHANNEL`), so runners and waiters hear of them at once; the columns stay
+    the truth that pollers read.
+
+    The schema must exist: create or upgrade it with ``routilux db init --dsn DSN`` (or
+    :func:`routilux.postgres.migrate`).
+
+    Args:
+        dsn: A libpq connection string or URI (``postgresql://user@host/db``).
+        max_connections: The size of the store's connection pool.
+
+    Raises:
+        JobStoreError: The database is unreachable, or its schema is missing or newer than
+            this routilux.
+
+    .. versionadded:: 0.10
+    """
+
+    def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
+        #: The connection string.
+        self.dsn = dsn
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = (
+            psycopg_pool.ConnectionPool(
+                dsn, min_size=1, max_size=max(1, max_connections), open=False, name="routilux"
+            )
+        )
+        try:
+            self._pool.open(wait=True, timeout=10.0)
+            with self._conn() as conn:
+                version = schema_version(conn)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            self.close()
+            msg = f"cannot reach the job store database: {exc}"
+            raise JobStoreError(msg) from exc
+        if version != SCHEMA_VERSION:
+            self.close()
+            if version is None or version < SCHEMA_VERSION:
+                msg = (
+                    f"the job store database has schema version {version}, this routilux "
+                    f"needs {SCHEMA_VERSION}: run 'routilux db init --dsn ...'"
+                )
+            else:
+                msg = (
+                    f"the job store database has schema version {version}; this routilux "
+                    f"understands up to {SCHEMA_VERSION}: upgrade routilux-core"
+                )
+            raise JobStoreError(msg)
+
+    def __repr__(self) -> str:
+        return "PostgresJobStore(...)"
+
+    def __enter__(self) -> PostgresJobStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        # One transaction per block: the pool commits on a clean exit, rolls back on error.
+        pool = self._pool
+        if pool is None:
+            msg = f"{self!r} is closed"
+            raise JobStoreError(msg)
+        with pool.connection() as conn:
+            yield conn
+
+    # -- flows ----------------------------------------------------------------------
+
+    def save_flow(self, flow_data: Mapping[str, Any]) -> str:
+        """
+        Store a serialized flow (``Flow.serialize()`` output) and return its fingerprint.
+        Saving the same document again is harmless.
+
+        Raises:
+            ConfigurationError: The document has no string ``flow_id``.
+        """
+        flow_id = flow_data.get("flow_id")
+        if not isinstance(flow_id, str) or not flow_id:
+            msg = f"a flow document needs a non-empty 'flow_id', got {flow_id!r}"
+            raise ConfigurationError(msg, name="flow_id", value=flow_id)
+        fingerprint = flow_fingerprint(flow_data)
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO routilux_flows (flow_id, fingerprint, flow_json) "
+                "VALUES (%s, %s, %s) ON CONFLICT (flow_id, fingerprint) "
+                "DO UPDATE SET saved_at = now()",
+                (flow_id, fingerprint, Jsonb(dict(flow_data))),
+            )
+        return fingerprint
+
+    def load_flow(self, flow_id: str, fingerprint: str | None = None) -> dict[str, Any]:
+        """
+        Return a stored flow document: the version with ``fingerprint``, or the version
+        saved last.
+
+        Raises:
+            JobNotFoundError: No such flow (version) is stored.
+        """
+        with self._conn() as conn:
+            if fingerprint is None:
+                row = conn.execute(
+                    "SELECT flow_json FROM routilux_flows WHERE flow_id = %s "
+                    "ORDER BY saved_at DESC LIMIT 1",
+                    (flow_id,),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT flow_json FROM routilux_flows WHERE flow_id = %s AND fingerprint = %s",
+                    (flow_id, fingerprint),
+                ).fetchone()
+        if row is None:
+            version = f" version {fingerprint[:12]}" if fingerprint else ""
+            msg = f"no flow {flow_id!r}{version} in the store"
+            raise JobNotFoundError(msg)
+        data: dict[str, Any] = row[0]
+        return data
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        flow_id: str,
+        fingerprint: str,
+        *,
+        entry_routine_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        status: str = "pending",
+    ) -> JobRecord:
+        """
+        Create a job of a stored flow version, with no state yet: ``pending`` (run it with
+        :func:`~routilux.store.run_job`) or ``queued`` (a worker will run it).
+
+        Raises:
+            JobNotFoundError: The flow version is not stored.
+            JobStoreError: A job with this id exists already.
+        """
+        params = dict(entry_params or {})
+        opts = dict(options or {})
+        try:
+            with self._conn() as conn:
+                found = conn.execute(
+                    "SELECT 1 FROM routilux_flows WHERE flow_id = %s AND fingerprint = %s",
+                    (flow_id, fingerprint),
+                ).fetchone()
+                if found is None:
+                    msg = f"no flow {flow_id!r} version {fingerprint[:12]} in the store"
+                    raise JobNotFoundError(msg, job_id=job_id)
+                row = conn.execute(
+                    "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
+                    "entry_routine_id, entry_params, options) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    "RETURNING extract(epoch FROM created_at)::float8",
+                    (
+                        job_id,
+                        flow_id,
+                        fingerprint,
+                        status,
+                        entry_routine_id,
+                        Jsonb(params),
+                        Jsonb(opts),
+                    ),
+                ).fetchone()
+        except psycopg.errors.UniqueViolation:
+            msg = f"a job {job_id!r} exists already in the store"
+            raise JobStoreError(msg, job_id=job_id) from None
+        now = float(row[0]) if row is not None else time.time()
+        return JobRecord(
+            job_id=job_id,
+            flow_id=flow_id,
+            fingerprint=fingerprint,
+            status=status,
+            entry_routine_id=entry_routine_id,
+            entry_params=params,
+            options=opts,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def claim_job(
+        self,
+        job_id: str,
+        *,
+        worker: str,
+        statuses: Collection[str] = CLAIMABLE_STATUSES,
+    ) -> int:
+        """
+        Take a job to run it: if its status is in ``statuses``, set it ``running``, record
+        ``worker`` and a fresh heartbeat, clear any control request, increment the attempt
+        and return it.
+
+        Raises:
+            JobNotFoundError: No such job.
+            JobStoreError: The job's status is not in ``statuses``.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT status, worker FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
+                (job_id,),
+            ).fetchone()
+            if row is None:
+                raise _missing(job_id)
+            status, holder = row
+            if status not in statuses:
+                by = f" by {holder}" if status == "running" and holder else ""
+                msg = f"job {job_id!r} is {status}{by}; it cannot be claimed"
+                raise JobStoreError(msg, job_id=job_id)
+            claimed = conn.execute(
+                "UPDATE routilux_jobs SET status = 'running', attempt = attempt + 1, "
+                "worker = %s, heartbeat_at = now(), requested = NULL, updated_at = now() "
+                "WHERE job_id = %s RETURNING attempt",
+                (worker, job_id),
+            ).fetchone()
+        assert claimed is not None  # the row is locked
+        return int(claimed[0])
+
+    def save_checkpoint(
+        self,
+        job_id: str,
+        snapshot: Mapping[str, Any],
+        *,
+        status: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        """
+        Replace the job's state with ``snapshot`` and its status with ``status`` (by default
+        ``snapshot["status"]``), in one transaction; a settled status clears the control
+        request and is announced on :data:`STATUS_CHANNEL`.
+
+        Raises:
+            JobNotFoundError: No such job.
+            StaleAttemptError: ``attempt`` is not the job's current attempt.
+        """
+        new_status = status if status is not None else str(snapshot.get("status", "running"))
+        settled = new_status in SETTLED_STATUSES
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT attempt FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise _missing(job_id)
+            if attempt is not None and row[0] != attempt:
+                msg = (
+                    f"checkpoint of job {job_id!r} refused: this runner holds attempt "
+                    f"{attempt}, the store is at attempt {row[0]}"
+                )
+                raise StaleAttemptError(msg, job_id=job_id, attempt=attempt, current=row[0])
+            conn.execute(
+                "UPDATE routilux_jobs SET state_json = %s, status = %s, updated_at = now(), "
+                "heartbeat_at = now(), requested = CASE WHEN %s THEN NULL ELSE requested END "
+                "WHERE job_id = %s",
+                (Jsonb(dict(snapshot)), new_status, settled, job_id),
+            )
+            if settled:
+                conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:{new_status}"))
+
+    def load_job(self, job_id: str) -> JobRecord:
+        """
+        Return the job with its last checkpoint.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {_FULL} FROM routilux_jobs WHERE job_id = %s",
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            raise _missing(job_id)
+        return _record(row)
+
+    def list_jobs(
+        self, *, status: str | None = None, flow_id: str | None = None
+    ) -> list[JobRecord]:
+        """
+        Return the jobs (without their state), oldest first, optionally only those with
+        ``status`` and of ``flow_id``.
+        """
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {_SUMMARY} FROM routilux_jobs "
+                "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
+                "AND (%(flow)s::text IS NULL OR flow_id = %(flow)s) ORDER BY created_at, job_id",
+                {"status": status, "flow": flow_id},
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def set_status(self, job_id: str, status: str) -> int:
+        """
+        Settle a job without running it: set its status, clear the control request,
+        increment the attempt (fencing out any runner) and return the new attempt. The
+        stored state's own ``status`` is updated too, so a loaded JobState agrees.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "UPDATE routilux_jobs SET status = %(s)s, attempt = attempt + 1, "
+                "requested = NULL, updated_at = now(), state_json = CASE "
+                "WHEN jsonb_typeof(state_json) = 'object' "
+                "THEN jsonb_set(state_json, '{status}', to_jsonb(%(s)s::text)) "
+                "ELSE state_json END WHERE job_id = %(j)s RETURNING attempt",
+                {"s": status, "j": job_id},
+            ).fetchone()
+            if row is None:
+                raise _missing(job_id)
+            conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:{status}"))
+        return int(row[0])
+
+    def request_control(self, job_id: str, request: str | None) -> None:
+        """
+        Ask the job's runner to ``"pause"`` or ``"cancel"`` it at its next activation
+        boundary (``None`` withdraws the request); runners hear it through
+        :data:`CONTROL_CHANNEL` at once, and by polling otherwise.
+
+        Raises:
+            JobNotFoundError: No such job.
+            ConfigurationError: ``request`` is not ``"pause"``, ``"cancel"`` or ``None``.
+        """
+        if request is not None and request not in CONTROL_REQUESTS:
+            msg = f"a control request is 'pause', 'cancel' or None, got {request!r}"
+            raise ConfigurationError(msg, name="request", value=request)
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE routilux_jobs SET requested = %s, updated_at = now() WHERE job_id = %s",
+                (request, job_id),
+            )
+            if cur.rowcount == 0:
+                raise _missing(job_id)
+            conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, job_id))
+
+    def get_control_request(self, job_id: str) -> str | None:
+        """
+        Return the job's pending control request, or ``None``.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT requested FROM routilux_jobs WHERE job_id = %s", (job_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def delete_job(self, job_id: str) -> bool:
+        """
+        Delete a job; return ``False`` when there was none. Flows are kept.
+        """
+        with self._conn() as conn:
+            cur = conn.execute("DELETE FROM routilux_jobs WHERE job_id = %s", (job_id,))
+            return cur.rowcount > 0
+
+    def close(self) -> None:
+        """
+        Close the connection pool (later calls raise :class:`JobStoreError`).
+        """
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    # -- what workers and the reaper need beyond the protocol -----------------------
+
+    def claim_queued(self, job_id: str, *, worker: str) -> int | None:
+        """
+        Claim a job only if it is ``queued`` or ``pending`` (not paused, running or settled);
+        return the new attempt, or ``None`` when the job is in another status or missing.
+        This is how a queue execution takes its job: a second execution of the same job
+        finds it running (or done) and does nothing.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "UPDATE routilux_jobs SET status = 'running', attempt = attempt + 1, "
+                "worker = %s, heartbeat_at = now(), requested = NULL, updated_at = now() "
+                "WHERE job_id = %s AND status IN ('queued', 'pending') RETURNING attempt",
+                (worker, job_id),
+            ).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def transition(
+        self, job_id: str, from_statuses: Collection[str], to_status: str, *, fence: bool = True
+    ) -> str:
+        """
+        Atomically move a job from one of ``from_statuses`` to ``to_status`` (incrementing
+        the attempt when ``fence``); return the status it had (unchanged when it was not in
+        ``from_statuses``).
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT status FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise _missing(job_id)
+            old = str(row[0])
+            if old in from_statuses:
+                conn.execute(
+                    "UPDATE routilux_jobs SET status = %s, requested = NULL, updated_at = now(), "
+                    "attempt = attempt + %s, state_json = CASE "
+                    "WHEN jsonb_typeof(state_json) = 'object' "
+                    "THEN jsonb_set(state_json, '{status}', to_jsonb(%s::text)) "
+                    "ELSE state_json END WHERE job_id = %s",
+                    (to_status, 1 if fence else 0, to_status, job_id),
+                )
+                if to_status in SETTLED_STATUSES:
+                    conn.execute(
+                        "SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:{to_status}")
+                    )
+        return old
+
+    def cancel_or_request(self, job_id: str) -> str:
+        """
+        Cancel a job in one transaction: a ``pending``, ``queued`` or ``paused`` job becomes
+        ``cancelled`` at once (fenced); a ``running`` one gets a ``"cancel"`` request (and a
+        NOTIFY). Return the status the job had.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT status FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise _missing(job_id)
+            old = str(row[0])
+            if old in ("pending", "queued", "paused"):
+                conn.execute(
+                    "UPDATE routilux_jobs SET status = 'cancelled', requested = NULL, "
+                    "attempt = attempt + 1, updated_at = now(), state_json = CASE "
+                    "WHEN jsonb_typeof(state_json) = 'object' "
+                    "THEN jsonb_set(state_json, '{status}', '\"cancelled\"') "
+                    "ELSE state_json END WHERE job_id = %s",
+                    (job_id,),
+                )
+                conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:cancelled"))
+            elif old == "running":
+                conn.execute(
+                    "UPDATE routilux_jobs SET requested = 'cancel', updated_at = now() "
+                    "WHERE job_id = %s",
+                    (job_id,),
+                )
+                conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, job_id))
+        return old
+
+    def control_requests(self, job_ids: Collection[str]) -> dict[str, str]:
+        """
+        Return the pending control requests of ``job_ids`` (jobs without one are left out).
+        """
+        if not job_ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT job_id, requested FROM routilux_jobs "
+                "WHERE job_id = ANY(%s) AND requested IS NOT NULL",
+                (list(job_ids),),
+            ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def heartbeat(self, job_ids: Collection[str], *, worker: str) -> None:
+        """
+        Record that ``worker`` is alive and still running ``job_ids``.
+        """
+        if not job_ids:
+            return
+        with self._conn() as conn:
+            conn.execute(
+                "UPDATE routilux_jobs SET heartbeat_at = now() "
+                "WHERE job_id = ANY(%s) AND worker = %s AND status = 'running'",
+                (list(job_ids), worker),
+            )
+
+    def stalled_jobs(self, stall_timeout: float) -> list[tuple[str, int, str | None]]:
+        """
+        Return ``(job_id, retries, worker)`` of the ``running`` jobs whose heartbeat is older
+        than ``stall_timeout`` seconds (by the database's clock, so host clocks may differ).
+        """
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT job_id, retries, worker FROM routilux_jobs WHERE status = 'running' "
+                "AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => %s)) "
+                "ORDER BY updated_at",
+                (float(stall_timeout),),
+            ).fetchall()
+        return [(str(r[0]), int(r[1]), r[2]) for r in rows]
+
+    def requeue_stalled(self, job_id: str, stall_timeout: float, max_attempts: int) -> str | None:
+        """
+        Give up on the stalled runner of a job, in one transaction: when the job is still
+        ``running`` with a stale heartbeat, fence the runner out (attempt + 1) and make it
+        ``queued`` again, or ``failed`` once it was retried ``max_attempts - 1`` times already.
+        Return the new status, or ``None`` when the job was not stalled (any more).
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT retries FROM routilux_jobs WHERE job_id = %s AND status = 'running' "
+                "AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => %s)) "
+                "FOR UPDATE",
+                (job_id, float(stall_timeout)),
+            ).fetchone()
+            if row is None:
+                return None
+            new = "queued" if int(row[0]) + 1 < max_attempts else "failed"
+            conn.execute(
+                "UPDATE routilux_jobs SET status = %s, retries = retries + 1, "
+                "attempt = attempt + 1, worker = NULL, requested = NULL, updated_at = now(), "
+                "state_json = CASE WHEN %s AND jsonb_typeof(state_json) = 'object' "
+                "THEN jsonb_set(state_json, '{status}', '\"failed\"') ELSE state_json END "
+                "WHERE job_id = %s",
+                (new, new == "failed", job_id),
+            )
+            if new == "failed":
+                conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:failed"))
+        return new
+
+    def stale_queued(self, age: float) -> list[str]:
+        """
+        Return the ids of the jobs ``queued`` for more than ``age`` seconds (by the
+        database's clock): the reaper queues them again in case their queue entry was lost.
+        """
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT job_id FROM routilux_jobs WHERE status = 'queued' "
+                "AND updated_at < now() - make_interval(secs => %s) ORDER BY updated_at",
+                (float(age),),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def job_status(self, job_id: str) -> str:
+        """
+        Return the job's status (one small read).
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT status FROM routilux_jobs WHERE job_id = %s", (job_id,)
+            ).fetchone()
+        if row is None:
+            raise _missing(job_id)
+        return str(row[0])
+
+    def wait_settled(self, job_id: str, timeout: float | None, *, poll: float = 1.0) -> str:
+        """
+        Wait until the job is ``paused``, ``completed``, ``failed`` or ``cancelled`` or
+        ``timeout`` passes; return its status then. Woken by :data:`STATUS_CHANNEL`, with a
+        poll every ``poll`` seconds behind it.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f"LISTEN {STATUS_CHANNEL}")
+            while True:
+                status = self.job_status(job_id)
+                if status in SETTLED_STATUSES:
+                    return status
+                wait = poll
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return status
+                    wait = min(wait, remaining)
+                for _ in conn.notifies(timeout=wait, stop_after=1):
+                    pass
