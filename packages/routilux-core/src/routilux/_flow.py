@@ -668,7 +668,9 @@ class Flow:
         ``job_state.pending_tasks``, one pause point is recorded and its status becomes
         ``paused``. Running handlers finish; called from outside the job, this waits for
         them. Callable from any thread, including the job's own handlers, on a job in any
-        status.
+        status. Running ``async def`` handlers are cancelled and their activations go back
+        into ``pending_tasks`` first, to run again on resume (at least once; see
+        ``docs/async.md``); on an event loop's thread the call does not wait for them.
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow (a ``ValueError``).
@@ -752,7 +754,9 @@ class Flow:
     def cancel(self, job_state: JobState, reason: str = "") -> None:
         """
         Cancel one job: drop its queued work and waiting retries, mark it ``cancelled`` and
-        wake whoever waits for it. Running handlers finish; nothing new starts.
+        wake whoever waits for it. Running sync handlers finish; running ``async def``
+        handlers are cancelled (they see ``CancelledError`` at their next ``await``);
+        nothing new starts.
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
