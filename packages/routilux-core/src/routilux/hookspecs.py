@@ -107,7 +107,9 @@ def routilux_activation_failed(
 ) -> None:
     """
     A slot handler raised ``error``; ``strategy`` is what the job did about it:
-    ``"stop"``, ``"continue"``, ``"retry"`` or ``"skip"``.
+    ``"stop"``, ``"continue"``, ``"retry"`` or ``"skip"``. For an ``async def`` handler
+    interrupted by the job's pause or cancel, ``error`` is the ``CancelledError`` and
+    ``strategy`` is ``"requeue"`` (it runs again on resume) or ``"cancel"``.
     """
 
 
