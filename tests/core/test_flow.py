@@ -366,3 +366,37 @@ class TestConcurrency:
             chain(flow, 1)
             flow.execute("e")
         assert not [t for t in threading.enumerate() if t.name.startswith("ctx-test")]
+
+
+class TestEntrySlotAndCheckpoints:
+    def test_entry_slot(self, make_flow: Any) -> None:
+        """entry_slot starts a job at another slot than trigger (e.g. a routine's input)."""
+        flow = make_flow()
+        chain(flow, 2)
+        js = flow.execute("r0", {"value": 9}, entry_slot="input")
+        assert js.status == "completed"
+        assert [e["value"] for e in js.shared_log] == [9, 9]
+        missing = flow.execute("r0", entry_slot="nope")
+        assert missing.status == "failed"
+        assert "no 'nope' slot" in missing.routine_states["r0"]["error"]
+
+    @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+    def test_execute_returns_after_final_checkpoint(self, make_flow: Any, strategy: str) -> None:
+        """execute and wait_for_completion return only once the final checkpoint is written."""
+        written: list[str] = []
+        entered = threading.Event()
+
+        def checkpoint(job_state: JobState, snapshot: dict[str, Any]) -> None:
+            if snapshot["status"] == "completed":
+                entered.set()
+                written.append(snapshot["status"])
+
+        flow = make_flow(execution_strategy=strategy, max_workers=2)
+        chain(flow, 3)
+        js = flow.execute("e", {"items": [1, 2]}, checkpoint=checkpoint, checkpoint_every=2)
+        assert ["completed"] == written
+        assert js.wait_for_completion(5)
+        snapshots: list[dict[str, Any]] = []
+        js2 = flow.submit("e", {"items": [1]}, checkpoint=lambda j, s: snapshots.append(s))
+        assert js2.wait_for_completion(10)
+        assert snapshots[-1]["status"] == "completed"

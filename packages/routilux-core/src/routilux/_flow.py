@@ -402,6 +402,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
+        entry_slot: str = "trigger",
     ) -> JobRun:
         entry = self._routine(entry_routine_id, "Entry")
         strategy = _check_strategy(execution_strategy or self.execution_strategy)
@@ -427,9 +428,9 @@ class Flow:
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
-        slot = entry.get_slot("trigger")
+        slot = entry.get_slot(entry_slot)
         if slot is None:
-            slot = Slot("trigger", entry, _missing_trigger(entry_routine_id, entry))
+            slot = Slot(entry_slot, entry, _missing_trigger(entry_routine_id, entry, entry_slot))
         with run.cond:
             run.queue.append(run.make_activation(entry_routine_id, slot, params, None, entry=True))
         return run
@@ -446,6 +447,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
+        entry_slot: str = "trigger",
     ) -> JobState:
         """
         Run a job: call the entry routine's ``trigger`` slot with ``entry_params`` and wait
@@ -465,6 +467,8 @@ class Flow:
                 fails or is cancelled; for job stores.
             checkpoint_every: Activations between checkpoints (0: only at those points).
             control: Polled before each activation for remote ``"pause"``/``"cancel"``.
+            entry_slot: The slot of the entry routine that receives ``entry_params``
+                (``trigger`` by default; for example ``input`` to start at a built-in).
 
         Returns:
             The job's JobState: ``completed``, ``failed``, ``paused``, ``cancelled``, or
@@ -485,6 +489,7 @@ class Flow:
             checkpoint,
             checkpoint_every,
             control,
+            entry_slot,
         )
         pool = self._executor
         on_own_worker = pool is not None and pool.owns_current_thread()
@@ -507,6 +512,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
+        entry_slot: str = "trigger",
         backend: None = None,
     ) -> JobState: ...
 
@@ -532,6 +538,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
+        entry_slot: str = "trigger",
         backend: _JobBackend | None = None,
     ) -> JobState | JobHandle:
         """
@@ -563,6 +570,7 @@ class Flow:
             checkpoint,
             checkpoint_every,
             control,
+            entry_slot,
         )
         run.schedule()
         return run.job_state
@@ -579,6 +587,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
+        entry_slot: str = "trigger",
         on_cancel: str = "cancel",
         cancel_timeout: float = 30.0,
     ) -> JobState:
@@ -623,6 +632,7 @@ class Flow:
             checkpoint,
             checkpoint_every,
             control,
+            entry_slot,
         )
         run.loop = loop
         run.schedule()
@@ -799,14 +809,14 @@ class Flow:
         self._ids = {}
 
 
-def _missing_trigger(entry_id: str, routine: Routine) -> Any:
+def _missing_trigger(entry_id: str, routine: Routine, slot_name: str) -> Any:
     def missing(**_: Any) -> None:
         known = ", ".join(repr(s) for s in routine._slots) or "none"
         msg = (
-            f"Entry routine '{entry_id}' has no 'trigger' slot (slots: {known}); "
-            "define one with define_slot('trigger', handler)"
+            f"Entry routine '{entry_id}' has no {slot_name!r} slot (slots: {known}); "
+            f"define one with define_slot({slot_name!r}, handler) or pass entry_slot="
         )
-        raise SlotNotFoundError(msg, name="trigger")
+        raise SlotNotFoundError(msg, name=slot_name)
 
     return missing
 

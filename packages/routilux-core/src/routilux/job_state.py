@@ -534,7 +534,7 @@ class JobState:
 
     def _is_finished(self) -> bool:
         run = self._run
-        if run is not None and not run.finished:
+        if run is not None and not (run.finished and run.is_settled()):
             return False
         return self.status in FINAL_STATUSES
 

@@ -53,6 +53,9 @@ class JobControl:
         """
         return None
 
+_Target = tuple[str | None, "Slot", "Connection | None"]
+"""Where an emit delivers: flow routine id, slot, connection."""
+
 _BUDGET = 64
 """Activations a worker runs for one job before it lets other waiting jobs go first."""
 
@@ -151,7 +154,7 @@ class JobRun:
         self.stats: dict[str, list[Any]] = {}
         self.dirty: set[str] = set()
         #: Per event: (source routine id, targets), computed once per job (the flow is static).
-        self.routes: dict[Event, tuple[str | None, list[tuple[str | None, Slot, Connection | None]]]] = {}
+        self.routes: dict[Event, tuple[str | None, list[_Target]]] = {}
         self.drainer_waiting = False
         self.tracker = ExecutionTracker(flow.flow_id, limit=job_state.history_limit)
         self.started = time.perf_counter()
@@ -161,6 +164,8 @@ class JobRun:
         self.checkpoint_every = 0
         self.since_checkpoint = 0
         self.checkpoint_due = False
+        #: Checkpoint snapshots taken but not yet handed to the checkpoint function.
+        self.delivering = 0
         self.control: JobControl | None = None
         #: The loop of the job's coroutine activations: the caller's under ``aexecute``;
         #: ``None`` means the process-wide background loop.
@@ -221,6 +226,7 @@ class JobRun:
             return None
         self.checkpoint_due = False
         self.since_checkpoint = 0
+        self.delivering += 1
         return self._snapshot_locked()
 
     def _deliver_checkpoint(self, snapshot: dict[str, Any] | None) -> None:
@@ -238,10 +244,13 @@ class JobRun:
                 self._drop_timers()
                 _async.interrupt_locked(self, requeue=False)
                 self.finished = True
+            self.flow._job_settled(self)
+        finally:
+            with self.lock:
+                self.delivering -= 1
                 self.cond.notify_all()
                 if self.waiters:
                     self._fire_waiters_locked()
-            self.flow._job_settled(self)
 
     def _count_activation_locked(self) -> None:
         if self.checkpoint_every and self.checkpoint_fn is not None:
@@ -514,16 +523,15 @@ class JobRun:
         Wait until the job finished, was cancelled, or paused with nothing running.
         """
         with self.lock:
-            return self.cond.wait_for(
-                lambda: self.finished or self.cancelled or (self.paused and self.in_flight == 0),
-                timeout,
-            )
+            return self.cond.wait_for(self.is_settled, timeout)
 
     def is_settled(self) -> bool:
         """
         Tell whether the job finished, was cancelled, or paused with nothing running
         (call with the lock held).
         """
+        if (self.checkpoint_due and self.checkpoint_fn is not None) or self.delivering:
+            return False  # a final checkpoint is still to be written
         return self.finished or self.cancelled or (self.paused and self.in_flight == 0)
 
     def when(self, predicate: Callable[[], bool], callback: Callable[[], None]) -> None:
@@ -582,7 +590,7 @@ class JobRun:
             call = slot._call
             if call is not None:
                 call(merged)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every handler error goes to the error path
             self._on_error(act, exc, t0)
         except BaseException as exc:
             self._on_error(act, exc, t0, fatal=True)
@@ -875,7 +883,10 @@ class JobRun:
             self._flush_states_locked()
             self.job_state._set_cancelled(reason)
             self.finished = True
-            snapshot = self._snapshot_locked() if self.checkpoint_fn is not None else None
+            snapshot = None
+            if self.checkpoint_fn is not None:
+                self.delivering += 1
+                snapshot = self._snapshot_locked()
             self.cond.notify_all()
             if self.waiters:
                 self._fire_waiters_locked()

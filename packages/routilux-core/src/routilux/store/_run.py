@@ -239,7 +239,7 @@ def run_job(
     if every is None:
         every = int(record.options.get("checkpoint_every", 0) or 0)
     strategy = record.options.get("execution_strategy")
-    _alias_entry_slot(flow, record.entry_routine_id, record.options.get("entry_slot"))
+    entry_slot = record.options.get("entry_slot")
     if prepare is not None:
         prepare(flow, job_state)
     attempt = store.claim_job(job_id, worker=worker or default_worker_id(), statuses=statuses)
@@ -256,6 +256,7 @@ def run_job(
                 checkpoint=checkpointer,
                 checkpoint_every=every,
                 control=control,
+                entry_slot=entry_slot if isinstance(entry_slot, str) else "trigger",
             )
         else:
             flow.resume(job_state, checkpoint=checkpointer, checkpoint_every=every, control=control)
@@ -263,17 +264,6 @@ def run_job(
     finally:
         flow.shutdown(wait=checkpointer.error is None)
     return job_state
-
-
-def _alias_entry_slot(flow: Flow, routine_id: str, slot_name: Any) -> None:
-    # A job may enter at a routine without a ``trigger`` slot (a built-in's ``input``): the
-    # run's own copy of the flow, rebuilt from the store, lets ``trigger`` name that slot.
-    routine = flow.routines.get(routine_id)
-    if routine is None or not isinstance(slot_name, str) or slot_name == "trigger":
-        return
-    slot = routine.get_slot(slot_name)
-    if slot is not None and routine.get_slot("trigger") is None:
-        routine._slots["trigger"] = slot
 
 
 class _LocalHandle:
