@@ -1,5 +1,10 @@
 """
-Scale-out on PostgreSQL with real ``routilux worker`` subprocesses (research 1.8, cases 1-6).
+Scale-out on PostgreSQL with real ``routilux worker`` subprocesses: the six cases of
+research 1.8 (determinism, kill and reap, pause and resume elsewhere, cancel, double resume
+and fencing, graceful SIGTERM).
+
+Workers run with a 0.5 s heartbeat and a 2 s stall timeout; the tests run the reaper
+themselves (``backend.reap()``) instead of waiting for its cron tick.
 """
 
 from __future__ import annotations
@@ -12,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from scaleout.conftest import wait_until
 from scaleout.routines import chain_flow, read_log
 
 
 pytest.importorskip("procrastinate", reason="the postgres extra is not installed")
 
-from routilux.exceptions import InvalidStateError, StaleAttemptError  # noqa: E402
-from routilux.postgres import PostgresBackend, PostgresJobStore  # noqa: E402
+from procrastinate.exceptions import AlreadyEnqueued
+
+from routilux.exceptions import InvalidStateError, StaleAttemptError
+from routilux.postgres import RUN_TASK, PostgresBackend, job_lock
+from routilux.store import run_job
 
 
 @pytest.fixture
@@ -30,10 +37,273 @@ def backend(clean_db: str) -> Any:
     b.close()
 
 
-def test_smoke(backend: PostgresBackend, start_worker: Any) -> None:
-    """One job runs on one worker."""
-    start_worker()
-    h = chain_flow().submit("step", {"n": 0, "steps": 3}, backend=backend)
-    st = h.wait(timeout=20)
-    assert "completed" == st.status
-    assert [0, 1, 2, 3] == st.shared_data["trail"]
+def history(state: Any) -> list[tuple[Any, ...]]:
+    """The job's records without their timings."""
+    return [
+        (r.routine_id, r.event_name, {k: v for k, v in r.data.items() if k != "execution_time"})
+        for r in state.execution_history
+    ]
+
+
+def oracle(steps: int, seed: int = 1) -> Any:
+    flow = chain_flow()
+    try:
+        return flow.execute("step", {"n": 0, "steps": steps, "seed": seed})
+    finally:
+        flow.shutdown()
+
+
+def logged(path: Path, job_id: str) -> list[tuple[str, int]]:
+    return [(k, pid) for k, pid in read_log(str(path)) if k.startswith(job_id + ":")]
+
+
+def workers_registered(backend: PostgresBackend, n: int) -> bool:
+    with backend.store._conn() as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return row is not None and row[0] >= n
+
+
+class TestDeterminism:
+    def test_twenty_jobs_two_workers_match_in_process_runs(
+        self, backend: PostgresBackend, start_worker: Any
+    ) -> None:
+        """20 jobs over 2 workers all complete, each equal to its in-process run."""
+        start_worker(concurrency=2)
+        start_worker(concurrency=2)
+        wait_until(lambda: workers_registered(backend, 2), 15, "two workers")
+        flow = chain_flow(delay=0.02)
+        handles = [
+            flow.submit("step", {"n": 0, "steps": 4, "seed": i}, backend=backend) for i in range(20)
+        ]
+        finals = [h.wait(timeout=30) for h in handles]
+        for i, final in enumerate(finals):
+            expected = oracle(4, i)
+            assert expected.status == final.status
+            assert expected.shared_data == final.shared_data
+            assert history(expected) == history(final)
+        ran_on = {r.worker for r in backend.store.list_jobs()}
+        assert 2 == len(ran_on)
+
+
+class TestWorkerKilled:
+    def test_sigkill_then_reap_resumes_from_last_checkpoint_elsewhere(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """Only the activations after the last checkpoint run twice; the job completes on B."""
+        log = tmp_path / "effects.log"
+        a = start_worker()
+        h = chain_flow(delay=0.15, log=str(log)).submit(
+            "step", {"n": 0, "steps": 8}, backend=backend
+        )
+        wait_until(lambda: len(logged(log, h.job_id)) >= 3, 20, "three activations on A")
+        a.signal(signal.SIGKILL)
+        a.proc.wait(timeout=10)
+        record = backend.store.load_job(h.job_id)
+        assert "running" == record.status
+        assert record.state is not None
+        redo = {f"{h.job_id}:{t['seq']}" for t in record.state["pending_tasks"]}
+        before = [k for k, _ in logged(log, h.job_id)]
+        b = start_worker()
+        reaped: dict[str, str] = {}
+        wait_until(lambda: reaped.update(backend.reap()) or reaped, 10, "the reaper")
+        assert {h.job_id: "queued"} == reaped
+        final = h.wait(timeout=20)
+        assert "completed" == final.status
+        assert oracle(8).shared_data == final.shared_data
+        counts = Counter(k for k, _ in logged(log, h.job_id))
+        twice = {k for k, c in counts.items() if c > 1}
+        assert 1 == len(redo)
+        assert twice <= redo
+        assert all(1 == counts[k] for k in before if k not in redo)
+        assert max(counts.values()) <= 2
+        after = [pid for k, pid in logged(log, h.job_id)[len(before) :]]
+        assert {b.pid} == set(after)
+        assert record.attempt + 2 == backend.store.load_job(h.job_id).attempt  # fenced, claimed
+
+    def test_poison_job_fails_after_max_attempts(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """A job whose workers keep dying is failed by the reaper after max_attempts runs."""
+        log = tmp_path / "effects.log"
+        h = chain_flow(delay=0.2, log=str(log)).submit(
+            "step", {"n": 0, "steps": 50}, backend=backend
+        )
+        for run in range(1, 3):
+            w = start_worker()
+            wait_until(lambda run=run: len(logged(log, h.job_id)) >= run, 20, "a run")
+            w.signal(signal.SIGKILL)
+            w.proc.wait(timeout=10)
+            reaped: dict[str, str] = {}
+            wait_until(
+                lambda out=reaped: out.update(backend.reap(max_attempts=2)) or out, 10, "reap"
+            )
+            assert {h.job_id: "queued" if run < 2 else "failed"} == reaped
+        assert "failed" == h.status()
+        assert "failed" == h.wait(timeout=1).status
+
+
+class TestPauseResume:
+    def test_pause_on_a_resume_on_b(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """Pause reaches A within a second; B resumes; the result equals an uninterrupted run."""
+        log = tmp_path / "effects.log"
+        a = start_worker()
+        h = chain_flow(delay=0.08, log=str(log)).submit(
+            "step", {"n": 0, "steps": 10}, backend=backend
+        )
+        wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "two activations on A")
+        t0 = time.monotonic()
+        h.pause()
+        paused = h.wait(timeout=5)
+        assert "paused" == paused.status
+        assert time.monotonic() - t0 < 1.0
+        assert paused.pending_tasks
+        a.signal(signal.SIGTERM)
+        assert 0 == a.proc.wait(timeout=10)
+        b = start_worker()
+        h.resume()
+        final = h.wait(timeout=20)
+        expected = oracle(10)
+        assert "completed" == final.status
+        assert expected.shared_data == final.shared_data
+        keys = [k for k, _ in logged(log, h.job_id)]
+        assert len(keys) == len(set(keys)) == 11
+        pids = [pid for _, pid in logged(log, h.job_id)]
+        assert {a.pid, b.pid} == set(pids)
+
+
+class TestCancel:
+    def test_cancel_running_and_queued(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """A running job is cancelled in under a second; a queued one never runs."""
+        log = tmp_path / "effects.log"
+        start_worker(concurrency=1)
+        flow = chain_flow(delay=0.1, log=str(log))
+        running = flow.submit("step", {"n": 0, "steps": 100}, backend=backend)
+        queued = flow.submit("step", {"n": 0, "steps": 2}, backend=backend)
+        wait_until(lambda: len(logged(log, running.job_id)) >= 2, 20, "the first job running")
+        queued.cancel()
+        assert "cancelled" == queued.status()
+        t0 = time.monotonic()
+        running.cancel()
+        assert "cancelled" == running.wait(timeout=5).status
+        assert time.monotonic() - t0 < 1.0
+        later = flow.submit("step", {"n": 0, "steps": 1}, backend=backend)
+        assert "completed" == later.wait(timeout=20).status
+        assert [] == logged(log, queued.job_id)
+        assert "cancelled" == queued.wait(timeout=1).status
+
+
+class TestDoubleResumeAndFencing:
+    def test_second_resume_is_rejected_and_second_defer_refused(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """Of two concurrent resumes one wins; a second queue entry for the job is refused."""
+        log = tmp_path / "effects.log"
+        h = chain_flow(delay=0.05, log=str(log)).submit(
+            "step", {"n": 0, "steps": 6}, backend=backend
+        )
+        h.pause()  # still queued: paused at once, it leaves the queue
+        assert "paused" == h.status()
+        outcomes: list[str] = []
+
+        def resume() -> None:
+            try:
+                h.resume()
+                outcomes.append("resumed")
+            except InvalidStateError:
+                outcomes.append("rejected")
+
+        threads = [threading.Thread(target=resume) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert ["rejected", "resumed"] == sorted(outcomes)
+        key = job_lock(h.job_id)
+        with pytest.raises(AlreadyEnqueued):
+            backend.app.configure_task(
+                RUN_TASK, queue="routilux", lock=key, queueing_lock=key
+            ).defer(job_id=h.job_id)
+        start_worker()
+        assert "completed" == h.wait(timeout=20).status
+        keys = [k for k, _ in logged(log, h.job_id)]
+        assert len(keys) == len(set(keys)) == 7
+
+    def test_stale_attempt_checkpoint_is_refused(self, backend: PostgresBackend) -> None:
+        """A runner whose job was taken over stops at its next checkpoint, writing nothing."""
+        store = backend.store
+        flow = chain_flow(delay=0.05)
+        from routilux.store import create_job
+
+        job_id = create_job(
+            store, flow, "step", {"n": 0, "steps": 40}, options={"checkpoint_every": 1}
+        )
+        outcome: list[BaseException] = []
+
+        def runner() -> None:
+            try:
+                run_job(job_id, store, worker="zombie")
+            except StaleAttemptError as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=runner)
+        thread.start()
+        wait_until(lambda: (store.load_job(job_id).state or {}).get("shared_data"), 10, "progress")
+        taken = store.claim_job(job_id, worker="other", statuses={"running"})
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert 1 == len(outcome)
+        assert taken == outcome[0].current  # type: ignore[attr-defined]
+        record = store.load_job(job_id)
+        assert ("running", "other", taken) == (record.status, record.worker, record.attempt)
+        with pytest.raises(StaleAttemptError):
+            store.save_checkpoint(job_id, record.state or {}, attempt=taken - 1)
+
+
+class TestGracefulShutdown:
+    def test_sigterm_finishes_the_running_job(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """SIGTERM: the worker takes no new job, finishes the running one and exits 0."""
+        log = tmp_path / "effects.log"
+        a = start_worker()
+        flow = chain_flow(delay=0.1, log=str(log))
+        h = flow.submit("step", {"n": 0, "steps": 6}, backend=backend)
+        wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "the job running")
+        nxt = flow.submit("step", {"n": 0, "steps": 1}, backend=backend)
+        a.signal(signal.SIGTERM)
+        assert 0 == a.proc.wait(timeout=20)
+        assert "completed" == h.status()
+        assert "queued" == nxt.status()
+        keys = [k for k, _ in logged(log, h.job_id)]
+        assert len(keys) == len(set(keys)) == 7
+
+    def test_sigterm_with_timeout_requeues_and_second_signal_leaves_it_reapable(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """With --shutdown-timeout the job goes back to the queue; two signals: reaped later."""
+        log = tmp_path / "effects.log"
+        flow = chain_flow(delay=0.1, log=str(log))
+        a = start_worker("--shutdown-timeout", "0.2")
+        h = flow.submit("step", {"n": 0, "steps": 20}, backend=backend)
+        wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "the job running on A")
+        a.signal(signal.SIGTERM)
+        assert 0 == a.proc.wait(timeout=20)
+        assert "queued" == h.status()
+        b = start_worker()
+        wait_until(lambda: any(p == b.pid for _, p in logged(log, h.job_id)), 20, "B running it")
+        b.signal(signal.SIGTERM)
+        wait_until(lambda: "Stop requested" in b.output(), 10, "B to hear the first signal")
+        b.signal(signal.SIGTERM)
+        assert -signal.SIGTERM == b.proc.wait(timeout=10)
+        assert "running" == h.status()
+        reaped: dict[str, str] = {}
+        wait_until(lambda: reaped.update(backend.reap()) or reaped, 10, "the reaper")
+        start_worker()
+        assert "completed" == h.wait(timeout=20).status
+        counts = Counter(k for k, _ in logged(log, h.job_id))
+        assert 21 == len(counts)
+        assert sum(counts.values()) - 21 <= 1  # at most the activation in flight on B

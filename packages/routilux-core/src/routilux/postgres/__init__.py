@@ -26,7 +26,14 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     )
     raise ImportError(msg) from exc
 
-from ._backend import DEFAULT_QUEUE, REAP_TASK, RUN_TASK, PostgresBackend, PostgresJobHandle
+from ._backend import (
+    DEFAULT_QUEUE,
+    REAP_TASK,
+    RUN_TASK,
+    PostgresBackend,
+    PostgresJobHandle,
+    job_lock,
+)
 from ._control import ControlHub, HubControl
 from ._schema import SCHEMA_VERSION, migrate
 from ._store import CONTROL_CHANNEL, STATUS_CHANNEL, PostgresJobStore
@@ -44,5 +51,6 @@ __all__ = [
     "PostgresBackend",
     "PostgresJobHandle",
     "PostgresJobStore",
+    "job_lock",
     "migrate",
 ]

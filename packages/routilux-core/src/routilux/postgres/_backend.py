@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from ..job_state import JobState
 
 
-__all__ = ["DEFAULT_QUEUE", "REAP_TASK", "RUN_TASK", "PostgresBackend", "PostgresJobHandle"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "REAP_TASK",
+    "RUN_TASK",
+    "PostgresBackend",
+    "PostgresJobHandle",
+    "job_lock",
+]
 
 RUN_TASK = "routilux.run_job"
 """The procrastinate task that runs one job (its only argument is ``job_id``)."""
@@ -48,9 +55,11 @@ DEFAULT_QUEUE = "routilux"
 _log = logging.getLogger("routilux.postgres")
 
 
-def _lock(job_id: str) -> str:
-    # One key for both procrastinate locks: at most one queued (queueing_lock) and one
-    # running (lock) execution per routilux job.
+def job_lock(job_id: str) -> str:
+    """
+    Return the procrastinate ``lock`` and ``queueing_lock`` of a job's queue entries: at
+    most one queued and one running execution per routilux job.
+    """
     return f"routilux:{job_id}"
 
 
@@ -388,7 +397,7 @@ class PostgresBackend:
 
     def _defer(self, job_id: str) -> bool:
         # Queue one execution of the job; False when one is queued already.
-        key = _lock(job_id)
+        key = job_lock(job_id)
         try:
             self.app.configure_task(RUN_TASK, queue=self.queue, lock=key, queueing_lock=key).defer(
                 job_id=job_id
@@ -398,7 +407,7 @@ class PostgresBackend:
         return True
 
     def _queue_jobs(self, job_id: str, status: str) -> list[int]:
-        jobs = self.app.job_manager.list_jobs(lock=_lock(job_id), status=status)
+        jobs = self.app.job_manager.list_jobs(lock=job_lock(job_id), status=status)
         return [j.id for j in jobs if j.id is not None]
 
     def _cancel_queued(self, job_id: str) -> None:
