@@ -1073,8 +1073,10 @@ def _apply_routine_doc(routine: Routine, doc: _RoutineDoc, path: str) -> None:
         if slot is None:
             routine.define_slot(name, handler, merge)
         else:
-            slot.merge_strategy = merge
-            slot.handler = handler
+            if slot.merge_strategy != merge:
+                slot.merge_strategy = merge
+            if handler != slot.handler:  # a bound method equals another of the same method
+                slot.handler = handler  # re-analyses the signature: only when it changed
     for event_doc in doc.events:
         event = routine._events.get(event_doc.name)
         if event is None:
@@ -1550,7 +1552,10 @@ def _load_routine_states(value: Any) -> dict[str, dict[str, Any]]:
     for key, state in value.items():
         if type(key) is not str:
             raise _bad(f"keys must be strings, got {key!r:.100}", "routine_states")
-        out[key] = _load_checked(state, _sub("routine_states", key))
+        try:
+            out[key] = load_object(state)
+        except BadValue as bad:
+            raise _bad(bad.reason, format_path(_sub("routine_states", key), bad.parts)) from None
     return out
 
 
