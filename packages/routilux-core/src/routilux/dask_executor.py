@@ -1,0 +1,465 @@
+"""
+DaskJobExecutor (extra ``routilux-core[dask]``): whole jobs fanned out to a Dask cluster.
+
+Each job is one Dask task that runs :func:`~routilux.store.run_job` on a worker; only names
+and JSON travel (the task function is pickled by reference, routines are rebuilt by their
+registered names). Pause and cancel are cooperative: a flag the scheduler polls between
+activations, set from Dask ``Event``\\ s (and the store's control request when there is one).
+
+Durability depends on the store:
+
+- With a store that the workers reach (:class:`~routilux.postgres.PostgresJobStore`, or a
+  :class:`~routilux.store.SqliteJobStore` file when the cluster is one machine), every
+  activation is checkpointed by default; when a worker dies, Dask runs the task again
+  elsewhere and the job resumes from its last checkpoint (at least once).
+- Without a store, the job's state lives in the task: a rescheduled task starts the job again
+  from what was submitted, and if the Dask scheduler dies, queued and running jobs are lost.
+
+.. versionadded:: 0.10
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._flow import Flow
+from .exceptions import ConfigurationError, InvalidStateError
+from .job_state import JobState
+from .store import (
+    JobControl,
+    JobStore,
+    SqliteJobStore,
+    create_job,
+    load_job_state,
+    run_job,
+)
+
+
+try:
+    import distributed
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    msg = f"routilux.dask_executor needs the dask extra: pip install 'routilux-core[dask]' ({exc})"
+    raise ImportError(msg) from exc
+
+
+__all__ = ["DaskJobExecutor", "DaskJobHandle"]
+
+# distributed's futures and coordination primitives are only partly annotated: reach them
+# through Any, so strict mypy checks our code rather than their stubs.
+_Event: Any = distributed.Event
+_get_client: Any = distributed.get_client
+_wait: Any = distributed.wait
+
+_StoreSpec = tuple[str, str]
+"""How a worker opens the store: ``("postgres", dsn)`` or ``("sqlite", path)``."""
+
+_stores: dict[_StoreSpec, JobStore] = {}
+_stores_lock = threading.Lock()
+
+
+def _store_spec(store: JobStore) -> _StoreSpec:
+    dsn = getattr(store, "dsn", None)
+    if type(store).__name__ == "PostgresJobStore" and isinstance(dsn, str):
+        return ("postgres", dsn)
+    if isinstance(store, SqliteJobStore) and store.path != ":memory:":
+        return ("sqlite", store.path)
+    msg = (
+        f"{store!r} cannot be reached from Dask workers: use a PostgresJobStore, or a "
+        "SqliteJobStore file on a single-machine cluster"
+    )
+    raise ConfigurationError(msg, name="store", value=store)
+
+
+def _open_store(spec: _StoreSpec) -> JobStore:
+    # One store per worker process and spec (its connections are reused by every task).
+    with _stores_lock:
+        store = _stores.get(spec)
+        if store is None:
+            if spec[0] == "postgres":
+                from .postgres import PostgresJobStore
+
+                store = PostgresJobStore(spec[1])
+            else:
+                store = SqliteJobStore(spec[1])
+            _stores[spec] = store
+        return store
+
+
+class _EventControl(JobControl):
+    """
+    The control of a job on a Dask worker: a thread polls the job's two Dask Events every
+    ``interval`` seconds and sets flags, so :meth:`poll` never waits for the scheduler.
+    """
+
+    def __init__(self, prefix: str, interval: float) -> None:
+        client = _get_client()
+        self._events = {
+            "cancel": _Event(f"{prefix}-cancel", client=client),
+            "pause": _Event(f"{prefix}-pause", client=client),
+        }
+        self._interval = interval
+        self._request: str | None = None
+        self._delivered: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="routilux-dask-control")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for request, event in self._events.items():
+                try:
+                    if event.is_set():
+                        self._request = request
+                        break
+                except Exception:  # noqa: BLE001 - a lost scheduler must not kill the job
+                    pass
+            self._stop.wait(self._interval)
+
+    def poll(self) -> str | None:
+        request = self._request
+        if request is None or request == self._delivered:
+            return None
+        self._delivered = request
+        return request
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _import(modules: Sequence[str]) -> None:
+    for name in modules:
+        importlib.import_module(name)
+
+
+def _run_stored(
+    spec: _StoreSpec, job_id: str, prefix: str, imports: Sequence[str], interval: float
+) -> dict[str, Any]:
+    # The Dask task of a job kept in a shared store. ``takeover``: when Dask runs this task
+    # again, its first run's worker is dead; the fencing token still stops a zombie.
+    _import(imports)
+    control = _EventControl(prefix, interval)
+    try:
+        state = run_job(job_id, _open_store(spec), control, takeover=True)
+    finally:
+        control.close()
+    return state.serialize()
+
+
+def _run_detached(
+    flow_data: dict[str, Any],
+    entry: str,
+    params: dict[str, Any],
+    options: dict[str, Any],
+    state_data: dict[str, Any] | None,
+    job_id: str,
+    prefix: str,
+    imports: Sequence[str],
+    interval: float,
+) -> dict[str, Any]:
+    # The Dask task of a job without a shared store: a private in-memory store holds it for
+    # the length of the task, and the JobState travels back as the task's result.
+    _import(imports)
+    store = SqliteJobStore(":memory:")
+    control = _EventControl(prefix, interval)
+    try:
+        create_job(store, flow_data, entry, params, job_id=job_id, options=options)
+        if state_data is not None:
+            store.save_checkpoint(job_id, state_data, status="paused")
+        return run_job(job_id, store, control).serialize()
+    finally:
+        control.close()
+        store.close()
+
+
+class DaskJobHandle:
+    """
+    A job submitted to a :class:`DaskJobExecutor`: a :class:`~routilux.store.JobHandle`
+    that also reads like a ``concurrent.futures.Future`` (:meth:`result`, :meth:`done`,
+    :meth:`exception`, :meth:`add_done_callback`). The result is the JobState at rest:
+    ``completed``, ``failed``, ``cancelled`` or ``paused`` (then :meth:`resume` submits it again).
+    """
+
+    def __init__(
+        self, executor: DaskJobExecutor, job_id: str, submit: Callable[[int], Any]
+    ) -> None:
+        self._executor = executor
+        self._job_id = job_id
+        self._submit = submit
+        self._runs = 0
+        self._lock = threading.Lock()
+        self._last: JobState | None = None
+        #: The Dask future of the job's current run.
+        self.future: Any = self._start()
+
+    def __repr__(self) -> str:
+        return f"DaskJobHandle[{self._job_id}]"
+
+    def _start(self) -> Any:
+        self._runs += 1
+        future = self._submit(self._runs)
+        return future
+
+    @property
+    def job_id(self) -> str:
+        """
+        The job's id.
+        """
+        return self._job_id
+
+    # -- concurrent.futures ----------------------------------------------------------
+
+    def result(self, timeout: float | None = None) -> JobState:
+        """
+        Wait for the run and return its JobState at rest.
+
+        Raises:
+            TimeoutError: ``timeout`` passed first.
+            Exception: The task failed on the cluster (for example ``KilledWorker``).
+        """
+        data = self.future.result(timeout=timeout)
+        state = JobState()
+        state.deserialize(data)
+        with self._lock:
+            self._last = state
+        return state
+
+    def done(self) -> bool:
+        """
+        Return whether the current run has ended.
+        """
+        return bool(self.future.done())
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """
+        Return the error of the current run, or ``None``.
+        """
+        error: BaseException | None = self.future.exception(timeout=timeout)
+        return error
+
+    def add_done_callback(self, fn: Callable[[DaskJobHandle], object]) -> None:
+        """
+        Call ``fn(handle)`` when the current run ends.
+        """
+        self.future.add_done_callback(lambda _f: fn(self))
+
+    # -- JobHandle --------------------------------------------------------------------
+
+    def status(self) -> str:
+        """
+        Return the job's status: from the store when there is one, else from the task.
+        """
+        store = self._executor.store
+        if store is not None:
+            return store.load_job(self._job_id).status
+        if not self.future.done():
+            return "running"
+        if self.future.status != "finished":
+            return "failed" if self.future.status == "error" else "cancelled"
+        return str(self.result().status)
+
+    def state(self) -> JobState:
+        """
+        Return the last checkpointed JobState (store), or the last result (no store).
+
+        Raises:
+            InvalidStateError: No store, and the current run has not ended.
+        """
+        store = self._executor.store
+        if store is not None:
+            return load_job_state(store, self._job_id)[1]
+        if self.future.done():
+            return self.result()
+        with self._lock:
+            last = self._last
+        if last is None:
+            msg = f"job {self._job_id!r} has no state yet (its first run is under way)"
+            raise InvalidStateError(msg)
+        return last
+
+    def pause(self) -> None:
+        """
+        Ask the job to pause at its next activation boundary; :meth:`result` then returns
+        the paused JobState and :meth:`resume` continues it.
+        """
+        self._event("pause").set()
+        store = self._executor.store
+        if store is not None and store.load_job(self._job_id).status == "running":
+            store.request_control(self._job_id, "pause")
+
+    def resume(self) -> None:
+        """
+        Submit the paused job again (any worker continues it from its pause point).
+
+        Raises:
+            InvalidStateError: The job is not paused.
+        """
+        state = self.result()
+        if state.status != "paused":
+            msg = f"job {self._job_id!r} is {state.status}; only a paused job can be resumed"
+            raise InvalidStateError(msg)
+        self._event("pause").clear()
+        self.future = self._start()
+
+    def cancel(self) -> None:
+        """
+        Cancel the job: a queued task is dropped, a running one stops at its next boundary.
+        """
+        self._event("cancel").set()
+        store = self._executor.store
+        if store is not None:
+            status = store.load_job(self._job_id).status
+            if status in ("pending", "paused"):
+                store.set_status(self._job_id, "cancelled")
+            elif status == "running":
+                store.request_control(self._job_id, "cancel")
+
+    def wait(self, timeout: float | None = None) -> JobState:
+        """
+        Wait until the run rests or ``timeout`` passes; return the JobState then.
+        """
+        try:
+            return self.result(timeout)
+        except TimeoutError:
+            return self.state()
+
+    def _event(self, what: str) -> Any:
+        return _Event(f"{self._executor.prefix(self._job_id)}-{what}", client=self._executor.client)
+
+
+class DaskJobExecutor:
+    """
+    Run whole routilux jobs on a Dask cluster: a :class:`~routilux.store.JobExecutor`, and
+    a ``backend`` for ``flow.submit(entry, params, backend=executor)``.
+
+    Args:
+        client: A ``distributed.Client`` connected to the cluster.
+        store: A job store every worker can reach (see the module docs); ``None`` keeps
+            each job's state in its task.
+        imports: Modules each worker imports before running a job (to register routines
+            that are not installed through entry points).
+        control_interval: Seconds between two reads of a job's pause/cancel Events.
+
+    .. versionadded:: 0.10
+    """
+
+    def __init__(
+        self,
+        client: distributed.Client,
+        store: JobStore | None = None,
+        *,
+        imports: Sequence[str] = (),
+        control_interval: float = 0.1,
+    ) -> None:
+        #: The Dask client.
+        self.client = client
+        #: The shared job store, or ``None``.
+        self.store = store
+        self._spec = _store_spec(store) if store is not None else None
+        self._imports = tuple(imports)
+        self._interval = control_interval
+        self._handles: list[DaskJobHandle] = []
+
+    def __repr__(self) -> str:
+        return f"DaskJobExecutor({self.client!r}, store={self.store!r})"
+
+    def prefix(self, job_id: str) -> str:
+        """
+        Return the name prefix of a job's Dask Events and task keys.
+        """
+        return f"routilux-{job_id}"
+
+    def submit(
+        self,
+        flow: Flow | Mapping[str, Any],
+        entry_routine_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        *,
+        execution_strategy: str | None = None,
+        job_id: str | None = None,
+        checkpoint_every: int = 1,
+    ) -> DaskJobHandle:
+        """
+        Submit a new job of ``flow`` and return its handle at once (what
+        ``flow.submit(..., backend=executor)`` calls).
+
+        Args:
+            checkpoint_every: Activations between checkpoints in the store (1: every one).
+        """
+        options: dict[str, Any] = {"checkpoint_every": max(0, checkpoint_every)}
+        if execution_strategy is not None:
+            options["execution_strategy"] = execution_strategy
+        if self.store is not None:
+            new_id = create_job(
+                self.store, flow, entry_routine_id, entry_params, job_id=job_id, options=options
+            )
+            return self.submit_job(new_id)
+        data = flow.serialize() if isinstance(flow, Flow) else dict(flow)
+        new_id = job_id or str(uuid.uuid4())
+        params = dict(entry_params or {})
+        holder: list[DaskJobHandle] = []
+
+        def submit(run: int) -> Any:
+            state = None
+            if holder and holder[0]._last is not None:
+                state = holder[0]._last.serialize()
+            return self.client.submit(
+                _run_detached,
+                data,
+                entry_routine_id,
+                params,
+                options,
+                state,
+                new_id,
+                self.prefix(new_id),
+                self._imports,
+                self._interval,
+                key=f"{self.prefix(new_id)}-{run}",
+                pure=False,
+            )
+
+        handle = DaskJobHandle(self, new_id, submit)
+        holder.append(handle)
+        self._handles.append(handle)
+        return handle
+
+    def submit_job(self, job_id: str) -> DaskJobHandle:
+        """
+        Run (or resume) a job stored in the executor's store; return its handle at once.
+
+        Raises:
+            ConfigurationError: The executor has no store.
+        """
+        spec = self._spec
+        if spec is None:
+            msg = "submit_job needs a DaskJobExecutor with a store"
+            raise ConfigurationError(msg, name="store", value=None)
+
+        def submit(run: int) -> Any:
+            return self.client.submit(
+                _run_stored,
+                spec,
+                job_id,
+                self.prefix(job_id),
+                self._imports,
+                self._interval,
+                key=f"{self.prefix(job_id)}-{uuid.uuid4().hex[:8]}-{run}",
+                pure=False,
+            )
+
+        handle = DaskJobHandle(self, job_id, submit)
+        self._handles.append(handle)
+        return handle
+
+    def shutdown(self, wait: bool = True) -> None:
+        """
+        Stop submitting; with ``wait``, wait for the submitted jobs' current runs (the
+        client and the cluster stay up: they belong to the caller).
+        """
+        if wait:
+            _wait([h.future for h in self._handles])
+        self._handles.clear()

@@ -1,0 +1,105 @@
+"""
+Whole jobs on a Dask LocalCluster (two worker processes on 127.0.0.1): a killed worker, a
+cancel through the job's Event, and pause then resubmit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scaleout.conftest import wait_until
+from scaleout.routines import chain_flow, read_log
+
+
+pytest.importorskip("distributed", reason="the dask extra is not installed")
+
+import distributed
+
+from routilux.dask_executor import DaskJobExecutor
+from routilux.store import SqliteJobStore
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A LocalCluster of two single-threaded worker processes, and its client."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+def oracle(steps: int) -> Any:
+    flow = chain_flow()
+    try:
+        return flow.execute("step", {"n": 0, "steps": steps})
+    finally:
+        flow.shutdown()
+
+
+def test_killed_worker_job_resumes_from_checkpoint(client: Any, tmp_path: Path) -> None:
+    """SIGKILL the worker running a job: Dask reruns it elsewhere, from its last checkpoint."""
+    log = tmp_path / "effects.log"
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    h = chain_flow(delay=0.15, log=str(log)).submit("step", {"n": 0, "steps": 8}, backend=executor)
+    wait_until(lambda: len(read_log(str(log))) >= 3, 30, "three activations")
+    victim = read_log(str(log))[-1][1]
+    os.kill(victim, signal.SIGKILL)
+    final = h.result(timeout=30)
+    assert "completed" == final.status
+    assert oracle(8).shared_data == final.shared_data
+    counts = Counter(k for k, _ in read_log(str(log)))
+    assert 9 == len(counts)
+    assert sum(counts.values()) - 9 <= 1  # only the activation in flight ran twice
+    assert victim not in {pid for _, pid in read_log(str(log))[-3:]}
+    assert "completed" == h.status()
+    store.close()
+
+
+def test_cancel_through_event(client: Any, tmp_path: Path) -> None:
+    """Cancel reaches a running job (no store) through its Event, within a second."""
+    log = tmp_path / "effects.log"
+    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    h = chain_flow(delay=0.05, log=str(log)).submit(
+        "step", {"n": 0, "steps": 500}, backend=executor
+    )
+    wait_until(lambda: len(read_log(str(log))) >= 2, 30, "the job running")
+    t0 = time.monotonic()
+    h.cancel()
+    final = h.result(timeout=10)
+    assert "cancelled" == final.status
+    assert time.monotonic() - t0 < 1.0
+    assert len(read_log(str(log))) < 100
+
+
+def test_pause_then_resubmit(client: Any, tmp_path: Path) -> None:
+    """A paused job comes back as its paused state; resubmitted, it completes like one run."""
+    log = tmp_path / "effects.log"
+    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    h = chain_flow(delay=0.05, log=str(log)).submit("step", {"n": 0, "steps": 10}, backend=executor)
+    wait_until(lambda: len(read_log(str(log))) >= 2, 30, "the job running")
+    h.pause()
+    paused = h.result(timeout=10)
+    assert "paused" == paused.status
+    assert paused.pending_tasks
+    h.resume()
+    final = h.result(timeout=30)
+    assert "completed" == final.status
+    assert oracle(10).shared_data == final.shared_data
+    keys = [k for k, _ in read_log(str(log))]
+    assert len(keys) == len(set(keys)) == 11
