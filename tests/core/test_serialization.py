@@ -338,8 +338,37 @@ class TestSerializeErrors:
             routine.set_config(bad=True)
             with pytest.raises(SerializationError, match="route 'x'"):
                 routine.serialize()
+            flow = Flow(flow_id="h")
+            flow.add_routine(routine, "r1")
+            with pytest.raises(SerializationError, match="route 'x'") as info:
+                flow.serialize()
+            assert "routines.r1.config.routes.x" == info.value.path
         finally:
             unregister_routine("tests.Hooked")
+
+    def test_deserialize_config_hook(self, pinger: type[Pinger]) -> None:
+        """A routine's deserialize_config() receives the config and may refuse it."""
+
+        class Checked(Pinger):
+            def deserialize_config(self, config: dict[str, Any]) -> None:
+                if "bad" in config:
+                    msg = "bad route"
+                    raise DeserializationError(msg, path="config.routes")
+                self._config = {**config, "checked": True}
+
+        register_routine(Checked, name="tests.Checked")
+        try:
+            flow = Flow(flow_id="h")
+            flow.add_routine(Checked(), "r1")
+            flow.routines["r1"].set_config(a=1)
+            data = json_trip(flow.serialize())
+            assert {"a": 1, "checked": True} == load_flow(data).routines["r1"]._config
+            data["routines"]["r1"]["config"]["bad"] = 1
+            with pytest.raises(DeserializationError, match="bad route") as info:
+                load_flow(data)
+            assert "routines.r1.config.routes" == info.value.path
+        finally:
+            unregister_routine("tests.Checked")
 
     def test_non_json_job_data(self) -> None:
         """A job holding a set fails at serialize time with the path."""

@@ -973,7 +973,17 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
         )
         raise SerializationError(msg, path=_sub(path, "type"))
     hook = getattr(routine, "serialize_config", None)
-    config = hook() if callable(hook) else routine._config
+    if callable(hook):
+        try:
+            config = hook()
+        except SerializationError as exc:
+            if not path:
+                raise
+            where = format_path(path, [exc.path] if exc.path else [])
+            msg = f"cannot serialize {where}: {exc}"
+            raise SerializationError(msg, path=where) from exc
+    else:
+        config = routine._config
     doc: dict[str, Any] = {"type": name}
     if with_id:
         doc["id"] = routine._id
@@ -1064,7 +1074,16 @@ def _apply_routine_doc(routine: Routine, doc: _RoutineDoc, path: str) -> None:
         seen.add(event_doc.name)
     hook = getattr(routine, "deserialize_config", None)
     if callable(hook):
-        hook(config)
+        # The routine's own check of its config (it must not run anything it names).
+        try:
+            hook(config)
+        except DeserializationError as exc:
+            if not path:
+                raise
+            where = format_path(path, [exc.path] if exc.path else ["config"])
+            raise DeserializationError(exc.reason, path=where) from exc
+        except (ValueError, TypeError, LookupError) as exc:
+            raise DeserializationError(str(exc), path=_sub(path, "config")) from exc
     else:
         routine._config = config
     routine._error_handler = eh
