@@ -321,6 +321,21 @@ class TestSerializeErrors:
             flow.serialize()
         assert "routines.p.type" == info.value.path
 
+    def test_module_level_class_name_taken(self, pinger: type[Pinger]) -> None:
+        """A module-level class whose class name another class holds is refused clearly."""
+        register_routine(Sink, name="Pinger2")
+        try:
+            Pinger2 = type("Pinger2", (Pinger,), {"__module__": __name__})
+            globals()["Pinger2"] = Pinger2
+            flow = Flow(flow_id="t")
+            flow.add_routine(Pinger2(), "p")
+            with pytest.raises(SerializationError, match="Pinger2") as info:
+                flow.serialize()
+            assert "routines.p.type" == info.value.path
+        finally:
+            globals().pop("Pinger2", None)
+            unregister_routine("Pinger2")
+
     def test_serialize_config_hook(self, pinger: type[Pinger]) -> None:
         """A routine's serialize_config() is used instead of _config, and may refuse."""
 

@@ -963,7 +963,14 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
         # once the class's module registers it or is imported and serializes it.
         from .registry import register_routine
 
-        register_routine(cls)
+        try:
+            register_routine(cls)
+        except RegistryError as exc:  # another class already has that name
+            msg = (
+                f"cannot serialize {path or 'the routine'} {routine!r}: {exc}; register "
+                "it under a name of its own with routilux.registry.register_routine"
+            )
+            raise SerializationError(msg, path=_sub(path, "type")) from None
         name = routine_type_name(cls)
     if name is None:
         msg = (
