@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 from ._context import Frame, current_frame, reset_frame, set_frame
 from ._scheduler._pool import Timer, WorkerPool
-from ._scheduler._run import JobRun
+from ._scheduler._run import JobRun, ReleasedRun
 from .connection import Connection
 from .error_handler import ErrorHandler
 from .exceptions import (
@@ -668,7 +668,7 @@ class Flow:
 
     def _run_of(self, job_state: JobState) -> JobRun | None:
         run = job_state._run
-        return run if run is not None and run.flow is self else None
+        return run if isinstance(run, JobRun) and run.flow is self else None
 
     def pause(
         self, job_state: JobState, reason: str = "", checkpoint: dict[str, Any] | None = None
@@ -723,7 +723,13 @@ class Flow:
             raise RoutineNotFoundError(msg, name=entry)
         run = self._run_of(job_state)
         if run is None:
-            run = self._new_run(job_state, self.execution_strategy == "sequential")
+            released = job_state._run
+            if isinstance(released, ReleasedRun) and released.flow is self:
+                # A finished job: a new run, with the job's strategy and tracker.
+                run = self._new_run(job_state, released.sequential)
+                run.tracker = job_state.execution_tracker = released.tracker
+            else:
+                run = self._new_run(job_state, self.execution_strategy == "sequential")
             run.paused = True
         if checkpoint is not None or control is not None:
             run.configure(checkpoint, checkpoint_every, control)

@@ -113,6 +113,34 @@ class Activation:
     entry: bool = False
 
 
+class ReleasedRun:
+    """
+    What a finished job keeps of its run in ``job_state._run``: the flow, hooks, tracker
+    and strategy, for code that looks them up. The queue, caches, merge buffers and
+    counters are let go, so a retained finished JobState stays small. Resuming the job
+    makes a new run (as for a job loaded from data).
+    """
+
+    __slots__ = ("debug", "flow", "hooks", "sequential", "tracker")
+
+    finished = True
+    paused = False
+    cancelled = False
+    failed = False
+    in_flight = 0
+
+    def __init__(self, run: JobRun) -> None:
+        self.flow = run.flow
+        self.hooks = run.hooks
+        self.tracker = run.tracker
+        self.debug = run.debug
+        self.sequential = run.sequential
+
+    def is_settled(self) -> bool:
+        """A finished job is settled."""
+        return True
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts).isoformat()
 
@@ -830,6 +858,8 @@ class JobRun:
             self._fire_waiters_locked()
         self.log.debug("job_finished", status=js.status)
         self.flow._job_settled(self)
+        if js._run is self:
+            js._run = ReleasedRun(self)
         if self.hooks is not None:
             self.hooks.call("routilux_job_finished", flow=self.flow, job_state=js)
 
@@ -903,6 +933,9 @@ class JobRun:
         with self.lock:
             if not (self.paused or self.finished or self.cancelled):
                 return False
+            if self.job_state._run is not self:
+                # Released at finish while a resume held this run: attach it again.
+                self.job_state._run = self
             self.paused = self.cancelled = self.failed = self.finished = False
             self.holds += 1
             self.started = time.perf_counter()
