@@ -307,3 +307,42 @@ class TestGracefulShutdown:
         counts = Counter(k for k, _ in logged(log, h.job_id))
         assert 21 == len(counts)
         assert sum(counts.values()) - 21 <= 1  # at most the activation in flight on B
+
+
+class TestSchemaAndFlows:
+    def test_db_init_is_idempotent_and_store_requires_it(
+        self, clean_db: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`routilux db init` creates the schema once; a store on a bare database says so."""
+        import psycopg
+
+        from routilux.cli import main
+        from routilux.exceptions import JobStoreError
+        from routilux.postgres import PostgresJobStore
+
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS bare")
+            conn.execute("CREATE DATABASE bare")
+        bare = clean_db.rsplit("/", 1)[0] + "/bare"
+        with pytest.raises(JobStoreError, match="routilux db init"):
+            PostgresJobStore(bare)
+        assert 0 == main(["db", "init", "--dsn", bare])
+        assert "applied routilux schema version 1" in capsys.readouterr().out
+        assert 0 == main(["db", "migrate", "--dsn", bare])
+        assert "nothing to do" in capsys.readouterr().out
+        PostgresJobStore(bare).close()
+
+    def test_changed_flow_is_not_resumed(self, backend: PostgresBackend) -> None:
+        """A job whose stored flow no longer matches its fingerprint refuses to run."""
+        from routilux.exceptions import FlowMismatchError
+        from routilux.store import create_job
+
+        store = backend.store
+        job_id = create_job(store, chain_flow(), "step", {"n": 0, "steps": 1})
+        with store._conn() as conn:
+            conn.execute(
+                "UPDATE routilux_flows SET flow_json = jsonb_set(flow_json, '{name}', '\"x\"')"
+            )
+        with pytest.raises(FlowMismatchError):
+            run_job(job_id, store)
+        assert "pending" == store.load_job(job_id).status
