@@ -296,6 +296,7 @@ def diamond_flow(
     workers: int = 4,
     plugin: object | None = None,
     spin: int = 50,
+    flow_id: str | None = None,
 ) -> Flow:
     """
     Build ``src -> (left, right) -> join``: fan-out, fan-in, and an append merge at the join.
@@ -304,7 +305,7 @@ def diamond_flow(
     if plugin is not None:
         plugins = PluginManager(load_entry_points=False)
         plugins.register(plugin)
-    flow = Flow(execution_strategy=strategy, max_workers=workers, plugins=plugins)
+    flow = Flow(flow_id, execution_strategy=strategy, max_workers=workers, plugins=plugins)
     flow.add_routine(Source(ledger), "src")
     flow.add_routine(Branch(ledger, "left", spin), "left")
     flow.add_routine(Branch(ledger, "right", spin), "right")
