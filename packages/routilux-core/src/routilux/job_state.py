@@ -19,7 +19,7 @@ from .exceptions import RoutiluxWarning
 if TYPE_CHECKING:
     from os import PathLike
 
-    from ._scheduler._run import JobRun
+    from ._scheduler._run import JobRun, ReleasedRun
     from .execution_tracker import ExecutionTracker
     from .output_handler import OutputHandler
 
@@ -224,7 +224,7 @@ class JobState:
 
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False)
     _settled: threading.Condition = attrs.field(init=False)
-    _run: JobRun | None = attrs.field(default=None, init=False)
+    _run: JobRun | ReleasedRun | None = attrs.field(default=None, init=False)
     _listener: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:

@@ -276,6 +276,8 @@ class JobRun:
         finally:
             with self.lock:
                 self.delivering -= 1
+                if not self.cancelled:
+                    self._release_locked()
                 self.cond.notify_all()
                 if self.waiters:
                     self._fire_waiters_locked()
@@ -858,10 +860,14 @@ class JobRun:
             self._fire_waiters_locked()
         self.log.debug("job_finished", status=js.status)
         self.flow._job_settled(self)
-        if js._run is self:
-            js._run = ReleasedRun(self)
+        self._release_locked()
         if self.hooks is not None:
             self.hooks.call("routilux_job_finished", flow=self.flow, job_state=js)
+
+    def _release_locked(self) -> None:
+        # A finished job whose last checkpoint is written keeps only a ReleasedRun.
+        if self.finished and self.is_settled() and self.job_state._run is self:
+            self.job_state._run = ReleasedRun(self)
 
     # -- control --------------------------------------------------------------------
 
