@@ -35,8 +35,20 @@ def main() -> int:
     totals: Counter[str] = Counter()
     activations = 0
     seed = args.seed
+    modes = [
+        ("concurrent", False, False),
+        ("concurrent", True, False),
+        ("sequential", False, True),
+        ("sequential", True, False),
+        ("concurrent", False, True),
+        ("sequential", False, False),
+    ]
     while time.monotonic() < end:
+        strategy, chaos, blocking = modes[rounds % len(modes)]
         report = run_storm(
+            strategy=strategy,
+            chaos=chaos,
+            blocking=blocking,
             jobs=args.jobs,
             workers=args.workers,
             controllers=args.controllers,
@@ -50,7 +62,8 @@ def main() -> int:
         totals.update({f"action:{k}": v for k, v in report.actions.items()})
         activations += report.activations
         print(
-            f"round {rounds} seed {seed}: {dict(report.statuses)} "
+            f"round {rounds} seed {seed} {strategy} chaos={chaos} blocking={blocking}: "
+            f"{dict(report.statuses)} "
             f"{report.activations} activations in {report.seconds:.1f} s",
             flush=True,
         )

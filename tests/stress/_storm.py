@@ -61,9 +61,17 @@ def run_storm(
     seed: int = 0,
     switch: float = 1e-6,
     spin: int = 50,
+    strategy: str = "concurrent",
+    chaos: bool = False,
+    blocking: bool = False,
 ) -> StormReport:
     """
     Run one storm and return its report; ``report.problems`` lists broken invariants.
+
+    ``chaos``: controllers act on a job without taking its lock (concurrent pause, resume
+    and cancel of one job); the held-paused and late-start checks are off then, and a job
+    ever cancelled may miss its dropped work. ``blocking``: the submitters call
+    ``execute`` (a sequential job drains on the submitting thread) instead of ``submit``.
 
     Controllers serialise their actions on one job with a per-job lock, so the test
     knows when a job is held paused or cancelled; different jobs are controlled at once
@@ -71,7 +79,7 @@ def run_storm(
     """
     ledger = Ledger()
     life = Lifecycle()
-    flow = diamond_flow(ledger, "concurrent", workers, plugin=life, spin=spin)
+    flow = diamond_flow(ledger, strategy, workers, plugin=life, spin=spin)
     report = StormReport(jobs=jobs)
     registry: list[_Job] = []
     registry_lock = threading.Lock()
@@ -81,9 +89,21 @@ def run_storm(
     cancel_budget = [jobs // 5]
     t_start = time.perf_counter()
 
+    def register(js: JobState) -> None:
+        with registry_lock:
+            registry.append(_Job(js))
+
+    if blocking:
+        life.on_started = register
+
     def submitter(count: int) -> None:
         try:
             for _ in range(count):
+                if blocking:
+                    # Registered by the job_started hook: a JobState paused before its
+                    # execute starts would simply be started by that execute.
+                    flow.execute("src", {"n": fanout})
+                    continue
                 js = flow.submit("src", {"n": fanout})
                 with registry_lock:
                     registry.append(_Job(js))
@@ -105,6 +125,10 @@ def run_storm(
                             action = "peek"
                         else:
                             cancel_budget[0] -= 1
+                if chaos:
+                    chaos_action(job, action)
+                    report.actions[action] += 1
+                    continue
                 with job.lock:
                     if job.cancelled:
                         continue
@@ -133,6 +157,20 @@ def run_storm(
         except Exception as exc:
             errors.append(f"controller: {exc!r}")
 
+    def chaos_action(job: _Job, action: str) -> None:
+        js = job.state
+        if action == "pause":
+            flow.pause(js, "chaos")
+        elif action == "resume":
+            job.resumes += 1
+            flow.resume(js)
+        elif action == "cancel":
+            job.cancelled = True
+            job.cancels += 1
+            flow.cancel(js, "chaos")
+        else:
+            js.wait_for_completion(0)
+
     with switch_interval(switch), Watchdog(deadline) as dog:
         per = jobs // 2
         threads = [
@@ -160,7 +198,7 @@ def run_storm(
         # Let every job finish: resume the ones the storm left paused.
         for job in registry:
             js = job.state
-            if not job.cancelled and js.status == "paused":
+            if (chaos or not job.cancelled) and js.status == "paused":
                 ledger.release(js.job_id)
                 job.resumes += 1
                 flow.resume(js)
@@ -193,10 +231,10 @@ def run_storm(
             found.append(describe(js))
         report.problems.extend(found)
         paused_late = ledger.late_starts[(jid, "paused")]
-        if paused_late:
+        if paused_late and not chaos:
             report.problems.append(f"{js!r}: {paused_late} handler(s) started while paused")
         cancel_late = ledger.late_starts[(jid, "cancelled")]
-        if cancel_late > job.allowed_late:
+        if cancel_late > job.allowed_late and not chaos:
             report.problems.append(
                 f"{js!r}: {cancel_late} handler(s) started after cancel "
                 f"(only {job.allowed_late} were taken before)"
@@ -207,7 +245,7 @@ def run_storm(
         for old, new in changes:
             if old in FINAL and new in ("completed", "failed"):
                 report.problems.append(f"{js!r}: final status {old!r} overwritten by {new!r}")
-        if job.cancelled and (not changes or changes[-1][1] != "cancelled"):
+        if not chaos and job.cancelled and (not changes or changes[-1][1] != "cancelled"):
             report.problems.append(f"{js!r}: status changed after cancel: {changes[-3:]}")
         if finished < 1 or finished > 1 + job.resumes + job.cancels:
             report.problems.append(

@@ -278,6 +278,13 @@ class Lifecycle:
         self.lock = threading.Lock()
         self.statuses: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.finished: Counter[str] = Counter()
+        #: Called with each job's JobState once it has started (its status is running).
+        self.on_started: Callable[[JobState], None] | None = None
+
+    @hookimpl
+    def routilux_job_started(self, job_state: JobState) -> None:
+        if self.on_started is not None:
+            self.on_started(job_state)
 
     @hookimpl
     def routilux_job_status_changed(self, job_state: JobState, old: str, new: str) -> None:

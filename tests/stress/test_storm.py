@@ -1,6 +1,11 @@
 """
 Storm: 100 concurrent jobs of a fan-out/fan-in flow on 4 workers while three threads
 pause, resume and cancel them at random, with a 1 µs GIL switch interval.
+
+Modes: ``strict`` controllers take a per-job lock, so every pause and cancel is checked
+for late starts; ``chaos`` controllers hit the same job from several threads at once.
+``blocking`` submitters call ``execute`` (a sequential job then drains on the
+submitting thread) instead of ``submit``.
 """
 
 from __future__ import annotations
@@ -11,13 +16,35 @@ import pytest
 from stress._storm import run_storm
 
 
+CASES = [
+    ("concurrent", False, False, 1),
+    ("concurrent", True, False, 2),
+    ("sequential", False, True, 3),
+    ("sequential", True, True, 4),
+]
+
+
 class TestStorm:
-    @pytest.mark.parametrize("seed", [1, 2], ids=["seed1", "seed2"])
-    def test_invariants_hold_under_storm(self, seed: int) -> None:
+    @pytest.mark.parametrize(
+        ("strategy", "chaos", "blocking", "seed"),
+        CASES,
+        ids=["concurrent-strict", "concurrent-chaos", "sequential-blocking", "sequential-chaos"],
+    )
+    def test_invariants_hold_under_storm(
+        self, strategy: str, chaos: bool, blocking: bool, seed: int
+    ) -> None:
         """Every job ends final, deliveries match emissions, nothing starts while held."""
         before = sys.getswitchinterval()
         report = run_storm(
-            jobs=100, workers=4, controllers=3, control_seconds=1.0, deadline=90.0, seed=seed
+            jobs=100,
+            workers=4,
+            controllers=3,
+            control_seconds=0.6,
+            deadline=90.0,
+            seed=seed,
+            strategy=strategy,
+            chaos=chaos,
+            blocking=blocking,
         )
         assert before == sys.getswitchinterval()
         assert not report.problems, "\n".join(report.problems[:10])
