@@ -113,6 +113,16 @@ _callable_names: dict[Any, str] = {}
 _callable_ids: dict[int, tuple[Any, str]] = {}
 
 
+def _show(value: Any, limit: int) -> str:
+    # repr() for error messages that never raises (a hostile document may hold values whose
+    # repr fails: a 5,000-digit int, lists nested past the recursion limit) and stays short.
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - any failure of repr just gets a neutral description
+        text = f"<unprintable {type(value).__name__}>"
+    return text[:limit]
+
+
 def _describe(obj: Any) -> str:
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
@@ -656,23 +666,23 @@ def _check_header(data: Any, fmt: str, legacy_type: str | None = None) -> bool:
     Check a document's format and version; return ``True`` for a legacy ``_type`` document.
     """
     if type(data) is not dict:
-        msg = f"expected a {fmt!r} document (a dict), got {data!r:.200}"
+        msg = f"expected a {fmt!r} document (a dict), got {_show(data, 200)}"
         raise DeserializationError(msg)
     found = data.get("format")
     if found is None:
         if legacy_type is not None and data.get("_type") == legacy_type:
             return True
         if "_type" in data:
-            msg = f"unknown document type {data['_type']!r:.100}, expected format {fmt!r}"
+            msg = f"unknown document type {_show(data['_type'], 100)}, expected format {fmt!r}"
             raise DeserializationError(msg, path="_type")
         msg = f"missing the format name (expected {fmt!r})"
         raise DeserializationError(msg, path="format")
     if found != fmt:
-        msg = f"unknown format {found!r:.100}, expected {fmt!r}"
+        msg = f"unknown format {_show(found, 100)}, expected {fmt!r}"
         raise DeserializationError(msg, path="format")
     version = data.get("version")
     if type(version) is not int:
-        msg = f"the version must be an integer, got {version!r:.100}"
+        msg = f"the version must be an integer, got {_show(version, 100)}"
         raise DeserializationError(msg, path="version")
     if version != FORMAT_VERSION:
         msg = (
@@ -706,7 +716,9 @@ def _encode_config_other(value: Any) -> Any:
             return _CallableMarker(callable_name(value))
         except SerializationError as exc:
             raise BadValue(str(exc)) from None
-    raise BadValue(f"{value!r:.200} is not JSON data (dict, list, str, int, float, bool or None)")
+    raise BadValue(
+        f"{_show(value, 200)} is not JSON data (dict, list, str, int, float, bool or None)"
+    )
 
 
 def _finish_config(value: Any) -> Any:
@@ -726,7 +738,7 @@ def _finish_config(value: Any) -> Any:
 
 def _dump_config(config: Any, path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
-        msg = f"cannot serialize {path}: a routine config must be a dict, got {config!r:.200}"
+        msg = f"cannot serialize {path}: a routine config must be a dict, got {_show(config, 200)}"
         raise SerializationError(msg, path=path)
     try:
         encoded = dump_value(config, _encode_config_other)
@@ -747,7 +759,7 @@ def _load_config(value: Any, path: str) -> Any:
             if _ESCAPE_KEY in value:
                 inner = value[_ESCAPE_KEY]
                 if type(inner) is not dict:
-                    msg = f"expected an object (dict), got {inner!r:.200}"
+                    msg = f"expected an object (dict), got {_show(inner, 200)}"
                     raise DeserializationError(msg, path=_sub(path, _ESCAPE_KEY))
                 return {k: _load_config(v, _sub(path, k)) for k, v in inner.items()}
         return {k: _load_config(v, _sub(path, k)) for k, v in value.items()}
@@ -758,7 +770,7 @@ def _load_config(value: Any, path: str) -> Any:
 
 def _resolve_callable(name: Any, path: str) -> Any:
     if type(name) is not str:
-        msg = f"a callable name must be a string, got {name!r:.200}"
+        msg = f"a callable name must be a string, got {_show(name, 200)}"
         raise DeserializationError(msg, path=path)
     try:
         return get_callable(name)
@@ -1041,7 +1053,7 @@ def _handler_from_doc(routine: Routine, doc: dict[str, Any] | None, path: str) -
         return types.MethodType(func, routine)
     if len(doc) == 1 and "callable" in doc:
         return _resolve_callable(doc["callable"], _sub(path, "callable"))
-    msg = f'expected {{"method": name}} or {{"callable": name}}, got {doc!r:.200}'
+    msg = f'expected {{"method": name}} or {{"callable": name}}, got {_show(doc, 200)}'
     raise DeserializationError(msg, path=path)
 
 
@@ -1050,7 +1062,7 @@ def _merge_from_doc(value: Any, path: str) -> Any:
         return value
     if type(value) is dict and len(value) == 1 and "callable" in value:
         return _resolve_callable(value["callable"], _sub(path, "callable"))
-    msg = f'expected a strategy name or {{"callable": name}}, got {value!r:.200}'
+    msg = f'expected a strategy name or {{"callable": name}}, got {_show(value, 200)}'
     raise DeserializationError(msg, path=path)
 
 
@@ -1127,7 +1139,7 @@ def load_routine_into(routine: Routine, data: Any) -> None:
     doc = _structure(data, _RoutineDoc, "")
     own = routine_type_name(type(routine))
     if own is not None and own != doc.type:
-        msg = f"the document is a {doc.type!r:.100} routine, not a {own!r}"
+        msg = f"the document is a {_show(doc.type, 100)} routine, not a {own!r}"
         raise DeserializationError(msg, path="type")
     _apply_routine_doc(routine, doc, "")
     if doc.id is not None:
@@ -1192,7 +1204,7 @@ def load_flow_into(flow: Flow, data: Any) -> None:
     _check_header(data, FLOW_FORMAT)
     doc = _structure(data, _FlowDoc, "")
     if doc.execution_strategy not in EXECUTION_STRATEGIES:
-        msg = f"unknown execution strategy {doc.execution_strategy!r:.100}"
+        msg = f"unknown execution strategy {_show(doc.execution_strategy, 100)}"
         raise DeserializationError(msg, path="execution_strategy")
     _check_count(doc.max_workers, "max_workers", _MAX_WORKERS)
     _check_count(doc.max_async, "max_async", _MAX_WORKERS)
@@ -1352,7 +1364,7 @@ def _dump_history(records: Any) -> list[dict[str, Any]]:
             raise SerializationError(msg, path=where) from None
         except (AttributeError, TypeError):
             where = f"execution_history[{j}]"
-            msg = f"cannot serialize {where}: not an ExecutionRecord: {record!r:.200}"
+            msg = f"cannot serialize {where}: not an ExecutionRecord: {_show(record, 200)}"
             raise SerializationError(msg, path=where) from None
     return out  # pragma: no cover - the fast path failed, so the loop raised
 
@@ -1360,7 +1372,7 @@ def _dump_history(records: Any) -> list[dict[str, Any]]:
 def _iso(value: Any, path: str) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
-    msg = f"cannot serialize {path}: expected a datetime, got {value!r:.200}"
+    msg = f"cannot serialize {path}: expected a datetime, got {_show(value, 200)}"
     raise SerializationError(msg, path=path)
 
 
@@ -1411,7 +1423,7 @@ def _load_checked(value: Any, path: str, want_dict: bool = True) -> Any:
 
 def _require_list(value: Any, path: str) -> list[Any]:
     if type(value) is not list:
-        msg = f"expected a list, got {value!r:.200}"
+        msg = f"expected a list, got {_show(value, 200)}"
         raise _bad(msg, path)
     return value
 
@@ -1432,14 +1444,14 @@ def _load_object_list(value: Any, path: str) -> list[dict[str, Any]]:
 def _check_record(item: Any, path: str, legacy: bool) -> tuple[str, str, dict[str, Any], datetime]:
     # The slow, precise check of one history record (used to explain a failure).
     if type(item) is not dict:
-        msg = f"expected a record object (dict), got {item!r:.200}"
+        msg = f"expected a record object (dict), got {_show(item, 200)}"
         raise _bad(msg, path)
     values = []
     for key in ("routine_id", "event_name"):
         if key not in item:
             raise _bad("required field missing", _sub(path, key))
         if type(item[key]) is not str:
-            raise _bad(f"expected a string, got {item[key]!r:.200}", _sub(path, key))
+            raise _bad(f"expected a string, got {_show(item[key], 200)}", _sub(path, key))
         values.append(item[key])
     raw = item.get("data")
     data = {} if raw is None else _load_checked(raw, _sub(path, "data"))
@@ -1455,11 +1467,11 @@ def _check_record(item: Any, path: str, legacy: bool) -> tuple[str, str, dict[st
 
 def _parse_time(value: Any, path: str) -> datetime:
     if type(value) is not str:
-        raise _bad(f"expected an ISO 8601 timestamp string, got {value!r:.200}", path)
+        raise _bad(f"expected an ISO 8601 timestamp string, got {_show(value, 200)}", path)
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise _bad(f"expected an ISO 8601 timestamp, got {value!r:.200}", path) from None
+        raise _bad(f"expected an ISO 8601 timestamp, got {_show(value, 200)}", path) from None
 
 
 def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
@@ -1508,7 +1520,7 @@ def _check_fields(
     item: Any, path: str, fields: dict[str, tuple[bool, tuple[type, ...]]]
 ) -> dict[str, Any]:
     if type(item) is not dict:
-        raise _bad(f"expected an object (dict), got {item!r:.200}", path)
+        raise _bad(f"expected an object (dict), got {_show(item, 200)}", path)
     for key, (required, kinds) in fields.items():
         if key not in item:
             if required:
@@ -1517,7 +1529,7 @@ def _check_fields(
         value = item[key]
         if type(value) not in kinds:
             names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-            raise _bad(f"expected {names}, got {value!r:.200}", _sub(path, key))
+            raise _bad(f"expected {names}, got {_show(value, 200)}", _sub(path, key))
     result: dict[str, Any] = _load_checked(item, path)
     return result
 
@@ -1554,7 +1566,7 @@ def _load_pending(value: Any) -> list[dict[str, Any]]:
         task = _check_fields(item, path, _PENDING_FIELDS)
         for key, val in task.get("param_mapping", {}).items():
             if type(val) is not str:
-                msg = f"expected a string, got {val!r:.200}"
+                msg = f"expected a string, got {_show(val, 200)}"
                 raise _bad(msg, _sub(_sub(path, "param_mapping"), key))
         for key in ("seq", "retry_count"):
             number = task.get(key, 0)
@@ -1573,11 +1585,11 @@ def _load_deferred(value: Any) -> list[dict[str, Any]]:
 
 def _load_routine_states(value: Any) -> dict[str, dict[str, Any]]:
     if type(value) is not dict:
-        raise _bad(f"expected an object (dict), got {value!r:.200}", "routine_states")
+        raise _bad(f"expected an object (dict), got {_show(value, 200)}", "routine_states")
     out = {}
     for key, state in value.items():
         if type(key) is not str:
-            raise _bad(f"keys must be strings, got {key!r:.100}", "routine_states")
+            raise _bad(f"keys must be strings, got {_show(key, 100)}", "routine_states")
         try:
             out[key] = load_object(state)
         except BadValue as bad:
