@@ -117,16 +117,16 @@ class TestReleasedRuns:
 
 class TestHistoryLimit:
     def test_history_limit_bounds_and_counts(self) -> None:
-        """A job with 20,000 records keeps the last N and counts the rest as dropped."""
+        """A job with 5,000 records keeps the last N and counts the rest as dropped."""
         flow = Flow(history_limit=100)
         src = _Src()
         flow.add_routine(src, "src")
         flow.add_routine(_Sink(), "sink")
         flow.connect("src", "out", "sink", "inp")
-        js = flow.execute("src", {"n": 20_000})
+        js = flow.execute("src", {"n": 5_000})
         assert js.status == "completed"
         assert len(js.execution_history) == 100
-        total = 1 + 20_000 + 1  # start, one record per emit, completed
+        total = 1 + 5_000 + 1  # start, one record per emit, completed
         assert js.history_dropped == total - 100
         assert js.execution_history[-1].event_name == "completed"
         flow.shutdown()
