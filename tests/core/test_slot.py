@@ -154,3 +154,54 @@ def test_repr() -> None:
     assert repr(r.define_slot("s")) == f"Slot[{r._id}.s]"
     assert repr(Slot("bare")) == "Slot[bare]"
     assert repr(r.define_event("e")) == f"Event[{r._id}.e]"
+
+
+def _module_handler(value: Any = None) -> None:
+    """A module-level handler: serializable by name."""
+
+
+class _Owner(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take, merge_strategy="append")
+        self.define_event("out", ["value"])
+
+    def take(self, value: Any = None) -> None:
+        """A method handler: serialized by its name."""
+
+
+def test_slot_and_event_round_trip() -> None:
+    """Slot and Event serialize as data and restore in place."""
+    import json
+
+    from routilux import Event
+
+    owner = _Owner()
+    doc = json.loads(json.dumps(owner.get_slot("input").serialize()))
+    assert (doc["name"], doc["merge_strategy"], doc["handler"]) == (
+        "input",
+        "append",
+        {"method": "take"},
+    )
+    fresh = _Owner()
+    target = fresh.get_slot("input")
+    target.handler = None
+    target.deserialize(doc)
+    assert target.handler == fresh.take and target.merge_strategy == "append"
+
+    bare = Slot("b", None, _module_handler)
+    copy = Slot()
+    copy.deserialize(json.loads(json.dumps(bare.serialize())))
+    assert (copy.name, copy.handler) == ("b", _module_handler)
+
+    ev = Event()
+    ev.deserialize(owner.get_event("out").serialize())
+    assert (ev.name, ev.output_params) == ("out", ["value"])
+
+
+def test_slot_with_lambda_handler_cannot_serialize() -> None:
+    """A lambda handler has no name: SerializationError at serialize time."""
+    from routilux.exceptions import SerializationError
+
+    with pytest.raises(SerializationError, match="handler"):
+        Slot("s", None, lambda **_: None).serialize()

@@ -53,6 +53,22 @@ class Event:
         """
         slot.disconnect(self)
 
+    def serialize(self) -> dict[str, Any]:
+        """
+        Return the event as data: name and ``output_params`` (connections belong to the flow).
+        """
+        from .serialization import dump_event
+
+        return dump_event(self)
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """
+        Restore name and ``output_params`` from :meth:`serialize` output.
+        """
+        from .serialization import load_event_into
+
+        load_event_into(self, data)
+
     def emit(self, flow: Flow | None = None, **kwargs: Any) -> None:
         """
         Deliver ``kwargs`` to the connected slots.

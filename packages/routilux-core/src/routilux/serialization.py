@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ._flow import Flow
     from .connection import Connection
     from .error_handler import ErrorHandler
+    from .event import Event
     from .execution_tracker import ExecutionTracker
     from .job_state import ExecutionRecord, JobState
     from .routine import Routine
@@ -65,18 +66,22 @@ __all__ = [
     "configure_converter",
     "dump_connection",
     "dump_error_handler",
+    "dump_event",
     "dump_flow",
     "dump_job_state",
     "dump_routine",
+    "dump_slot",
     "exception_name",
     "get_callable",
     "get_exception",
     "load_connection_into",
     "load_error_handler_into",
+    "load_event_into",
     "load_flow_into",
     "load_job_state_into",
     "load_record_into",
     "load_routine_into",
+    "load_slot_into",
     "load_tracker_into",
     "make_converter",
     "register_callable",
@@ -94,6 +99,8 @@ JOB_STATE_FORMAT = "routilux.job_state"
 """Format name of a serialized :class:`~routilux.JobState`."""
 
 _ROUTINE_FORMAT = "routilux.routine"
+_SLOT_FORMAT = "routilux.slot"
+_EVENT_FORMAT = "routilux.event"
 _CONNECTION_FORMAT = "routilux.connection"
 _ERROR_HANDLER_FORMAT = "routilux.error_handler"
 _TRACKER_FORMAT = "routilux.execution_tracker"
@@ -1027,6 +1034,86 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
         for event_name, event in routine._events.items()
     ]
     return doc
+
+
+def dump_slot(slot: Slot) -> dict[str, Any]:
+    """
+    Return a :class:`~routilux.Slot` as a ``routilux.slot`` document: name, merge strategy
+    and handler (a method name of its routine, or a registered callable name).
+
+    Raises:
+        SerializationError: The handler or merge strategy has no registered name.
+    """
+    where = slot.name
+    handler: dict[str, str] | None = None
+    if slot.handler is not None:
+        if slot.routine is not None:
+            handler = _handler_doc(slot.routine, slot, where)
+        else:
+            try:
+                handler = {"callable": callable_name(slot.handler)}
+            except SerializationError as exc:
+                msg = f"cannot serialize the handler of slot {where!r}: {exc}"
+                raise SerializationError(msg, path="handler") from None
+    return {
+        **_header(_SLOT_FORMAT),
+        "name": slot.name,
+        "merge_strategy": _merge_doc(slot, where),
+        "handler": handler,
+    }
+
+
+def load_slot_into(slot: Slot, data: Any) -> None:
+    """
+    Fill ``slot`` from a ``routilux.slot`` document (a method handler needs the slot's
+    routine). Nothing the document names is imported; ``data`` is not changed.
+
+    Raises:
+        DeserializationError: The document is malformed; the message gives the path.
+    """
+    _check_header(data, _SLOT_FORMAT)
+    body = {k: v for k, v in data.items() if k not in ("format", "version")}
+    doc = _structure(body, _SlotDoc, "")
+    strategy = _merge_from_doc(doc.merge_strategy, "merge_strategy")
+    handler_doc = doc.handler
+    if slot.routine is not None:
+        handler = _handler_from_doc(slot.routine, handler_doc, "handler")
+    elif handler_doc is None:
+        handler = None
+    elif len(handler_doc) == 1 and "callable" in handler_doc:
+        handler = _resolve_callable(handler_doc["callable"], "handler.callable")
+    else:
+        msg = 'a slot without a routine takes only {"callable": name} as its handler'
+        raise DeserializationError(msg, path="handler")
+    slot.name = doc.name
+    slot.merge_strategy = strategy
+    slot.handler = handler
+
+
+def dump_event(event: Event) -> dict[str, Any]:
+    """
+    Return an :class:`~routilux.Event` as a ``routilux.event`` document: name and
+    ``output_params`` (connections belong to the flow).
+    """
+    return {
+        **_header(_EVENT_FORMAT),
+        "name": event.name,
+        "output_params": [str(p) for p in event.output_params],
+    }
+
+
+def load_event_into(event: Event, data: Any) -> None:
+    """
+    Fill ``event`` from a ``routilux.event`` document; ``data`` is not changed.
+
+    Raises:
+        DeserializationError: The document is malformed; the message gives the path.
+    """
+    _check_header(data, _EVENT_FORMAT)
+    body = {k: v for k, v in data.items() if k not in ("format", "version")}
+    doc = _structure(body, _EventDoc, "")
+    event.name = doc.name
+    event.output_params = list(doc.output_params)
 
 
 def dump_routine(routine: Routine) -> dict[str, Any]:

@@ -115,6 +115,27 @@ class Slot:
         if self in event.connected_slots:
             event.connected_slots.remove(self)
 
+    def serialize(self) -> dict[str, Any]:
+        """
+        Return the slot as data: name, merge strategy and handler (a method name of its
+        routine or a registered callable name).
+
+        Raises:
+            SerializationError: The handler or merge strategy is a lambda or closure.
+        """
+        from .serialization import dump_slot
+
+        return dump_slot(self)
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """
+        Restore name, merge strategy and handler from :meth:`serialize` output; ``data``
+        is not changed and nothing it names is imported.
+        """
+        from .serialization import load_slot_into
+
+        load_slot_into(self, data)
+
     def _merge_data(self, new: dict[str, Any]) -> Any:
         self._data, merged = merge(self.merge_strategy, self._data, new)
         return merged
