@@ -45,7 +45,9 @@ def main() -> int:
     ]
     while time.monotonic() < end:
         strategy, chaos, blocking = modes[rounds % len(modes)]
+        flaky = rounds % 2 == 1
         report = run_storm(
+            flaky=flaky,
             strategy=strategy,
             chaos=chaos,
             blocking=blocking,
@@ -62,7 +64,8 @@ def main() -> int:
         totals.update({f"action:{k}": v for k, v in report.actions.items()})
         activations += report.activations
         print(
-            f"round {rounds} seed {seed} {strategy} chaos={chaos} blocking={blocking}: "
+            f"round {rounds} seed {seed} {strategy} chaos={chaos} blocking={blocking} "
+            f"retries={flaky}: "
             f"{dict(report.statuses)} "
             f"{report.activations} activations in {report.seconds:.1f} s",
             flush=True,

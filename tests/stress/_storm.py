@@ -64,6 +64,7 @@ def run_storm(
     strategy: str = "concurrent",
     chaos: bool = False,
     blocking: bool = False,
+    flaky: bool = False,
 ) -> StormReport:
     """
     Run one storm and return its report; ``report.problems`` lists broken invariants.
@@ -72,6 +73,7 @@ def run_storm(
     and cancel of one job); the held-paused and late-start checks are off then, and a job
     ever cancelled may miss its dropped work. ``blocking``: the submitters call
     ``execute`` (a sequential job drains on the submitting thread) instead of ``submit``.
+    ``flaky``: one branch fails each first attempt and retries on the flow's timer.
 
     Controllers serialise their actions on one job with a per-job lock, so the test
     knows when a job is held paused or cancelled; different jobs are controlled at once
@@ -79,7 +81,7 @@ def run_storm(
     """
     ledger = Ledger()
     life = Lifecycle()
-    flow = diamond_flow(ledger, strategy, workers, plugin=life, spin=spin)
+    flow = diamond_flow(ledger, strategy, workers, plugin=life, spin=spin, flaky=flaky)
     report = StormReport(jobs=jobs)
     registry: list[_Job] = []
     registry_lock = threading.Lock()

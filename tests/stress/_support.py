@@ -17,7 +17,15 @@ import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 
-from routilux import Flow, JobState, PluginManager, Routine, hookimpl
+from routilux import (
+    ErrorHandler,
+    ErrorStrategy,
+    Flow,
+    JobState,
+    PluginManager,
+    Routine,
+    hookimpl,
+)
 
 
 FINAL = frozenset({"completed", "failed", "cancelled"})
@@ -248,6 +256,25 @@ class Branch(Routine):
             self.ledger.end(job)
 
 
+class FlakyBranch(Branch):
+    """A branch whose first attempt at each token fails (before it counts as delivered)."""
+
+    def __init__(self, ledger: Ledger, name: str, spin: int = 50) -> None:
+        super().__init__(ledger, name, spin)
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.attempts_lock = threading.Lock()
+
+    def take(self, token: str) -> None:
+        job = _job_id(self)
+        with self.attempts_lock:
+            self.attempts[(job, token)] += 1
+            first = self.attempts[(job, token)] == 1
+        if first:
+            msg = f"first attempt at {token}"
+            raise RuntimeError(msg)
+        super().take(token)
+
+
 class Join(Routine):
     """Fan-in with an append merge: each call sees the token list so far."""
 
@@ -304,9 +331,11 @@ def diamond_flow(
     plugin: object | None = None,
     spin: int = 50,
     flow_id: str | None = None,
+    flaky: bool = False,
 ) -> Flow:
     """
     Build ``src -> (left, right) -> join``: fan-out, fan-in, and an append merge at the join.
+    ``flaky``: the right branch fails each token's first attempt and retries on a timer.
     """
     plugins = None
     if plugin is not None:
@@ -315,7 +344,12 @@ def diamond_flow(
     flow = Flow(flow_id, execution_strategy=strategy, max_workers=workers, plugins=plugins)
     flow.add_routine(Source(ledger), "src")
     flow.add_routine(Branch(ledger, "left", spin), "left")
-    flow.add_routine(Branch(ledger, "right", spin), "right")
+    right = FlakyBranch(ledger, "right", spin) if flaky else Branch(ledger, "right", spin)
+    if flaky:
+        right.set_error_handler(
+            ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=3, retry_delay=0.002)
+        )
+    flow.add_routine(right, "right")
     flow.add_routine(Join(ledger), "join")
     flow.connect("src", "out", "left", "inp")
     flow.connect("src", "out", "right", "inp")

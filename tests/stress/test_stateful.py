@@ -86,9 +86,9 @@ class JobMachine(RuleBasedStateMachine):
         self.flow: Flow | None = None
         self.models: list[JobModel] = []
 
-    @initialize(strategy=st.sampled_from(["sequential", "concurrent"]))
-    def make_flow(self, strategy: str) -> None:
-        self.flow = diamond_flow(self.ledger, strategy, 2, spin=20)
+    @initialize(strategy=st.sampled_from(["sequential", "concurrent"]), flaky=st.booleans())
+    def make_flow(self, strategy: str, flaky: bool) -> None:
+        self.flow = diamond_flow(self.ledger, strategy, 2, spin=20, flaky=flaky)
 
     @property
     def f(self) -> Flow:
