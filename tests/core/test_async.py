@@ -80,8 +80,9 @@ def mixed_flow(kinds: str, strategy: str, log: Log, fail_on: Any = None) -> Flow
     ``a -> b -> (c, d)`` fan-out; ``kinds`` says which steps are async (``"s"``/``"a"``
     per step), so ``"sass"`` is sync -> async -> sync fan-out.
     """
-    flow = Flow(flow_id="mixed", execution_strategy=strategy, max_workers=3,
-                thread_name_prefix=WORKERS)
+    flow = Flow(
+        flow_id="mixed", execution_strategy=strategy, max_workers=3, thread_name_prefix=WORKERS
+    )
     for name, kind in zip("abcd", kinds, strict=True):
         flow.add_routine(Step(name, log, kind == "a", fail_on if name == "b" else None), name)
     flow.connect("a", "out", "b", "trigger")
@@ -93,8 +94,11 @@ def mixed_flow(kinds: str, strategy: str, log: Log, fail_on: Any = None) -> Flow
 def summary(js: JobState) -> dict[str, Any]:
     """What must not depend on the lane: status, records and routine states (no times)."""
     records = [
-        (r.routine_id, r.event_name, {k: v for k, v in r.data.items()
-                                      if k not in ("execution_time", "traceback")})
+        (
+            r.routine_id,
+            r.event_name,
+            {k: v for k, v in r.data.items() if k not in ("execution_time", "traceback")},
+        )
         for r in js.get_execution_history()
     ]
     states = {
@@ -142,6 +146,7 @@ class TestLanes:
         flow.connect("b", "out", "c", "trigger")
         with flow:
             assert "completed" == flow.execute("a", {"value": 0}).status
+
             async def main() -> str:
                 js = await flow.aexecute("a", {"value": 0})
                 assert "completed" == js.status
@@ -276,8 +281,10 @@ class TestSameAsSync:
     def test_mixed_flow_matches_all_sync_twin(self, strategy: str, kinds: str) -> None:
         """Records, routine states, status and (sequential) order equal the all-sync twin's."""
         twin_log, log = Log(), Log()
-        with mixed_flow("ssss", strategy, twin_log) as twin, \
-                mixed_flow(kinds, strategy, log) as flow:
+        with (
+            mixed_flow("ssss", strategy, twin_log) as twin,
+            mixed_flow(kinds, strategy, log) as flow,
+        ):
             expected = summary(twin.execute("a", {"value": 0}))
             actual = summary(flow.execute("a", {"value": 0}))
         if strategy == "sequential":
@@ -289,13 +296,16 @@ class TestSameAsSync:
             assert sorted(map(repr, expected["records"])) == sorted(map(repr, actual["records"]))
             assert expected["states"] == actual["states"]
 
-    @pytest.mark.parametrize("strategy", [ErrorStrategy.CONTINUE, ErrorStrategy.STOP,
-                                          ErrorStrategy.SKIP])
+    @pytest.mark.parametrize(
+        "strategy", [ErrorStrategy.CONTINUE, ErrorStrategy.STOP, ErrorStrategy.SKIP]
+    )
     def test_error_strategies_match_all_sync_twin(self, strategy: ErrorStrategy) -> None:
         """A failing async step is handled by the error strategy exactly as a sync one."""
         twin_log, log = Log(), Log()
-        with mixed_flow("ssss", "sequential", twin_log, fail_on=1) as twin, \
-                mixed_flow("sass", "sequential", log, fail_on=1) as flow:
+        with (
+            mixed_flow("ssss", "sequential", twin_log, fail_on=1) as twin,
+            mixed_flow("sass", "sequential", log, fail_on=1) as flow,
+        ):
             twin.routines["b"].set_error_handler(ErrorHandler(strategy=strategy))
             flow.routines["b"].set_error_handler(ErrorHandler(strategy=strategy))
             expected = summary(twin.execute("a", {"value": 0}))
@@ -306,8 +316,10 @@ class TestSameAsSync:
     def test_aexecute_matches_execute(self) -> None:
         """aexecute gives the same records and states as execute."""
         log_a, log_b = Log(), Log()
-        with mixed_flow("sass", "sequential", log_a) as one, \
-                mixed_flow("sass", "sequential", log_b) as two:
+        with (
+            mixed_flow("sass", "sequential", log_a) as one,
+            mixed_flow("sass", "sequential", log_b) as two,
+        ):
             expected = summary(one.execute("a", {"value": 0}))
 
             async def main() -> dict[str, Any]:
@@ -366,8 +378,9 @@ class TestSameAsSync:
         flow = Flow()
         flow.add_routine(Flaky(), "f")
         flow.routines["f"].set_error_handler(
-            ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=3, retry_delay=0.01,
-                         retry_backoff=1.0)
+            ErrorHandler(
+                strategy=ErrorStrategy.RETRY, max_retries=3, retry_delay=0.01, retry_backoff=1.0
+            )
         )
         with flow:
             js = flow.execute("f")
@@ -548,8 +561,9 @@ class TestControl:
         with flow, pytest.raises(ConfigurationError):
             asyncio.run(flow.aexecute("a", on_cancel="ignore"))
 
-    @pytest.mark.parametrize(("on_cancel", "status"), [("cancel", "cancelled"),
-                                                       ("pause", "paused")])
+    @pytest.mark.parametrize(
+        ("on_cancel", "status"), [("cancel", "cancelled"), ("pause", "paused")]
+    )
     def test_cancelling_the_aexecute_task(self, on_cancel: str, status: str) -> None:
         """Cancelling the awaiting task cancels (or pauses) the job; the handler cleans up."""
         cleanups: list[str] = []
@@ -687,8 +701,11 @@ class TestBridgeAndContext:
         with flow:
             contextvars.copy_context().run(from_thread)
             asyncio.run(main())
-        expected = [(kind, req) for req in ("req-exec", "req-submit", "req-aexec")
-                    for kind in ("sync", "async", "sync")]
+        expected = [
+            (kind, req)
+            for req in ("req-exec", "req-submit", "req-aexec")
+            for kind in ("sync", "async", "sync")
+        ]
         assert expected == seen.items
         assert "unset" == REQUEST.get()
 

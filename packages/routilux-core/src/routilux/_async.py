@@ -408,8 +408,12 @@ async def _activation(run: JobRun, coro: CoroActivation) -> None:
         run._started(rid, t0)
         if hooks is not None:
             hooks.call(
-                "routilux_activation_started", flow=run.flow, job_state=run.job_state,
-                routine_id=rid, slot_name=slot.name, attempt=act.attempt + 1,
+                "routilux_activation_started",
+                flow=run.flow,
+                job_state=run.job_state,
+                routine_id=rid,
+                slot_name=slot.name,
+                attempt=act.attempt + 1,
             )
         try:
             data = act.data
@@ -449,8 +453,12 @@ def _cancelled(run: JobRun, coro: CoroActivation, exc: asyncio.CancelledError, t
         run._ended(rid, t0, "cancelled", None)
     if run.hooks is not None:
         run.hooks.call(
-            "routilux_activation_failed", flow=run.flow, job_state=run.job_state,
-            routine_id=rid, slot_name=act.slot.name, error=exc,
+            "routilux_activation_failed",
+            flow=run.flow,
+            job_state=run.job_state,
+            routine_id=rid,
+            slot_name=act.slot.name,
+            error=exc,
             strategy="requeue" if requeued else "cancel",
         )
 
@@ -465,7 +473,8 @@ def _finished(run: JobRun, coro: CoroActivation) -> None:
         if not coro.started and not (coro.requeued or run.cancelled or run.failed):
             # Cancelled from outside before it began (its loop shutting down, say).
             run.log.warning(
-                "async_activation_dropped", routine_id=coro.act.routine_id,
+                "async_activation_dropped",
+                routine_id=coro.act.routine_id,
                 slot=coro.act.slot.name,
             )
         if coro.started:

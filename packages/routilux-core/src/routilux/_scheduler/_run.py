@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Activation", "JobControl", "JobRun"]
 
+
 class JobControl:
     """
     Where a job's remote pause and cancel requests come from (a store, a queue...).
@@ -52,6 +53,7 @@ class JobControl:
         Return ``"pause"``, ``"cancel"`` or ``None`` (no request).
         """
         return None
+
 
 _Target = tuple[str | None, "Slot", "Connection | None"]
 """Where an emit delivers: flow routine id, slot, connection."""
@@ -88,8 +90,7 @@ class _IsolatedHooks:
             try:
                 listener(change)
             except BaseException as exc:  # noqa: BLE001 - the hook-call boundary: logged
-                logger.error("plugin_failed", hook="change_listener", error=repr(exc),
-                             exc_info=exc)
+                logger.error("plugin_failed", hook="change_listener", error=repr(exc), exc_info=exc)
 
         return isolated
 
@@ -150,8 +151,9 @@ class JobRun:
     The scheduler's private companion of one JobState (never serialized).
     """
 
-    def __init__(self, flow: Flow, job_state: JobState, sequential: bool,
-                 hooks: HookRelay | None) -> None:
+    def __init__(
+        self, flow: Flow, job_state: JobState, sequential: bool, hooks: HookRelay | None
+    ) -> None:
         self.flow = flow
         self.job_state = job_state
         self.sequential = sequential
@@ -301,8 +303,14 @@ class JobRun:
 
     # -- queueing -------------------------------------------------------------------
 
-    def make_activation(self, routine_id: str | None, slot: Slot, data: dict[str, Any],
-                        connection: Connection | None, entry: bool = False) -> Activation:
+    def make_activation(
+        self,
+        routine_id: str | None,
+        slot: Slot,
+        data: dict[str, Any],
+        connection: Connection | None,
+        entry: bool = False,
+    ) -> Activation:
         with self.lock:
             seq = self.seq
             self.seq += 1
@@ -323,13 +331,16 @@ class JobRun:
         if source_id is not None:
             self.job_state.record_execution(source_id, event.name, payload)
         tracker._new_events.append(
-            (time.time(), source_id or "", event.name, targets[0][0] if targets else None,
-             payload)
+            (time.time(), source_id or "", event.name, targets[0][0] if targets else None, payload)
         )
         if self.hooks is not None:
             self.hooks.call(
-                "routilux_event_emitted", flow=flow, job_state=self.job_state,
-                routine_id=source_id, event_name=event.name, data=payload,
+                "routilux_event_emitted",
+                flow=flow,
+                job_state=self.job_state,
+                routine_id=source_id,
+                event_name=event.name,
+                data=payload,
             )
         if not targets:
             return
@@ -604,12 +615,17 @@ class JobRun:
         t0 = time.time()
         self._started(rid, t0)
         if self.debug:
-            self.log.debug("activation_started", routine_id=rid, slot=slot.name,
-                           attempt=act.attempt + 1)
+            self.log.debug(
+                "activation_started", routine_id=rid, slot=slot.name, attempt=act.attempt + 1
+            )
         if hooks is not None:
             hooks.call(
-                "routilux_activation_started", flow=self.flow, job_state=self.job_state,
-                routine_id=rid, slot_name=slot.name, attempt=act.attempt + 1,
+                "routilux_activation_started",
+                flow=self.flow,
+                job_state=self.job_state,
+                routine_id=rid,
+                slot_name=slot.name,
+                attempt=act.attempt + 1,
             )
         try:
             data = act.data
@@ -654,8 +670,14 @@ class JobRun:
                     rid, {"status": "running", "start_time": self.stats[rid][2]}
                 )
 
-    def _ended(self, rid: str | None, t0: float, status: str, extra: dict[str, Any] | None,
-               error: str | None = None) -> float:
+    def _ended(
+        self,
+        rid: str | None,
+        t0: float,
+        status: str,
+        extra: dict[str, Any] | None,
+        error: str | None = None,
+    ) -> float:
         # Book one finished activation. Successes are kept in ``stats`` and written to the
         # routine state at settle points (finish, pause, checkpoint, cancel); anything else
         # is written at once, since it says what went wrong.
@@ -705,16 +727,25 @@ class JobRun:
         if act.entry and act.attempt:
             self.entry_retried = True
         if self.debug:
-            self.log.debug("activation_finished", routine_id=act.routine_id, slot=act.slot.name,
-                           duration=elapsed)
+            self.log.debug(
+                "activation_finished",
+                routine_id=act.routine_id,
+                slot=act.slot.name,
+                duration=elapsed,
+            )
         if self.hooks is not None:
             self.hooks.call(
-                "routilux_activation_finished", flow=self.flow, job_state=self.job_state,
-                routine_id=act.routine_id, slot_name=act.slot.name, duration=elapsed,
+                "routilux_activation_finished",
+                flow=self.flow,
+                job_state=self.job_state,
+                routine_id=act.routine_id,
+                slot_name=act.slot.name,
+                duration=elapsed,
             )
 
-    def _on_error(self, act: Activation, exc: BaseException, t0: float,
-                  fatal: bool = False) -> None:
+    def _on_error(
+        self, act: Activation, exc: BaseException, t0: float, fatal: bool = False
+    ) -> None:
         flow = self.flow
         js = self.job_state
         rid = act.routine_id
@@ -724,13 +755,17 @@ class JobRun:
         message = str(exc)
         error_type = type(exc).__name__
         record_id = rid if rid is not None else ""
-        js.record_execution(record_id, "error", {
-            "slot": act.slot.name,
-            "error": message,
-            "error_type": error_type,
-            "attempt": act.attempt + 1,
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        })
+        js.record_execution(
+            record_id,
+            "error",
+            {
+                "slot": act.slot.name,
+                "error": message,
+                "error_type": error_type,
+                "attempt": act.attempt + 1,
+                "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            },
+        )
         log = self.log.bind(routine_id=rid, slot=act.slot.name)
         applied: str
         error_state = {"error": message, "error_type": error_type}
@@ -743,25 +778,29 @@ class JobRun:
             if handler.is_retryable(exc) and act.attempt < handler.max_retries:
                 applied = "retry"
                 handler._mirror(act.attempt + 1)
-                self._ended(rid, t0, "retrying", {**error_state, "retry_count": act.attempt + 1},
-                            message)
+                self._ended(
+                    rid, t0, "retrying", {**error_state, "retry_count": act.attempt + 1}, message
+                )
                 self._retry_later(act, handler.retry_delay_for(act.attempt))
             else:
                 handler._mirror(handler.max_retries if handler.is_retryable(exc) else 0)
                 extra = {**error_state, "retry_count": act.attempt} if act.attempt else error_state
                 if handler.is_critical or act.entry:
                     applied = "stop"
-                    self._ended(rid, t0, "failed", {**extra, "error_time": _iso(time.time())},
-                                message)
+                    self._ended(
+                        rid, t0, "failed", {**extra, "error_time": _iso(time.time())}, message
+                    )
                     self.fail()
                 else:
                     applied = "continue"
-                    self._ended(rid, t0, "failed", {**extra, "error_time": _iso(time.time())},
-                                message)
+                    self._ended(
+                        rid, t0, "failed", {**extra, "error_time": _iso(time.time())}, message
+                    )
         elif strategy is ErrorStrategy.STOP:
             applied = "stop"
-            self._ended(rid, t0, "failed", {**error_state, "error_time": _iso(time.time())},
-                        message)
+            self._ended(
+                rid, t0, "failed", {**error_state, "error_time": _iso(time.time())}, message
+            )
             self.fail()
         elif strategy is ErrorStrategy.CONTINUE:
             applied = "continue"
@@ -772,21 +811,28 @@ class JobRun:
             self._ended(rid, t0, "skipped", error_state, message)
         elif act.entry:
             applied = "stop"
-            self._ended(rid, t0, "failed", {**error_state, "error_time": _iso(time.time())},
-                        message)
+            self._ended(
+                rid, t0, "failed", {**error_state, "error_time": _iso(time.time())}, message
+            )
             self.fail()
         else:
             applied = "continue"
-            self._ended(rid, t0, "failed", {**error_state, "error_time": _iso(time.time())},
-                        message)
+            self._ended(
+                rid, t0, "failed", {**error_state, "error_time": _iso(time.time())}, message
+            )
         if applied == "stop":
             log.error("activation_failed", error=repr(exc), strategy=applied, exc_info=exc)
         else:
             log.warning("activation_failed", error=repr(exc), strategy=applied)
         if self.hooks is not None:
             self.hooks.call(
-                "routilux_activation_failed", flow=flow, job_state=js, routine_id=rid,
-                slot_name=act.slot.name, error=exc, strategy=applied,
+                "routilux_activation_failed",
+                flow=flow,
+                job_state=js,
+                routine_id=rid,
+                slot_name=act.slot.name,
+                error=exc,
+                strategy=applied,
             )
 
     def _retry_later(self, act: Activation, delay: float) -> None:
@@ -889,7 +935,8 @@ class JobRun:
             js._add_pending(moved)
             self._flush_states_locked()
             js._set_paused(
-                reason, checkpoint,
+                reason,
+                checkpoint,
                 pending_tasks_count=len(js.pending_tasks),
                 active_tasks_count=self.in_flight,
                 queue_size=len(moved),
@@ -1013,5 +1060,12 @@ class JobRun:
                 seq = self.seq
             self.seq = max(self.seq, seq + 1)
         attempt = task.get("retry_count", 0)
-        return Activation(rid, slot, dict(task.get("data") or {}), conn, seq,
-                          attempt if isinstance(attempt, int) else 0, bool(task.get("entry")))
+        return Activation(
+            rid,
+            slot,
+            dict(task.get("data") or {}),
+            conn,
+            seq,
+            attempt if isinstance(attempt, int) else 0,
+            bool(task.get("entry")),
+        )
