@@ -686,16 +686,18 @@ class Flow:
             FlowMismatchError: The JobState belongs to another flow (a ``ValueError``).
         """
         self._check_job(job_state)
-        run = self._run_of(job_state)
-        if run is None:
-            job_state._set_paused(
-                reason,
-                checkpoint,
-                pending_tasks_count=len(job_state.pending_tasks),
-                active_tasks_count=0,
-                queue_size=0,
-            )
-            return
+        with job_state._lock:
+            # Under the job's lock: a concurrent resume may be giving the job a new run.
+            run = self._run_of(job_state)
+            if run is None:
+                job_state._set_paused(
+                    reason,
+                    checkpoint,
+                    pending_tasks_count=len(job_state.pending_tasks),
+                    active_tasks_count=0,
+                    queue_size=0,
+                )
+                return
         run.pause(reason, checkpoint)
 
     def resume(
@@ -721,16 +723,20 @@ class Flow:
         if entry is not None and entry not in self.routines:
             msg = f"Entry routine '{entry}' of {job_state!r} not found in flow {self.flow_id!r}"
             raise RoutineNotFoundError(msg, name=entry)
-        run = self._run_of(job_state)
-        if run is None:
-            released = job_state._run
-            if isinstance(released, ReleasedRun) and released.flow is self:
-                # A finished job: a new run, with the job's strategy and tracker.
-                run = self._new_run(job_state, released.sequential)
-                run.tracker = job_state.execution_tracker = released.tracker
-            else:
-                run = self._new_run(job_state, self.execution_strategy == "sequential")
-            run.paused = True
+        with job_state._lock:
+            # Under the job's lock, so that concurrent resumes make at most one new run.
+            run = self._run_of(job_state)
+            if run is None:
+                released = job_state._run
+                if isinstance(released, ReleasedRun) and released.flow is self:
+                    # A finished job: a new run that takes over what the old one kept.
+                    run = self._new_run(job_state, released.sequential)
+                    run.tracker = job_state.execution_tracker = released.tracker
+                    run.buffers = released.buffers
+                    run.stats = released.stats
+                else:
+                    run = self._new_run(job_state, self.execution_strategy == "sequential")
+                run.paused = True
         if checkpoint is not None or control is not None:
             run.configure(checkpoint, checkpoint_every, control)
         if not run.reopen():
@@ -778,10 +784,11 @@ class Flow:
             FlowMismatchError: The JobState belongs to another flow.
         """
         self._check_job(job_state)
-        run = self._run_of(job_state)
-        if run is None:
-            job_state._set_cancelled(reason)
-            return
+        with job_state._lock:
+            run = self._run_of(job_state)
+            if run is None:
+                job_state._set_cancelled(reason)
+                return
         run.cancel(reason)
 
     # -- persistence ------------------------------------------------------------------

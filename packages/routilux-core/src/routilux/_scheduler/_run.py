@@ -116,13 +116,14 @@ class Activation:
 
 class ReleasedRun:
     """
-    What a finished job keeps of its run in ``job_state._run``: the flow, hooks, tracker
-    and strategy, for code that looks them up. The queue, caches, merge buffers and
-    counters are let go, so a retained finished JobState stays small. Resuming the job
-    makes a new run (as for a job loaded from data).
+    What a finished job keeps of its run in ``job_state._run``: the flow, hooks, tracker,
+    strategy, merge buffers and per-routine counters, for code that looks them up and for
+    a resume. The queue, caches, control state and the run object itself are let go, so a
+    retained finished JobState stays small. Resuming the job makes a new run that takes
+    these over.
     """
 
-    __slots__ = ("debug", "flow", "hooks", "sequential", "tracker")
+    __slots__ = ("buffers", "debug", "flow", "hooks", "sequential", "stats", "tracker")
 
     finished = True
     paused = False
@@ -136,6 +137,8 @@ class ReleasedRun:
         self.tracker = run.tracker
         self.debug = run.debug
         self.sequential = run.sequential
+        self.buffers = run.buffers
+        self.stats = run.stats
 
     def is_settled(self) -> bool:
         """A finished job is settled."""

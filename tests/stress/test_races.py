@@ -1,0 +1,121 @@
+"""
+Targeted races found by the storm: control calls on one job from several threads at once,
+made reproducible by widening the window in a Flow subclass.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from routilux import Flow, JobState
+
+from ._support import Ledger, check_job, diamond_flow
+
+
+WAIT = 20.0
+
+
+class _WideFlow(Flow):
+    """Counts new runs and holds the first one back until a second caller arrives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.new_runs = 0
+        self.second = threading.Event()
+        self.count_lock = threading.Lock()
+
+    def _new_run(self, job_state: JobState, sequential: bool) -> Any:
+        with self.count_lock:
+            self.new_runs += 1
+            first = self.new_runs == 1
+        if first:
+            # Give a concurrent resume the chance to make a run of its own (bounded).
+            self.second.wait(0.3)
+        else:
+            self.second.set()
+        return super()._new_run(job_state, sequential)
+
+
+def _wide_diamond(ledger: Ledger) -> _WideFlow:
+    model = diamond_flow(ledger, "concurrent", 2, spin=5)
+    flow = _WideFlow(model.flow_id, execution_strategy="concurrent", max_workers=2)
+    for rid, routine in model.routines.items():
+        flow.add_routine(routine, rid)
+    for conn in model.connections:
+        assert conn.source_event is not None
+        assert conn.target_slot is not None
+        flow.connect(
+            str(conn.source_routine_id),
+            conn.source_event.name,
+            str(conn.target_routine_id),
+            conn.target_slot.name,
+        )
+    return flow
+
+
+def _run_threads(*targets: Any) -> None:
+    threads = [threading.Thread(target=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert not any(t.is_alive() for t in threads), "a control call hung"
+
+
+class TestConcurrentControlOfOneJob:
+    def test_concurrent_resumes_of_finished_job_make_one_run(self) -> None:
+        """Two threads resuming the same finished job: one new run, the job finishes once."""
+        ledger = Ledger()
+        flow = _wide_diamond(ledger)
+        js = flow.submit("src", {"n": 2})
+        assert js.wait_for_completion(WAIT)
+        flow.new_runs = 0
+        js.add_deferred_event("src", "out", {"token": "late"})
+        with ledger.lock:
+            for target in ("left", "right"):
+                ledger.emitted[js.job_id][(target, "late")] += 1
+        _run_threads(lambda: flow.resume(js), lambda: flow.resume(js))
+        assert js.wait_for_completion(WAIT)
+        assert flow.wait_for_completion(WAIT)
+        assert flow.new_runs == 1, "two runs were made for one job"
+        assert js.status == "completed"
+        assert not check_job(ledger, js)
+        flow.shutdown(wait=True, timeout=WAIT)
+
+    def test_pause_racing_resume_of_finished_job_holds(self) -> None:
+        """
+        A pause racing the resume of a finished job: once both returned and the job is
+        paused, it runs nothing until resumed again.
+        """
+        ledger = Ledger()
+        flow = _wide_diamond(ledger)
+        js = flow.submit("src", {"n": 1})
+        assert js.wait_for_completion(WAIT)
+        js.add_deferred_event("src", "out", {"token": "late"})
+        with ledger.lock:
+            for target in ("left", "right"):
+                ledger.emitted[js.job_id][(target, "late")] += 1
+        pause_done = threading.Event()
+
+        def pause() -> None:
+            flow.second.wait(WAIT)
+            flow.pause(js, "race")
+            pause_done.set()
+
+        def resume_twice() -> None:
+            flow.resume(js)
+
+        _run_threads(resume_twice, pause, lambda: flow.resume(js))
+        assert pause_done.is_set()
+        if js.status == "paused":
+            ledger.hold(js.job_id, "paused")
+            run = js._run
+            assert run is not None
+            assert run.paused, "status says paused but the job's run is not"
+            ledger.release(js.job_id)
+            flow.resume(js)
+        assert js.wait_for_completion(WAIT)
+        assert flow.wait_for_completion(WAIT)
+        assert not check_job(ledger, js)
+        flow.shutdown(wait=True, timeout=WAIT)
