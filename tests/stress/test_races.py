@@ -119,3 +119,49 @@ class TestConcurrentControlOfOneJob:
         assert flow.wait_for_completion(WAIT)
         assert not check_job(ledger, js)
         flow.shutdown(wait=True, timeout=WAIT)
+
+
+class TestStaleRunReferences:
+    """
+    A control call that looked the run up just before the job finished holds a stale run
+    once a resume has given the job a new one; it must act on the job's live run.
+    """
+
+    def _stale_and_live(self, flow: Flow, js: JobState) -> tuple[Any, Any]:
+        """Finish a run of the job, then give the job a new live run; return both."""
+        js.add_deferred_event("src", "out", {"token": "a"})
+        flow.resume(js)
+        assert js.wait_for_completion(WAIT)
+        stale = flow._last_run  # finished: the job now holds only a ReleasedRun
+        flow.pause(js, "p")
+        js.add_deferred_event("src", "out", {"token": "b"})
+        flow.resume(js)
+        return stale, js._run
+
+    def test_stale_reopen_does_not_steal_the_job(self) -> None:
+        """reopen() of a stale run refuses: the job keeps its live run."""
+        flow = diamond_flow(Ledger(), "concurrent", 2, spin=5)
+        js = flow.submit("src", {"n": 1})
+        assert js.wait_for_completion(WAIT)
+        stale, live = self._stale_and_live(flow, js)
+        assert stale is not live
+        assert stale.reopen() is False
+        assert js._run is live or not hasattr(js._run, "queue")
+        assert js.wait_for_completion(WAIT)
+        flow.shutdown(wait=True, timeout=WAIT)
+
+    def test_stale_pause_and_cancel_reach_the_live_run(self) -> None:
+        """pause() and cancel() called on a stale run act on the job's live run."""
+        ledger = Ledger()
+        flow = diamond_flow(ledger, "concurrent", 2, spin=5)
+        js = flow.submit("src", {"n": 1})
+        assert js.wait_for_completion(WAIT)
+        first, live = self._stale_and_live(flow, js)
+        flow.pause(js, "hold")  # nothing of the live run may run between the calls below
+        first.pause("stale pause", None)
+        assert js.status == "paused"
+        assert live.paused, "the stale pause did not reach the live run"
+        first.cancel("stale cancel")
+        assert js.status == "cancelled"
+        assert live.cancelled, "the stale cancel did not reach the live run"
+        flow.shutdown(wait=True, timeout=WAIT)

@@ -928,6 +928,10 @@ class JobRun:
         """
         js = self.job_state
         with self.lock:
+            live = js._run
+            if isinstance(live, JobRun) and live is not self:
+                # This run finished and a resume gave the job a new one: pause that.
+                return live.pause(reason, checkpoint)
             self.paused = True
             # Running coroutines are cancelled and go back first: they came off the queue
             # before anything still in it (at least once: see docs/async.md).
@@ -962,6 +966,10 @@ class JobRun:
         Drop queued work and waiting retries, mark the job cancelled and wake its waiters.
         """
         with self.lock:
+            live = self.job_state._run
+            if isinstance(live, JobRun) and live is not self:
+                # This run finished and a resume gave the job a new one: cancel that.
+                return live.cancel(reason)
             self.cancelled = True
             self.queue.clear()
             self._drop_timers()
@@ -989,7 +997,11 @@ class JobRun:
         with self.lock:
             if not (self.paused or self.finished or self.cancelled):
                 return False
-            if self.job_state._run is not self:
+            live = self.job_state._run
+            if live is not self:
+                if isinstance(live, JobRun):
+                    # A resume gave the job a new run after this one finished.
+                    return False
                 # Released at finish while a resume held this run: attach it again.
                 self.job_state._run = self
             self.paused = self.cancelled = self.failed = self.finished = False
