@@ -165,3 +165,46 @@ class TestStaleRunReferences:
         assert js.status == "cancelled"
         assert live.cancelled, "the stale cancel did not reach the live run"
         flow.shutdown(wait=True, timeout=WAIT)
+
+
+class TestRetryTimerHandOff:
+    def test_job_does_not_finish_while_a_due_retry_is_handed_over(self, monkeypatch: Any) -> None:
+        """
+        Between the timer taking a due retry and queueing it, the job is not quiescent:
+        a worker looking for work then must not finish the job without the retry.
+        """
+        from routilux import ErrorHandler, ErrorStrategy, Routine
+        from routilux._scheduler._run import JobRun
+
+        class Once(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", self.go)
+
+            def go(self) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                if ctx.job_state.modify_shared_data("tries", lambda v: v + 1, 0) == 1:
+                    raise RuntimeError("first attempt fails")
+
+        original = JobRun.enqueue
+
+        def slow_hand_off(self: JobRun, acts: Any, reserve: bool = False) -> None:
+            if threading.current_thread().name.startswith("routilux-timer"):
+                self.schedule()  # a worker now looks for work while the retry is in hand
+                with self.cond:
+                    self.cond.wait_for(lambda: self.finished, 0.5)
+            original(self, acts, reserve)
+
+        monkeypatch.setattr(JobRun, "enqueue", slow_hand_off)
+        flow = Flow(execution_strategy="concurrent", max_workers=2)
+        once = Once()
+        once.set_error_handler(
+            ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=2, retry_delay=0.01)
+        )
+        flow.add_routine(once, "once")
+        js = flow.submit("once")
+        assert js.wait_for_completion(WAIT)
+        assert js.shared_data["tries"] == 2, "the job finished without its retry"
+        assert js.status == "completed"
+        flow.shutdown(wait=True, timeout=WAIT)

@@ -860,8 +860,14 @@ class JobRun:
             act = self.timers.pop(handle, None)
             if handle < 0:
                 self.loop_timers.pop(handle, None)
+            if act is not None:
+                # Outstanding until queued: the job must not finish in between.
+                self.holds += 1
         if act is not None:
-            self.enqueue([act])
+            try:
+                self.enqueue([act])
+            finally:
+                self.release_hold()
 
     def fail(self) -> None:
         """
