@@ -732,7 +732,8 @@ class Flow:
                     # A finished job: a new run that takes over what the old one kept.
                     run = self._new_run(job_state, released.sequential)
                     run.tracker = job_state.execution_tracker = released.tracker
-                    run.buffers = released.buffers
+                    released.tracker._thaw()
+                    run.buffers = released.buffers or {}
                     run.stats = released.stats
                 else:
                     run = self._new_run(job_state, self.execution_strategy == "sequential")

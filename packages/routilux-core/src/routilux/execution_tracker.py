@@ -44,16 +44,40 @@ class ExecutionTracker:
         # and (time, source, event, target, data).
         # Deques: their appends are thread-safe by documentation, so the scheduler books
         # without taking the tracker's lock.
-        self._new_activations: deque[tuple[Any, ...]] = deque(maxlen=limit)
-        self._new_events: deque[tuple[Any, ...]] = deque(maxlen=limit)
+        # After the job finishes they become tuples (see _freeze), hence Any.
+        self._new_activations: Any = deque(maxlen=limit)
+        self._new_events: Any = deque(maxlen=limit)
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
 
+    def _freeze(self) -> None:
+        # The job finished: keep pending bookings in a tuple (a deque reserves a block of
+        # 64 slots) until the job runs again (:meth:`_thaw`).
+        with self._lock:
+            self._new_activations = tuple(self._new_activations)
+            self._new_events = tuple(self._new_events)
+
+    def _thaw(self) -> None:
+        # The job runs again: the scheduler books into deques once more.
+        with self._lock:
+            if isinstance(self._new_activations, tuple):
+                self._new_activations = deque(self._new_activations, maxlen=self._limit)
+            if isinstance(self._new_events, tuple):
+                self._new_events = deque(self._new_events, maxlen=self._limit)
+
     def _materialize(self) -> None:
         # With the lock held: turn compact bookings into dict records.
-        while self._new_activations:
-            rid, start, end, status, error = self._new_activations.popleft()
+        if isinstance(self._new_activations, tuple):
+            frozen = (self._new_activations, self._new_events)
+            self._new_activations = self._new_events = ()
+            self._convert(deque(frozen[0]), deque(frozen[1]))
+            return
+        self._convert(self._new_activations, self._new_events)
+
+    def _convert(self, activations: deque[tuple[Any, ...]], events: deque[tuple[Any, ...]]) -> None:
+        while activations:
+            rid, start, end, status, error = activations.popleft()
             entry: dict[str, Any] = {
                 "routine_id": rid,
                 "start_time": datetime.fromtimestamp(start).isoformat(),
@@ -65,8 +89,8 @@ class ExecutionTracker:
             if error is not None:
                 entry["error"] = error
             self._list_for(rid).append(entry)
-        while self._new_events:
-            ts, source, event, target, data = self._new_events.popleft()
+        while events:
+            ts, source, event, target, data = events.popleft()
             self._events.append(
                 {
                     "timestamp": datetime.fromtimestamp(ts).isoformat(),

@@ -223,12 +223,11 @@ class JobState:
     execution_tracker: ExecutionTracker | None = attrs.field(default=None, kw_only=True)
 
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False)
-    _settled: threading.Condition = attrs.field(init=False)
+    _cond: threading.Condition | None = attrs.field(default=None, init=False)
     _run: JobRun | ReleasedRun | None = attrs.field(default=None, init=False)
     _listener: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._settled = threading.Condition(self._lock)
         if self.history_limit is not None:
             if self.history_limit < 1:
                 from .exceptions import ConfigurationError
@@ -241,6 +240,18 @@ class JobState:
 
     def __repr__(self) -> str:
         return f"JobState[{self.job_id}:{self.status}]"
+
+    @property
+    def _settled(self) -> threading.Condition:
+        # The job's condition, made on first use and dropped when a finished job lets go
+        # of its run, so that a retained finished JobState carries no waiter queue. A
+        # waiter holds on to the condition it waits on; a later one gets a fresh condition
+        # and finds the job finished.
+        with self._lock:
+            cond = self._cond
+            if cond is None:
+                cond = self._cond = threading.Condition(self._lock)
+            return cond
 
     # -- change notification --------------------------------------------------------
 
@@ -259,7 +270,8 @@ class JobState:
             self.updated_at = datetime.now()
             if old != status:
                 self._changed(ChangeKind.STATUS, None, old, status, None)
-            self._settled.notify_all()
+            if self._cond is not None:
+                self._cond.notify_all()
 
     # -- routine states -------------------------------------------------------------
 
@@ -282,13 +294,18 @@ class JobState:
         .. versionadded:: 0.10
         """
         with self._lock:
+            return dict(self._merge_state(routine_id, updates))
+
+    def _merge_state(self, routine_id: str, updates: dict[str, Any]) -> dict[str, Any]:
+        # merge_routine_state without the copy (the scheduler's bookkeeping).
+        with self._lock:
             old = self.routine_states.get(routine_id)
             new = {**old, **updates} if old is not None else dict(updates)
             self.routine_states[routine_id] = new
             self.updated_at = datetime.now()
             if self._listener is not None:
                 self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
-            return dict(new)
+            return new
 
     def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
         """

@@ -1735,7 +1735,8 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         js.execution_tracker = None
         js._run = None
         js._listener = None
-        js._settled.notify_all()
+        if js._cond is not None:
+            js._cond.notify_all()
 
 
 def load_record_into(record: ExecutionRecord, data: Any) -> None:

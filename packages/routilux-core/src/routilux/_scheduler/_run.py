@@ -137,8 +137,9 @@ class ReleasedRun:
         self.tracker = run.tracker
         self.debug = run.debug
         self.sequential = run.sequential
-        self.buffers = run.buffers
+        self.buffers = run.buffers or None
         self.stats = run.stats
+        run.tracker._freeze()
 
     def is_settled(self) -> bool:
         """A finished job is settled."""
@@ -669,7 +670,7 @@ class JobRun:
         with self.lock:
             if rid not in self.stats:
                 self.stats[rid] = [0, 0.0, _iso(t0), t0, "running", None]
-                self.job_state.merge_routine_state(
+                self.job_state._merge_state(
                     rid, {"status": "running", "start_time": self.stats[rid][2]}
                 )
 
@@ -699,7 +700,7 @@ class JobRun:
                     self.dirty.add(rid)
                 else:
                     self.dirty.discard(rid)
-                    self.job_state.merge_routine_state(rid, self._state_of(stats))
+                    self.job_state._merge_state(rid, self._state_of(stats))
             # A deque's append is thread-safe by its documentation: no lock needed.
             self.tracker._new_activations.append((rid, t0, t1, status, error))
         return elapsed
@@ -719,7 +720,7 @@ class JobRun:
     def _flush_states_locked(self) -> None:
         # Write the routine states of activations booked since the last flush.
         if self.dirty:
-            merge_state = self.job_state.merge_routine_state
+            merge_state = self.job_state._merge_state
             for rid in self.dirty:
                 merge_state(rid, self._state_of(self.stats[rid]))
             self.dirty.clear()
@@ -923,6 +924,7 @@ class JobRun:
         # A finished job whose last checkpoint is written keeps only a ReleasedRun.
         if self.finished and self.is_settled() and self.job_state._run is self:
             self.job_state._run = ReleasedRun(self)
+            self.job_state._cond = None
 
     # -- control --------------------------------------------------------------------
 
