@@ -19,7 +19,6 @@ import contextvars
 import itertools
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -401,26 +400,10 @@ async def _activation(run: JobRun, coro: CoroActivation) -> None:
                 return
             coro.started = True
         set_frame(Frame(run, act, False))
-        rid = act.routine_id
         slot = act.slot
-        hooks = run.hooks
-        t0 = time.time()
-        run._started(rid, t0)
-        if hooks is not None:
-            hooks.call(
-                "routilux_activation_started",
-                flow=run.flow,
-                job_state=run.job_state,
-                routine_id=rid,
-                slot_name=slot.name,
-                attempt=act.attempt + 1,
-            )
+        t0 = run.begin(act)
         try:
-            data = act.data
-            conn = act.connection
-            if conn is not None and conn.param_mapping:
-                data = conn._apply_mapping(data)
-            merged = run._merge(rid, slot, data)
+            merged = run.prepare(act)
             call = slot._call
             if call is not None:
                 await call(merged)

@@ -288,6 +288,16 @@ class JobRun:
                 if self.waiters:
                     self._fire_waiters_locked()
 
+    def _checkpoint_now_locked(self) -> None:
+        # With the lock held once and nothing in flight: take the due checkpoint and hand
+        # it over without the lock.
+        snapshot = self._take_checkpoint_locked()
+        self.lock.release()
+        try:
+            self._deliver_checkpoint(snapshot)
+        finally:
+            self.lock.acquire()
+
     def _count_activation_locked(self) -> None:
         if self.checkpoint_every and self.checkpoint_fn is not None:
             self.since_checkpoint += 1
@@ -435,12 +445,7 @@ class JobRun:
                     if self.checkpoint_due:
                         if self.in_flight:
                             break
-                        snapshot = self._take_checkpoint_locked()
-                        cond.release()
-                        try:
-                            self._deliver_checkpoint(snapshot)
-                        finally:
-                            cond.acquire()
+                        self._checkpoint_now_locked()
                         continue
                     if self.control is not None and self._poll_control_locked():
                         break
@@ -512,12 +517,7 @@ class JobRun:
                         self.drainer_waiting = False
                         continue
                     if self.checkpoint_due and not self.in_flight:
-                        snapshot = self._take_checkpoint_locked()
-                        cond.release()
-                        try:
-                            self._deliver_checkpoint(snapshot)
-                        finally:
-                            cond.acquire()
+                        self._checkpoint_now_locked()
                         continue
                     if self.control is not None and self._poll_control_locked():
                         continue
@@ -613,30 +613,10 @@ class JobRun:
         ``reraise_fatal``. (Coroutine handlers go through ``_async.spawn_locked``.)
         """
         token = set_frame(Frame(self, act, True))
-        rid = act.routine_id
         slot = act.slot
-        hooks = self.hooks
-        t0 = time.time()
-        self._started(rid, t0)
-        if self.debug:
-            self.log.debug(
-                "activation_started", routine_id=rid, slot=slot.name, attempt=act.attempt + 1
-            )
-        if hooks is not None:
-            hooks.call(
-                "routilux_activation_started",
-                flow=self.flow,
-                job_state=self.job_state,
-                routine_id=rid,
-                slot_name=slot.name,
-                attempt=act.attempt + 1,
-            )
+        t0 = self.begin(act)
         try:
-            data = act.data
-            conn = act.connection
-            if conn is not None and conn.param_mapping:
-                data = conn._apply_mapping(data)
-            merged = self._merge(rid, slot, data)
+            merged = self.prepare(act)
             call = slot._call
             if call is not None:
                 call(merged)
@@ -650,6 +630,40 @@ class JobRun:
             self._succeeded(act, t0)
         finally:
             reset_frame(token)
+
+    def begin(self, act: Activation) -> float:
+        """
+        Book the start of an activation (routine state, debug log, hook); return its
+        start time. Shared by the sync and the async lane.
+        """
+        rid = act.routine_id
+        t0 = time.time()
+        self._started(rid, t0)
+        if self.debug:
+            self.log.debug(
+                "activation_started", routine_id=rid, slot=act.slot.name, attempt=act.attempt + 1
+            )
+        if self.hooks is not None:
+            self.hooks.call(
+                "routilux_activation_started",
+                flow=self.flow,
+                job_state=self.job_state,
+                routine_id=rid,
+                slot_name=act.slot.name,
+                attempt=act.attempt + 1,
+            )
+        return t0
+
+    def prepare(self, act: Activation) -> Any:
+        """
+        Return the data the activation's handler gets: mapped by its connection and
+        merged by its slot's strategy (merge errors propagate to the error path).
+        """
+        data = act.data
+        conn = act.connection
+        if conn is not None and conn.param_mapping:
+            data = conn._apply_mapping(data)
+        return self._merge(act.routine_id, act.slot, data)
 
     def _merge(self, rid: str | None, slot: Slot, data: dict[str, Any]) -> Any:
         strategy = slot.merge_strategy
