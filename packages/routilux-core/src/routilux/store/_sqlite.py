@@ -14,14 +14,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
-from ._base import (
-    CLAIMABLE_STATUSES,
-    CONTROL_REQUESTS,
-    SETTLED_STATUSES,
-    JobRecord,
-    flow_fingerprint,
-)
+from ..exceptions import JobStoreError
+from ._base import SETTLED_STATUSES, JobRecord
+from ._sql import BaseSqlJobStore, job_record
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteJobStore"]
@@ -68,26 +63,7 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def _record(row: tuple[Any, ...]) -> JobRecord:
-    state = row[7]
-    return JobRecord(
-        job_id=row[0],
-        flow_id=row[1],
-        fingerprint=row[2],
-        status=row[3],
-        entry_routine_id=row[4],
-        entry_params=json.loads(row[5]),
-        options=json.loads(row[6]),
-        state=json.loads(state) if state is not None else None,
-        requested=row[8],
-        attempt=row[9],
-        worker=row[10],
-        created_at=row[11],
-        updated_at=row[12],
-    )
-
-
-class SqliteJobStore:
+class SqliteJobStore(BaseSqlJobStore):
     """
     A :class:`~routilux.store.JobStore` in one SQLite file, for one machine.
 
@@ -140,12 +116,6 @@ class SqliteJobStore:
     def __repr__(self) -> str:
         return f"SqliteJobStore({self.path!r})"
 
-    def __enter__(self) -> SqliteJobStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- plumbing -------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
@@ -177,26 +147,9 @@ class SqliteJobStore:
         with self._lock:
             return list(self._connection().execute(sql, params).fetchall())
 
-    @staticmethod
-    def _missing(job_id: str) -> JobNotFoundError:
-        msg = f"no job {job_id!r} in the store"
-        return JobNotFoundError(msg, job_id=job_id)
+    # -- the statements -------------------------------------------------------------
 
-    # -- flows ----------------------------------------------------------------------
-
-    def save_flow(self, flow_data: Mapping[str, Any]) -> str:
-        """
-        Store a serialized flow (``Flow.serialize()`` output) and return its fingerprint.
-        Saving the same document again is harmless.
-
-        Raises:
-            ConfigurationError: The document has no string ``flow_id``.
-        """
-        flow_id = flow_data.get("flow_id")
-        if not isinstance(flow_id, str) or not flow_id:
-            msg = f"a flow document needs a non-empty 'flow_id', got {flow_id!r}"
-            raise ConfigurationError(msg, name="flow_id", value=flow_id)
-        fingerprint = flow_fingerprint(flow_data)
+    def _put_flow(self, flow_id: str, fingerprint: str, flow_data: Mapping[str, Any]) -> None:
         with self._write() as cur:
             cur.execute(
                 "INSERT INTO routilux_flows (flow_id, fingerprint, flow_json, saved_at) "
@@ -204,16 +157,8 @@ class SqliteJobStore:
                 "DO UPDATE SET saved_at = excluded.saved_at",
                 (flow_id, fingerprint, _dumps(flow_data), time.time()),
             )
-        return fingerprint
 
-    def load_flow(self, flow_id: str, fingerprint: str | None = None) -> dict[str, Any]:
-        """
-        Return a stored flow document: the version with ``fingerprint``, or the version
-        saved last.
-
-        Raises:
-            JobNotFoundError: No such flow (version) is stored.
-        """
+    def _get_flow(self, flow_id: str, fingerprint: str | None) -> dict[str, Any] | None:
         if fingerprint is None:
             rows = self._read(
                 "SELECT flow_json FROM routilux_flows WHERE flow_id = ? "
@@ -226,51 +171,38 @@ class SqliteJobStore:
                 (flow_id, fingerprint),
             )
         if not rows:
-            version = f" version {fingerprint[:12]}" if fingerprint else ""
-            msg = f"no flow {flow_id!r}{version} in the store"
-            raise JobNotFoundError(msg)
+            return None
         data: dict[str, Any] = json.loads(rows[0][0])
         return data
 
-    # -- jobs -----------------------------------------------------------------------
-
-    def create_job(
+    def _put_job(
         self,
         job_id: str,
         flow_id: str,
         fingerprint: str,
-        *,
+        status: str,
         entry_routine_id: str,
-        entry_params: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> JobRecord:
-        """
-        Create a ``pending`` job of a stored flow version, with no state yet.
-
-        Raises:
-            JobNotFoundError: The flow version is not stored.
-            JobStoreError: A job with this id exists already.
-        """
+        params: dict[str, Any],
+        opts: dict[str, Any],
+    ) -> float:
         now = time.time()
-        params = dict(entry_params or {})
-        opts = dict(options or {})
         with self._write() as cur:
             found = cur.execute(
                 "SELECT 1 FROM routilux_flows WHERE flow_id = ? AND fingerprint = ?",
                 (flow_id, fingerprint),
             ).fetchone()
             if found is None:
-                msg = f"no flow {flow_id!r} version {fingerprint[:12]} in the store"
-                raise JobNotFoundError(msg, job_id=job_id)
+                raise self._missing_flow(flow_id, fingerprint, job_id)
             try:
                 cur.execute(
                     "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
                     "entry_routine_id, entry_params, options, created_at, updated_at) "
-                    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         job_id,
                         flow_id,
                         fingerprint,
+                        status,
                         entry_routine_id,
                         _dumps(params),
                         _dumps(opts),
@@ -281,33 +213,9 @@ class SqliteJobStore:
             except sqlite3.IntegrityError:
                 msg = f"a job {job_id!r} exists already in the store"
                 raise JobStoreError(msg, job_id=job_id) from None
-        return JobRecord(
-            job_id=job_id,
-            flow_id=flow_id,
-            fingerprint=fingerprint,
-            status="pending",
-            entry_routine_id=entry_routine_id,
-            entry_params=params,
-            options=opts,
-            created_at=now,
-            updated_at=now,
-        )
+        return now
 
-    def claim_job(
-        self,
-        job_id: str,
-        *,
-        worker: str,
-        statuses: Collection[str] = CLAIMABLE_STATUSES,
-    ) -> int:
-        """
-        Take a job to run it: if its status is in ``statuses``, set it ``running``, record
-        ``worker``, clear any control request, increment the attempt and return it.
-
-        Raises:
-            JobNotFoundError: No such job.
-            JobStoreError: The job's status is not in ``statuses``.
-        """
+    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
         with self._write() as cur:
             row = cur.execute(
                 "SELECT status, attempt, worker FROM routilux_jobs WHERE job_id = ?", (job_id,)
@@ -315,10 +223,7 @@ class SqliteJobStore:
             if row is None:
                 raise self._missing(job_id)
             status, attempt, holder = row
-            if status not in statuses:
-                by = f" by {holder}" if status == "running" and holder else ""
-                msg = f"job {job_id!r} is {status}{by}; it cannot be claimed"
-                raise JobStoreError(msg, job_id=job_id)
+            self._check_claimable(job_id, status, holder, statuses)
             attempt += 1
             cur.execute(
                 "UPDATE routilux_jobs SET status = 'running', attempt = ?, worker = ?, "
@@ -327,24 +232,9 @@ class SqliteJobStore:
             )
         return int(attempt)
 
-    def save_checkpoint(
-        self,
-        job_id: str,
-        snapshot: Mapping[str, Any],
-        *,
-        status: str | None = None,
-        attempt: int | None = None,
+    def _put_checkpoint(
+        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
     ) -> None:
-        """
-        Replace the job's state with ``snapshot`` and its status with ``status`` (by default
-        ``snapshot["status"]``), in one transaction; a settled status clears the control
-        request.
-
-        Raises:
-            JobNotFoundError: No such job.
-            StaleAttemptError: ``attempt`` is not the job's current attempt.
-        """
-        new_status = status if status is not None else str(snapshot.get("status", "running"))
         text = _dumps(snapshot)
         with self._write() as cur:
             row = cur.execute(
@@ -352,44 +242,25 @@ class SqliteJobStore:
             ).fetchone()
             if row is None:
                 raise self._missing(job_id)
-            if attempt is not None and row[0] != attempt:
-                msg = (
-                    f"checkpoint of job {job_id!r} refused: this runner holds attempt "
-                    f"{attempt}, the store is at attempt {row[0]}"
-                )
-                raise StaleAttemptError(msg, job_id=job_id, attempt=attempt, current=row[0])
-            if new_status in SETTLED_STATUSES:
+            self._check_attempt(job_id, attempt, row[0])
+            if status in SETTLED_STATUSES:
                 cur.execute(
                     "UPDATE routilux_jobs SET state_json = ?, status = ?, requested = NULL, "
                     "updated_at = ? WHERE job_id = ?",
-                    (text, new_status, time.time(), job_id),
+                    (text, status, time.time(), job_id),
                 )
             else:
                 cur.execute(
                     "UPDATE routilux_jobs SET state_json = ?, status = ?, updated_at = ? "
                     "WHERE job_id = ?",
-                    (text, new_status, time.time(), job_id),
+                    (text, status, time.time(), job_id),
                 )
 
-    def load_job(self, job_id: str) -> JobRecord:
-        """
-        Return the job with its last checkpoint.
-
-        Raises:
-            JobNotFoundError: No such job.
-        """
+    def _get_job(self, job_id: str) -> JobRecord | None:
         rows = self._read(f"SELECT {_FULL_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (job_id,))
-        if not rows:
-            raise self._missing(job_id)
-        return _record(rows[0])
+        return job_record(rows[0], json.loads) if rows else None
 
-    def list_jobs(
-        self, *, status: str | None = None, flow_id: str | None = None
-    ) -> list[JobRecord]:
-        """
-        Return the jobs (without their state), oldest first, optionally only those with
-        ``status`` and of ``flow_id``.
-        """
+    def _get_jobs(self, status: str | None, flow_id: str | None) -> list[JobRecord]:
         where: list[str] = []
         params: list[Any] = []
         if status is not None:
@@ -403,23 +274,15 @@ class SqliteJobStore:
             f"SELECT {_SUMMARY_COLUMNS} FROM routilux_jobs{clause} ORDER BY created_at, job_id",
             tuple(params),
         )
-        return [_record(r) for r in rows]
+        return [job_record(r, json.loads) for r in rows]
 
-    def set_status(self, job_id: str, status: str) -> int:
-        """
-        Settle a job without running it: set its status, clear the control request,
-        increment the attempt (fencing out any runner) and return the new attempt. The
-        stored state's own ``status`` is updated too, so a loaded JobState agrees.
-
-        Raises:
-            JobNotFoundError: No such job.
-        """
+    def _settle(self, job_id: str, status: str) -> int | None:
         with self._write() as cur:
             row = cur.execute(
                 "SELECT attempt, state_json FROM routilux_jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
             if row is None:
-                raise self._missing(job_id)
+                return None
             attempt = int(row[0]) + 1
             state = row[1]
             if state is not None:
@@ -434,37 +297,19 @@ class SqliteJobStore:
             )
         return attempt
 
-    def request_control(self, job_id: str, request: str | None) -> None:
-        """
-        Ask the job's runner to ``"pause"`` or ``"cancel"`` it at its next activation
-        boundary (``None`` withdraws the request).
-
-        Raises:
-            JobNotFoundError: No such job.
-            ConfigurationError: ``request`` is not ``"pause"``, ``"cancel"`` or ``None``.
-        """
-        if request is not None and request not in CONTROL_REQUESTS:
-            msg = f"a control request is 'pause', 'cancel' or None, got {request!r}"
-            raise ConfigurationError(msg, name="request", value=request)
+    def _put_request(self, job_id: str, request: str | None) -> bool:
         with self._write() as cur:
             cur.execute(
                 "UPDATE routilux_jobs SET requested = ?, updated_at = ? WHERE job_id = ?",
                 (request, time.time(), job_id),
             )
-            if cur.rowcount == 0:
-                raise self._missing(job_id)
+            return cur.rowcount > 0
 
-    def get_control_request(self, job_id: str) -> str | None:
-        """
-        Return the job's pending control request, or ``None``.
-        """
+    def _get_request(self, job_id: str) -> str | None:
         rows = self._read("SELECT requested FROM routilux_jobs WHERE job_id = ?", (job_id,))
         return rows[0][0] if rows else None
 
-    def delete_job(self, job_id: str) -> bool:
-        """
-        Delete a job; return ``False`` when there was none. Flows are kept.
-        """
+    def _drop_job(self, job_id: str) -> bool:
         with self._write() as cur:
             cur.execute("DELETE FROM routilux_jobs WHERE job_id = ?", (job_id,))
             return cur.rowcount > 0

@@ -1,0 +1,341 @@
+"""
+What the SQL job stores share: the :class:`~routilux.store.JobStore` methods, their checks
+and errors, and the row -> :class:`JobRecord` conversion; each dialect writes only its SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
+from ._base import CLAIMABLE_STATUSES, CONTROL_REQUESTS, JobRecord, flow_fingerprint
+
+
+__all__ = ["BaseSqlJobStore", "job_record", "missing_job"]
+
+_S = TypeVar("_S", bound="BaseSqlJobStore")
+
+
+def missing_job(job_id: str) -> JobNotFoundError:
+    """
+    Return the error of a job the store does not hold.
+    """
+    msg = f"no job {job_id!r} in the store"
+    return JobNotFoundError(msg, job_id=job_id)
+
+
+def job_record(row: Sequence[Any], decode: Callable[[Any], Any] = lambda v: v) -> JobRecord:
+    """
+    Return the JobRecord of a job row selected with the stores' column order: ``job_id,
+    flow_id, fingerprint, status, entry_routine_id, entry_params, options, state, requested,
+    attempt, worker, created_at, updated_at``.
+
+    Args:
+        row: The row.
+        decode: Turns a stored JSON column into data (``json.loads`` for text columns).
+    """
+    state = row[7]
+    return JobRecord(
+        job_id=row[0],
+        flow_id=row[1],
+        fingerprint=row[2],
+        status=row[3],
+        entry_routine_id=row[4],
+        entry_params=dict(decode(row[5]) or {}),
+        options=dict(decode(row[6]) or {}),
+        state=decode(state) if state is not None else None,
+        requested=row[8],
+        attempt=int(row[9]),
+        worker=row[10],
+        created_at=float(row[11]),
+        updated_at=float(row[12]),
+    )
+
+
+class BaseSqlJobStore:
+    """
+    The :class:`~routilux.store.JobStore` methods over a SQL database: the checks, the errors
+    and the records are here, the statements in the subclass's hooks (``_put_flow``,
+    ``_get_flow``, ``_put_job``, ``_claim``, ``_put_checkpoint``, ``_get_job``, ``_get_jobs``,
+    ``_settle``, ``_put_request``, ``_get_request`` and ``_drop_job``). Every hook is one
+    transaction.
+    """
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- checks shared by the hooks -------------------------------------------------
+
+    @staticmethod
+    def _missing(job_id: str) -> JobNotFoundError:
+        return missing_job(job_id)
+
+    @staticmethod
+    def _missing_flow(flow_id: str, fingerprint: str | None, job_id: str = "") -> JobNotFoundError:
+        version = f" version {fingerprint[:12]}" if fingerprint else ""
+        msg = f"no flow {flow_id!r}{version} in the store"
+        return JobNotFoundError(msg, job_id=job_id)
+
+    @staticmethod
+    def _check_claimable(
+        job_id: str, status: str, holder: str | None, statuses: Collection[str]
+    ) -> None:
+        # Raise when a job in ``status`` (claimed last by ``holder``) cannot be claimed.
+        if status not in statuses:
+            by = f" by {holder}" if status == "running" and holder else ""
+            msg = f"job {job_id!r} is {status}{by}; it cannot be claimed"
+            raise JobStoreError(msg, job_id=job_id)
+
+    @staticmethod
+    def _check_attempt(job_id: str, attempt: int | None, current: int) -> None:
+        # The fencing check of a checkpoint: ``attempt`` must be the job's current one.
+        if attempt is not None and current != attempt:
+            msg = (
+                f"checkpoint of job {job_id!r} refused: this runner holds attempt "
+                f"{attempt}, the store is at attempt {current}"
+            )
+            raise StaleAttemptError(msg, job_id=job_id, attempt=attempt, current=current)
+
+    # -- flows ----------------------------------------------------------------------
+
+    def save_flow(self, flow_data: Mapping[str, Any]) -> str:
+        """
+        Store a serialized flow (``Flow.serialize()`` output) and return its fingerprint.
+        Saving the same document again is harmless.
+
+        Raises:
+            ConfigurationError: The document has no string ``flow_id``.
+        """
+        flow_id = flow_data.get("flow_id")
+        if not isinstance(flow_id, str) or not flow_id:
+            msg = f"a flow document needs a non-empty 'flow_id', got {flow_id!r}"
+            raise ConfigurationError(msg, name="flow_id", value=flow_id)
+        fingerprint = flow_fingerprint(flow_data)
+        self._put_flow(flow_id, fingerprint, flow_data)
+        return fingerprint
+
+    def load_flow(self, flow_id: str, fingerprint: str | None = None) -> dict[str, Any]:
+        """
+        Return a stored flow document: the version with ``fingerprint``, or the version
+        saved last.
+
+        Raises:
+            JobNotFoundError: No such flow (version) is stored.
+        """
+        data = self._get_flow(flow_id, fingerprint)
+        if data is None:
+            raise self._missing_flow(flow_id, fingerprint)
+        return data
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        flow_id: str,
+        fingerprint: str,
+        *,
+        entry_routine_id: str,
+        entry_params: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> JobRecord:
+        """
+        Create a ``pending`` job of a stored flow version, with no state yet.
+
+        Raises:
+            JobNotFoundError: The flow version is not stored.
+            JobStoreError: A job with this id exists already.
+        """
+        return self._create_job(
+            job_id, flow_id, fingerprint, "pending", entry_routine_id, entry_params, options
+        )
+
+    def _create_job(
+        self,
+        job_id: str,
+        flow_id: str,
+        fingerprint: str,
+        status: str,
+        entry_routine_id: str,
+        entry_params: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None,
+    ) -> JobRecord:
+        params = dict(entry_params or {})
+        opts = dict(options or {})
+        now = self._put_job(job_id, flow_id, fingerprint, status, entry_routine_id, params, opts)
+        return JobRecord(
+            job_id=job_id,
+            flow_id=flow_id,
+            fingerprint=fingerprint,
+            status=status,
+            entry_routine_id=entry_routine_id,
+            entry_params=params,
+            options=opts,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def claim_job(
+        self,
+        job_id: str,
+        *,
+        worker: str,
+        statuses: Collection[str] = CLAIMABLE_STATUSES,
+    ) -> int:
+        """
+        Take a job to run it: if its status is in ``statuses``, set it ``running``, record
+        ``worker`` (and, where the store keeps one, a fresh heartbeat), clear any control
+        request, increment the attempt and return it.
+
+        Raises:
+            JobNotFoundError: No such job.
+            JobStoreError: The job's status is not in ``statuses``.
+        """
+        return self._claim(job_id, worker, statuses)
+
+    def save_checkpoint(
+        self,
+        job_id: str,
+        snapshot: Mapping[str, Any],
+        *,
+        status: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        """
+        Replace the job's state with ``snapshot`` and its status with ``status`` (by default
+        ``snapshot["status"]``), in one transaction; a settled status clears the control
+        request.
+
+        Raises:
+            JobNotFoundError: No such job.
+            StaleAttemptError: ``attempt`` is not the job's current attempt.
+        """
+        new_status = status if status is not None else str(snapshot.get("status", "running"))
+        self._put_checkpoint(job_id, snapshot, new_status, attempt)
+
+    def load_job(self, job_id: str) -> JobRecord:
+        """
+        Return the job with its last checkpoint.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        record = self._get_job(job_id)
+        if record is None:
+            raise self._missing(job_id)
+        return record
+
+    def list_jobs(
+        self, *, status: str | None = None, flow_id: str | None = None
+    ) -> list[JobRecord]:
+        """
+        Return the jobs (without their state), oldest first, optionally only those with
+        ``status`` and of ``flow_id``.
+        """
+        return self._get_jobs(status, flow_id)
+
+    def set_status(self, job_id: str, status: str) -> int:
+        """
+        Settle a job without running it: set its status, clear the control request,
+        increment the attempt (fencing out any runner) and return the new attempt. The
+        stored state's own ``status`` is updated too, so a loaded JobState agrees.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        attempt = self._settle(job_id, status)
+        if attempt is None:
+            raise self._missing(job_id)
+        return attempt
+
+    def request_control(self, job_id: str, request: str | None) -> None:
+        """
+        Ask the job's runner to ``"pause"`` or ``"cancel"`` it at its next activation
+        boundary (``None`` withdraws the request).
+
+        Raises:
+            JobNotFoundError: No such job.
+            ConfigurationError: ``request`` is not ``"pause"``, ``"cancel"`` or ``None``.
+        """
+        if request is not None and request not in CONTROL_REQUESTS:
+            msg = f"a control request is 'pause', 'cancel' or None, got {request!r}"
+            raise ConfigurationError(msg, name="request", value=request)
+        if not self._put_request(job_id, request):
+            raise self._missing(job_id)
+
+    def get_control_request(self, job_id: str) -> str | None:
+        """
+        Return the job's pending control request, or ``None``.
+        """
+        return self._get_request(job_id)
+
+    def delete_job(self, job_id: str) -> bool:
+        """
+        Delete a job; return ``False`` when there was none. Flows are kept.
+        """
+        return self._drop_job(job_id)
+
+    def close(self) -> None:
+        """
+        Release the store's connections (later calls raise :class:`JobStoreError`).
+        """
+        raise NotImplementedError
+
+    # -- the dialect's statements ---------------------------------------------------
+
+    def _put_flow(self, flow_id: str, fingerprint: str, flow_data: Mapping[str, Any]) -> None:
+        # Insert the flow version, or touch its saved_at.
+        raise NotImplementedError
+
+    def _get_flow(self, flow_id: str, fingerprint: str | None) -> dict[str, Any] | None:
+        # The flow version (the last saved when ``fingerprint`` is None), or None.
+        raise NotImplementedError
+
+    def _put_job(
+        self,
+        job_id: str,
+        flow_id: str,
+        fingerprint: str,
+        status: str,
+        entry_routine_id: str,
+        params: dict[str, Any],
+        opts: dict[str, Any],
+    ) -> float:
+        # Insert the job and return its created_at; raise the errors of create_job.
+        raise NotImplementedError
+
+    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
+        # The transaction of claim_job (see _check_claimable).
+        raise NotImplementedError
+
+    def _put_checkpoint(
+        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
+    ) -> None:
+        # The transaction of save_checkpoint (see _check_attempt).
+        raise NotImplementedError
+
+    def _get_job(self, job_id: str) -> JobRecord | None:
+        # The job with its state, or None.
+        raise NotImplementedError
+
+    def _get_jobs(self, status: str | None, flow_id: str | None) -> list[JobRecord]:
+        # The jobs without their state, filtered, oldest first.
+        raise NotImplementedError
+
+    def _settle(self, job_id: str, status: str) -> int | None:
+        # The transaction of set_status: the new attempt, or None when there is no job.
+        raise NotImplementedError
+
+    def _put_request(self, job_id: str, request: str | None) -> bool:
+        # Store the control request; False when there is no job.
+        raise NotImplementedError
+
+    def _get_request(self, job_id: str) -> str | None:
+        raise NotImplementedError
+
+    def _drop_job(self, job_id: str) -> bool:
+        raise NotImplementedError
