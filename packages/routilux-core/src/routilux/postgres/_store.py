@@ -5,7 +5,7 @@ PostgresJobStore: the job store shared by every worker and client, in one Postgr
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,14 +13,9 @@ import psycopg
 import psycopg_pool
 from psycopg.types.json import Jsonb
 
-from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
-from ..store import (
-    CLAIMABLE_STATUSES,
-    CONTROL_REQUESTS,
-    SETTLED_STATUSES,
-    JobRecord,
-    flow_fingerprint,
-)
+from ..exceptions import JobStoreError
+from ..store import SETTLED_STATUSES, JobRecord
+from ..store._sql import BaseSqlJobStore, job_record, missing_job
 from ._schema import SCHEMA_VERSION, schema_version
 
 
@@ -41,30 +36,46 @@ _SUMMARY = _COLUMNS.format(state="NULL::jsonb")
 _FULL = _COLUMNS.format(state="state_json")
 
 
-def _record(row: Sequence[Any]) -> JobRecord:
-    return JobRecord(
-        job_id=row[0],
-        flow_id=row[1],
-        fingerprint=row[2],
-        status=row[3],
-        entry_routine_id=row[4],
-        entry_params=dict(row[5] or {}),
-        options=dict(row[6] or {}),
-        state=row[7],
-        requested=row[8],
-        attempt=int(row[9]),
-        worker=row[10],
-        created_at=float(row[11]),
-        updated_at=float(row[12]),
-    )
+_Conn = psycopg.Connection[tuple[Any, ...]]
 
 
-def _missing(job_id: str) -> JobNotFoundError:
-    msg = f"no job {job_id!r} in the store"
-    return JobNotFoundError(msg, job_id=job_id)
+def _notify(conn: _Conn, channel: str, payload: str) -> None:
+    # NOTIFY the listeners of ``channel`` when the transaction commits.
+    conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
-class PostgresJobStore:
+def _move(conn: _Conn, job_id: str, status: str, *, fence: bool) -> int | None:
+    # Set the job's status (its state's too), clear its control request, increment its
+    # attempt when ``fence``; return the attempt, or None when there is no such job.
+    row = conn.execute(
+        "UPDATE routilux_jobs SET status = %(s)s, attempt = attempt + %(f)s, "
+        "requested = NULL, updated_at = now(), state_json = CASE "
+        "WHEN jsonb_typeof(state_json) = 'object' "
+        "THEN jsonb_set(state_json, '{status}', to_jsonb(%(s)s::text)) "
+        "ELSE state_json END WHERE job_id = %(j)s RETURNING attempt",
+        {"s": status, "f": 1 if fence else 0, "j": job_id},
+    ).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def _transition(
+    conn: _Conn, job_id: str, from_statuses: Collection[str], to_status: str, *, fence: bool = True
+) -> str:
+    # The body of PostgresJobStore.transition, inside the caller's transaction.
+    row = conn.execute(
+        "SELECT status FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
+    ).fetchone()
+    if row is None:
+        raise missing_job(job_id)
+    old = str(row[0])
+    if old in from_statuses:
+        _move(conn, job_id, to_status, fence=fence)
+        if to_status in SETTLED_STATUSES:
+            _notify(conn, STATUS_CHANNEL, f"{job_id}:{to_status}")
+    return old
+
+
+class PostgresJobStore(BaseSqlJobStore):
     """
     A :class:`~routilux.store.JobStore` in a PostgreSQL database, shared by any number of
     workers and clients on any number of machines.
@@ -94,10 +105,8 @@ class PostgresJobStore:
     def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
         #: The connection string.
         self.dsn = dsn
-        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = (
-            psycopg_pool.ConnectionPool(
-                dsn, min_size=1, max_size=max(1, max_connections), open=False, name="routilux"
-            )
+        self._pool: psycopg_pool.ConnectionPool[_Conn] | None = psycopg_pool.ConnectionPool(
+            dsn, min_size=1, max_size=max(1, max_connections), open=False, name="routilux"
         )
         try:
             self._pool.open(wait=True, timeout=10.0)
@@ -124,16 +133,10 @@ class PostgresJobStore:
     def __repr__(self) -> str:
         return "PostgresJobStore(...)"
 
-    def __enter__(self) -> PostgresJobStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- plumbing -------------------------------------------------------------------
 
     @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    def _conn(self) -> Iterator[_Conn]:
         # One transaction per block: the pool commits on a clean exit, rolls back on error.
         pool = self._pool
         if pool is None:
@@ -142,21 +145,9 @@ class PostgresJobStore:
         with pool.connection() as conn:
             yield conn
 
-    # -- flows ----------------------------------------------------------------------
+    # -- the statements -------------------------------------------------------------
 
-    def save_flow(self, flow_data: Mapping[str, Any]) -> str:
-        """
-        Store a serialized flow (``Flow.serialize()`` output) and return its fingerprint.
-        Saving the same document again is harmless.
-
-        Raises:
-            ConfigurationError: The document has no string ``flow_id``.
-        """
-        flow_id = flow_data.get("flow_id")
-        if not isinstance(flow_id, str) or not flow_id:
-            msg = f"a flow document needs a non-empty 'flow_id', got {flow_id!r}"
-            raise ConfigurationError(msg, name="flow_id", value=flow_id)
-        fingerprint = flow_fingerprint(flow_data)
+    def _put_flow(self, flow_id: str, fingerprint: str, flow_data: Mapping[str, Any]) -> None:
         with self._conn() as conn:
             conn.execute(
                 "INSERT INTO routilux_flows (flow_id, fingerprint, flow_json) "
@@ -164,16 +155,8 @@ class PostgresJobStore:
                 "DO UPDATE SET saved_at = now()",
                 (flow_id, fingerprint, Jsonb(dict(flow_data))),
             )
-        return fingerprint
 
-    def load_flow(self, flow_id: str, fingerprint: str | None = None) -> dict[str, Any]:
-        """
-        Return a stored flow document: the version with ``fingerprint``, or the version
-        saved last.
-
-        Raises:
-            JobNotFoundError: No such flow (version) is stored.
-        """
+    def _get_flow(self, flow_id: str, fingerprint: str | None) -> dict[str, Any] | None:
         with self._conn() as conn:
             if fingerprint is None:
                 row = conn.execute(
@@ -187,13 +170,9 @@ class PostgresJobStore:
                     (flow_id, fingerprint),
                 ).fetchone()
         if row is None:
-            version = f" version {fingerprint[:12]}" if fingerprint else ""
-            msg = f"no flow {flow_id!r}{version} in the store"
-            raise JobNotFoundError(msg)
+            return None
         data: dict[str, Any] = row[0]
         return data
-
-    # -- jobs -----------------------------------------------------------------------
 
     def create_job(
         self,
@@ -214,8 +193,20 @@ class PostgresJobStore:
             JobNotFoundError: The flow version is not stored.
             JobStoreError: A job with this id exists already.
         """
-        params = dict(entry_params or {})
-        opts = dict(options or {})
+        return self._create_job(
+            job_id, flow_id, fingerprint, status, entry_routine_id, entry_params, options
+        )
+
+    def _put_job(
+        self,
+        job_id: str,
+        flow_id: str,
+        fingerprint: str,
+        status: str,
+        entry_routine_id: str,
+        params: dict[str, Any],
+        opts: dict[str, Any],
+    ) -> float:
         try:
             with self._conn() as conn:
                 found = conn.execute(
@@ -223,8 +214,7 @@ class PostgresJobStore:
                     (flow_id, fingerprint),
                 ).fetchone()
                 if found is None:
-                    msg = f"no flow {flow_id!r} version {fingerprint[:12]} in the store"
-                    raise JobNotFoundError(msg, job_id=job_id)
+                    raise self._missing_flow(flow_id, fingerprint, job_id)
                 row = conn.execute(
                     "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
                     "entry_routine_id, entry_params, options) VALUES (%s, %s, %s, %s, %s, %s, %s) "
@@ -242,47 +232,18 @@ class PostgresJobStore:
         except psycopg.errors.UniqueViolation:
             msg = f"a job {job_id!r} exists already in the store"
             raise JobStoreError(msg, job_id=job_id) from None
-        now = float(row[0]) if row is not None else time.time()
-        return JobRecord(
-            job_id=job_id,
-            flow_id=flow_id,
-            fingerprint=fingerprint,
-            status=status,
-            entry_routine_id=entry_routine_id,
-            entry_params=params,
-            options=opts,
-            created_at=now,
-            updated_at=now,
-        )
+        return float(row[0]) if row is not None else time.time()
 
-    def claim_job(
-        self,
-        job_id: str,
-        *,
-        worker: str,
-        statuses: Collection[str] = CLAIMABLE_STATUSES,
-    ) -> int:
-        """
-        Take a job to run it: if its status is in ``statuses``, set it ``running``, record
-        ``worker`` and a fresh heartbeat, clear any control request, increment the attempt
-        and return it.
-
-        Raises:
-            JobNotFoundError: No such job.
-            JobStoreError: The job's status is not in ``statuses``.
-        """
+    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
+        # Also records a fresh heartbeat.
         with self._conn() as conn:
             row = conn.execute(
                 "SELECT status, worker FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
                 (job_id,),
             ).fetchone()
             if row is None:
-                raise _missing(job_id)
-            status, holder = row
-            if status not in statuses:
-                by = f" by {holder}" if status == "running" and holder else ""
-                msg = f"job {job_id!r} is {status}{by}; it cannot be claimed"
-                raise JobStoreError(msg, job_id=job_id)
+                raise self._missing(job_id)
+            self._check_claimable(job_id, row[0], row[1], statuses)
             claimed = conn.execute(
                 "UPDATE routilux_jobs SET status = 'running', attempt = attempt + 1, "
                 "worker = %s, heartbeat_at = now(), requested = NULL, updated_at = now() "
@@ -292,69 +253,36 @@ class PostgresJobStore:
         assert claimed is not None  # the row is locked
         return int(claimed[0])
 
-    def save_checkpoint(
-        self,
-        job_id: str,
-        snapshot: Mapping[str, Any],
-        *,
-        status: str | None = None,
-        attempt: int | None = None,
+    def _put_checkpoint(
+        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
     ) -> None:
-        """
-        Replace the job's state with ``snapshot`` and its status with ``status`` (by default
-        ``snapshot["status"]``), in one transaction; a settled status clears the control
-        request and is announced on :data:`STATUS_CHANNEL`.
-
-        Raises:
-            JobNotFoundError: No such job.
-            StaleAttemptError: ``attempt`` is not the job's current attempt.
-        """
-        new_status = status if status is not None else str(snapshot.get("status", "running"))
-        settled = new_status in SETTLED_STATUSES
+        # A settled status is also announced on STATUS_CHANNEL.
+        settled = status in SETTLED_STATUSES
         with self._conn() as conn:
             row = conn.execute(
                 "SELECT attempt FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
             ).fetchone()
             if row is None:
-                raise _missing(job_id)
-            if attempt is not None and row[0] != attempt:
-                msg = (
-                    f"checkpoint of job {job_id!r} refused: this runner holds attempt "
-                    f"{attempt}, the store is at attempt {row[0]}"
-                )
-                raise StaleAttemptError(msg, job_id=job_id, attempt=attempt, current=row[0])
+                raise self._missing(job_id)
+            self._check_attempt(job_id, attempt, row[0])
             conn.execute(
                 "UPDATE routilux_jobs SET state_json = %s, status = %s, updated_at = now(), "
                 "heartbeat_at = now(), requested = CASE WHEN %s THEN NULL ELSE requested END "
                 "WHERE job_id = %s",
-                (Jsonb(dict(snapshot)), new_status, settled, job_id),
+                (Jsonb(dict(snapshot)), status, settled, job_id),
             )
             if settled:
-                conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:{new_status}"))
+                _notify(conn, STATUS_CHANNEL, f"{job_id}:{status}")
 
-    def load_job(self, job_id: str) -> JobRecord:
-        """
-        Return the job with its last checkpoint.
-
-        Raises:
-            JobNotFoundError: No such job.
-        """
+    def _get_job(self, job_id: str) -> JobRecord | None:
         with self._conn() as conn:
             row = conn.execute(
                 f"SELECT {_FULL} FROM routilux_jobs WHERE job_id = %s",
                 (job_id,),
             ).fetchone()
-        if row is None:
-            raise _missing(job_id)
-        return _record(row)
+        return job_record(row) if row is not None else None
 
-    def list_jobs(
-        self, *, status: str | None = None, flow_id: str | None = None
-    ) -> list[JobRecord]:
-        """
-        Return the jobs (without their state), oldest first, optionally only those with
-        ``status`` and of ``flow_id``.
-        """
+    def _get_jobs(self, status: str | None, flow_id: str | None) -> list[JobRecord]:
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT {_SUMMARY} FROM routilux_jobs "
@@ -362,67 +290,36 @@ class PostgresJobStore:
                 "AND (%(flow)s::text IS NULL OR flow_id = %(flow)s) ORDER BY created_at, job_id",
                 {"status": status, "flow": flow_id},
             ).fetchall()
-        return [_record(r) for r in rows]
+        return [job_record(r) for r in rows]
 
-    def set_status(self, job_id: str, status: str) -> int:
-        """
-        Settle a job without running it: set its status, clear the control request,
-        increment the attempt (fencing out any runner) and return the new attempt. The
-        stored state's own ``status`` is updated too, so a loaded JobState agrees.
-
-        Raises:
-            JobNotFoundError: No such job.
-        """
+    def _settle(self, job_id: str, status: str) -> int | None:
+        # Announced on STATUS_CHANNEL.
         with self._conn() as conn:
-            row = conn.execute(
-                "UPDATE routilux_jobs SET status = %(s)s, attempt = attempt + 1, "
-                "requested = NULL, updated_at = now(), state_json = CASE "
-                "WHEN jsonb_typeof(state_json) = 'object' "
-                "THEN jsonb_set(state_json, '{status}', to_jsonb(%(s)s::text)) "
-                "ELSE state_json END WHERE job_id = %(j)s RETURNING attempt",
-                {"s": status, "j": job_id},
-            ).fetchone()
-            if row is None:
-                raise _missing(job_id)
-            conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:{status}"))
-        return int(row[0])
+            attempt = _move(conn, job_id, status, fence=True)
+            if attempt is not None:
+                _notify(conn, STATUS_CHANNEL, f"{job_id}:{status}")
+        return attempt
 
-    def request_control(self, job_id: str, request: str | None) -> None:
-        """
-        Ask the job's runner to ``"pause"`` or ``"cancel"`` it at its next activation
-        boundary (``None`` withdraws the request); runners hear it through
-        :data:`CONTROL_CHANNEL` at once, and by polling otherwise.
-
-        Raises:
-            JobNotFoundError: No such job.
-            ConfigurationError: ``request`` is not ``"pause"``, ``"cancel"`` or ``None``.
-        """
-        if request is not None and request not in CONTROL_REQUESTS:
-            msg = f"a control request is 'pause', 'cancel' or None, got {request!r}"
-            raise ConfigurationError(msg, name="request", value=request)
+    def _put_request(self, job_id: str, request: str | None) -> bool:
+        # Runners hear of it through CONTROL_CHANNEL at once, and by polling otherwise.
         with self._conn() as conn:
             cur = conn.execute(
                 "UPDATE routilux_jobs SET requested = %s, updated_at = now() WHERE job_id = %s",
                 (request, job_id),
             )
             if cur.rowcount == 0:
-                raise _missing(job_id)
-            conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, job_id))
+                return False
+            _notify(conn, CONTROL_CHANNEL, job_id)
+        return True
 
-    def get_control_request(self, job_id: str) -> str | None:
-        """
-        Return the job's pending control request, or ``None``.
-        """
+    def _get_request(self, job_id: str) -> str | None:
         with self._conn() as conn:
             row = conn.execute(
                 "SELECT requested FROM routilux_jobs WHERE job_id = %s", (job_id,)
             ).fetchone()
         return row[0] if row else None
 
-    def delete_job(self, job_id: str) -> bool:
-        """
-        Delete a job; return ``False`` when there was none. Flows are kept.
-        """
+    def _drop_job(self, job_id: str) -> bool:
         with self._conn() as conn:
             cur = conn.execute("DELETE FROM routilux_jobs WHERE job_id = %s", (job_id,))
             return cur.rowcount > 0
@@ -465,26 +362,7 @@ class PostgresJobStore:
             JobNotFoundError: No such job.
         """
         with self._conn() as conn:
-            row = conn.execute(
-                "SELECT status FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
-            ).fetchone()
-            if row is None:
-                raise _missing(job_id)
-            old = str(row[0])
-            if old in from_statuses:
-                conn.execute(
-                    "UPDATE routilux_jobs SET status = %s, requested = NULL, updated_at = now(), "
-                    "attempt = attempt + %s, state_json = CASE "
-                    "WHEN jsonb_typeof(state_json) = 'object' "
-                    "THEN jsonb_set(state_json, '{status}', to_jsonb(%s::text)) "
-                    "ELSE state_json END WHERE job_id = %s",
-                    (to_status, 1 if fence else 0, to_status, job_id),
-                )
-                if to_status in SETTLED_STATUSES:
-                    conn.execute(
-                        "SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:{to_status}")
-                    )
-        return old
+            return _transition(conn, job_id, from_statuses, to_status, fence=fence)
 
     def cancel_or_request(self, job_id: str) -> str:
         """
@@ -496,29 +374,14 @@ class PostgresJobStore:
             JobNotFoundError: No such job.
         """
         with self._conn() as conn:
-            row = conn.execute(
-                "SELECT status FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
-            ).fetchone()
-            if row is None:
-                raise _missing(job_id)
-            old = str(row[0])
-            if old in ("pending", "queued", "paused"):
-                conn.execute(
-                    "UPDATE routilux_jobs SET status = 'cancelled', requested = NULL, "
-                    "attempt = attempt + 1, updated_at = now(), state_json = CASE "
-                    "WHEN jsonb_typeof(state_json) = 'object' "
-                    "THEN jsonb_set(state_json, '{status}', '\"cancelled\"') "
-                    "ELSE state_json END WHERE job_id = %s",
-                    (job_id,),
-                )
-                conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:cancelled"))
-            elif old == "running":
+            old = _transition(conn, job_id, ("pending", "queued", "paused"), "cancelled")
+            if old == "running":
                 conn.execute(
                     "UPDATE routilux_jobs SET requested = 'cancel', updated_at = now() "
                     "WHERE job_id = %s",
                     (job_id,),
                 )
-                conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, job_id))
+                _notify(conn, CONTROL_CHANNEL, job_id)
         return old
 
     def control_requests(self, job_ids: Collection[str]) -> dict[str, str]:
@@ -588,7 +451,7 @@ class PostgresJobStore:
                 (new, new == "failed", job_id),
             )
             if new == "failed":
-                conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, f"{job_id}:failed"))
+                _notify(conn, STATUS_CHANNEL, f"{job_id}:failed")
         return new
 
     def stale_queued(self, age: float) -> list[str]:
@@ -616,7 +479,7 @@ class PostgresJobStore:
                 "SELECT status FROM routilux_jobs WHERE job_id = %s", (job_id,)
             ).fetchone()
         if row is None:
-            raise _missing(job_id)
+            raise self._missing(job_id)
         return str(row[0])
 
     def wait_settled(self, job_id: str, timeout: float | None, *, poll: float = 1.0) -> str:
