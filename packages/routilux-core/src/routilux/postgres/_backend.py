@@ -8,18 +8,18 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
+import psycopg
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.job_context import AbortReason, JobContext
 
 from .._flow import Flow
 from ..exceptions import ConfigurationError, InvalidStateError, StaleAttemptError
 from ..store import (
-    CLAIMABLE_STATUSES,
-    JobRecord,
     create_job,
     default_worker_id,
     load_job_state,
@@ -63,79 +63,35 @@ def job_lock(job_id: str) -> str:
     return f"routilux:{job_id}"
 
 
-class _ClaimedStore:
+class _ClaimedStore(PostgresJobStore):
     """
     The store as :func:`run_job` sees it inside a worker: the job was claimed already (only
     from ``queued``), so ``claim_job`` hands back that attempt; a pause caused by the worker
     shutting down is saved as ``queued``, so the job goes back to the queue, not to a person.
+    It runs its transactions on the worker's store, and leaves it open.
     """
 
     def __init__(self, store: PostgresJobStore, attempt: int, control: HubControl) -> None:
+        # Not PostgresJobStore.__init__: the connections are the worker store's.
+        self.dsn = store.dsn
         self._store = store
         self._attempt = attempt
         self._control = control
 
-    def save_flow(self, flow_data: Mapping[str, Any]) -> str:
-        return self._store.save_flow(flow_data)
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        with self._store._conn() as conn:
+            yield conn
 
-    def load_flow(self, flow_id: str, fingerprint: str | None = None) -> dict[str, Any]:
-        return self._store.load_flow(flow_id, fingerprint)
-
-    def create_job(
-        self,
-        job_id: str,
-        flow_id: str,
-        fingerprint: str,
-        *,
-        entry_routine_id: str,
-        entry_params: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> JobRecord:
-        return self._store.create_job(
-            job_id,
-            flow_id,
-            fingerprint,
-            entry_routine_id=entry_routine_id,
-            entry_params=entry_params,
-            options=options,
-        )
-
-    def claim_job(
-        self, job_id: str, *, worker: str, statuses: Collection[str] = CLAIMABLE_STATUSES
-    ) -> int:
+    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
         return self._attempt
 
-    def save_checkpoint(
-        self,
-        job_id: str,
-        snapshot: Mapping[str, Any],
-        *,
-        status: str | None = None,
-        attempt: int | None = None,
+    def _put_checkpoint(
+        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
     ) -> None:
         if status == "paused" and self._control.paused_for_shutdown:
             status = "queued"
-        self._store.save_checkpoint(job_id, snapshot, status=status, attempt=attempt)
-
-    def load_job(self, job_id: str) -> JobRecord:
-        return self._store.load_job(job_id)
-
-    def list_jobs(
-        self, *, status: str | None = None, flow_id: str | None = None
-    ) -> list[JobRecord]:
-        return self._store.list_jobs(status=status, flow_id=flow_id)
-
-    def set_status(self, job_id: str, status: str) -> int:
-        return self._store.set_status(job_id, status)
-
-    def request_control(self, job_id: str, request: str | None) -> None:
-        self._store.request_control(job_id, request)
-
-    def get_control_request(self, job_id: str) -> str | None:
-        return self._store.get_control_request(job_id)
-
-    def delete_job(self, job_id: str) -> bool:
-        return self._store.delete_job(job_id)
+        super()._put_checkpoint(job_id, snapshot, status, attempt)
 
     def close(self) -> None:
         """The worker's store outlives the run."""
