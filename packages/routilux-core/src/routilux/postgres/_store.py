@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from ..exceptions import JobStoreError
 from ..store import SETTLED_STATUSES, JobRecord
-from ..store._sql import BaseSqlJobStore, job_record, missing_job
+from ..store._sql import BaseSqlJobStore, missing_job
 from ._schema import SCHEMA_VERSION, schema_version
 
 
@@ -32,8 +32,6 @@ _COLUMNS = (
     "requested, attempt, worker, extract(epoch FROM created_at)::float8, "
     "extract(epoch FROM updated_at)::float8"
 )
-_SUMMARY = _COLUMNS.format(state="NULL::jsonb")
-_FULL = _COLUMNS.format(state="state_json")
 
 
 _Conn = psycopg.Connection[tuple[Any, ...]]
@@ -102,6 +100,9 @@ class PostgresJobStore(BaseSqlJobStore):
     .. versionadded:: 0.10
     """
 
+    _SUMMARY_COLUMNS = _COLUMNS.format(state="NULL::jsonb")
+    _FULL_COLUMNS = _COLUMNS.format(state="state_json")
+
     def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
         #: The connection string.
         self.dsn = dsn
@@ -156,23 +157,13 @@ class PostgresJobStore(BaseSqlJobStore):
                 (flow_id, fingerprint, Jsonb(dict(flow_data))),
             )
 
-    def _get_flow(self, flow_id: str, fingerprint: str | None) -> dict[str, Any] | None:
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
-            if fingerprint is None:
-                row = conn.execute(
-                    "SELECT flow_json FROM routilux_flows WHERE flow_id = %s "
-                    "ORDER BY saved_at DESC LIMIT 1",
-                    (flow_id,),
-                ).fetchone()
-            else:
-                row = conn.execute(
-                    "SELECT flow_json FROM routilux_flows WHERE flow_id = %s AND fingerprint = %s",
-                    (flow_id, fingerprint),
-                ).fetchone()
-        if row is None:
-            return None
-        data: dict[str, Any] = row[0]
-        return data
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._conn() as conn:
+            return conn.execute(sql.replace("?", "%s"), params).rowcount
 
     def create_job(
         self,
@@ -197,41 +188,32 @@ class PostgresJobStore(BaseSqlJobStore):
             job_id, flow_id, fingerprint, status, entry_routine_id, entry_params, options
         )
 
-    def _put_job(
-        self,
-        job_id: str,
-        flow_id: str,
-        fingerprint: str,
-        status: str,
-        entry_routine_id: str,
-        params: dict[str, Any],
-        opts: dict[str, Any],
-    ) -> float:
+    def _put_job(self, record: JobRecord) -> float:
         try:
             with self._conn() as conn:
                 found = conn.execute(
                     "SELECT 1 FROM routilux_flows WHERE flow_id = %s AND fingerprint = %s",
-                    (flow_id, fingerprint),
+                    (record.flow_id, record.fingerprint),
                 ).fetchone()
                 if found is None:
-                    raise self._missing_flow(flow_id, fingerprint, job_id)
+                    raise self._missing_flow(record.flow_id, record.fingerprint, record.job_id)
                 row = conn.execute(
                     "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
                     "entry_routine_id, entry_params, options) VALUES (%s, %s, %s, %s, %s, %s, %s) "
                     "RETURNING extract(epoch FROM created_at)::float8",
                     (
-                        job_id,
-                        flow_id,
-                        fingerprint,
-                        status,
-                        entry_routine_id,
-                        Jsonb(params),
-                        Jsonb(opts),
+                        record.job_id,
+                        record.flow_id,
+                        record.fingerprint,
+                        record.status,
+                        record.entry_routine_id,
+                        Jsonb(record.entry_params),
+                        Jsonb(record.options),
                     ),
                 ).fetchone()
         except psycopg.errors.UniqueViolation:
-            msg = f"a job {job_id!r} exists already in the store"
-            raise JobStoreError(msg, job_id=job_id) from None
+            msg = f"a job {record.job_id!r} exists already in the store"
+            raise JobStoreError(msg, job_id=record.job_id) from None
         return float(row[0]) if row is not None else time.time()
 
     def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
@@ -274,24 +256,6 @@ class PostgresJobStore(BaseSqlJobStore):
             if settled:
                 _notify(conn, STATUS_CHANNEL, f"{job_id}:{status}")
 
-    def _get_job(self, job_id: str) -> JobRecord | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                f"SELECT {_FULL} FROM routilux_jobs WHERE job_id = %s",
-                (job_id,),
-            ).fetchone()
-        return job_record(row) if row is not None else None
-
-    def _get_jobs(self, status: str | None, flow_id: str | None) -> list[JobRecord]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {_SUMMARY} FROM routilux_jobs "
-                "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
-                "AND (%(flow)s::text IS NULL OR flow_id = %(flow)s) ORDER BY created_at, job_id",
-                {"status": status, "flow": flow_id},
-            ).fetchall()
-        return [job_record(r) for r in rows]
-
     def _settle(self, job_id: str, status: str) -> int | None:
         # Announced on STATUS_CHANNEL.
         with self._conn() as conn:
@@ -311,18 +275,6 @@ class PostgresJobStore(BaseSqlJobStore):
                 return False
             _notify(conn, CONTROL_CHANNEL, job_id)
         return True
-
-    def _get_request(self, job_id: str) -> str | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT requested FROM routilux_jobs WHERE job_id = %s", (job_id,)
-            ).fetchone()
-        return row[0] if row else None
-
-    def _drop_job(self, job_id: str) -> bool:
-        with self._conn() as conn:
-            cur = conn.execute("DELETE FROM routilux_jobs WHERE job_id = %s", (job_id,))
-            return cur.rowcount > 0
 
     def close(self) -> None:
         """
@@ -474,13 +426,10 @@ class PostgresJobStore(BaseSqlJobStore):
         Raises:
             JobNotFoundError: No such job.
         """
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT status FROM routilux_jobs WHERE job_id = %s", (job_id,)
-            ).fetchone()
-        if row is None:
+        rows = self._read("SELECT status FROM routilux_jobs WHERE job_id = ?", (job_id,))
+        if not rows:
             raise self._missing(job_id)
-        return str(row[0])
+        return str(rows[0][0])
 
     def wait_settled(self, job_id: str, timeout: float | None, *, poll: float = 1.0) -> str:
         """

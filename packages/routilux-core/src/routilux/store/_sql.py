@@ -6,7 +6,9 @@ and errors, and the row -> :class:`JobRecord` conversion; each dialect writes on
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
+
+import attrs
 
 from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
 from ._base import CLAIMABLE_STATUSES, CONTROL_REQUESTS, JobRecord, flow_fingerprint
@@ -56,10 +58,10 @@ def job_record(row: Sequence[Any], decode: Callable[[Any], Any] = lambda v: v) -
 class BaseSqlJobStore:
     """
     The :class:`~routilux.store.JobStore` methods over a SQL database: the checks, the errors
-    and the records are here, the statements in the subclass's hooks (``_put_flow``,
-    ``_get_flow``, ``_put_job``, ``_claim``, ``_put_checkpoint``, ``_get_job``, ``_get_jobs``,
-    ``_settle``, ``_put_request``, ``_get_request`` and ``_drop_job``). Every hook is one
-    transaction.
+    and the plain reads are here (written with ``?`` placeholders), the dialect's column
+    lists, ``_read`` and ``_execute`` and its writes in the subclass's hooks (``_put_flow``,
+    ``_put_job``, ``_claim``, ``_put_checkpoint``, ``_settle`` and ``_put_request``). Every
+    hook is one transaction.
     """
 
     def __enter__(self: _S) -> _S:
@@ -126,9 +128,20 @@ class BaseSqlJobStore:
         Raises:
             JobNotFoundError: No such flow (version) is stored.
         """
-        data = self._get_flow(flow_id, fingerprint)
-        if data is None:
+        if fingerprint is None:
+            rows = self._read(
+                "SELECT flow_json FROM routilux_flows WHERE flow_id = ? "
+                "ORDER BY saved_at DESC LIMIT 1",
+                (flow_id,),
+            )
+        else:
+            rows = self._read(
+                "SELECT flow_json FROM routilux_flows WHERE flow_id = ? AND fingerprint = ?",
+                (flow_id, fingerprint),
+            )
+        if not rows:
             raise self._missing_flow(flow_id, fingerprint)
+        data: dict[str, Any] = self._decode(rows[0][0])
         return data
 
     # -- jobs -----------------------------------------------------------------------
@@ -164,20 +177,17 @@ class BaseSqlJobStore:
         entry_params: Mapping[str, Any] | None,
         options: Mapping[str, Any] | None,
     ) -> JobRecord:
-        params = dict(entry_params or {})
-        opts = dict(options or {})
-        now = self._put_job(job_id, flow_id, fingerprint, status, entry_routine_id, params, opts)
-        return JobRecord(
+        record = JobRecord(
             job_id=job_id,
             flow_id=flow_id,
             fingerprint=fingerprint,
             status=status,
             entry_routine_id=entry_routine_id,
-            entry_params=params,
-            options=opts,
-            created_at=now,
-            updated_at=now,
+            entry_params=dict(entry_params or {}),
+            options=dict(options or {}),
         )
+        now = self._put_job(record)
+        return attrs.evolve(record, created_at=now, updated_at=now)
 
     def claim_job(
         self,
@@ -224,10 +234,12 @@ class BaseSqlJobStore:
         Raises:
             JobNotFoundError: No such job.
         """
-        record = self._get_job(job_id)
-        if record is None:
+        rows = self._read(
+            f"SELECT {self._FULL_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (job_id,)
+        )
+        if not rows:
             raise self._missing(job_id)
-        return record
+        return job_record(rows[0], self._decode)
 
     def list_jobs(
         self, *, status: str | None = None, flow_id: str | None = None
@@ -236,7 +248,21 @@ class BaseSqlJobStore:
         Return the jobs (without their state), oldest first, optionally only those with
         ``status`` and of ``flow_id``.
         """
-        return self._get_jobs(status, flow_id)
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if flow_id is not None:
+            where.append("flow_id = ?")
+            params.append(flow_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._read(
+            f"SELECT {self._SUMMARY_COLUMNS} FROM routilux_jobs{clause} "
+            "ORDER BY created_at, job_id",
+            tuple(params),
+        )
+        return [job_record(r, self._decode) for r in rows]
 
     def set_status(self, job_id: str, status: str) -> int:
         """
@@ -271,13 +297,14 @@ class BaseSqlJobStore:
         """
         Return the job's pending control request, or ``None``.
         """
-        return self._get_request(job_id)
+        rows = self._read("SELECT requested FROM routilux_jobs WHERE job_id = ?", (job_id,))
+        return rows[0][0] if rows else None
 
     def delete_job(self, job_id: str) -> bool:
         """
         Delete a job; return ``False`` when there was none. Flows are kept.
         """
-        return self._drop_job(job_id)
+        return self._execute("DELETE FROM routilux_jobs WHERE job_id = ?", (job_id,)) > 0
 
     def close(self) -> None:
         """
@@ -285,27 +312,32 @@ class BaseSqlJobStore:
         """
         raise NotImplementedError
 
-    # -- the dialect's statements ---------------------------------------------------
+    # -- the dialect --------------------------------------------------------------
+
+    #: The job columns a full row selects, in :func:`job_record`'s order.
+    _FULL_COLUMNS: ClassVar[str]
+    #: The same without the state (a NULL in its place).
+    _SUMMARY_COLUMNS: ClassVar[str]
+
+    @staticmethod
+    def _decode(value: Any) -> Any:
+        # A stored JSON column as data (the dialect's driver may have decoded it already).
+        return value
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        # Run one query (``?`` placeholders) in a transaction of its own; return its rows.
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        # Run one write (``?`` placeholders) in a transaction of its own; return the rowcount.
+        raise NotImplementedError
 
     def _put_flow(self, flow_id: str, fingerprint: str, flow_data: Mapping[str, Any]) -> None:
         # Insert the flow version, or touch its saved_at.
         raise NotImplementedError
 
-    def _get_flow(self, flow_id: str, fingerprint: str | None) -> dict[str, Any] | None:
-        # The flow version (the last saved when ``fingerprint`` is None), or None.
-        raise NotImplementedError
-
-    def _put_job(
-        self,
-        job_id: str,
-        flow_id: str,
-        fingerprint: str,
-        status: str,
-        entry_routine_id: str,
-        params: dict[str, Any],
-        opts: dict[str, Any],
-    ) -> float:
-        # Insert the job and return its created_at; raise the errors of create_job.
+    def _put_job(self, record: JobRecord) -> float:
+        # Insert the new job and return its created_at; raise the errors of create_job.
         raise NotImplementedError
 
     def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
@@ -318,24 +350,10 @@ class BaseSqlJobStore:
         # The transaction of save_checkpoint (see _check_attempt).
         raise NotImplementedError
 
-    def _get_job(self, job_id: str) -> JobRecord | None:
-        # The job with its state, or None.
-        raise NotImplementedError
-
-    def _get_jobs(self, status: str | None, flow_id: str | None) -> list[JobRecord]:
-        # The jobs without their state, filtered, oldest first.
-        raise NotImplementedError
-
     def _settle(self, job_id: str, status: str) -> int | None:
         # The transaction of set_status: the new attempt, or None when there is no job.
         raise NotImplementedError
 
     def _put_request(self, job_id: str, request: str | None) -> bool:
         # Store the control request; False when there is no job.
-        raise NotImplementedError
-
-    def _get_request(self, job_id: str) -> str | None:
-        raise NotImplementedError
-
-    def _drop_job(self, job_id: str) -> bool:
         raise NotImplementedError

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..exceptions import JobStoreError
 from ._base import SETTLED_STATUSES, JobRecord
-from ._sql import BaseSqlJobStore, job_record
+from ._sql import BaseSqlJobStore
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteJobStore"]
@@ -52,11 +52,11 @@ CREATE INDEX IF NOT EXISTS routilux_jobs_status ON routilux_jobs (status, create
 CREATE INDEX IF NOT EXISTS routilux_jobs_flow ON routilux_jobs (flow_id, created_at);
 """
 
-_SUMMARY_COLUMNS = (
+_SUMMARY = (
     "job_id, flow_id, fingerprint, status, entry_routine_id, entry_params, options, "
     "NULL, requested, attempt, worker, created_at, updated_at"
 )
-_FULL_COLUMNS = _SUMMARY_COLUMNS.replace("NULL", "state_json")
+_FULL = _SUMMARY.replace("NULL", "state_json")
 
 
 def _dumps(data: Any) -> str:
@@ -84,6 +84,13 @@ class SqliteJobStore(BaseSqlJobStore):
 
     .. versionadded:: 0.10
     """
+
+    _SUMMARY_COLUMNS = _SUMMARY
+    _FULL_COLUMNS = _FULL
+
+    @staticmethod
+    def _decode(value: Any) -> Any:
+        return json.loads(value)
 
     def __init__(self, path: str | PathLike[str], *, busy_timeout: float = 30.0) -> None:
         #: The database file.
@@ -158,61 +165,40 @@ class SqliteJobStore(BaseSqlJobStore):
                 (flow_id, fingerprint, _dumps(flow_data), time.time()),
             )
 
-    def _get_flow(self, flow_id: str, fingerprint: str | None) -> dict[str, Any] | None:
-        if fingerprint is None:
-            rows = self._read(
-                "SELECT flow_json FROM routilux_flows WHERE flow_id = ? "
-                "ORDER BY saved_at DESC LIMIT 1",
-                (flow_id,),
-            )
-        else:
-            rows = self._read(
-                "SELECT flow_json FROM routilux_flows WHERE flow_id = ? AND fingerprint = ?",
-                (flow_id, fingerprint),
-            )
-        if not rows:
-            return None
-        data: dict[str, Any] = json.loads(rows[0][0])
-        return data
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._write() as cur:
+            cur.execute(sql, params)
+            return cur.rowcount
 
-    def _put_job(
-        self,
-        job_id: str,
-        flow_id: str,
-        fingerprint: str,
-        status: str,
-        entry_routine_id: str,
-        params: dict[str, Any],
-        opts: dict[str, Any],
-    ) -> float:
+    def _put_job(self, record: JobRecord) -> float:
         now = time.time()
         with self._write() as cur:
             found = cur.execute(
                 "SELECT 1 FROM routilux_flows WHERE flow_id = ? AND fingerprint = ?",
-                (flow_id, fingerprint),
+                (record.flow_id, record.fingerprint),
             ).fetchone()
             if found is None:
-                raise self._missing_flow(flow_id, fingerprint, job_id)
+                raise self._missing_flow(record.flow_id, record.fingerprint, record.job_id)
             try:
                 cur.execute(
                     "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
                     "entry_routine_id, entry_params, options, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        job_id,
-                        flow_id,
-                        fingerprint,
-                        status,
-                        entry_routine_id,
-                        _dumps(params),
-                        _dumps(opts),
+                        record.job_id,
+                        record.flow_id,
+                        record.fingerprint,
+                        record.status,
+                        record.entry_routine_id,
+                        _dumps(record.entry_params),
+                        _dumps(record.options),
                         now,
                         now,
                     ),
                 )
             except sqlite3.IntegrityError:
-                msg = f"a job {job_id!r} exists already in the store"
-                raise JobStoreError(msg, job_id=job_id) from None
+                msg = f"a job {record.job_id!r} exists already in the store"
+                raise JobStoreError(msg, job_id=record.job_id) from None
         return now
 
     def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
@@ -256,26 +242,6 @@ class SqliteJobStore(BaseSqlJobStore):
                     (text, status, time.time(), job_id),
                 )
 
-    def _get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._read(f"SELECT {_FULL_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (job_id,))
-        return job_record(rows[0], json.loads) if rows else None
-
-    def _get_jobs(self, status: str | None, flow_id: str | None) -> list[JobRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if flow_id is not None:
-            where.append("flow_id = ?")
-            params.append(flow_id)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._read(
-            f"SELECT {_SUMMARY_COLUMNS} FROM routilux_jobs{clause} ORDER BY created_at, job_id",
-            tuple(params),
-        )
-        return [job_record(r, json.loads) for r in rows]
-
     def _settle(self, job_id: str, status: str) -> int | None:
         with self._write() as cur:
             row = cur.execute(
@@ -303,15 +269,6 @@ class SqliteJobStore(BaseSqlJobStore):
                 "UPDATE routilux_jobs SET requested = ?, updated_at = ? WHERE job_id = ?",
                 (request, time.time(), job_id),
             )
-            return cur.rowcount > 0
-
-    def _get_request(self, job_id: str) -> str | None:
-        rows = self._read("SELECT requested FROM routilux_jobs WHERE job_id = ?", (job_id,))
-        return rows[0][0] if rows else None
-
-    def _drop_job(self, job_id: str) -> bool:
-        with self._write() as cur:
-            cur.execute("DELETE FROM routilux_jobs WHERE job_id = ?", (job_id,))
             return cur.rowcount > 0
 
     def close(self) -> None:
