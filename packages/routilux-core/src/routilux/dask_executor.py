@@ -34,9 +34,9 @@ from .store import (
     JobStore,
     SqliteJobStore,
     create_job,
-    load_job_state,
     run_job,
 )
+from .store._run import BaseJobHandle, run_options
 
 
 try:
@@ -176,7 +176,7 @@ def _run_detached(
         store.close()
 
 
-class DaskJobHandle:
+class DaskJobHandle(BaseJobHandle):
     """
     A job submitted to a :class:`DaskJobExecutor`: a :class:`~routilux.store.JobHandle`
     that also reads like a ``concurrent.futures.Future`` (:meth:`result`, :meth:`done`,
@@ -184,11 +184,13 @@ class DaskJobHandle:
     ``completed``, ``failed``, ``cancelled`` or ``paused`` (then :meth:`resume` submits it again).
     """
 
+    _kind = "DaskJobHandle"
+
     def __init__(
         self, executor: DaskJobExecutor, job_id: str, submit: Callable[[int], Any]
     ) -> None:
+        super().__init__(job_id)
         self._executor = executor
-        self._job_id = job_id
         self._submit = submit
         self._runs = 0
         self._lock = threading.Lock()
@@ -196,20 +198,10 @@ class DaskJobHandle:
         #: The Dask future of the job's current run.
         self.future: Any = self._start()
 
-    def __repr__(self) -> str:
-        return f"DaskJobHandle[{self._job_id}]"
-
     def _start(self) -> Any:
         self._runs += 1
         future = self._submit(self._runs)
         return future
-
-    @property
-    def job_id(self) -> str:
-        """
-        The job's id.
-        """
-        return self._job_id
 
     # -- concurrent.futures ----------------------------------------------------------
 
@@ -271,7 +263,7 @@ class DaskJobHandle:
         """
         store = self._executor.store
         if store is not None:
-            return load_job_state(store, self._job_id)[1]
+            return self._stored_state(store)
         if self.future.done():
             return self.result()
         with self._lock:
@@ -390,9 +382,7 @@ class DaskJobExecutor:
         Args:
             checkpoint_every: Activations between checkpoints in the store (1: every one).
         """
-        options: dict[str, Any] = {"checkpoint_every": max(0, checkpoint_every)}
-        if execution_strategy is not None:
-            options["execution_strategy"] = execution_strategy
+        options = run_options(execution_strategy, checkpoint_every)
         if self.store is not None:
             new_id = create_job(
                 self.store, flow, entry_routine_id, entry_params, job_id=job_id, options=options

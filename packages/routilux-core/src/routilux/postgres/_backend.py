@@ -22,9 +22,9 @@ from ..exceptions import ConfigurationError, InvalidStateError, StaleAttemptErro
 from ..store import (
     create_job,
     default_worker_id,
-    load_job_state,
     run_job,
 )
+from ..store._run import BaseJobHandle, run_options
 from ._control import ControlHub, HubControl
 from ._schema import migrate
 from ._store import PostgresJobStore
@@ -97,25 +97,17 @@ class _ClaimedStore(PostgresJobStore):
         """The worker's store outlives the run."""
 
 
-class PostgresJobHandle:
+class PostgresJobHandle(BaseJobHandle):
     """
     A job queued on a :class:`PostgresBackend`, seen from any process that can reach the
     database (not only the one that submitted it): a :class:`~routilux.store.JobHandle`.
     """
 
+    _kind = "PostgresJobHandle"
+
     def __init__(self, backend: PostgresBackend, job_id: str) -> None:
+        super().__init__(job_id)
         self._backend = backend
-        self._job_id = job_id
-
-    def __repr__(self) -> str:
-        return f"PostgresJobHandle[{self._job_id}]"
-
-    @property
-    def job_id(self) -> str:
-        """
-        The job's id in the store.
-        """
-        return self._job_id
 
     def status(self) -> str:
         """
@@ -128,7 +120,7 @@ class PostgresJobHandle:
         """
         Return the job's last checkpointed JobState (its routines must be registered here).
         """
-        return load_job_state(self._backend.store, self._job_id)[1]
+        return self._stored_state(self._backend.store)
 
     def pause(self) -> None:
         """
@@ -320,9 +312,7 @@ class PostgresBackend:
             RoutineNotFoundError: The flow has no routine ``entry_routine_id``.
             JobStoreError: A job with ``job_id`` exists already.
         """
-        options: dict[str, Any] = {"checkpoint_every": max(0, checkpoint_every)}
-        if execution_strategy is not None:
-            options["execution_strategy"] = execution_strategy
+        options = run_options(execution_strategy, checkpoint_every)
         new_id = create_job(
             self.store, flow, entry_routine_id, entry_params, job_id=job_id, options=options
         )

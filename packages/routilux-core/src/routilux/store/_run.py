@@ -33,6 +33,43 @@ if TYPE_CHECKING:
 __all__ = ["LocalJobExecutor", "StoreControl", "create_job", "load_job_state", "run_job"]
 
 
+def run_options(execution_strategy: str | None, checkpoint_every: int) -> dict[str, Any]:
+    """
+    Return the run options an executor's ``submit`` stores with a new job.
+    """
+    options: dict[str, Any] = {"checkpoint_every": max(0, checkpoint_every)}
+    if execution_strategy is not None:
+        options["execution_strategy"] = execution_strategy
+    return options
+
+
+class BaseJobHandle:
+    """
+    What every executor's :class:`~routilux.store.JobHandle` has: its job id, its repr,
+    and the job's state read from a store.
+    """
+
+    #: The name the handle's repr shows.
+    _kind = "JobHandle"
+
+    def __init__(self, job_id: str) -> None:
+        self._job_id = job_id
+
+    def __repr__(self) -> str:
+        return f"{self._kind}[{self._job_id}]"
+
+    @property
+    def job_id(self) -> str:
+        """
+        The job's id in the store.
+        """
+        return self._job_id
+
+    def _stored_state(self, store: JobStore) -> JobState:
+        # The job's last checkpointed JobState in ``store``.
+        return load_job_state(store, self._job_id)[1]
+
+
 class StoreControl(JobControl):
     """
     The control of a job run from a store: it reads the job's control request (set by
@@ -266,25 +303,17 @@ def run_job(
     return job_state
 
 
-class _LocalHandle:
+class _LocalHandle(BaseJobHandle):
     """
     A job run by a :class:`LocalJobExecutor`.
     """
 
+    _kind = "LocalJobHandle"
+
     def __init__(self, executor: LocalJobExecutor, job_id: str, future: Future[JobState]) -> None:
+        super().__init__(job_id)
         self._executor = executor
-        self._job_id = job_id
         self._future = future
-
-    def __repr__(self) -> str:
-        return f"LocalJobHandle[{self._job_id}]"
-
-    @property
-    def job_id(self) -> str:
-        """
-        The job's id in the store.
-        """
-        return self._job_id
 
     def status(self) -> str:
         """
@@ -296,7 +325,7 @@ class _LocalHandle:
         """
         Return the job's last checkpointed JobState.
         """
-        return load_job_state(self._executor.store, self._job_id)[1]
+        return self._stored_state(self._executor.store)
 
     def pause(self) -> None:
         """
