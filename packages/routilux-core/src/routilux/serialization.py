@@ -26,7 +26,8 @@ import types
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from operator import attrgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any, NewType, TypeVar, overload
 
 import attrs
@@ -1382,6 +1383,10 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _dump_field(value: Any, path: str) -> Any:
+    if type(value) is list:  # a log: usually a list of flat dicts
+        copies = _flat_copies(value, check_ints=False)
+        if copies is not None:
+            return copies
     try:
         return dump_value(value)
     except BadValue as bad:
@@ -1391,8 +1396,35 @@ def _dump_field(value: Any, path: str) -> Any:
 
 
 _FLAT_TYPES = (str, int, float, bool, type(None))
+_FLAT_SET = frozenset(_FLAT_TYPES)
+_STR_ONLY = frozenset((str,))
+_DICT_ONLY = frozenset((dict,))
+_INT_LIMIT = 1 << _MAX_INT_BITS  # abs(i) < _INT_LIMIT  <=>  i.bit_length() <= _MAX_INT_BITS
 _isoformat = datetime.isoformat
 _get_timestamp = attrgetter("timestamp")
+
+
+def _flat_copies(items: list[Any], check_ints: bool) -> list[dict[str, Any]] | None:
+    # The common shape of a log: flat dicts, string keys, scalar values. Checked with a
+    # few passes that run in C (no bytecode per value) and copied with dict(); ``None``
+    # when anything differs, and the caller takes the careful path, which copies nested
+    # values and reports errors with their paths. (For the history's payloads, one dict
+    # per record, the per-record loop is as fast: the passes cost as much as the loop.)
+    if not items:
+        return []
+    if set(map(type, items)) != _DICT_ONLY:
+        return None
+    if not _STR_ONLY.issuperset(map(type, chain.from_iterable(items))):
+        return None
+    values = list(chain.from_iterable(map(dict.values, items)))
+    kinds = set(map(type, values))
+    if not _FLAT_SET.issuperset(kinds):
+        return None
+    if check_ints and int in kinds:
+        ints = list(compress(values, map(is_, map(type, values), repeat(int))))
+        if max(ints) >= _INT_LIMIT or min(ints) <= -_INT_LIMIT:
+            return None
+    return list(map(dict, items))
 
 
 def _dump_record(record: ExecutionRecord) -> dict[str, Any]:
@@ -1517,6 +1549,9 @@ def _require_list(value: Any, path: str) -> list[Any]:
 
 def _load_object_list(value: Any, path: str) -> list[dict[str, Any]]:
     items = _require_list(value, path)
+    copies = _flat_copies(items, check_ints=True)
+    if copies is not None:
+        return copies
     out: list[dict[str, Any]] = []
     append = out.append
     i = 0
@@ -1568,6 +1603,9 @@ def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
 
     items = _require_list(value, "execution_history")
     fromiso = datetime.fromisoformat
+    # ExecutionRecord.__init__ only stores its four arguments (it fills in None ones,
+    # never given here); storing them on a bare instance saves a Python call per record.
+    new = object.__new__
     out: list[ExecutionRecord] = []
     append = out.append
     i = 0
@@ -1591,7 +1629,12 @@ def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
                     break
             else:
                 data = dict(data)
-            append(ExecutionRecord(rid, name, data, fromiso(stamp)))
+            record = new(ExecutionRecord)
+            record.routine_id = rid
+            record.event_name = name
+            record.data = data
+            record.timestamp = fromiso(stamp)
+            append(record)
     except (BadValue, KeyError, TypeError, ValueError):
         pass
     else:
