@@ -1620,11 +1620,15 @@ def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
             if type(data) is not dict:
                 raise BadValue("bad data")
             for key, val in data.items():
-                if (
-                    type(key) is not str
-                    or type(val) not in _FLAT_TYPES
-                    or (type(val) is int and val.bit_length() > _MAX_INT_BITS)
-                ):
+                if type(key) is not str:
+                    data = load_object(data)
+                    break
+                kind = type(val)
+                if kind is int:
+                    if val.bit_length() > _MAX_INT_BITS:
+                        data = load_object(data)
+                        break
+                elif kind is not str and kind is not float and kind is not bool and val is not None:
                     data = load_object(data)
                     break
             else:
