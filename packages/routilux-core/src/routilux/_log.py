@@ -1,7 +1,7 @@
 """
 The library's structlog logger: silent until the application configures structlog.
 
-routilux never calls ``structlog.configure()``. Until the application does, structlog's
+routilux never configures structlog itself. Until the application does, structlog's
 default configuration would print every event, so the library's events are dropped
 instead; once structlog is configured, they flow through the application's processors.
 """
