@@ -130,7 +130,8 @@ def get_routine_class(name: str) -> type[Routine]:
         if loaded is not None:
             return loaded
     msg = (
-        f"no routine class is registered under {name!r}; register it with "
+        f"no routine class is registered under {name!r} (class not found in registry); "
+        "register it with "
         "routilux.registry.register_routine or install the package that declares it "
         f"in the {ENTRY_POINT_GROUP!r} entry-point group"
     )
