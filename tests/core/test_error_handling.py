@@ -331,3 +331,19 @@ class TestErrorHandlerSurface:
         h = r.get_error_handler()
         assert h is not None and h.strategy is (strategy or ErrorStrategy.CONTINUE)
         assert h.is_critical is False
+
+
+@pytest.mark.parametrize(
+    ("strategy", "error", "made", "expected"),
+    [
+        ("retry", OSError(), 0, True),
+        ("retry", OSError(), 2, False),
+        ("retry", KeyError(), 0, False),
+        ("continue", OSError(), 0, False),
+    ],
+)
+def test_should_retry(strategy: str, error: Exception, made: int, expected: bool) -> None:
+    """should_retry: RETRY, a retryable error and retries left."""
+    handler = ErrorHandler(strategy, max_retries=2, retryable_exceptions=(OSError,))
+    assert expected == handler.should_retry(error, made)
+    assert 0.5 == ErrorHandler("retry", retry_delay=0.125, retry_backoff=2).retry_delay_for(2)

@@ -177,12 +177,6 @@ class ExecutionTracker:
             start = datetime.fromisoformat(entry["start_time"])
             entry["execution_time"] = (end - start).total_seconds()
 
-    def _record_activation(
-        self, routine_id: str, start: float, end: float, status: str, error: str | None
-    ) -> None:
-        # The scheduler's booking of one finished activation (epoch seconds).
-        self._new_activations.append((routine_id, start, end, status, error))
-
     def _record_emit(
         self, source: str, event_name: str, target: str | None, data: dict[str, Any]
     ) -> None:
