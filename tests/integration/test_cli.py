@@ -61,6 +61,21 @@ def job_ids(env: dict[str, Any]) -> list[str]:
         return [r.job_id for r in store.list_jobs()]
 
 
+def run_approval(env: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """Run the approval example with small parameters; it pauses for its person."""
+    return run(
+        env,
+        "run",
+        str(EXAMPLES / "approval" / "flow.json"),
+        "--param",
+        "amount=1",
+        "--param",
+        "employee=x",
+        "--param",
+        "reason=y",
+    )
+
+
 def write_flow(tmp: Path, name: str, data: dict[str, Any]) -> Path:
     path = tmp / name
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -239,34 +254,14 @@ class TestPauseResume:
 
     def test_resume_without_answer_pauses_again(self, env: dict[str, Any]) -> None:
         """Resuming without --set asks again: exit 3."""
-        run(
-            env,
-            "run",
-            str(EXAMPLES / "approval" / "flow.json"),
-            "--param",
-            "amount=1",
-            "--param",
-            "employee=x",
-            "--param",
-            "reason=y",
-        )
+        run_approval(env)
         (job_id,) = job_ids(env)
         proc = run(env, "resume", job_id)
         assert 3 == proc.returncode, proc.stderr
 
     def test_cancel_paused_job(self, env: dict[str, Any]) -> None:
         """cancel settles a paused job at once; it cannot be resumed afterwards."""
-        run(
-            env,
-            "run",
-            str(EXAMPLES / "approval" / "flow.json"),
-            "--param",
-            "amount=1",
-            "--param",
-            "employee=x",
-            "--param",
-            "reason=y",
-        )
+        run_approval(env)
         (job_id,) = job_ids(env)
         proc = run(env, "cancel", job_id)
         assert 0 == proc.returncode, proc.stderr
@@ -340,17 +335,7 @@ class TestInspect:
     def test_jobs_filters(self, env: dict[str, Any]) -> None:
         """jobs filters by status and flow."""
         run(env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"), "--param", "data=a")
-        run(
-            env,
-            "run",
-            str(EXAMPLES / "approval" / "flow.json"),
-            "--param",
-            "amount=1",
-            "--param",
-            "employee=x",
-            "--param",
-            "reason=y",
-        )
+        run_approval(env)
         everything = run(env, "jobs")
         assert 0 == everything.returncode
         assert 3 == len(everything.stdout.splitlines())  # header + two jobs
