@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "routilux.serialization",
     "routilux.registry",
     "routilux.job_state",
+    "routilux.history",
     "routilux.routine",
     "routilux.slot",
     "routilux.event",

@@ -17,6 +17,7 @@ from .connection import Connection
 from .error_handler import ErrorHandler, ErrorStrategy
 from .event import Event
 from .execution_tracker import ExecutionTracker
+from .history import ExecutionHistory
 from .hookspecs import hookimpl
 from .job_state import ExecutionRecord, JobState, JobStateChange, JobStatus
 from .output_handler import (
@@ -36,6 +37,7 @@ __all__ = [
     "ErrorStrategy",
     "Event",
     "ExecutionContext",
+    "ExecutionHistory",
     "ExecutionRecord",
     "ExecutionTracker",
     "Flow",

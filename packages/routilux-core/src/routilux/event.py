@@ -81,7 +81,7 @@ class Event:
 
         frame = current_frame()
         if frame is not None and (flow is None or flow is frame.run.flow):
-            frame.run.emit_event(self, kwargs)
+            frame.run.emit_event(self, kwargs, frame)
             return
         for slot in list(self.connected_slots):
             slot.receive(dict(kwargs))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections import deque
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 from .exceptions import RoutiluxWarning
+from .history import ExecutionHistory, ExecutionRecord
 
 
 if TYPE_CHECKING:
@@ -100,69 +101,6 @@ class JobStateChange:
     timestamp: datetime
 
 
-@attrs.define(eq=False, repr=False, init=False)
-class ExecutionRecord:
-    """
-    One entry of a job's execution history: a routine id, what happened and its data.
-    """
-
-    #: The flow routine id the record is about.
-    routine_id: str
-    #: What happened: ``start``, ``completed``, ``error``, or the name of an emitted event.
-    event_name: str
-    #: The payload (event data, error details...).
-    data: dict[str, Any]
-    #: When it happened (naive local time, as the original library used).
-    timestamp: datetime
-
-    def __init__(
-        self,
-        routine_id: str = "",
-        event_name: str = "",
-        data: dict[str, Any] | None = None,
-        timestamp: datetime | None = None,
-    ) -> None:
-        self.routine_id = routine_id
-        self.event_name = event_name
-        self.data = {} if data is None else data
-        self.timestamp = datetime.now() if timestamp is None else timestamp
-
-    def __repr__(self) -> str:
-        return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp.isoformat()}]"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ExecutionRecord):
-            return NotImplemented
-        return (self.routine_id, self.event_name, self.data, self.timestamp) == (
-            other.routine_id,
-            other.event_name,
-            other.data,
-            other.timestamp,
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable record compared by value
-
-    def serialize(self) -> dict[str, Any]:
-        """
-        Return the record as plain JSON-able data.
-        """
-        return {
-            "_type": "ExecutionRecord",
-            "routine_id": self.routine_id,
-            "event_name": self.event_name,
-            "data": self.data,
-            "timestamp": self.timestamp.isoformat(),
-        }
-
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """
-        Fill this record from :meth:`serialize` output (the argument is not changed).
-        """
-        from .serialization import load_record_into
-
-        load_record_into(self, data)
-
-
 def _now() -> datetime:
     return datetime.now()
 
@@ -191,8 +129,7 @@ class JobState:
     current_routine_id: str | None = None
     #: Per-routine state dicts, by flow routine id.
     routine_states: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-    #: The execution history, oldest first.
-    execution_history: list[ExecutionRecord] = attrs.field(factory=list)
+    _history: ExecutionHistory = attrs.field(factory=ExecutionHistory, alias="execution_history")
     #: One entry per pause: timestamp, reason, checkpoint and counts.
     pause_points: list[dict[str, Any]] = attrs.field(factory=list)
     #: Activations that were queued when the job paused, as data.
@@ -211,8 +148,8 @@ class JobState:
     checkpoint: dict[str, Any] | None = None
     #: When the job was created.
     created_at: datetime = attrs.field(factory=_now)
-    #: When the job last changed.
-    updated_at: datetime = attrs.field(factory=_now)
+    # When the job last changed: a datetime, or the epoch float of the last booking.
+    _updated_at: datetime | float = attrs.field(factory=_now, alias="updated_at")
     #: The most history records kept, or ``None`` for all.
     history_limit: int | None = attrs.field(default=None, kw_only=True)
     #: How many history records were dropped because of :attr:`history_limit`.
@@ -228,18 +165,44 @@ class JobState:
     _listener: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.history_limit is not None:
-            if self.history_limit < 1:
-                from .exceptions import ConfigurationError
+        if self.history_limit is not None and self.history_limit < 1:
+            from .exceptions import ConfigurationError
 
-                msg = f"history_limit must be a positive int or None, got {self.history_limit!r}"
-                raise ConfigurationError(msg, name="history_limit", value=self.history_limit)
-            self.execution_history = deque(  # type: ignore[assignment]  # bounded list
-                self.execution_history, maxlen=self.history_limit
-            )
+            msg = f"history_limit must be a positive int or None, got {self.history_limit!r}"
+            raise ConfigurationError(msg, name="history_limit", value=self.history_limit)
+        self._history = ExecutionHistory(self._history, self.history_limit, self._lock)
 
     def __repr__(self) -> str:
         return f"JobState[{self.job_id}:{self.status}]"
+
+    @property
+    def execution_history(self) -> ExecutionHistory:
+        """
+        The execution history, oldest first: a list-like :class:`ExecutionHistory` of
+        :class:`ExecutionRecord`. Assigning any iterable of records replaces it (keeping
+        :attr:`history_limit`).
+        """
+        return self._history
+
+    @execution_history.setter
+    def execution_history(self, records: Iterable[ExecutionRecord]) -> None:
+        history = ExecutionHistory(records, self.history_limit, self._lock)
+        with self._lock:
+            self._history = history
+
+    @property
+    def updated_at(self) -> datetime:
+        """
+        When the job last changed (naive local time).
+        """
+        when = self._updated_at
+        if when.__class__ is float:
+            when = self._updated_at = datetime.fromtimestamp(when)
+        return when  # type: ignore[return-value]
+
+    @updated_at.setter
+    def updated_at(self, when: datetime) -> None:
+        self._updated_at = when
 
     @property
     def _settled(self) -> threading.Condition:
@@ -320,15 +283,16 @@ class JobState:
         """
         Append an :class:`ExecutionRecord` stamped now.
         """
-        record = ExecutionRecord(routine_id, event_name, data)
         with self._lock:
-            history = self.execution_history
-            if self.history_limit is not None and len(history) >= self.history_limit:
-                self.history_dropped += 1
-            history.append(record)
-            self.updated_at = record.timestamp
-            if self._listener is not None:
-                self._changed(ChangeKind.HISTORY, None, None, record, routine_id)
+            self._book_locked(routine_id, event_name, data, time.time())
+
+    def _book_locked(self, routine_id: str, event_name: str, data: Any, when: float) -> None:
+        # With the lock held: append one history record stamped ``when`` (epoch seconds).
+        if self._history._book((routine_id, event_name, data, when)):
+            self.history_dropped += 1
+        self._updated_at = when
+        if self._listener is not None:
+            self._changed(ChangeKind.HISTORY, None, None, self._history[-1], routine_id)
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """

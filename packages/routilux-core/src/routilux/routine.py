@@ -268,7 +268,7 @@ class Routine:
             raise EventNotFoundError(msg, name=event_name)
         frame = current_frame()
         if frame is not None and (flow is None or flow is frame.run.flow):
-            frame.run.emit_event(event, kwargs)
+            frame.run.emit_event(event, kwargs, frame)
             return
         event.emit(flow, **kwargs)
 

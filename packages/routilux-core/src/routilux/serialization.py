@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import chain, compress, repeat
-from operator import attrgetter, is_
+from operator import is_
 from typing import TYPE_CHECKING, Any, NewType, TypeVar, overload
 
 import attrs
@@ -46,6 +46,7 @@ from ._serialization_json import (
     load_value,
 )
 from .exceptions import DeserializationError, RegistryError, SerializationError
+from .history import Booking, ExecutionHistory, _as_record
 
 
 if TYPE_CHECKING:
@@ -1401,7 +1402,6 @@ _STR_ONLY = frozenset((str,))
 _DICT_ONLY = frozenset((dict,))
 _INT_LIMIT = 1 << _MAX_INT_BITS  # abs(i) < _INT_LIMIT  <=>  i.bit_length() <= _MAX_INT_BITS
 _isoformat = datetime.isoformat
-_get_timestamp = attrgetter("timestamp")
 
 
 def _flat_copies(items: list[Any], check_ints: bool) -> list[dict[str, Any]] | None:
@@ -1442,17 +1442,26 @@ def _dump_record(record: ExecutionRecord) -> dict[str, Any]:
     }
 
 
-def _dump_history(records: Any) -> list[dict[str, Any]]:
-    # The hot loop of a big job: flat payloads (string keys, scalar values) are copied
-    # with dict(); anything else goes through the checked deep copy.
+def _dump_history(items: list[Any]) -> list[dict[str, Any]]:
+    # The hot loop of a big job. ``items`` are the history's stored items: records, or
+    # the scheduler's bookings (routine id, event, data, epoch float or datetime). Flat
+    # payloads (string keys, scalar values) are copied with dict(); anything else goes
+    # through the checked deep copy.
     out: list[dict[str, Any]] = []
     append = out.append
+    fromtimestamp = datetime.fromtimestamp
     i = 0
     try:
-        # One C-level pass for the timestamps: a bound-method call per record costs more.
-        stamps = list(map(_isoformat, map(_get_timestamp, records)))
-        for i, (record, stamp) in enumerate(zip(records, stamps, strict=True)):  # noqa: B007
-            data = record.data
+        for i, item in enumerate(items):  # noqa: B007 - ``i`` locates a failure
+            if item.__class__ is tuple:
+                rid, name, data, when = item
+                if when.__class__ is float:
+                    when = fromtimestamp(when)
+            else:
+                rid = item.routine_id
+                name = item.event_name
+                data = item.data
+                when = item.timestamp
             if type(data) is dict:
                 for key, value in data.items():
                     if type(key) is not str or type(value) not in _FLAT_TYPES:
@@ -1463,27 +1472,22 @@ def _dump_history(records: Any) -> list[dict[str, Any]]:
             else:
                 data = dump_value(data)
             append(
-                {
-                    "routine_id": record.routine_id,
-                    "event_name": record.event_name,
-                    "data": data,
-                    "timestamp": stamp,
-                }
+                {"routine_id": rid, "event_name": name, "data": data, "timestamp": _isoformat(when)}
             )
-    except (BadValue, AttributeError, TypeError):
+    except (BadValue, AttributeError, TypeError, ValueError):
         pass
     else:
         return out
-    for j, record in enumerate(list(records)[i:], start=i):  # find the bad record
+    for j, item in enumerate(items[i:], start=i):  # find the bad record
         try:
-            _dump_record(record)
+            _dump_record(_as_record(item))
         except BadValue as bad:
             where = format_path(f"execution_history[{j}]", bad.parts)
             msg = f"cannot serialize {where}: {bad.reason}"
             raise SerializationError(msg, path=where) from None
         except (AttributeError, TypeError):
             where = f"execution_history[{j}]"
-            msg = f"cannot serialize {where}: not an ExecutionRecord: {_show(record, 200)}"
+            msg = f"cannot serialize {where}: not an ExecutionRecord: {_show(item, 200)}"
             raise SerializationError(msg, path=where) from None
     return out  # pragma: no cover - the fast path failed, so the loop raised
 
@@ -1513,7 +1517,7 @@ def dump_job_state(js: JobState) -> dict[str, Any]:
             "status": str.__str__(js.status) if isinstance(js.status, str) else js.status,
             "current_routine_id": js.current_routine_id,
             "routine_states": _dump_field(js.routine_states, "routine_states"),
-            "execution_history": _dump_history(js.execution_history),
+            "execution_history": _dump_history(js.execution_history._raw()),
             "pause_points": _dump_field(js.pause_points, "pause_points"),
             "pending_tasks": _dump_field(js.pending_tasks, "pending_tasks"),
             "deferred_events": _dump_field(js.deferred_events, "deferred_events"),
@@ -1596,17 +1600,13 @@ def _parse_time(value: Any, path: str) -> datetime:
         raise _bad(f"expected an ISO 8601 timestamp, got {_show(value, 200)}", path) from None
 
 
-def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
+def _load_history(value: Any, legacy: bool) -> list[Booking]:
     # The hot loop of a big job: one pass, no call per field; on any doubt the record is
-    # checked again slowly to report the exact path.
-    from .job_state import ExecutionRecord
-
+    # checked again slowly to report the exact path. Records are loaded as bookings
+    # (tuples), which the history turns into ExecutionRecords when they are read.
     items = _require_list(value, "execution_history")
     fromiso = datetime.fromisoformat
-    # ExecutionRecord.__init__ only stores its four arguments (it fills in None ones,
-    # never given here); storing them on a bare instance saves a Python call per record.
-    new = object.__new__
-    out: list[ExecutionRecord] = []
+    out: list[Booking] = []
     append = out.append
     i = 0
     try:
@@ -1633,20 +1633,14 @@ def _load_history(value: Any, legacy: bool) -> list[ExecutionRecord]:
                     break
             else:
                 data = dict(data)
-            record = new(ExecutionRecord)
-            record.routine_id = rid
-            record.event_name = name
-            record.data = data
-            record.timestamp = fromiso(stamp)
-            append(record)
+            append((rid, name, data, fromiso(stamp)))
     except (BadValue, KeyError, TypeError, ValueError):
         pass
     else:
         return out
     # The fast path failed on item ``i``: check it and the rest precisely.
     for j in range(i, len(items)):
-        rid, name, data, when = _check_record(items[j], f"execution_history[{j}]", legacy)
-        out.append(ExecutionRecord(rid, name, data, when))
+        out.append(_check_record(items[j], f"execution_history[{j}]", legacy))
     return out
 
 
@@ -1757,8 +1751,7 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         shared_data = _load_checked(get("shared_data", {}), "shared_data")
         shared_log = _load_object_list(get("shared_log", []), "shared_log")
         output_log = _load_object_list(get("output_log", []), "output_log")
-    if limit is not None:
-        history = deque(history, maxlen=limit)
+    history = ExecutionHistory(history, limit, js._lock)
     now = datetime.now()
     with js._lock:
         js.flow_id = head.flow_id
@@ -1766,7 +1759,7 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         js.status = head.status
         js.current_routine_id = head.current_routine_id
         js.routine_states = routine_states
-        js.execution_history = history
+        js._history = history
         js.pause_points = pause_points
         js.pending_tasks = pending
         js.deferred_events = deferred

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .. import _async
-from .._context import Frame, current_frame, reset_frame, set_frame
+from .._context import Frame, current_frame, set_frame
 from .._log import bind, is_enabled, logger
 from ..error_handler import ErrorStrategy
 from ..exceptions import RoutiluxWarning
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..event import Event
     from ..job_state import JobState
     from ..slot import Slot
+    from ._pool import WorkerPool
 
 __all__ = ["Activation", "JobControl", "JobRun"]
 
@@ -330,37 +331,41 @@ class JobRun:
             self.seq += 1
         return Activation(routine_id, slot, data, connection, seq, 0, entry)
 
-    def emit_event(self, event: Event, payload: dict[str, Any]) -> None:
+    def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame | None = None) -> None:
         """
         Record an emitted event and queue one activation per connected slot of the flow.
+
+        ``frame`` is the emitting code's frame, when the caller has looked it up already.
         """
-        flow = self.flow
         cached = self.routes.get(event)
         if cached is None:
             routine = event.routine
-            source = flow._get_routine_id(routine) if routine is not None else None
-            cached = self.routes[event] = (source, flow._targets(event))
+            source = self.flow._get_routine_id(routine) if routine is not None else None
+            cached = self.routes[event] = (source, self.flow._targets(event))
         source_id, targets = cached
-        tracker = self.tracker
-        if source_id is not None:
-            self.job_state.record_execution(source_id, event.name, payload)
-        tracker._new_events.append(
-            (time.time(), source_id or "", event.name, targets[0][0] if targets else None, payload)
+        now = time.time()
+        # A deque's append is thread-safe by its documentation: no lock needed.
+        self.tracker._new_events.append(
+            (now, source_id or "", event.name, targets[0][0] if targets else None, payload)
         )
         if self.hooks is not None:
+            if source_id is not None:
+                with self.lock:
+                    self.job_state._book_locked(source_id, event.name, payload, now)
             self.hooks.call(
                 "routilux_event_emitted",
-                flow=flow,
+                flow=self.flow,
                 job_state=self.job_state,
                 routine_id=source_id,
                 event_name=event.name,
                 data=payload,
             )
-        if not targets:
-            return
-        frame = current_frame()
-        reserve = frame is not None and frame.run is self and frame.on_runner
+            source_id = None  # booked
         with self.lock:
+            if source_id is not None:
+                self.job_state._book_locked(source_id, event.name, payload, now)
+            if not targets:
+                return
             seq = self.seq
             self.seq += len(targets)
             if len(targets) == 1:
@@ -377,7 +382,9 @@ class JobRun:
                 if self.drainer_waiting:
                     self.cond.notify_all()
                 return
-        self.enqueue(acts, reserve)
+        if frame is None:
+            frame = current_frame()
+        self.enqueue(acts, frame is not None and frame.run is self and frame.on_runner)
 
     def enqueue(self, acts: list[Activation], reserve: bool = False) -> None:
         """
@@ -464,17 +471,7 @@ class JobRun:
                     push = self._want_push(reserve=False)
                     if push:
                         self.scheduled = True
-                    cond.release()
-                    try:
-                        if push:
-                            pool.push(self)
-                        self.context.copy().run(self.execute, act, me)
-                    finally:
-                        cond.acquire()
-                        self.in_flight -= 1
-                        self._count_activation_locked()
-                        if self.waiters:
-                            self._fire_waiters_locked()
+                    self._run_locked(act, me, pool if push else None)
                     budget -= 1
                     if budget == 0:
                         budget = _BUDGET
@@ -529,15 +526,7 @@ class JobRun:
                             # activation in flight (the job's order stays sequential).
                             _async.spawn_locked(self, act)
                             continue
-                        cond.release()
-                        try:
-                            self.context.copy().run(self.execute, act, me, reraise_fatal=True)
-                        finally:
-                            cond.acquire()
-                            self.in_flight -= 1
-                            self._count_activation_locked()
-                            if self.waiters:
-                                self._fire_waiters_locked()
+                        self._run_locked(act, me, None, reraise_fatal=True)
                         continue
                     if self._quiescent():
                         self._finish()
@@ -606,18 +595,48 @@ class JobRun:
     def _quiescent(self) -> bool:
         return not (self.queue or self.in_flight or self.timers or self.holds or self.finished)
 
-    def execute(self, act: Activation, thread_id: int, reraise_fatal: bool = False) -> None:
+    def _run_locked(
+        self, act: Activation, me: int, push: WorkerPool | None, reraise_fatal: bool = False
+    ) -> None:
+        # Called by a runner with the lock held and ``act`` counted in flight: release the
+        # lock (hand the job to ``push`` first, when given), run the activation in a copy
+        # of the job's context, take the lock again and book the outcome.
+        lock = self.lock
+        t0 = t1 = None
+        lock.release()
+        try:
+            if push is not None:
+                push.push(self)
+            t0 = self.context.copy().run(self.execute, act, me, reraise_fatal)
+            if t0 is not None:
+                t1 = time.time()
+        finally:
+            lock.acquire()
+            self.in_flight -= 1
+            if t1 is not None:
+                self._ended_locked(act.routine_id, t0, t1, "completed", None)  # type: ignore[arg-type]
+            if self.checkpoint_every:
+                self._count_activation_locked()
+            if self.waiters:
+                self._fire_waiters_locked()
+
+    def execute(self, act: Activation, thread_id: int, reraise_fatal: bool = False) -> float | None:
         """
-        Run one activation of a sync handler on this thread: merge its data, call the
-        handler, book the outcome. Never raises, except a fatal ``BaseException`` when
+        Run one activation of a sync handler on this thread, in a fresh copy of the job's
+        context: merge its data, call the handler, book the outcome. A plain success is
+        left to the runner to book (it returns the start time); anything else is booked
+        here (it returns ``None``). Never raises, except a fatal ``BaseException`` when
         ``reraise_fatal``. (Coroutine handlers go through ``_async.spawn_locked``.)
         """
-        token = set_frame(Frame(self, act, True))
-        slot = act.slot
-        t0 = self.begin(act)
+        set_frame(Frame(self, act, True))  # the context is discarded afterwards: no reset
+        rid = act.routine_id
+        if self.hooks is None and not self.debug and (rid is None or rid in self.stats):
+            t0 = time.time()
+        else:
+            t0 = self.begin(act)
         try:
             merged = self.prepare(act)
-            call = slot._call
+            call = act.slot._call
             if call is not None:
                 call(merged)
         except Exception as exc:  # noqa: BLE001 - every handler error goes to the error path
@@ -627,9 +646,10 @@ class JobRun:
             if reraise_fatal:
                 raise
         else:
+            if not act.attempt and self.hooks is None and not self.debug:
+                return t0
             self._succeeded(act, t0)
-        finally:
-            reset_frame(token)
+        return None
 
     def begin(self, act: Activation) -> float:
         """
@@ -663,13 +683,11 @@ class JobRun:
         conn = act.connection
         if conn is not None and conn.param_mapping:
             data = conn._apply_mapping(data)
-        return self._merge(act.routine_id, act.slot, data)
-
-    def _merge(self, rid: str | None, slot: Slot, data: dict[str, Any]) -> Any:
+        slot = act.slot
         strategy = slot.merge_strategy
         if strategy.__class__ is str and strategy != "append":
             return data  # the slot's caller copies it if the handler gets the dict itself
-        key = (rid, slot.name)
+        key = (act.routine_id, slot.name)
         with self.lock:
             buffer = self.buffers.get(key)
             new_buffer, merged = merge(strategy, {} if buffer is None else buffer, data)
@@ -696,28 +714,40 @@ class JobRun:
         extra: dict[str, Any] | None,
         error: str | None = None,
     ) -> float:
-        # Book one finished activation. Successes are kept in ``stats`` and written to the
-        # routine state at settle points (finish, pause, checkpoint, cancel); anything else
-        # is written at once, since it says what went wrong.
+        # Book one finished activation (see _ended_locked); return its duration.
         t1 = time.time()
-        elapsed = t1 - t0
-        if rid is not None:
-            with self.lock:
-                stats = self.stats[rid]
-                stats[0] += 1
-                stats[1] += elapsed
-                stats[3] = t1
-                stats[4] = status
-                if extra:
-                    stats[5] = {**(stats[5] or {}), **extra}
-                if status == "completed":
-                    self.dirty.add(rid)
-                else:
-                    self.dirty.discard(rid)
-                    self.job_state._merge_state(rid, self._state_of(stats))
-            # A deque's append is thread-safe by its documentation: no lock needed.
-            self.tracker._new_activations.append((rid, t0, t1, status, error))
-        return elapsed
+        with self.lock:
+            self._ended_locked(rid, t0, t1, status, extra, error)
+        return t1 - t0
+
+    def _ended_locked(
+        self,
+        rid: str | None,
+        t0: float,
+        t1: float,
+        status: str,
+        extra: dict[str, Any] | None,
+        error: str | None = None,
+    ) -> None:
+        # With the lock held: book one finished activation. Successes are kept in
+        # ``stats`` and written to the routine state at settle points (finish, pause,
+        # checkpoint, cancel); anything else is written at once, since it says what went
+        # wrong.
+        if rid is None:
+            return
+        stats = self.stats[rid]
+        stats[0] += 1
+        stats[1] += t1 - t0
+        stats[3] = t1
+        stats[4] = status
+        if extra:
+            stats[5] = {**(stats[5] or {}), **extra}
+        if status == "completed":
+            self.dirty.add(rid)
+        else:
+            self.dirty.discard(rid)
+            self.job_state._merge_state(rid, self._state_of(stats))
+        self.tracker._new_activations.append((rid, t0, t1, status, error))
 
     @staticmethod
     def _state_of(stats: list[Any]) -> dict[str, Any]:

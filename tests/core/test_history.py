@@ -1,0 +1,183 @@
+"""
+ExecutionHistory: a job's history behaves as a list of ExecutionRecord, bounded or not,
+whether its records were booked by the scheduler, appended by hand or loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+
+from routilux import ExecutionRecord, Flow, JobState, Routine
+from routilux.history import ExecutionHistory
+
+
+T0 = datetime(2025, 1, 15, 10, 30)
+
+
+def record(name: str, seconds: int = 0) -> ExecutionRecord:
+    return ExecutionRecord("r", name, {"n": name}, T0 + timedelta(seconds=seconds))
+
+
+class Emitter(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.fire)
+        self.define_event("out", ["i"])
+
+    def fire(self, count: int = 3) -> None:
+        for i in range(count):
+            self.emit("out", i=i)
+
+
+class TestListBehaviour:
+    def test_index_slice_len_iteration(self) -> None:
+        """Indexing (negative too), slicing, len, iteration and reversed act as on a list."""
+        history = ExecutionHistory([record("a"), record("b", 1), record("c", 2)])
+        assert len(history) == 3
+        assert history[0].event_name == "a"
+        assert history[-1].event_name == "c"
+        assert [r.event_name for r in history[1:]] == ["b", "c"]
+        assert [r.event_name for r in history] == ["a", "b", "c"]
+        assert [r.event_name for r in reversed(history)] == ["c", "b", "a"]
+        with pytest.raises(IndexError):
+            history[3]
+
+    def test_mutation(self) -> None:
+        """append, extend, insert, item and slice assignment, del, pop and clear work."""
+        history = ExecutionHistory()
+        history.append(record("a"))
+        history.extend([record("c", 2), record("d", 3)])
+        history.insert(1, record("b", 1))
+        assert [r.event_name for r in history] == ["a", "b", "c", "d"]
+        history[0] = record("z")
+        del history[1]
+        assert history.pop().event_name == "d"
+        history[0:1] = [record("y"), record("x")]
+        assert [r.event_name for r in history] == ["y", "x", "c"]
+        history.clear()
+        assert len(history) == 0
+        assert not history
+
+    def test_only_records_are_accepted(self) -> None:
+        """Anything but an ExecutionRecord is refused with a TypeError naming its type."""
+        history = ExecutionHistory()
+        with pytest.raises(TypeError, match="got dict"):
+            history.append({"routine_id": "r"})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="got tuple"):
+            history.extend([("r", "x", {}, 0.0)])  # type: ignore[list-item]
+        assert len(history) == 0
+
+    def test_equality_with_any_sequence(self) -> None:
+        """A history equals a list, tuple or history holding equal records, in order."""
+        records = [record("a"), record("b", 1)]
+        history = ExecutionHistory(records)
+        assert history == list(records)
+        assert history == tuple(records)
+        assert history == ExecutionHistory(records)
+        assert history != records[::-1]
+        assert history != "ab"
+        assert repr(history) == repr(records)
+
+    def test_bounded_history_keeps_the_newest(self) -> None:
+        """With maxlen, appending to a full history drops the oldest record."""
+        history = ExecutionHistory(maxlen=2)
+        for i, name in enumerate("abc"):
+            history.append(record(name, i))
+        assert [r.event_name for r in history] == ["b", "c"]
+        with pytest.raises(IndexError):
+            history.insert(0, record("z"))
+
+
+class TestBookedRecords:
+    def test_booked_records_read_as_records(self) -> None:
+        """Events emitted in a job read back as ExecutionRecords with datetime stamps."""
+        flow = Flow()
+        flow.add_routine(Emitter(), "src")
+        js = flow.execute("src", {"count": 3})
+        assert [r.event_name for r in js.execution_history] == [
+            "start",
+            "out",
+            "out",
+            "out",
+            "completed",
+        ]
+        outs = js.get_execution_history("src")[1:4]
+        assert [r.data for r in outs] == [{"i": 0}, {"i": 1}, {"i": 2}]
+        stamps = [r.timestamp for r in js.execution_history]
+        assert all(isinstance(s, datetime) for s in stamps)
+        assert stamps == sorted(stamps)
+        assert js.updated_at >= stamps[-1]
+        flow.shutdown()
+
+    def test_reading_twice_gives_the_same_object(self) -> None:
+        """A booked record becomes one object: a change to it is kept."""
+        js = JobState("f")
+        js.record_execution("r", "x", {"v": 1})
+        first = js.execution_history[0]
+        assert js.execution_history[0] is first
+        first.event_name = "renamed"
+        assert js.execution_history[0].event_name == "renamed"
+
+    def test_record_execution_counts_dropped_records(self) -> None:
+        """A job with a history limit keeps the newest records and counts the others."""
+        js = JobState("f", history_limit=3)
+        for i in range(10):
+            js.record_execution("r", f"e{i}", {})
+        assert [r.event_name for r in js.execution_history] == ["e7", "e8", "e9"]
+        assert js.history_dropped == 7
+
+    def test_assignment_keeps_the_limit(self) -> None:
+        """Assigning a list to execution_history gives a history bounded by the job's limit."""
+        js = JobState("f", history_limit=2)
+        js.execution_history = [record("a"), record("b", 1), record("c", 2)]
+        assert isinstance(js.execution_history, ExecutionHistory)
+        assert [r.event_name for r in js.execution_history] == ["b", "c"]
+
+    def test_round_trip_of_booked_records(self) -> None:
+        """Booked records serialize with ISO stamps and load back equal."""
+        js = JobState("f")
+        js.record_execution("r", "x", {"v": 1})
+        js.record_execution("r", "y", {})
+        doc = js.serialize()
+        stamps = [item["timestamp"] for item in doc["execution_history"]]
+        assert [datetime.fromisoformat(s) for s in stamps] == [
+            r.timestamp for r in js.execution_history
+        ]
+        loaded = JobState()
+        loaded.deserialize(doc)
+        assert loaded.execution_history == js.execution_history
+
+    def test_reads_while_booking_from_threads(self) -> None:
+        """Iterating and indexing while four threads book never fails and loses nothing."""
+        js = JobState("f")
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def book(n: int) -> None:
+            for i in range(2000):
+                js.record_execution(f"r{n}", "e", {"i": i})
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    for rec in js.execution_history:
+                        assert isinstance(rec, ExecutionRecord)
+                    if len(js.execution_history):
+                        assert isinstance(js.execution_history[-1], ExecutionRecord)
+            except BaseException as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        writers = [threading.Thread(target=book, args=(n,)) for n in range(4)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        stop.set()
+        reader.join()
+        assert errors == []
+        assert len(js.execution_history) == 8000
