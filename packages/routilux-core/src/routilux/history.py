@@ -115,7 +115,8 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     records only, as a bounded ``deque`` does. Every operation takes the job's lock, so
     it can be read while the job runs.
 
-    The scheduler books records as compact tuples; each becomes its
+    The scheduler books records as compact tuples (:data:`Booking`, appended to
+    ``_items`` by ``JobState._book_locked`` with the job's lock held); each becomes its
     :class:`ExecutionRecord` the first time it is read, and that object is kept, so
     reading the same index twice gives the same object.
     """
@@ -135,13 +136,6 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         self._items: Any = deque(items, maxlen) if maxlen is not None else list(items)
 
     # -- the scheduler's side ---------------------------------------------------------
-
-    def _book(self, item: Booking) -> bool:
-        # With the lock held: append a booking; True when the oldest record was dropped.
-        items = self._items
-        full = self.maxlen is not None and len(items) >= self.maxlen
-        items.append(item)
-        return full
 
     def _raw(self) -> list[ExecutionRecord | Booking]:
         # A copy of the stored items, records and bookings as they are (for serialization).

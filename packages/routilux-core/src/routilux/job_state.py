@@ -288,8 +288,11 @@ class JobState:
 
     def _book_locked(self, routine_id: str, event_name: str, data: Any, when: float) -> None:
         # With the lock held: append one history record stamped ``when`` (epoch seconds).
-        if self._history._book((routine_id, event_name, data, when)):
+        history = self._history
+        items = history._items
+        if history.maxlen is not None and len(items) >= history.maxlen:
             self.history_dropped += 1
+        items.append((routine_id, event_name, data, when))  # the history's booking form
         self._updated_at = when
         if self._listener is not None:
             self._changed(ChangeKind.HISTORY, None, None, self._history[-1], routine_id)

@@ -378,7 +378,9 @@ class JobRun:
                 ]
             if self.drainer and not (self.cancelled or self.failed or self.paused):
                 # The common sequential case: the caller's drain loop takes it.
-                self.queue.extend(acts)
+                queue = self.queue
+                for act in acts:
+                    queue.append(act)
                 if self.drainer_waiting:
                     self.cond.notify_all()
                 return
@@ -630,13 +632,19 @@ class JobRun:
         """
         set_frame(Frame(self, act, True))  # the context is discarded afterwards: no reset
         rid = act.routine_id
-        if self.hooks is None and not self.debug and (rid is None or rid in self.stats):
-            t0 = time.time()
-        else:
-            t0 = self.begin(act)
+        slot = act.slot
+        plain = self.hooks is None and not self.debug
+        t0 = time.time() if plain and (rid is None or rid in self.stats) else self.begin(act)
         try:
-            merged = self.prepare(act)
-            call = act.slot._call
+            conn = act.connection
+            strategy = slot.merge_strategy
+            if (conn is None or not conn.param_mapping) and strategy.__class__ is str:
+                # No mapping, and a named strategy: ``prepare`` would return the data
+                # unchanged unless it is "append".
+                merged = self.prepare(act) if strategy == "append" else act.data
+            else:
+                merged = self.prepare(act)
+            call = slot._call
             if call is not None:
                 call(merged)
         except Exception as exc:  # noqa: BLE001 - every handler error goes to the error path
@@ -646,7 +654,7 @@ class JobRun:
             if reraise_fatal:
                 raise
         else:
-            if not act.attempt and self.hooks is None and not self.debug:
+            if plain and not act.attempt:
                 return t0
             self._succeeded(act, t0)
         return None
