@@ -123,13 +123,13 @@ class TestDebugEvents:
         structlog.reset_defaults()
         assert not is_enabled()
         with make_flow() as flow:
-            js = flow.execute("src")
-        assert js._run is not None
-        assert js._run.debug is False
+            flow.execute("src")
+        assert flow._last_run is not None
+        assert flow._last_run.debug is False
         with capture_logs(), make_flow() as flow:
-            js = flow.execute("src")
-        assert js._run is not None
-        assert js._run.debug is True
+            flow.execute("src")
+        assert flow._last_run is not None
+        assert flow._last_run.debug is True
 
 
 class TestQuietByDefault:

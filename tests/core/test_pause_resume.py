@@ -193,3 +193,29 @@ def test_resume_skips_unknown_pending_task_with_warning() -> None:
         flow.resume(js)
     assert js.wait_for_completion(10) and js.status == "completed"
     flow.shutdown()
+
+
+@pytest.mark.parametrize("reload", [False, True])
+def test_resumed_job_goes_on_counting(reload: bool) -> None:
+    """A routine's activation count, execution time and first start carry over a resume,
+    in the same process or after the job was serialized and loaded."""
+    flow = Flow(flow_id="count")
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(Relay(), "r")
+    flow.connect("e", "out", "r", "input")
+    js = flow.execute("e", {"items": [1, 2]})
+    before = dict(js.routine_states["r"])
+    assert before["activation_count"] == 2
+    if reload:
+        loaded = JobState()
+        loaded.deserialize(js.serialize())
+        js = loaded
+    js.add_deferred_event("e", "out", {"value": 3})
+    flow.resume(js)
+    assert js.wait_for_completion(10)
+    after = js.routine_states["r"]
+    assert after["activation_count"] == 3
+    assert after["start_time"] == before["start_time"]
+    assert after["execution_time"] >= before["execution_time"]
+    assert after["end_time"] >= before["end_time"]
+    flow.shutdown()

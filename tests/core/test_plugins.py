@@ -234,8 +234,8 @@ class TestHotPath:
         with flow:
             js = flow.execute("src", {"n": 3})
         assert js.status == "completed"
-        assert js._run is not None
-        assert js._run.hooks is None
+        assert flow._last_run is not None
+        assert flow._last_run.hooks is None
         assert js._listener is None
 
     def test_listener_dropped_when_job_rerun_without_plugins(self, pm: PluginManager) -> None:

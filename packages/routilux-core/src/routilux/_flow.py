@@ -158,6 +158,9 @@ class Flow:
         self._timer: Timer | None = None
         self._async_gate: AsyncGate | None = None
         self._last_run: JobRun | None = None
+        #: What finished jobs without merge buffers keep of their run, by strategy
+        #: (shared: see ReleasedRun).
+        self._released: dict[bool, ReleasedRun] = {}
         self._current_execution_job_state = _JobStateView(self)
 
     def __repr__(self) -> str:
@@ -730,11 +733,12 @@ class Flow:
                 released = job_state._run
                 if isinstance(released, ReleasedRun) and released.flow is self:
                     # A finished job: a new run that takes over what the old one kept.
+                    tracker = job_state.execution_tracker
                     run = self._new_run(job_state, released.sequential)
-                    run.tracker = job_state.execution_tracker = released.tracker
-                    released.tracker._thaw()
+                    if tracker is not None:
+                        run.tracker = job_state.execution_tracker = tracker
+                        tracker._thaw()
                     run.buffers = released.buffers or {}
-                    run.stats = released.stats
                 else:
                     run = self._new_run(job_state, self.execution_strategy == "sequential")
                 run.paused = True

@@ -8,10 +8,16 @@ import threading
 import time
 from collections import deque
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 
 __all__ = ["ExecutionTracker"]
+
+
+_BOOKING_SIZE = 5
+"""Fields of one booking: (routine, start, end, status, error) or (time, source, event,
+target, data)."""
 
 
 def _bounded(limit: int | None) -> Any:
@@ -31,15 +37,29 @@ class ExecutionTracker:
         limit: Keep at most this many records per list (the most recent), or ``None``.
     """
 
+    __slots__ = (
+        "_events",
+        "_executions",
+        "_limit",
+        "_metrics",
+        "_new_activations",
+        "_new_events",
+        "flow_id",
+    )
+
+    #: Guards the records of every tracker. Only reads and the public record methods
+    #: take it (the scheduler books lock-free), so one lock for all keeps a finished
+    #: job's tracker small.
+    _lock = threading.Lock()
+
     def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
         #: The flow of the job.
         self.flow_id = flow_id
-        #: Reserved for summary metrics (kept empty, as in the original).
-        self.performance_metrics: dict[str, Any] = {}
         self._limit = limit
-        self._lock = threading.Lock()
-        self._executions: dict[str, Any] = {}
-        self._events: Any = _bounded(limit)
+        # Made on first use: most trackers are never read.
+        self._metrics: dict[str, Any] | None = None
+        self._executions: Any = None
+        self._events: Any = None
         # Compact bookings not yet turned into dicts: (routine, start, end, status, error)
         # and (time, source, event, target, data).
         # Deques: their appends are thread-safe by documentation, so the scheduler books
@@ -51,31 +71,55 @@ class ExecutionTracker:
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
 
-    def _freeze(self) -> None:
-        # The job finished: keep pending bookings in a tuple (a deque reserves a block of
-        # 64 slots) until the job runs again (:meth:`_thaw`).
+    @property
+    def performance_metrics(self) -> dict[str, Any]:
+        """
+        Reserved for summary metrics (kept empty, as in the original).
+        """
         with self._lock:
-            self._new_activations = tuple(self._new_activations)
-            self._new_events = tuple(self._new_events)
+            if self._metrics is None:
+                self._metrics = {}
+            return self._metrics
+
+    @performance_metrics.setter
+    def performance_metrics(self, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._metrics = value
+
+    def _freeze(self) -> None:
+        # The job finished: keep pending bookings flattened into one tuple each (a deque
+        # reserves a block of 64 slots, and a tuple per booking costs its header) until
+        # the job runs again (:meth:`_thaw`) or the records are read.
+        with self._lock:
+            self._new_activations = tuple(chain.from_iterable(self._new_activations))
+            self._new_events = tuple(chain.from_iterable(self._new_events))
+
+    def _unfrozen(self) -> tuple[deque[tuple[Any, ...]], deque[tuple[Any, ...]]]:
+        # With the lock held: the pending bookings as deques of tuples again.
+        pending = []
+        for booked in (self._new_activations, self._new_events):
+            if isinstance(booked, tuple):
+                booked = deque(
+                    zip(*[iter(booked)] * _BOOKING_SIZE, strict=True), maxlen=self._limit
+                )
+            pending.append(booked)
+        return pending[0], pending[1]
 
     def _thaw(self) -> None:
         # The job runs again: the scheduler books into deques once more.
         with self._lock:
-            if isinstance(self._new_activations, tuple):
-                self._new_activations = deque(self._new_activations, maxlen=self._limit)
-            if isinstance(self._new_events, tuple):
-                self._new_events = deque(self._new_events, maxlen=self._limit)
+            self._new_activations, self._new_events = self._unfrozen()
 
     def _materialize(self) -> None:
         # With the lock held: turn compact bookings into dict records.
-        if isinstance(self._new_activations, tuple):
-            frozen = (self._new_activations, self._new_events)
-            self._new_activations = self._new_events = ()
-            self._convert(deque(frozen[0]), deque(frozen[1]))
-            return
+        self._new_activations, self._new_events = self._unfrozen()
         self._convert(self._new_activations, self._new_events)
 
     def _convert(self, activations: deque[tuple[Any, ...]], events: deque[tuple[Any, ...]]) -> None:
+        if self._events is None:
+            self._events = _bounded(self._limit)
+        if self._executions is None:
+            self._executions = {}
         while activations:
             rid, start, end, status, error = activations.popleft()
             entry: dict[str, Any] = {
@@ -102,6 +146,7 @@ class ExecutionTracker:
             )
 
     def _list_for(self, routine_id: str) -> Any:
+        # With the lock held and the records materialized.
         records = self._executions.get(routine_id)
         if records is None:
             records = self._executions[routine_id] = _bounded(self._limit)
@@ -114,7 +159,8 @@ class ExecutionTracker:
         """
         with self._lock:
             self._materialize()
-            return self._executions
+            executions: dict[str, list[dict[str, Any]]] = self._executions
+            return executions
 
     @routine_executions.setter
     def routine_executions(self, value: dict[str, list[dict[str, Any]]]) -> None:
@@ -254,7 +300,7 @@ class ExecutionTracker:
                     k: [dict(r) for r in v] for k, v in self._executions.items()
                 },
                 "event_flow": [dict(e) for e in self._events],
-                "performance_metrics": dict(self.performance_metrics),
+                "performance_metrics": dict(self._metrics or {}),
             }
 
     def deserialize(self, data: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import attrs
 
@@ -105,6 +105,45 @@ def _now() -> datetime:
     return datetime.now()
 
 
+_C = TypeVar("_C")
+
+
+class _MadeOnUse(Generic[_C]):
+    """
+    A JobState container attribute (``shared_log``, ``metadata``...) kept in a private
+    slot and made, under the job's lock, the first time it is read: a finished job that
+    never used it carries no empty container. Assigning replaces it.
+    """
+
+    def __init__(self, factory: Callable[[], _C]) -> None:
+        self.factory: Callable[[], _C] = factory
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    @overload
+    def __get__(self, job: None, owner: type) -> _MadeOnUse[_C]: ...
+
+    @overload
+    def __get__(self, job: JobState, owner: type) -> _C: ...
+
+    def __get__(self, job: JobState | None, owner: type) -> _C | _MadeOnUse[_C]:
+        if job is None:
+            return self
+        value: _C | None = getattr(job, self.slot)
+        if value is None:
+            with job._lock:
+                value = getattr(job, self.slot)
+                if value is None:
+                    value = self.factory()
+                    setattr(job, self.slot, value)
+        return value
+
+    def __set__(self, job: JobState, value: _C) -> None:
+        setattr(job, self.slot, value)
+
+
 @attrs.define(eq=False, repr=False)
 class JobState:
     """
@@ -130,20 +169,16 @@ class JobState:
     #: Per-routine state dicts, by flow routine id.
     routine_states: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     _history: ExecutionHistory = attrs.field(factory=ExecutionHistory, alias="execution_history")
-    #: One entry per pause: timestamp, reason, checkpoint and counts.
-    pause_points: list[dict[str, Any]] = attrs.field(factory=list)
-    #: Activations that were queued when the job paused, as data.
-    pending_tasks: list[dict[str, Any]] = attrs.field(factory=list)
-    #: Events to emit when the job resumes.
-    deferred_events: list[dict[str, Any]] = attrs.field(factory=list)
-    #: Read/write data shared by the job's routines.
-    shared_data: dict[str, Any] = attrs.field(factory=dict)
-    #: Append-only log shared by the job's routines.
-    shared_log: list[dict[str, Any]] = attrs.field(factory=list)
-    #: Every ``send_output`` of the job.
-    output_log: list[dict[str, Any]] = attrs.field(factory=list)
-    #: Free-form metadata of the job.
-    metadata: dict[str, Any] = attrs.field(factory=dict)
+    # The containers most jobs never use are made on first use (see _MadeOnUse).
+    _pause_points: list[dict[str, Any]] | None = attrs.field(default=None, alias="pause_points")
+    _pending_tasks: list[dict[str, Any]] | None = attrs.field(default=None, alias="pending_tasks")
+    _deferred_events: list[dict[str, Any]] | None = attrs.field(
+        default=None, alias="deferred_events"
+    )
+    _shared_data: dict[str, Any] | None = attrs.field(default=None, alias="shared_data")
+    _shared_log: list[dict[str, Any]] | None = attrs.field(default=None, alias="shared_log")
+    _output_log: list[dict[str, Any]] | None = attrs.field(default=None, alias="output_log")
+    _metadata: dict[str, Any] | None = attrs.field(default=None, alias="metadata")
     #: The checkpoint given to the last pause (``None`` before any).
     checkpoint: dict[str, Any] | None = None
     #: When the job was created.
@@ -160,6 +195,51 @@ class JobState:
     execution_tracker: ExecutionTracker | None = attrs.field(default=None, kw_only=True)
 
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False)
+
+    if TYPE_CHECKING:  # for type checkers: the descriptors are installed below the class
+
+        @property
+        def pause_points(self) -> list[dict[str, Any]]: ...
+
+        @pause_points.setter
+        def pause_points(self, value: list[dict[str, Any]]) -> None: ...
+
+        @property
+        def pending_tasks(self) -> list[dict[str, Any]]: ...
+
+        @pending_tasks.setter
+        def pending_tasks(self, value: list[dict[str, Any]]) -> None: ...
+
+        @property
+        def deferred_events(self) -> list[dict[str, Any]]: ...
+
+        @deferred_events.setter
+        def deferred_events(self, value: list[dict[str, Any]]) -> None: ...
+
+        @property
+        def shared_data(self) -> dict[str, Any]: ...
+
+        @shared_data.setter
+        def shared_data(self, value: dict[str, Any]) -> None: ...
+
+        @property
+        def shared_log(self) -> list[dict[str, Any]]: ...
+
+        @shared_log.setter
+        def shared_log(self, value: list[dict[str, Any]]) -> None: ...
+
+        @property
+        def output_log(self) -> list[dict[str, Any]]: ...
+
+        @output_log.setter
+        def output_log(self, value: list[dict[str, Any]]) -> None: ...
+
+        @property
+        def metadata(self) -> dict[str, Any]: ...
+
+        @metadata.setter
+        def metadata(self, value: dict[str, Any]) -> None: ...
+
     _cond: threading.Condition | None = attrs.field(default=None, init=False)
     _run: JobRun | ReleasedRun | None = attrs.field(default=None, init=False)
     _listener: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
@@ -584,6 +664,24 @@ class JobState:
         job = cls()
         job.deserialize(data)
         return job
+
+
+#: The containers of a JobState made on first use: name -> (factory, documentation).
+_LAZY_CONTAINERS = {
+    "pause_points": (list, "One entry per pause: timestamp, reason, checkpoint and counts."),
+    "pending_tasks": (list, "Activations that were queued when the job paused, as data."),
+    "deferred_events": (list, "Events to emit when the job resumes."),
+    "shared_data": (dict, "Read/write data shared by the job's routines."),
+    "shared_log": (list, "Append-only log shared by the job's routines."),
+    "output_log": (list, "Every ``send_output`` of the job."),
+    "metadata": (dict, "Free-form metadata of the job."),
+}
+
+for _name, (_factory, _doc) in _LAZY_CONTAINERS.items():
+    _container: _MadeOnUse[Any] = _MadeOnUse(_factory)
+    _container.__set_name__(JobState, _name)
+    _container.__doc__ = _doc
+    setattr(JobState, _name, _container)
 
 
 def _new_job_id() -> str:

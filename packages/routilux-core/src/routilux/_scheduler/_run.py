@@ -117,14 +117,15 @@ class Activation:
 
 class ReleasedRun:
     """
-    What a finished job keeps of its run in ``job_state._run``: the flow, hooks, tracker,
-    strategy, merge buffers and per-routine counters, for code that looks them up and for
-    a resume. The queue, caches, control state and the run object itself are let go, so a
-    retained finished JobState stays small. Resuming the job makes a new run that takes
-    these over.
+    What a finished job keeps of its run in ``job_state._run``: the flow, the strategy and
+    the merge buffers, for code that looks them up and for a resume (the tracker stays in
+    ``job_state.execution_tracker``; per-routine counters are taken up again from the
+    routine states). The queue, caches, control state and the run object itself are let
+    go, so a retained finished JobState stays small: jobs of one flow without merge
+    buffers share one ReleasedRun. Resuming the job makes a new run that takes these over.
     """
 
-    __slots__ = ("buffers", "debug", "flow", "hooks", "sequential", "stats", "tracker")
+    __slots__ = ("buffers", "flow", "sequential")
 
     finished = True
     paused = False
@@ -132,15 +133,26 @@ class ReleasedRun:
     failed = False
     in_flight = 0
 
-    def __init__(self, run: JobRun) -> None:
-        self.flow = run.flow
-        self.hooks = run.hooks
-        self.tracker = run.tracker
-        self.debug = run.debug
-        self.sequential = run.sequential
-        self.buffers = run.buffers or None
-        self.stats = run.stats
+    def __init__(
+        self, flow: Flow, sequential: bool, buffers: dict[tuple[str | None, str], Any] | None
+    ) -> None:
+        self.flow = flow
+        self.sequential = sequential
+        self.buffers = buffers
+
+    @staticmethod
+    def of(run: JobRun) -> ReleasedRun:
+        """
+        Return what the finished ``run`` leaves behind (freezing its tracker).
+        """
         run.tracker._freeze()
+        if run.buffers:
+            return ReleasedRun(run.flow, run.sequential, run.buffers)
+        shared = run.flow._released
+        released = shared.get(run.sequential)
+        if released is None:
+            released = shared[run.sequential] = ReleasedRun(run.flow, run.sequential, None)
+        return released
 
     def is_settled(self) -> bool:
         """A finished job is settled."""
@@ -705,14 +717,23 @@ class JobRun:
     # -- bookkeeping ----------------------------------------------------------------
 
     def _started(self, rid: str | None, t0: float) -> None:
+        # The first activation of a routine in this run: its counters start from what its
+        # routine state says (a resumed job goes on counting), else from zero.
         if rid is None or rid in self.stats:
             return
         with self.lock:
-            if rid not in self.stats:
-                self.stats[rid] = [0, 0.0, _iso(t0), t0, "running", None]
-                self.job_state._merge_state(
-                    rid, {"status": "running", "start_time": self.stats[rid][2]}
-                )
+            if rid in self.stats:
+                return
+            old = self.job_state.routine_states.get(rid) or {}
+            count = old.get("activation_count")
+            total = old.get("execution_time")
+            start = old.get("start_time")
+            if type(count) is int and isinstance(total, (int, float)) and type(start) is str:
+                self.stats[rid] = [count, float(total), start, t0, "running", None]
+            else:
+                start = _iso(t0)
+                self.stats[rid] = [0, 0.0, start, t0, "running", None]
+            self.job_state._merge_state(rid, {"status": "running", "start_time": start})
 
     def _ended(
         self,
@@ -975,7 +996,7 @@ class JobRun:
     def _release_locked(self) -> None:
         # A finished job whose last checkpoint is written keeps only a ReleasedRun.
         if self.finished and self.is_settled() and self.job_state._run is self:
-            self.job_state._run = ReleasedRun(self)
+            self.job_state._run = ReleasedRun.of(self)
             self.job_state._cond = None
 
     # -- control --------------------------------------------------------------------
