@@ -214,12 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     assert loaded.shared_data == js.shared_data
     assert loaded.shared_log == js.shared_log
 
+    size = len(text.encode("utf-8"))
+    # The round trip of the small flow runs with the big job's copies let go: the
+    # collector's full passes over them are not part of a pause and resume.
+    del js, plain, plain_text, doc, text, parsed, loaded
+    gc.collect()
     folder = Path(__file__).parent / "results"
     folder.mkdir(exist_ok=True)
-    trips = round_trips(args.round_trips, folder)
-    median, worst = statistics.median(trips), max(trips)
+    trips = sorted(round_trips(args.round_trips, folder))
+    median, p99, worst = statistics.median(trips), trips[int(len(trips) * 0.99)], trips[-1]
 
-    size = len(text.encode("utf-8"))
     rows = [
         ("serialize (JobState -> dict)", ser, ser / floor_dumps, SERIALIZE_BAR),
         ("json.dumps of the document", dumps, dumps / floor_dumps, None),
@@ -228,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         ("floor: json.dumps of plain dicts", floor_dumps, 1.0, None),
         ("floor: json.loads of plain dicts", floor_loads, 1.0, None),
         ("round trip median", median, None, None),
+        ("round trip 99th percentile", p99, None, None),
         ("round trip max", worst, None, ROUND_TRIP_BAR),
     ]
     print(f"JobState: {RECORDS:,} records, {LOG_ENTRIES:,} log entries, {SHARED_KEYS:,} keys")
@@ -257,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             "floor_json_dumps": floor_dumps,
             "floor_json_loads": floor_loads,
             "round_trip_median": median,
+            "round_trip_p99": p99,
             "round_trip_max": worst,
         },
         "ratios_to_floor": {

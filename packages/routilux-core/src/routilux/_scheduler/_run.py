@@ -452,7 +452,6 @@ class JobRun:
         """
         Run this job's queued activations on the calling pool worker.
         """
-        me = threading.get_ident()
         pool = self.flow._get_executor()
         budget = _BUDGET
         cond = self.cond
@@ -485,7 +484,7 @@ class JobRun:
                     push = self._want_push(reserve=False)
                     if push:
                         self.scheduled = True
-                    self._run_locked(act, me, pool if push else None)
+                    self._run_locked(act, pool if push else None)
                     budget -= 1
                     if budget == 0:
                         budget = _BUDGET
@@ -511,7 +510,6 @@ class JobRun:
         Run the job on the calling thread until it finishes, pauses or is cancelled
         (the blocking sequential ``execute``).
         """
-        me = threading.get_ident()
         cond = self.cond
         with self.lock:
             self.drainer = True
@@ -540,7 +538,7 @@ class JobRun:
                             # activation in flight (the job's order stays sequential).
                             _async.spawn_locked(self, act)
                             continue
-                        self._run_locked(act, me, None, reraise_fatal=True)
+                        self._run_locked(act, None, reraise_fatal=True)
                         continue
                     if self._quiescent():
                         self._finish()
@@ -610,7 +608,7 @@ class JobRun:
         return not (self.queue or self.in_flight or self.timers or self.holds or self.finished)
 
     def _run_locked(
-        self, act: Activation, me: int, push: WorkerPool | None, reraise_fatal: bool = False
+        self, act: Activation, push: WorkerPool | None, reraise_fatal: bool = False
     ) -> None:
         # Called by a runner with the lock held and ``act`` counted in flight: release the
         # lock (hand the job to ``push`` first, when given), run the activation in a copy
@@ -621,7 +619,7 @@ class JobRun:
         try:
             if push is not None:
                 push.push(self)
-            t0 = self.context.copy().run(self.execute, act, me, reraise_fatal)
+            t0 = self.context.copy().run(self.execute, act, reraise_fatal)
             if t0 is not None:
                 t1 = time.time()
         finally:
@@ -634,7 +632,7 @@ class JobRun:
             if self.waiters:
                 self._fire_waiters_locked()
 
-    def execute(self, act: Activation, thread_id: int, reraise_fatal: bool = False) -> float | None:
+    def execute(self, act: Activation, reraise_fatal: bool = False) -> float | None:
         """
         Run one activation of a sync handler on this thread, in a fresh copy of the job's
         context: merge its data, call the handler, book the outcome. A plain success is
