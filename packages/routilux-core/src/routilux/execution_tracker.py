@@ -41,21 +41,20 @@ class ExecutionTracker:
         "_events",
         "_executions",
         "_limit",
+        "_lock",
         "_metrics",
         "_new_activations",
         "_new_events",
         "flow_id",
     )
 
-    #: Guards the records of every tracker. Only reads and the public record methods
-    #: take it (the scheduler books lock-free), so one lock for all keeps a finished
-    #: job's tracker small.
-    _lock = threading.Lock()
-
     def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
         #: The flow of the job.
         self.flow_id = flow_id
         self._limit = limit
+        # Guards the records; only reads and the public record methods take it (the
+        # scheduler books lock-free). A job's tracker shares the job's lock.
+        self._lock: threading.RLock = threading.RLock()
         # Made on first use: most trackers are never read.
         self._metrics: dict[str, Any] | None = None
         self._executions: Any = None

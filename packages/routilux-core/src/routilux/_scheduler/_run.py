@@ -204,6 +204,7 @@ class JobRun:
         self.routes: dict[Event, tuple[str | None, list[_Target]]] = {}
         self.drainer_waiting = False
         self.tracker = ExecutionTracker(flow.flow_id, limit=job_state.history_limit)
+        self.tracker._lock = job_state._lock
         self.started = time.perf_counter()
         self.entry_retried = False
         #: Called with (job_state, snapshot) at checkpoints; see :meth:`configure`.
