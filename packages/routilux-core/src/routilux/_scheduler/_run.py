@@ -232,6 +232,8 @@ class JobRun:
         self.log = bind(flow_id=flow.flow_id, job_id=job_state.job_id)
         #: Log activations at debug level (decided once per job: structlog is configured).
         self.debug = is_enabled()
+        #: No hooks and no debug log: an activation's success is booked by its runner.
+        self.plain = self.hooks is None and not self.debug
         job_state._listener = (
             self.hooks.change_listener(flow, job_state) if self.hooks is not None else None
         )
@@ -539,7 +541,7 @@ class JobRun:
                             # activation in flight (the job's order stays sequential).
                             _async.spawn_locked(self, act)
                             continue
-                        self._run_locked(act, None, reraise_fatal=True)
+                        self._run_locked(act, None, True)
                         continue
                     if self._quiescent():
                         self._finish()
@@ -644,7 +646,7 @@ class JobRun:
         set_frame(Frame(self, act, True))  # the context is discarded afterwards: no reset
         rid = act.routine_id
         slot = act.slot
-        plain = self.hooks is None and not self.debug
+        plain = self.plain
         t0 = time.time() if plain and (rid is None or rid in self.stats) else self.begin(act)
         try:
             conn = act.connection
