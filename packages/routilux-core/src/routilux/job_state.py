@@ -168,7 +168,11 @@ class JobState:
     current_routine_id: str | None = None
     #: Per-routine state dicts, by flow routine id.
     routine_states: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-    _history: ExecutionHistory = attrs.field(factory=ExecutionHistory, alias="execution_history")
+    # Given records (any iterable) become an ExecutionHistory in __attrs_post_init__.
+    _history: ExecutionHistory = attrs.field(
+        default=(),  # type: ignore[assignment]  # replaced in __attrs_post_init__
+        alias="execution_history",
+    )
     # The containers most jobs never use are made on first use (see _MadeOnUse).
     _pause_points: list[dict[str, Any]] | None = attrs.field(default=None, alias="pause_points")
     _pending_tasks: list[dict[str, Any]] | None = attrs.field(default=None, alias="pending_tasks")
