@@ -186,6 +186,40 @@ def round_trips(count: int, folder: Path) -> list[float]:
     return times[3:]  # the first runs warm caches up
 
 
+def big_job(runs: int) -> dict[str, float]:
+    """
+    Time the big job's serialize, dumps, loads and deserialize against the floor; return
+    the best times and the document's size in bytes.
+    """
+    js = build_job()
+    plain = plain_copy(js)
+    floor_dumps, plain_text = best_of(runs, lambda: json.dumps(plain))
+    floor_loads, _ = best_of(runs, lambda: json.loads(plain_text))
+    ser, doc = best_of(runs, js.serialize)
+    dumps, text = best_of(runs, lambda: json.dumps(doc))
+    loads, parsed = best_of(runs, lambda: json.loads(text))
+
+    def load() -> JobState:
+        fresh = JobState()
+        fresh.deserialize(parsed)
+        return fresh
+
+    deser, loaded = best_of(runs, load)
+    assert len(loaded.execution_history) == RECORDS
+    assert loaded.execution_history[-1] == js.execution_history[-1]
+    assert loaded.shared_data == js.shared_data
+    assert loaded.shared_log == js.shared_log
+    return {
+        "floor_dumps": floor_dumps,
+        "floor_loads": floor_loads,
+        "serialize": ser,
+        "dumps": dumps,
+        "loads": loads,
+        "deserialize": deser,
+        "size": len(text.encode("utf-8")),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """
     Run the benchmark, print a table and write the JSON results.
@@ -195,29 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-trips", type=int, default=200)
     args = parser.parse_args(argv)
 
-    js = build_job()
-    plain = plain_copy(js)
-    floor_dumps, plain_text = best_of(args.runs, lambda: json.dumps(plain))
-    floor_loads, _ = best_of(args.runs, lambda: json.loads(plain_text))
-    ser, doc = best_of(args.runs, js.serialize)
-    dumps, text = best_of(args.runs, lambda: json.dumps(doc))
-    loads, parsed = best_of(args.runs, lambda: json.loads(text))
-
-    def load() -> JobState:
-        fresh = JobState()
-        fresh.deserialize(parsed)
-        return fresh
-
-    deser, loaded = best_of(args.runs, load)
-    assert len(loaded.execution_history) == RECORDS
-    assert loaded.execution_history[-1] == js.execution_history[-1]
-    assert loaded.shared_data == js.shared_data
-    assert loaded.shared_log == js.shared_log
-
-    size = len(text.encode("utf-8"))
-    # The round trip of the small flow runs with the big job's copies let go: the
-    # collector's full passes over them are not part of a pause and resume.
-    del js, plain, plain_text, doc, text, parsed, loaded
+    big = big_job(args.runs)
+    ser, dumps, loads, deser = big["serialize"], big["dumps"], big["loads"], big["deserialize"]
+    floor_dumps, floor_loads, size = big["floor_dumps"], big["floor_loads"], big["size"]
+    # The round trip of the small flow runs once the big job's copies are gone (they were
+    # locals of big_job): the collector's full passes over them are not part of a pause
+    # and resume.
     gc.collect()
     folder = Path(__file__).parent / "results"
     folder.mkdir(exist_ok=True)
