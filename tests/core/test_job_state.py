@@ -157,3 +157,43 @@ def test_concurrent_writers_lose_nothing() -> None:
         len(js.output_log),
     ) == (total, total, total, total)
     assert all(js.routine_states[f"r{t}"]["last"] == n - 1 for t in range(n_threads))
+
+
+class TestContainersMadeOnUse:
+    """shared_data, shared_log, metadata, output_log, pause_points, pending_tasks and
+    deferred_events are made on first use; they behave as plain attributes."""
+
+    NAMES = ["pause_points", "pending_tasks", "deferred_events", "shared_log", "output_log"]
+
+    def test_given_values_are_kept_and_assignment_replaces(self) -> None:
+        """Values given to the constructor are the attributes; assigning replaces them."""
+        data = {"a": 1}
+        js = JobState(shared_data=data, metadata={"m": 2}, shared_log=[{"x": 1}])
+        assert js.shared_data is data
+        assert (js.metadata, js.shared_log) == ({"m": 2}, [{"x": 1}])
+        js.shared_data = {"b": 2}
+        assert js.get_shared_data("b") == 2
+        assert js.get_shared_data("a") is None
+
+    @pytest.mark.parametrize("name", NAMES)
+    def test_first_use_from_many_threads_makes_one_list(self, name: str) -> None:
+        """Eight threads appending to a fresh JobState's list at once all land in it."""
+        js = JobState()
+        barrier = threading.Barrier(8)
+
+        def append(t: int) -> None:
+            barrier.wait(timeout=10)
+            getattr(js, name).append({"t": t})
+
+        threads = [threading.Thread(target=append, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(e["t"] for e in getattr(js, name)) == list(range(8))
+
+    def test_unused_containers_serialize_empty(self) -> None:
+        """A job that never used them serializes them as empty lists and dicts."""
+        doc = JobState("f").serialize()
+        assert [doc[name] for name in self.NAMES] == [[], [], [], [], []]
+        assert (doc["shared_data"], doc["metadata"]) == ({}, {})

@@ -105,6 +105,33 @@ class TestReleasedRuns:
         assert {"x": 99} in events
         flow.shutdown(wait=True, timeout=WAIT)
 
+    def test_resume_of_finished_job_keeps_its_merge_buffers(self) -> None:
+        """An append slot's buffer survives the job's release: a resume appends to it."""
+
+        class Collect(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("inp", self.take, merge_strategy="append")
+
+            def take(self, x: list[int]) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                ctx.job_state.update_shared_data("seen", list(x))
+
+        flow = Flow()
+        flow.add_routine(_Src(), "src")
+        flow.add_routine(Collect(), "sink")
+        flow.connect("src", "out", "sink", "inp")
+        js = flow.execute("src", {"n": 2})
+        other = flow.execute("src", {"n": 1})
+        assert js.shared_data["seen"] == [0, 1]
+        js.add_deferred_event("src", "out", {"x": 99})
+        flow.resume(js)
+        assert js.wait_for_completion(WAIT)
+        assert js.shared_data["seen"] == [0, 1, 99]
+        assert other.shared_data["seen"] == [0]
+        flow.shutdown(wait=True, timeout=WAIT)
+
     def test_execute_again_with_finished_job_state(self) -> None:
         """A finished JobState can be passed to execute again."""
         flow, _ = _flow()
