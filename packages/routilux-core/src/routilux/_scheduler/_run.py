@@ -617,19 +617,19 @@ class JobRun:
         # lock (hand the job to ``push`` first, when given), run the activation in a copy
         # of the job's context, take the lock again and book the outcome.
         lock = self.lock
-        t0 = t1 = None
+        t0: float | None = None
+        t1 = 0.0
         lock.release()
         try:
             if push is not None:
                 push.push(self)
             t0 = self.context.copy().run(self.execute, act, reraise_fatal)
-            if t0 is not None:
-                t1 = time.time()
+            t1 = time.time()
         finally:
             lock.acquire()
             self.in_flight -= 1
-            if t1 is not None:
-                self._ended_locked(act.routine_id, t0, t1, "completed", None)  # type: ignore[arg-type]
+            if t0 is not None:
+                self._ended_locked(act.routine_id, t0, t1, "completed", None)
             if self.checkpoint_every:
                 self._count_activation_locked()
             if self.waiters:
@@ -649,14 +649,7 @@ class JobRun:
         plain = self.plain
         t0 = time.time() if plain and (rid is None or rid in self.stats) else self.begin(act)
         try:
-            conn = act.connection
-            strategy = slot.merge_strategy
-            if (conn is None or not conn.param_mapping) and strategy.__class__ is str:
-                # No mapping, and a named strategy: ``prepare`` would return the data
-                # unchanged unless it is "append".
-                merged = self.prepare(act) if strategy == "append" else act.data
-            else:
-                merged = self.prepare(act)
+            merged = self.prepare(act)
             call = slot._call
             if call is not None:
                 call(merged)
