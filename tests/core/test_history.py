@@ -150,6 +150,24 @@ class TestBookedRecords:
         loaded.deserialize(doc)
         assert loaded.execution_history == js.execution_history
 
+    def test_mixed_history_serializes_every_stamp(self) -> None:
+        """Booked, read, appended and loaded records all serialize with their own time."""
+        js = JobState("f")
+        js.record_execution("r", "booked", {})
+        js.record_execution("r", "read", {})
+        read = js.execution_history[1]  # now a record
+        js.execution_history.append(record("appended", 5))
+        loaded = JobState()
+        loaded.deserialize(js.serialize())
+        loaded.record_execution("r", "after-load", {"n": 1})
+        doc = loaded.serialize()
+        names = [item["event_name"] for item in doc["execution_history"]]
+        assert names == ["booked", "read", "appended", "after-load"]
+        stamps = [datetime.fromisoformat(item["timestamp"]) for item in doc["execution_history"]]
+        assert stamps[1] == read.timestamp
+        assert stamps[2] == T0 + timedelta(seconds=5)
+        assert stamps == [r.timestamp for r in loaded.execution_history]
+
     def test_reads_while_booking_from_threads(self) -> None:
         """Iterating and indexing while four threads book never fails and loses nothing."""
         js = JobState("f")

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import chain, compress, repeat
-from operator import is_
+from operator import is_, itemgetter
 from typing import TYPE_CHECKING, Any, NewType, TypeVar, overload
 
 import attrs
@@ -1402,6 +1402,11 @@ _STR_ONLY = frozenset((str,))
 _DICT_ONLY = frozenset((dict,))
 _INT_LIMIT = 1 << _MAX_INT_BITS  # abs(i) < _INT_LIMIT  <=>  i.bit_length() <= _MAX_INT_BITS
 _isoformat = datetime.isoformat
+_fromtimestamp = datetime.fromtimestamp
+_fourth = itemgetter(3)
+_TUPLE_ONLY = frozenset((tuple,))
+_FLOAT_ONLY = frozenset((float,))
+_DATETIME_ONLY = frozenset((datetime,))
 
 
 def _flat_copies(items: list[Any], check_ints: bool) -> list[dict[str, Any]] | None:
@@ -1442,6 +1447,21 @@ def _dump_record(record: ExecutionRecord) -> dict[str, Any]:
     }
 
 
+def _history_stamps(items: list[Any]) -> list[str]:
+    # The ISO timestamps of the history's stored items, in C-level passes over items of
+    # one kind (a call per record from Python costs more than the conversion itself).
+    if set(map(type, items)) == _TUPLE_ONLY:
+        whens = list(map(_fourth, items))
+    else:  # records, or bookings and the records made of those read already
+        whens = [item[3] if item.__class__ is tuple else item.timestamp for item in items]
+    kinds = set(map(type, whens))
+    if kinds == _FLOAT_ONLY:
+        return list(map(_isoformat, map(_fromtimestamp, whens)))
+    if kinds == _DATETIME_ONLY:
+        return list(map(_isoformat, whens))
+    return [_isoformat(_fromtimestamp(w) if w.__class__ is float else w) for w in whens]
+
+
 def _dump_history(items: list[Any]) -> list[dict[str, Any]]:
     # The hot loop of a big job. ``items`` are the history's stored items: records, or
     # the scheduler's bookings (routine id, event, data, epoch float or datetime). Flat
@@ -1449,19 +1469,16 @@ def _dump_history(items: list[Any]) -> list[dict[str, Any]]:
     # through the checked deep copy.
     out: list[dict[str, Any]] = []
     append = out.append
-    fromtimestamp = datetime.fromtimestamp
     i = 0
     try:
-        for i, item in enumerate(items):  # noqa: B007 - ``i`` locates a failure
+        stamps = _history_stamps(items)
+        for i, (item, stamp) in enumerate(zip(items, stamps, strict=True)):  # noqa: B007
             if item.__class__ is tuple:
-                rid, name, data, when = item
-                if when.__class__ is float:
-                    when = fromtimestamp(when)
+                rid, name, data, _ = item
             else:
                 rid = item.routine_id
                 name = item.event_name
                 data = item.data
-                when = item.timestamp
             if type(data) is dict:
                 for key, value in data.items():
                     if type(key) is not str or type(value) not in _FLAT_TYPES:
@@ -1471,9 +1488,7 @@ def _dump_history(items: list[Any]) -> list[dict[str, Any]]:
                     data = dict(data)
             else:
                 data = dump_value(data)
-            append(
-                {"routine_id": rid, "event_name": name, "data": data, "timestamp": _isoformat(when)}
-            )
+            append({"routine_id": rid, "event_name": name, "data": data, "timestamp": stamp})
     except (BadValue, AttributeError, TypeError, ValueError):
         pass
     else:
