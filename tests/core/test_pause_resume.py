@@ -219,3 +219,17 @@ def test_resumed_job_goes_on_counting(reload: bool) -> None:
     assert after["execution_time"] >= before["execution_time"]
     assert after["end_time"] >= before["end_time"]
     flow.shutdown()
+
+
+def test_routine_state_that_is_not_a_dict_is_replaced() -> None:
+    """A routine state a user set to something else than a dict does not break the job."""
+    flow = Flow(flow_id="odd")
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(Relay(), "r")
+    flow.connect("e", "out", "r", "input")
+    js = JobState("odd")
+    js.routine_states["r"] = "not a dict"  # type: ignore[assignment]
+    flow.execute("e", {"items": [1, 2]}, job_state=js)
+    assert js.status == "completed"
+    assert js.routine_states["r"]["activation_count"] == 2
+    flow.shutdown()

@@ -347,7 +347,8 @@ class JobState:
         # merge_routine_state without the copy (the scheduler's bookkeeping).
         with self._lock:
             old = self.routine_states.get(routine_id)
-            new = {**old, **updates} if old is not None else dict(updates)
+            # A state that is not a dict (a user may assign anything) is replaced.
+            new = {**old, **updates} if isinstance(old, dict) else dict(updates)
             self.routine_states[routine_id] = new
             self.updated_at = datetime.now()
             if self._listener is not None:

@@ -718,7 +718,9 @@ class JobRun:
         with self.lock:
             if rid in self.stats:
                 return
-            old = self.job_state.routine_states.get(rid) or {}
+            old = self.job_state.routine_states.get(rid)
+            if not isinstance(old, dict):
+                old = {}
             count = old.get("activation_count")
             total = old.get("execution_time")
             start = old.get("start_time")
