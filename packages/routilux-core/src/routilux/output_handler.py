@@ -16,7 +16,28 @@ __all__ = [
     "NullOutputHandler",
     "OutputHandler",
     "QueueOutputHandler",
+    "output_record",
 ]
+
+
+def output_record(
+    job_id: str,
+    routine_id: str,
+    output_type: str,
+    data: dict[str, Any],
+    timestamp: datetime | None = None,
+) -> dict[str, Any]:
+    """
+    Return one output as the dict handlers pass on: ``job_id``, ``routine_id``,
+    ``output_type``, ``data`` and ``timestamp`` (ISO 8601; now when not given).
+    """
+    return {
+        "job_id": job_id,
+        "routine_id": routine_id,
+        "output_type": output_type,
+        "data": data,
+        "timestamp": (timestamp or datetime.now()).isoformat(),
+    }
 
 
 class _Putter(Protocol):
@@ -64,15 +85,7 @@ class QueueOutputHandler(OutputHandler):
         """
         Put ``{"job_id", "routine_id", "output_type", "data", "timestamp"}`` on the queue.
         """
-        self.queue.put(
-            {
-                "job_id": job_id,
-                "routine_id": routine_id,
-                "output_type": output_type,
-                "data": data,
-                "timestamp": (timestamp or datetime.now()).isoformat(),
-            }
-        )
+        self.queue.put(output_record(job_id, routine_id, output_type, data, timestamp))
 
 
 class CallbackOutputHandler(OutputHandler):

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from routilux import OutputHandler
+from routilux.output_handler import output_record
 
 from ._encode import dumps_line, plain
 from ._writer import LineFile
@@ -71,13 +72,7 @@ class JsonLinesOutputHandler(OutputHandler):
         """
         Append one line for this output.
         """
-        record = {
-            "job_id": job_id,
-            "routine_id": routine_id,
-            "output_type": output_type,
-            "data": data,
-            "timestamp": (timestamp or datetime.now()).isoformat(),
-        }
+        record = output_record(job_id, routine_id, output_type, data, timestamp)
         self._file.write(dumps_line(record))
 
     def close(self) -> None:
