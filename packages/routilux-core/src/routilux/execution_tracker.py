@@ -110,9 +110,13 @@ class ExecutionTracker:
             self._new_activations, self._new_events = self._unfrozen()
 
     def _materialize(self) -> None:
-        # With the lock held: turn compact bookings into dict records.
-        self._new_activations, self._new_events = self._unfrozen()
-        self._convert(self._new_activations, self._new_events)
+        # With the lock held: turn compact bookings into dict records. A finished job's
+        # flattened bookings are replaced by empty tuples (not deques, which reserve space).
+        frozen = isinstance(self._new_activations, tuple)
+        activations, events = self._unfrozen()
+        self._convert(activations, events)
+        if frozen:
+            self._new_activations = self._new_events = ()
 
     def _convert(self, activations: deque[tuple[Any, ...]], events: deque[tuple[Any, ...]]) -> None:
         if self._events is None:
