@@ -252,9 +252,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ExecutionHistory):
             return self.copy() == other.copy()
-        if isinstance(other, (list, tuple, deque)) or (
-            isinstance(other, Sequence) and not isinstance(other, (str, bytes))
-        ):
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
             return self.copy() == list(other)
         return NotImplemented
 
