@@ -269,6 +269,29 @@ class TestRunJob:
             assert expected == handle.status()
             assert len(state.shared_data["seen"]) < 5
 
+    def test_wait_settled(self, store: SqliteJobStore) -> None:
+        """wait_settled returns the status a job rests in, or the status when time is up."""
+        gate = (threading.Event(), threading.Event())
+        _GATES["settle"] = gate
+        job_id = create_job(store, make_flow(gate="settle"), "src", {"n": 3})
+        executor = LocalJobExecutor(store, max_workers=1, poll_interval=0.0)
+        try:
+            executor.submit_job(job_id)
+            assert gate[0].wait(10)  # the job is inside a handler, held by the gate
+            assert "running" == store.wait_settled(job_id, 0.05)
+            store.request_control(job_id, "cancel")
+            del _GATES["settle"]
+            gate[1].set()
+            # Read from another connection, as another process would.
+            with SqliteJobStore(store.path) as other:
+                assert "cancelled" == other.wait_settled(job_id, 10)
+        finally:
+            gate[1].set()
+            executor.shutdown()
+        assert "cancelled" == store.wait_settled(job_id, None)
+        with pytest.raises(JobNotFoundError, match="nope"):
+            store.wait_settled("nope", 1)
+
     def test_stale_runner_stops(self, store: SqliteJobStore) -> None:
         """A runner whose job was claimed again stops at its next checkpoint."""
         gate = (threading.Event(), threading.Event())

@@ -197,6 +197,34 @@ class TestCancel:
         assert [] == logged(log, queued.job_id)
         assert "cancelled" == queued.wait(timeout=1).status
 
+    def test_cli_lists_and_cancels_jobs_of_a_postgres_store(
+        self,
+        backend: PostgresBackend,
+        start_worker: Any,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """`routilux jobs/show/cancel --store postgresql://...` work on the shared store."""
+        import json
+
+        from routilux.cli import main
+
+        dsn = backend.store.dsn
+        log = tmp_path / "effects.log"
+        start_worker(concurrency=1)
+        running = chain_flow(delay=0.1, log=str(log)).submit(
+            "step", {"n": 0, "steps": 100}, backend=backend
+        )
+        wait_until(lambda: len(logged(log, running.job_id)) >= 2, 20, "the job running")
+        assert 0 == main(["jobs", "--store", dsn, "--json"])
+        rows = json.loads(capsys.readouterr().out)
+        assert [(running.job_id, "running")] == [(r["job_id"], r["status"]) for r in rows]
+        # The runner is a worker process: cancel asks it and waits for the job to rest.
+        assert 0 == main(["cancel", running.job_id, "--store", dsn, "--wait", "10"])
+        assert f"job {running.job_id} cancelled" in capsys.readouterr().out
+        assert 0 == main(["show", running.job_id, "--store", dsn, "--json"])
+        assert "cancelled" == json.loads(capsys.readouterr().out)["status"]
+
 
 class TestDoubleResumeAndFencing:
     def test_second_resume_is_rejected_and_second_defer_refused(

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._flow import Flow
     from .job_state import JobState
     from .store import JobRecord, JobStore
+    from .store._sql import BaseSqlJobStore
 
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
 
 DEFAULT_STORE = os.path.join(".routilux", "jobs.db")
 """The job store used when neither ``--store`` nor ``ROUTILUX_STORE`` names one."""
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 COMMANDS_ENTRY_POINT_GROUP = "routilux.commands"
 """The entry-point group of extra subcommands (``name = "module:register"``)."""
@@ -96,10 +99,18 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, An
     return out
 
 
-def _open_store(args: argparse.Namespace, must_exist: bool = True) -> JobStore:
+def _open_store(args: argparse.Namespace, must_exist: bool = True) -> BaseSqlJobStore:
+    # A SQLite file, or a PostgreSQL database given by its URL (the postgres extra).
     from .store import SqliteJobStore
 
     path = args.store or os.environ.get("ROUTILUX_STORE") or DEFAULT_STORE
+    if path.startswith(_POSTGRES_SCHEMES):
+        try:
+            from .postgres import PostgresJobStore
+        except ImportError:
+            msg = f"{_POSTGRES_SCHEMES[0]} stores need: pip install 'routilux-core[postgres]'"
+            raise _BadInput(msg) from None
+        return PostgresJobStore(path)
     if must_exist and path != ":memory:" and not os.path.exists(path):
         msg = f"no job store at {path!r} (run a flow first, or pass --store)"
         raise _BadInput(msg)
@@ -496,12 +507,7 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
             raise _BadInput(msg)
         if record.status == "running" and _runner_alive(record):
             store.request_control(args.job_id, "cancel")
-            deadline = time.monotonic() + args.wait
-            while time.monotonic() < deadline:
-                if store.load_job(args.job_id).status != "running":
-                    break
-                time.sleep(0.05)  # waiting for another process to act on the request
-            status = store.load_job(args.job_id).status
+            status = store.wait_settled(args.job_id, args.wait)
             if status == "running":
                 print(f"job {args.job_id}: cancel requested; its runner stops at the next step")
                 return EXIT_COMPLETED
@@ -622,8 +628,9 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--store",
-        metavar="PATH",
-        help=f"the job store (default: $ROUTILUX_STORE or {DEFAULT_STORE})",
+        metavar="PATH|URL",
+        help="the job store: a SQLite file, or a postgresql:// URL "
+        f"(default: $ROUTILUX_STORE or {DEFAULT_STORE})",
     )
     common.add_argument(
         "--import",

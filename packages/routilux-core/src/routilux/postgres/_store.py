@@ -5,7 +5,7 @@ PostgresJobStore: the job store shared by every worker and client, in one Postgr
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,6 +102,7 @@ class PostgresJobStore(BaseSqlJobStore):
 
     _SUMMARY_COLUMNS = _COLUMNS.format(state="NULL::jsonb")
     _FULL_COLUMNS = _COLUMNS.format(state="state_json")
+    _STATUS_POLL = 1.0  # behind the notifications, in case one is missed
 
     def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
         #: The connection string.
@@ -419,39 +420,15 @@ class PostgresJobStore(BaseSqlJobStore):
             ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def job_status(self, job_id: str) -> str:
-        """
-        Return the job's status (one small read).
-
-        Raises:
-            JobNotFoundError: No such job.
-        """
-        rows = self._read("SELECT status FROM routilux_jobs WHERE job_id = ?", (job_id,))
-        if not rows:
-            raise self._missing(job_id)
-        return str(rows[0][0])
-
-    def wait_settled(self, job_id: str, timeout: float | None, *, poll: float = 1.0) -> str:
-        """
-        Wait until the job is ``paused``, ``completed``, ``failed`` or ``cancelled`` or
-        ``timeout`` passes; return its status then. Woken by :data:`STATUS_CHANNEL`, with a
-        poll every ``poll`` seconds behind it.
-
-        Raises:
-            JobNotFoundError: No such job.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
+    @contextmanager
+    def _status_changes(self) -> Iterator[Callable[[float], None]]:
+        # Settled jobs are announced on STATUS_CHANNEL: listen on a connection of its own
+        # (a pooled one would be handed to others) and wake at the first notification.
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(f"LISTEN {STATUS_CHANNEL}")
-            while True:
-                status = self.job_status(job_id)
-                if status in SETTLED_STATUSES:
-                    return status
-                wait = poll
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return status
-                    wait = min(wait, remaining)
-                for _ in conn.notifies(timeout=wait, stop_after=1):
+
+            def wait(seconds: float) -> None:
+                for _ in conn.notifies(timeout=seconds, stop_after=1):
                     pass
+
+            yield wait

@@ -5,13 +5,21 @@ and errors, and the row -> :class:`JobRecord` conversion; each dialect writes on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar, TypeVar
 
 import attrs
 
 from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
-from ._base import CLAIMABLE_STATUSES, CONTROL_REQUESTS, JobRecord, flow_fingerprint
+from ._base import (
+    CLAIMABLE_STATUSES,
+    CONTROL_REQUESTS,
+    SETTLED_STATUSES,
+    JobRecord,
+    flow_fingerprint,
+)
 
 
 __all__ = ["BaseSqlJobStore", "job_record", "missing_job"]
@@ -241,6 +249,48 @@ class BaseSqlJobStore:
             raise self._missing(job_id)
         return job_record(rows[0], self._decode)
 
+    def job_status(self, job_id: str) -> str:
+        """
+        Return the job's status (one small read).
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        rows = self._read("SELECT status FROM routilux_jobs WHERE job_id = ?", (job_id,))
+        if not rows:
+            raise self._missing(job_id)
+        return str(rows[0][0])
+
+    def wait_settled(self, job_id: str, timeout: float | None, *, poll: float | None = None) -> str:
+        """
+        Wait until the job is ``paused``, ``completed``, ``failed`` or ``cancelled`` (see
+        :data:`~routilux.store.SETTLED_STATUSES`) or ``timeout`` seconds pass; return its
+        status then. The runner may be another process, on another host for a networked store.
+
+        How the change is noticed depends on the database: PostgreSQL announces settled
+        jobs (LISTEN/NOTIFY) and the status is read again at once, and every ``poll``
+        seconds (default 1) in case a notification is missed; SQLite tells no other process
+        about a change, so the status is read every ``poll`` seconds (default 0.05; one
+        indexed read) -- as the runner itself reads control requests.
+
+        Raises:
+            JobNotFoundError: No such job.
+        """
+        every = self._STATUS_POLL if poll is None else poll
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._status_changes() as wait:
+            while True:
+                status = self.job_status(job_id)
+                if status in SETTLED_STATUSES:
+                    return status
+                seconds = every
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return status
+                    seconds = min(seconds, remaining)
+                wait(seconds)
+
     def list_jobs(
         self, *, status: str | None = None, flow_id: str | None = None
     ) -> list[JobRecord]:
@@ -323,6 +373,14 @@ class BaseSqlJobStore:
     def _decode(value: Any) -> Any:
         # A stored JSON column as data (the dialect's driver may have decoded it already).
         return value
+
+    #: Seconds between two reads of a job's status in :meth:`wait_settled`.
+    _STATUS_POLL: ClassVar[float]
+
+    def _status_changes(self) -> AbstractContextManager[Callable[[float], None]]:
+        # A context giving ``wait(seconds)``: return when the database tells of a change in
+        # some job's status, or after ``seconds``.
+        raise NotImplementedError
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         # Run one query (``?`` placeholders) in a transaction of its own; return its rows.

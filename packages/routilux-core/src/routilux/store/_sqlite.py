@@ -8,8 +8,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ class SqliteJobStore(BaseSqlJobStore):
 
     _SUMMARY_COLUMNS = _SUMMARY
     _FULL_COLUMNS = _FULL
+    _STATUS_POLL = 0.05
 
     @staticmethod
     def _decode(value: Any) -> Any:
@@ -149,6 +150,11 @@ class SqliteJobStore(BaseSqlJobStore):
                 cur.execute("COMMIT")
             finally:
                 cur.close()
+
+    def _status_changes(self) -> AbstractContextManager[Callable[[float], None]]:
+        # SQLite has no way to tell another process of a commit: wait_settled reads the
+        # status again after each interval.
+        return nullcontext(time.sleep)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
