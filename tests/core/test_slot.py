@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import Emitter
 
-from routilux import Routine, Slot
+from routilux import Flow, Routine, Slot
 
 
 def _kw(**kw: Any) -> Any:
@@ -102,6 +103,39 @@ def test_merge_strategies(
         slot.receive(d)
     assert last_merged == got[-1]
     assert buffer == slot._data
+
+
+def test_merge_callable_may_return_a_non_dict() -> None:
+    """A handler taking the whole data, or one parameter not in it, gets the non-dict value a
+    merge callable returned, in a slot of its own and inside a flow."""
+    got: list[Any] = []
+
+    def collect(old: Any, new: dict[str, Any]) -> list[Any]:
+        return [*(old or []), new["v"]]
+
+    for handler in (lambda data: got.append(data), lambda items: got.append(items)):
+        got.clear()
+        slot = Slot("s", None, handler, merge_strategy=collect)
+        slot.receive({"v": 1})
+        slot.receive({"v": 2})
+        assert got == [[1], [1, 2]]
+
+    class Collector(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.take, merge_strategy=collect)
+
+        def take(self, data: Any) -> None:
+            got.append(data)
+
+    got.clear()
+    flow = Flow()
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(Collector(), "c")
+    flow.connect("e", "out", "c", "input", param_mapping={"value": "v"})
+    js = flow.execute("e", {"items": [1, 2]})
+    flow.shutdown()
+    assert (js.status, got) == ("completed", [[1], [1, 2]])
 
 
 def test_append_hands_over_copies() -> None:

@@ -48,6 +48,12 @@ def _parameters(handler: Callable[..., Any]) -> tuple[list[str], bool] | None:
     return names, var_kw
 
 
+def _whole(merged: Any) -> Any:
+    # The whole merged value for a handler: its own copy when it is a dict (a callable merge
+    # strategy may return anything else, which is passed as it is).
+    return dict(merged) if isinstance(merged, dict) else merged
+
+
 def make_caller(handler: Callable[..., Any]) -> HandlerCall:
     """
     Build the caller for ``handler`` by the dispatch rules of the original library.
@@ -55,6 +61,9 @@ def make_caller(handler: Callable[..., Any]) -> HandlerCall:
     1. A ``**kwargs`` parameter: the dict is passed as keyword arguments.
     2. One parameter named ``data``: the whole dict is passed.
     3. One parameter ``p``: ``dict[p]`` when present, else the whole dict.
+
+    Rules 2 and 3 also pass a merged value that is not a dict (what a callable merge
+    strategy returned) as it is; rules 1 and 4 need a dict.
     4. Several parameters: the ones present in the dict as keywords, or the whole dict
        positionally when none is present. A handler with no parameters is called bare.
     """
@@ -62,7 +71,7 @@ def make_caller(handler: Callable[..., Any]) -> HandlerCall:
     # the whole dict gets a copy, so the scheduler can pass payloads without copying them.
     analysed = _parameters(handler)
     if analysed is None:
-        return lambda merged: handler(dict(merged))
+        return lambda merged: handler(_whole(merged))
     names, var_kw = analysed
     if var_kw:
         return lambda merged: handler(**merged)
@@ -71,12 +80,12 @@ def make_caller(handler: Callable[..., Any]) -> HandlerCall:
     if len(names) == 1:
         (only,) = names
         if only == "data":
-            return lambda merged: handler(dict(merged))
+            return lambda merged: handler(_whole(merged))
 
         def one(merged: dict[str, Any]) -> Any:
-            if only in merged:
+            if isinstance(merged, dict) and only in merged:
                 return handler(merged[only])
-            return handler(dict(merged))
+            return handler(_whole(merged))
 
         return one
     wanted = tuple(names)
