@@ -138,6 +138,59 @@ def test_retry_then_success_delivers_once(strategy: str, where: str) -> None:
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("handler", [None, "skip", "continue"])
+def test_success_after_an_error_clears_the_error_from_the_state(
+    strategy: str, handler: str | None
+) -> None:
+    """A downstream routine that failed once, then succeeded: its state is completed without
+    the error (the history keeps it); while the error was its last word, the state said so."""
+    boom = Boom(fail_times=1)
+    if handler is not None:
+        boom.set_error_handler(ErrorHandler(handler))
+    flow = build("downstream", "sequential", boom)
+    flow.set_execution_strategy(strategy)
+    js = flow.execute("e", {"items": [1]})
+    failed = {"skip": "skipped", "continue": "error_continued", None: "failed"}[handler]
+    assert (js.routine_states["boom"]["status"], js.routine_states["boom"]["error"]) == (
+        failed,
+        "boom 1",
+    )
+    js = flow.execute("e", {"items": [1, 2]})
+    state = js.routine_states["boom"]
+    assert (state["status"], state["activation_count"]) == ("completed", 2)
+    assert not {"error", "error_type", "error_time"} & set(state)
+    assert ["boom 1"] == [
+        r.data["error"] for r in js.get_execution_history("boom") if r.event_name == "error"
+    ]
+    assert js.shared_data["sink"] == [2]
+    flow.shutdown()
+
+
+def test_framework_keys_are_merged_into_a_state_the_handler_replaced() -> None:
+    """A handler's update_routine_state replaces its state; the framework's keys come back,
+    start_time included, and the handler's keys stay."""
+
+    class Marks(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self, **_: Any) -> None:
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            ctx.job_state.update_routine_state(ctx.routine_id, {"processed": True})
+
+    flow = Flow()
+    flow.add_routine(Marks(), "m")
+    state = flow.execute("m").routine_states["m"]
+    assert state["processed"] is True
+    assert state["status"] == "completed"
+    assert {"start_time", "end_time", "execution_time", "activation_count"} <= set(state)
+    assert state["start_time"] <= state["end_time"]
+    flow.shutdown()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize(
     ("where", "critical", "status"),
     [

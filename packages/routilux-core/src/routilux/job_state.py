@@ -355,6 +355,19 @@ class JobState:
                 self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
             return new
 
+    def _drop_state_keys(self, routine_id: str, stale: dict[str, Any]) -> None:
+        # Remove the scheduler's keys ``stale`` from a routine state, where they still hold
+        # the values it wrote (a handler may have written those keys since: they stay).
+        with self._lock:
+            old = self.routine_states.get(routine_id)
+            if not isinstance(old, dict):
+                return
+            new = {k: v for k, v in old.items() if k not in stale or stale[k] != v}
+            if len(new) != len(old):
+                self.routine_states[routine_id] = new
+                if self._listener is not None:
+                    self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
+
     def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
         """
         Return the state dict of ``routine_id`` (the stored dict itself), or ``None``.

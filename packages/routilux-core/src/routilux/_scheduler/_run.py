@@ -60,6 +60,8 @@ _Target = tuple[str | None, "Slot", "Connection | None"]
 """Where an emit delivers: flow routine id, slot, connection."""
 
 _BUDGET = 64
+_ERROR_KEYS = frozenset(("error", "error_type", "error_time"))
+"""The keys of a routine state that report its last error."""
 """Activations a worker runs for one job before it lets other waiting jobs go first."""
 
 
@@ -765,6 +767,12 @@ class JobRun:
         stats[1] += t1 - t0
         stats[3] = t1
         stats[4] = status
+        if status == "completed" and stats[5] and _ERROR_KEYS.intersection(stats[5]):
+            # A success after an error: the routine's state no longer reports that error
+            # (the history keeps it); the retry count stays.
+            stale = {k: v for k, v in stats[5].items() if k in _ERROR_KEYS}
+            stats[5] = {k: v for k, v in stats[5].items() if k not in _ERROR_KEYS}
+            self.job_state._drop_state_keys(rid, stale)
         if extra:
             stats[5] = {**(stats[5] or {}), **extra}
         if status == "completed":
@@ -778,6 +786,7 @@ class JobRun:
     def _state_of(stats: list[Any]) -> dict[str, Any]:
         state = {
             "status": stats[4],
+            "start_time": stats[2],
             "end_time": _iso(stats[3]),
             "execution_time": stats[1],
             "activation_count": stats[0],
