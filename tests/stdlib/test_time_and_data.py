@@ -272,6 +272,16 @@ class TestDataValidator:
                 "invalid",
                 ["Required field 'c' is missing"],
             ),
+            (
+                {"age": -1, "x": 1},
+                {
+                    "required_fields": ["name", "z"],
+                    "rules": {"age": "is_positive"},
+                    "strict_mode": True,
+                },
+                "invalid",
+                ["Required field 'name' is missing", "Field 'age' failed validation"],
+            ),
             (5, {"rules": {"value": "is_non_negative"}}, "valid", []),
             ("", {"rules": {"value": "not_empty"}}, "invalid", ["Field 'value' failed validation"]),
             (True, {"rules": {"value": "is_int"}}, "valid", []),
@@ -294,3 +304,31 @@ class TestDataValidator:
             assert value == out["data"]
         else:
             assert value == out["validated_data"]
+
+    def test_builtin_validators_attribute(self) -> None:
+        """
+        _builtin_validators (the 0.9 attribute) maps every name a rule can use to the
+        validator it runs, registered ones included, and cannot be changed through it.
+        """
+        r = DataValidator()
+        even = lambda v: v % 2 == 0  # noqa: E731
+        r.register_validator("is_even", even)
+        r.register_validator("is_int", even)
+        validators = r._builtin_validators
+        assert {
+            "not_empty",
+            "is_string",
+            "is_int",
+            "is_float",
+            "is_number",
+            "is_dict",
+            "is_list",
+            "is_positive",
+            "is_non_negative",
+            "is_even",
+        } == set(validators)
+        assert even is validators["is_int"]
+        assert ["Field 'x' failed validation"] == r.validate({"x": 3}, {"x": "is_int"})
+        assert validators["is_positive"](1) and not validators["is_positive"](0)
+        with pytest.raises(TypeError):
+            validators["mine"] = even  # type: ignore[index]

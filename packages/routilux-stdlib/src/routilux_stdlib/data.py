@@ -5,6 +5,7 @@ Data routines: DataFlattener, DataTransformer and DataValidator.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from routilux import Routine
@@ -268,7 +269,8 @@ class DataValidator(Routine):
 
     Config:
         rules (dict): Field name to validator ({}).
-        strict_mode (bool): Stop at the first error (False).
+        strict_mode (bool): Each check (the required fields, then the field rules) stops
+            at its first error (False).
         required_fields (list[str]): Fields that must be present ([]).
         allow_extra_fields (bool): Accept dict fields without a rule (True).
     """
@@ -290,9 +292,18 @@ class DataValidator(Routine):
         """
         self._validators[name] = func
 
+    @property
+    def _builtin_validators(self) -> Mapping[str, Callable[[Any], Any]]:
+        """
+        The validators rule names resolve to, read-only: the built-ins and those of
+        :meth:`register_validator`, which take precedence (the 0.9 attribute, kept for
+        compatibility).
+        """
+        return MappingProxyType({**BUILTIN_VALIDATORS, **self._validators})
+
     def _check(self, field: str, rule: Any, value: Any) -> str | None:
         if isinstance(rule, str):
-            func = self._validators.get(rule) or BUILTIN_VALIDATORS.get(rule)
+            func = self._builtin_validators.get(rule)
             if func is None:
                 return f"Unknown validator: {rule}"
         elif callable(rule):
@@ -321,8 +332,6 @@ class DataValidator(Routine):
                     errors.append(f"Required field '{field}' is missing")
                     if strict:
                         break
-            if strict and errors:
-                return errors
             for field, value in data.items():
                 if field in rules:
                     error = self._check(field, rules[field], value)
