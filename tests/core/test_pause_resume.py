@@ -139,6 +139,35 @@ def test_cancel_drops_queued_work_and_wakes_waiters() -> None:
     flow.shutdown()
 
 
+@pytest.mark.parametrize("reload", [False, True])
+def test_cancel_drops_the_pending_tasks_of_a_paused_job(reload: bool) -> None:
+    """A paused job's set-aside activations are dropped by cancel (also for a JobState loaded
+    from a document, which has no run): a later resume does not run them."""
+    flow = _flow("sequential")
+    js = flow.execute("p")
+    assert (js.status, len(js.pending_tasks)) == ("paused", 2)
+    if reload:
+        fresh = JobState()
+        fresh.deserialize(js.serialize())
+        js = fresh
+    flow.cancel(js, reason="stop")
+    assert (js.status, js.pending_tasks) == ("cancelled", [])
+    flow.resume(js)
+    assert js.wait_for_completion(10) and js.status == "completed"
+    # Only the deferred event ran; the two cancelled activations did not.
+    assert [e["value"] for e in js.shared_log] == ["deferred"]
+    flow.shutdown()
+
+
+def test_set_running_moves_only_a_paused_job() -> None:
+    """JobState._set_running (SPEC 9.2): paused becomes running, other statuses stay."""
+    for status in ("paused", "completed", "failed", "cancelled", "pending"):
+        js = JobState("f")
+        js.status = status
+        js._set_running()
+        assert js.status == ("running" if status == "paused" else status)
+
+
 def test_pause_resume_cancel_on_finished_job() -> None:
     """They act on finished jobs too, as the JobState guide uses them."""
     flow = Flow(flow_id="f")

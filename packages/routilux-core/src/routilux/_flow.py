@@ -780,7 +780,8 @@ class Flow:
 
     def cancel(self, job_state: JobState, reason: str = "") -> None:
         """
-        Cancel one job: drop its queued work and waiting retries, mark it ``cancelled`` and
+        Cancel one job: drop its queued work (also the activations a pause set aside in
+        ``pending_tasks``) and waiting retries, mark it ``cancelled`` and
         wake whoever waits for it. Running sync handlers finish; running ``async def``
         handlers are cancelled (they see ``CancelledError`` at their next ``await``);
         nothing new starts.
@@ -792,6 +793,7 @@ class Flow:
         with job_state._lock:
             run = self._run_of(job_state)
             if run is None:
+                job_state._drop_pending()
                 job_state._set_cancelled(reason)
                 return
         run.cancel(reason)

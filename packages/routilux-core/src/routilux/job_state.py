@@ -440,7 +440,10 @@ class JobState:
             self._set_status("paused")
 
     def _set_running(self) -> None:
-        self._set_status("running")
+        # A paused job runs again; any other status is left alone (SPEC 9.2).
+        with self._lock:
+            if self.status == "paused":
+                self._set_status("running")
 
     def _set_cancelled(self, reason: str = "") -> None:
         with self._lock:
@@ -456,6 +459,15 @@ class JobState:
             self.pending_tasks.extend(added)
             self.updated_at = datetime.now()
             self._changed(ChangeKind.PENDING_TASKS, None, None, added, None)
+
+    def _drop_pending(self) -> None:
+        # Cancel: the activations a pause set aside go with the rest of the job's queue.
+        with self._lock:
+            pending = self.pending_tasks
+            if pending:
+                self.pending_tasks = []
+                self.updated_at = datetime.now()
+                self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
 
     def _take_resume_work(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         with self._lock:

@@ -1058,6 +1058,7 @@ class JobRun:
                 return live.cancel(reason)
             self.cancelled = True
             self.queue.clear()
+            self.job_state._drop_pending()
             self._drop_timers()
             _async.interrupt_locked(self, requeue=False)
             self._flush_states_locked()
@@ -1093,7 +1094,7 @@ class JobRun:
             self.paused = self.cancelled = self.failed = self.finished = False
             self.holds += 1
             self.started = time.perf_counter()
-            self.job_state._set_running()
+            self.job_state._set_status("running")  # from any status (ARCHITECTURE 5)
             return True
 
     def release_hold(self) -> None:
