@@ -80,7 +80,6 @@ class TestExtractors:
                 "dict_extractor",
             ),
             ([1, "[2]"], {}, [1, [2]], "list", "list_extractor"),
-            ({}, {}, "", "dict", "dict_extractor"),
             ("plain text", {}, "plain text", "str", None),
         ],
     )
@@ -103,6 +102,34 @@ class TestExtractors:
         """
         assert 0.9 == extract(JSON_BLOCK)["confidence"]
         assert 0.0 == extract("nothing")["confidence"]
+
+    @pytest.mark.parametrize("payload", [{}, {"data": {}}])
+    def test_empty_input_is_extracted_as_empty_string(self, payload: dict[str, Any]) -> None:
+        """
+        An empty input (no data at all, or {}) is taken as "": nothing matches, so the
+        output is the failure result.
+        """
+        r = ResultExtractor()
+        got = capture(r, "output")
+        r.input_slot.receive(payload)
+        (out,) = got["output"]
+        assert "" == out["extracted_result"]
+        assert "str" == out["format"]
+        assert 0.0 == out["confidence"]
+        assert [] == out["extraction_path"]
+        assert {"extraction_method": "none", "errors": [], "original_type": "str"} == out[
+            "metadata"
+        ]
+
+    def test_extracted_empty_object_is_kept(self) -> None:
+        """
+        A json block holding {} gives {} (not ""), scored as an empty json block result.
+        """
+        out = extract("```json\n{}\n```")
+        assert {} == out["extracted_result"]
+        assert "json" == out["format"]
+        assert ["json_code_block"] == out["extraction_path"]
+        assert 0.6 == out["confidence"]
 
     def test_yaml_flags_without_pyyaml_are_harmless(self) -> None:
         """
@@ -140,6 +167,27 @@ class TestOrderAndStrategies:
         names = [n for n, _ in r.extractors()]
         assert ["json_string", "code_block"] == names[:2]
         assert names[-2:] == ["dict_extractor", "list_extractor"]
+
+    def test_extractors_attribute(self) -> None:
+        """
+        _extractors (the 0.9 attribute) maps each name to the extractor tried under it,
+        custom ones included, and cannot be changed through it.
+        """
+        r = ResultExtractor()
+
+        def mine(d: Any, c: Any) -> None:
+            return None
+
+        r.register_extractor("mine", mine)
+        extractors = r._extractors
+        assert [n for n, _ in r.extractors()] == list(extractors)
+        assert {"json_code_block", "code_block", "dict_extractor", "mine"} <= set(extractors)
+        assert mine is extractors["mine"]
+        assert ([1], "json", {"extraction_method": "json_string"}) == extractors["json_string"](
+            "[1]", r.config()
+        )
+        with pytest.raises(TypeError):
+            extractors["other"] = mine  # type: ignore[index]
 
     def test_all_strategy(self) -> None:
         """

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeAlias
 
 from routilux import Routine
@@ -210,7 +211,8 @@ class ResultExtractor(Routine):
     """
     Extract a structured result (JSON, code blocks, interpreter output...) from its input.
 
-    Slot ``input`` takes ``data``. Event ``output`` carries ``extracted_result``,
+    Slot ``input`` takes ``data``; an empty dict (also what a call without data gives) is
+    taken as ``""``, so it matches nothing. Event ``output`` carries ``extracted_result``,
     ``format``, ``metadata``, ``confidence`` and ``extraction_path``.
 
     Extractors are tried in this order: ``interpreter_output``, ``json_code_block``,
@@ -284,6 +286,14 @@ class ResultExtractor(Routine):
             ordered.sort(key=lambda pair: rank.get(pair[0], len(rank)))
         return ordered
 
+    @property
+    def _extractors(self) -> Mapping[str, Extractor]:
+        """
+        The extractors by name, in the order they are tried, read-only (the 0.9
+        attribute, kept for compatibility).
+        """
+        return MappingProxyType(dict(self.extractors()))
+
     def extract(self, data: Any) -> dict[str, Any]:
         """
         Return the payload the ``output`` event would carry for ``data``.
@@ -308,8 +318,6 @@ class ResultExtractor(Routine):
             if found is None:
                 continue
             result, fmt, meta = found
-            if result == {}:
-                result = ""
             meta = {**meta, "extractor": name, "strategy": strategy}
             successes.append(
                 {
@@ -348,4 +356,7 @@ class ResultExtractor(Routine):
         }
 
     def _handle_input(self, data: Any = None, **kwargs: Any) -> None:
-        self.emit("output", **self.extract(self._extract_input_data(data, **kwargs)))
+        value = self._extract_input_data(data, **kwargs)
+        if isinstance(value, dict) and not value:
+            value = ""  # an empty input (what no data at all gives) is extracted as ""
+        self.emit("output", **self.extract(value))
