@@ -79,6 +79,17 @@ class TestBuilding:
         own = r._id
         assert flow.add_routine(r) == own
 
+    def test_error_handler_for_routine(self) -> None:
+        """The routine's own handler, else the flow's, else None."""
+        flow = Flow()
+        r = Routine()
+        flow.add_routine(r, "r")
+        assert flow._get_error_handler_for_routine(r, "r") is None
+        flow.set_error_handler(on_flow := ErrorHandler("continue"))
+        assert flow._get_error_handler_for_routine(r, "r") is on_flow
+        r.set_error_handler(own := ErrorHandler("skip"))
+        assert flow._get_error_handler_for_routine(r, "r") is own
+
     def test_duplicate_id(self) -> None:
         """A taken id raises DuplicateNameError, a ValueError."""
         flow = Flow()

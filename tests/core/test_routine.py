@@ -4,11 +4,12 @@ Routine: declaration, config, emit, execution context, outputs and deferred even
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
-from routilux import Connection, Flow, Routine
+from routilux import Connection, Flow, JobState, Routine
 from routilux.exceptions import (
     DuplicateNameError,
     EventNotFoundError,
@@ -143,6 +144,35 @@ class TestContextRequired:
         assert seen == [(flow, js.job_id, "me", f"{js.job_id}:0", flow, js)]
         assert r.get_execution_context() is None
         assert flow._current_execution_job_state.value is None
+
+    def test_job_assigned_by_hand_gives_a_context(self) -> None:
+        """Code outside a job may set flow._current_execution_job_state.value, as with the
+        original's thread-local: the flow's routines then reach that job, in that thread only."""
+        flow = Flow(flow_id="f")
+        r = Routine()
+        r.define_event("later", ["x"])
+        flow.add_routine(r, "r")
+        js = JobState("f")
+        flow._current_execution_job_state.value = js
+        try:
+            assert tuple(r.get_execution_context()) == (flow, js, "r")
+            r.emit_deferred_event("later", x=1)
+            r.send_output("note", text="hi")
+            other: list[Any] = []
+            t = threading.Thread(target=lambda: other.append(r.get_execution_context()))
+            t.start()
+            t.join(10)
+            assert other == [None]
+            assert Routine().get_execution_context() is None  # not in the flow
+        finally:
+            flow._current_execution_job_state.value = None
+        assert r.get_execution_context() is None
+        assert [(e["routine_id"], e["event_name"], e["data"]) for e in js.deferred_events] == [
+            ("r", "later", {"x": 1})
+        ]
+        assert [(o["routine_id"], o["output_type"], o["data"]) for o in js.output_log] == [
+            ("r", "note", {"text": "hi"})
+        ]
 
     def test_routine_in_two_flows_sees_the_running_one(self) -> None:
         """_current_flow is the flow of the job that runs now, not the last one added."""

@@ -79,19 +79,35 @@ class _JobStateView:
     """
     ``flow._current_execution_job_state.value``: the JobState of the job of this flow that
     the calling code runs for, or ``None`` (kept for code written against the original).
+
+    Code outside the flow's jobs may set it, as the original's thread-local: then, in that
+    thread, the flow's routines find that job through ``get_execution_context()`` (and so
+    ``send_output`` and ``emit_deferred_event`` work); inside a job's handler the running
+    job wins. Set it back to ``None`` when done.
     """
 
-    __slots__ = ("_flow",)
+    __slots__ = ("_flow", "_local")
 
     def __init__(self, flow: Flow) -> None:
         self._flow = flow
+        self._local = threading.local()
 
     @property
     def value(self) -> JobState | None:
         frame = current_frame()
         if frame is not None and frame.run.flow is self._flow:
             return frame.run.job_state
-        return None
+        return self.assigned
+
+    @value.setter
+    def value(self, job_state: JobState | None) -> None:
+        self._local.value = job_state
+
+    @property
+    def assigned(self) -> JobState | None:
+        """The JobState the calling thread set, or ``None``."""
+        job_state: JobState | None = getattr(self._local, "value", None)
+        return job_state
 
 
 class Flow:
@@ -285,6 +301,17 @@ class Flow:
 
     def _get_routine_id(self, routine: Routine) -> str | None:
         return self._ids.get(id(routine))
+
+    def _get_error_handler_for_routine(
+        self, routine: Routine | None, routine_id: str | None = None
+    ) -> ErrorHandler | None:
+        """
+        The error handler that applies to ``routine``: its own, else the flow's, else
+        ``None`` (the default treatment). ``routine_id`` is accepted for the original's
+        signature; the routine decides.
+        """
+        own = routine._error_handler if routine is not None else None
+        return own if own is not None else self.error_handler
 
     def _find_connection(self, event: Event, slot: Slot) -> Connection | None:
         return self._event_slot_connections.get((event, slot))

@@ -223,11 +223,12 @@ class Routine:
     def get_execution_context(self) -> ExecutionContext | None:
         """
         Return ``ExecutionContext(flow, job_state, routine_id)`` of the job running this
-        code, or ``None`` outside a job of a flow this routine belongs to.
+        code, or ``None`` outside a job of a flow this routine belongs to (unless the calling
+        thread set ``flow._current_execution_job_state.value`` by hand).
         """
         frame = current_frame()
         if frame is None:
-            return None
+            return self._assigned_context()
         run = frame.run
         act = frame.activation
         if (
@@ -240,6 +241,18 @@ class Routine:
         if routine_id is None:
             return None
         return ExecutionContext(run.flow, run.job_state, routine_id)
+
+    def _assigned_context(self) -> ExecutionContext | None:
+        # Outside any job: the job the calling thread assigned to this routine's flow by
+        # hand (``flow._current_execution_job_state.value = job_state``), if any.
+        flow = self._flow
+        if flow is None:
+            return None
+        job_state = flow._current_execution_job_state.assigned
+        routine_id = flow._get_routine_id(self) if job_state is not None else None
+        if job_state is None or routine_id is None:
+            return None
+        return ExecutionContext(flow, job_state, routine_id)
 
     def _require_context(self, what: str) -> ExecutionContext:
         ctx = self.get_execution_context()

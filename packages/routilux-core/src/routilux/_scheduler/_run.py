@@ -832,7 +832,7 @@ class JobRun:
         js = self.job_state
         rid = act.routine_id
         routine = flow.routines.get(rid) if rid is not None else None
-        handler = (routine._error_handler if routine is not None else None) or flow.error_handler
+        handler = flow._get_error_handler_for_routine(routine, rid)
         strategy = handler.strategy if handler is not None else None
         message = str(exc)
         error_type = type(exc).__name__
