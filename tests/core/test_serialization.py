@@ -543,6 +543,24 @@ class TestJobStateRoundTrip:
         assert {} == js.execution_history[1].data
         assert {"k": "v"} == js.shared_data
 
+    def test_legacy_document_without_ids_keeps_the_receivers(self) -> None:
+        """A {"_type": "JobState"} document lacking flow_id, job_id or status leaves the
+        receiving JobState's values (the original's behaviour); ours requires them."""
+        js = JobState("mine")
+        js.status = "paused"
+        mine = js.job_id
+        js.deserialize({"_type": "JobState", "shared_data": {"k": 1}})
+        assert ("mine", mine, "paused", {"k": 1}) == (
+            js.flow_id,
+            js.job_id,
+            js.status,
+            js.shared_data,
+        )
+        doc = js.serialize()
+        del doc["job_id"]
+        with pytest.raises(DeserializationError, match="job_id"):
+            JobState().deserialize(doc)
+
     def test_record_and_tracker(self) -> None:
         """ExecutionRecord and ExecutionTracker load their own serialize() output."""
         record = ExecutionRecord("a", "e", {"x": 1})

@@ -1750,6 +1750,11 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         DeserializationError: ``data`` is malformed; the message gives the bad field's path.
     """
     legacy = _check_header(data, JOB_STATE_FORMAT, legacy_type="JobState")
+    if legacy:
+        # The original kept the receiving JobState's values for keys a document lacks.
+        with js._lock:
+            kept = {"flow_id": js.flow_id, "job_id": js.job_id, "status": str(js.status)}
+        data = {**kept, **data}
     head = _structure(data, _JobStateHead, "")
     limit = head.history_limit
     if limit is not None and not 1 <= limit < 2**62:
