@@ -82,6 +82,9 @@ def test_job_tracks_every_routine(strategy: str) -> None:
     events = [(e["source_routine_id"], e["target_routine_id"]) for e in tracker.event_flow]
     assert sorted(events) == sorted([("e", "r0")] * 2 + [("r0", "r1")] * 2 + [("r1", None)] * 2)
     assert tracker.get_routine_performance("r0")["success_rate"] == 1.0
+    # The entry routine's record carries the entry parameters (record_routine_start's params).
+    assert [r["params"] for r in tracker.routine_executions["e"]] == [{"items": [1, 2]}]
+    assert [r["params"] for r in tracker.routine_executions["r0"]] == [{}, {}]
     flow.shutdown()
 
 

@@ -455,6 +455,7 @@ class Flow:
         job_state._set_status("running")
         self._job_active(run)
         job_state.record_execution(entry_routine_id, "start", params)
+        run.tracker._entry = (entry_routine_id, params)
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)

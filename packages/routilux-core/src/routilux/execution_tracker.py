@@ -38,6 +38,7 @@ class ExecutionTracker:
     """
 
     __slots__ = (
+        "_entry",
         "_events",
         "_executions",
         "_limit",
@@ -66,6 +67,8 @@ class ExecutionTracker:
         # After the job finishes they become tuples (see _freeze), hence Any.
         self._new_activations: Any = deque(maxlen=limit)
         self._new_events: Any = deque(maxlen=limit)
+        # The entry routine and its parameters, for the params of its first record.
+        self._entry: tuple[str, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
@@ -125,11 +128,15 @@ class ExecutionTracker:
             self._executions = {}
         while activations:
             rid, start, end, status, error = activations.popleft()
+            params: dict[str, Any] = {}
+            if self._entry is not None and self._entry[0] == rid:
+                params = dict(self._entry[1])
+                self._entry = None
             entry: dict[str, Any] = {
                 "routine_id": rid,
                 "start_time": datetime.fromtimestamp(start).isoformat(),
                 "end_time": datetime.fromtimestamp(end).isoformat(),
-                "params": {},
+                "params": params,
                 "status": status,
                 "execution_time": end - start,
             }
