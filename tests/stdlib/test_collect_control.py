@@ -31,6 +31,8 @@ class TestFilter:
                 [[{"ok": False}]],
             ),
             ({"condition": "data['k'] > 0"}, [{"k": 1}, {}], [[{"k": 1}]], [[{}]]),
+            # .get() on a str is refused by the evaluator at run time: the item is rejected.
+            ({"condition": "data.get('k') == 1"}, [{"k": 1}, "s"], [[{"k": 1}]], [["s"]]),
             ({"condition": "len(data) == 2", "split_lists": False}, [1, 2], [[1, 2]], []),
             ({"condition": lambda data: data % 2 == 0}, [1, 2], [[2]], [[1]]),
         ],

@@ -65,6 +65,13 @@ class TestConditions:
             (lambda data, stats: stats == {}, {"n": 1}, True),
             (lambda a, b: b["threshold"] == 3, {"n": 1}, True),
             (lambda data: 1 / 0, {"n": 1}, False),
+            # Dispatch by parameter names, then one more try with f(data).
+            (lambda x, limit=5: x.get("v", 0) > limit, {"v": 9}, True),
+            (lambda x, limit=5: x.get("v", 0) > limit, {"v": 1}, False),
+            (lambda a, b=None, c=None: b is None, {"n": 1}, True),
+            (lambda data, stats=None, extra=1: stats is None, {"n": 1}, True),
+            (lambda data, config, stats: config["threshold"] == 3 and stats == {}, {}, True),
+            (lambda x, y: y["missing"], {"n": 1}, False),
         ],
     )
     def test_condition_kinds(self, condition: Any, data: Any, matched: bool) -> None:
@@ -73,6 +80,47 @@ class TestConditions:
         """
         got = route([("hit", condition)], data, threshold=3)
         assert ([("hit", "hit")] if matched else [("unmatched", "output")]) == got
+
+    def test_callable_retried_once_with_data_only(self) -> None:
+        """
+        When the dispatched call raises, the condition is called once more as f(data); a
+        failure of that call is no match.
+        """
+        calls: list[tuple[Any, ...]] = []
+
+        def flaky(data: Any, limit: Any = 5) -> bool:
+            calls.append((data, limit))
+            raise ValueError("no")
+
+        r = ConditionalRouter()
+        r.add_route("a", flaky)
+        assert [] == r.match({"v": 9})
+        assert [({"v": 9}, r.config()), ({"v": 9}, 5)] == calls
+
+    @pytest.mark.parametrize(
+        ("condition", "data"),
+        [
+            ("data.get('p') == 'high'", "a string"),  # .get() is refused on a str
+            ("data * 'ab' == ''", 10**6),  # repetition too large
+            ("data ** 2000 > 0", 2),  # exponent too large
+            ("data['k'] > 1", {}),  # an ordinary KeyError
+        ],
+    )
+    def test_evaluation_error_is_no_match(
+        self, condition: str, data: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """
+        A declared expression that fails while it is evaluated, also by a refusal of the
+        safe evaluator, does not match: later routes and the default route still apply,
+        and the error is logged at debug level.
+        """
+        with caplog.at_level("DEBUG", logger="routilux_stdlib"):
+            assert [("next", "next")] == route([("hit", condition), ("next", "True")], data)
+            assert [("fallback", "fallback")] == route(
+                [("hit", condition)], data, default_route="fallback"
+            )
+            assert [("unmatched", "output")] == route([("hit", condition)], data)
+        assert any(condition in rec.getMessage() for rec in caplog.records)
 
     def test_unsafe_expression_rejected_when_declared(self) -> None:
         """
@@ -84,6 +132,20 @@ class TestConditions:
         with pytest.raises(ExpressionError, match="__import__"):
             r.set_config(routes=[("evil", "__import__('os')")])
         assert r.get_event("evil") is None
+
+    @pytest.mark.parametrize("condition", [None, 5])
+    def test_condition_of_other_type_rejected_when_declared(self, condition: Any) -> None:
+        """
+        A condition that is not a string, dict or callable is a TypeError naming it, from
+        add_route and from set_config(routes=...); no event is declared.
+        """
+        r = ConditionalRouter()
+        with pytest.raises(TypeError, match=f"got {condition!r}"):
+            r.add_route("odd", condition)
+        with pytest.raises(TypeError, match=f"got {condition!r}"):
+            r.set_config(routes=[("odd", condition)])
+        assert r.get_event("odd") is None
+        assert [] == r.get_config("routes")
 
 
 class TestRouting:

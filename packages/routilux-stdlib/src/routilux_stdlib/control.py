@@ -10,7 +10,7 @@ from routilux import Routine
 from routilux.exceptions import DeserializationError
 
 from .exceptions import ExpressionError
-from .predicates import check_condition, condition_to_data, evaluate_condition
+from .predicates import check_condition, condition_matches, condition_to_data
 from .router import job_stats
 
 
@@ -88,12 +88,7 @@ class Filter(Routine):
         condition = config.get("condition")
         if condition is None:
             return bool(item)
-        try:
-            return evaluate_condition(condition, item, config, stats or {})
-        except ExpressionError:
-            raise
-        except Exception:  # noqa: BLE001 - a failing condition rejects the item (documented)
-            return False
+        return condition_matches(condition, item, config, stats or {})
 
     def _handle_input(self, data: Any = None, **kwargs: Any) -> None:
         value = self._extract_input_data(data, **kwargs)

@@ -11,6 +11,13 @@ A condition is one of:
   expected value when it is a callable);
 * a callable (in-process only unless it is a registered predicate or a module-level
   function the serializer can name).
+
+A callable (and a registered predicate) is called by its parameter names: with one
+parameter ``f(data)``; with two, ``f(data=data, config=config)`` when one is named
+``config``, else ``f(data=data, stats=stats)`` when one is named ``stats``, else
+``f(data, config)``; with more, keyword arguments for those named ``data`` and ``config``
+(and ``stats`` only together with ``config``), or ``f(data)`` when none is. If that call
+raises, the callable is called once more as ``f(data)``.
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ from typing import Any, TypeVar, cast, overload
 from routilux.exceptions import RegistryError, SerializationError
 
 from ._expr import check_expression, evaluate
+from ._log import logger
 
 
 __all__ = [
     "Condition",
     "check_condition",
+    "condition_matches",
     "condition_to_data",
     "evaluate_condition",
     "get_predicate",
@@ -61,7 +70,8 @@ def register_predicate(func: _F | None = None, *, name: str | None = None) -> An
 
     Use as ``register_predicate(f)``, ``@register_predicate`` or
     ``@register_predicate(name="is_urgent")``. The predicate is called like a callable
-    condition: ``f(data)``, or with ``config``/``stats`` by parameter name.
+    condition (see the module documentation): ``f(data)``, or with ``config``/``stats`` by
+    parameter name.
 
     Raises:
         RegistryError: The name is taken by another function, is not an identifier, or is
@@ -136,26 +146,39 @@ def check_condition(condition: Condition) -> None:
         raise TypeError(msg)
 
 
+def _dispatch(
+    func: Callable[..., Any], data: Any, config: dict[str, Any], stats: dict[str, Any]
+) -> Any:
+    # The call is chosen by the parameter names (SPEC 17.8).
+    try:
+        names = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return func(data)
+    if len(names) == 1:
+        return func(data)
+    if len(names) == 2:
+        if "config" in names:
+            return func(data=data, config=config)
+        if "stats" in names:
+            return func(data=data, stats=stats)
+        return func(data, config)
+    kwargs: dict[str, Any] = {}
+    if "data" in names:
+        kwargs["data"] = data
+    if "config" in names:
+        kwargs["config"] = config
+        if "stats" in names:
+            kwargs["stats"] = stats
+    return func(**kwargs) if kwargs else func(data)
+
+
 def _call_predicate(
     func: Callable[..., Any], data: Any, config: dict[str, Any], stats: dict[str, Any]
 ) -> Any:
     try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
+        return _dispatch(func, data, config, stats)
+    except Exception:  # noqa: BLE001 - one more try with f(data); its error is the caller's
         return func(data)
-    names = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return func(data=data, config=config, stats=stats)
-    if len(names) <= 1:
-        return func(data)
-    extra = {"config": config, "stats": stats}
-    kwargs = {n: extra[n] for n in names if n in extra}
-    if not kwargs:
-        return func(data, config)
-    if "data" in names:
-        kwargs["data"] = data
-        return func(**kwargs)
-    return func(data, **kwargs)
 
 
 def evaluate_condition(
@@ -191,6 +214,22 @@ def evaluate_condition(
         return bool(_call_predicate(condition, data, config, stats))
     msg = f"a condition must be a string, a dict or a callable, got {condition!r}"
     raise TypeError(msg)
+
+
+def condition_matches(
+    condition: Condition, data: Any, config: dict[str, Any], stats: dict[str, Any]
+) -> bool:
+    """
+    Tell whether ``data`` satisfies ``condition``, at run time: a condition that raises
+    while it is evaluated (the safe evaluator's own refusals, such as a method not allowed
+    on the value's type or a value too large, included) does not match. The error is
+    logged at debug level on the ``routilux_stdlib`` logger.
+    """
+    try:
+        return evaluate_condition(condition, data, config, stats)
+    except Exception as exc:  # noqa: BLE001 - any error means "no match" (SPEC 17.8)
+        logger.debug("condition %r raised %r: no match", condition, exc)
+        return False
 
 
 def _portable_callable(func: Callable[..., Any], where: str) -> Any:

@@ -11,7 +11,7 @@ from routilux import Routine
 from routilux.exceptions import DeserializationError, EventNotFoundError
 
 from .exceptions import ExpressionError
-from .predicates import Condition, check_condition, condition_to_data, evaluate_condition
+from .predicates import Condition, check_condition, condition_matches, condition_to_data
 
 
 __all__ = ["ConditionalRouter", "job_stats"]
@@ -39,7 +39,8 @@ class ConditionalRouter(Routine):
     A condition is a registered predicate name, a safe expression over ``data``,
     ``config`` and ``stats`` (the job's shared data), a field-match dict, or a callable
     (see :mod:`routilux_stdlib.predicates`). A condition that raises while it runs does not
-    match; an expression the safe evaluator refuses raises
+    match (also when the safe evaluator refuses a step at run time, such as ``.get()`` on a
+    string); an expression the evaluator refuses when it is parsed raises
     :class:`~routilux_stdlib.exceptions.ExpressionError` when the route is declared.
 
     Routes are declared with :meth:`add_route` or ``set_config(routes=[...])``, both of
@@ -138,22 +139,14 @@ class ConditionalRouter(Routine):
     def match(self, data: Any) -> list[str]:
         """
         Return the names of the routes ``data`` takes, in order (none when unmatched).
-
-        Raises:
-            ExpressionError: A condition is an expression the evaluator refuses.
+        A condition that raises while it is evaluated does not match.
         """
         config = self.config()
         stats = job_stats(self)
         first = config.get("route_priority", "first_match") == "first_match"
         matched: list[str] = []
         for name, condition in self._pairs(config.get("routes") or []):
-            try:
-                ok = evaluate_condition(condition, data, config, stats)
-            except ExpressionError:
-                raise
-            except Exception:  # noqa: BLE001 - a failing condition does not match (as documented)
-                ok = False
-            if ok:
+            if condition_matches(condition, data, config, stats):
                 matched.append(name)
                 if first:
                     break
