@@ -127,7 +127,7 @@ def test_record_repr_and_equality() -> None:
     """ExecutionRecord repr and value equality."""
     ts = datetime(2025, 1, 15, 10, 30)
     rec = ExecutionRecord("r", "e", None, ts)
-    assert rec.data == {} and repr(rec) == "ExecutionRecord[r.e@2025-01-15T10:30:00]"
+    assert rec.data == {} and repr(rec) == "ExecutionRecord[r.e@2025-01-15 10:30:00]"
     assert rec == ExecutionRecord("r", "e", {}, ts)
 
 

@@ -45,7 +45,7 @@ class ExecutionRecord:
         self.timestamp = datetime.now() if timestamp is None else timestamp
 
     def __repr__(self) -> str:
-        return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp.isoformat()}]"
+        return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp}]"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExecutionRecord):
