@@ -8,7 +8,7 @@ imports or builds them keeps working, and describe a queued delivery the same wa
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,16 @@ class TaskPriority(enum.Enum):
 class SlotActivationTask:
     """
     "Deliver this data to this slot, through this connection, for this job."
+
+    Attributes:
+        slot: The slot that receives the data.
+        data: The payload, before the connection's parameter mapping.
+        connection: The connection the data travels through, if any.
+        priority: A label only; queues are FIFO.
+        retry_count: How many times the delivery was retried.
+        max_retries: How many retries are allowed.
+        created_at: When the task was created (now, unless given).
+        job_state: The job the delivery belongs to.
     """
 
     slot: Slot
@@ -50,11 +60,10 @@ class SlotActivationTask:
     max_retries: int = 0
     created_at: datetime | None = None
     job_state: JobState | None = None
-    _ts: datetime = field(default_factory=datetime.now, repr=False)
 
     def __post_init__(self) -> None:
         if self.created_at is None:
-            self.created_at = self._ts
+            self.created_at = datetime.now()
 
     def __lt__(self, other: SlotActivationTask) -> bool:
         return self.priority < other.priority
