@@ -8,8 +8,10 @@ each :meth:`Flow.execute` runs an independent job whose runtime state lives in i
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
+from . import builtin_routines as _builtin_routines
 from ._async import run_async
 from ._flow import Flow
 from ._plugins import PluginManager, register_plugin, unregister_plugin
@@ -55,6 +57,12 @@ __all__ = [
     "run_async",
     "unregister_plugin",
 ]
+
+# The built-in routines (TextClipper...) are exported when routilux-stdlib, which provides them,
+# is installed, so that `from routilux import *` works with and without it. find_spec locates the
+# package without importing it; __getattr__ resolves the names through the registry on use.
+if find_spec("routilux_stdlib") is not None:
+    __all__ += _builtin_routines.__all__
 
 
 def __getattr__(name: str) -> Any:
