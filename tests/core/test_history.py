@@ -61,6 +61,19 @@ class TestListBehaviour:
         assert len(history) == 0
         assert not history
 
+    def test_sort_and_concatenation(self) -> None:
+        """sort(key=, reverse=) sorts in place (stably); + with a list gives a list."""
+        history = ExecutionHistory([record("b", 2), record("a", 1), record("c", 1)])
+        history.sort(key=lambda r: r.timestamp)
+        assert [r.event_name for r in history] == ["a", "c", "b"]
+        history.sort(key=lambda r: r.event_name, reverse=True)
+        assert [r.event_name for r in history] == ["c", "b", "a"]
+        both = history + [record("d")]
+        assert isinstance(both, list) and [r.event_name for r in both] == ["c", "b", "a", "d"]
+        assert [r.event_name for r in [record("z")] + history] == ["z", "c", "b", "a"]
+        with pytest.raises(TypeError):
+            history + 1  # type: ignore[operator]
+
     def test_only_records_are_accepted(self) -> None:
         """Anything but an ExecutionRecord is refused with a TypeError naming its type."""
         history = ExecutionHistory()

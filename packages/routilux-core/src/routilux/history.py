@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from datetime import datetime
 from typing import Any, overload
 
@@ -111,7 +111,8 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     A job's execution history: a list of :class:`ExecutionRecord`, oldest first.
 
     It behaves as a list of records (indexing, slicing, iteration, ``append``, ``extend``,
-    ``del``, ``len``, ``==`` with any sequence). With ``maxlen`` it keeps the most recent
+    ``del``, ``len``, ``sort``, ``+`` with a list giving a list, ``==`` with any sequence),
+    though it is not a ``list`` subclass. With ``maxlen`` it keeps the most recent
     records only, as a bounded ``deque`` does. Every operation takes the job's lock, so
     it can be read while the job runs.
 
@@ -238,6 +239,27 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         """
         with self._lock:
             return self._records()
+
+    def sort(
+        self, *, key: Callable[[ExecutionRecord], Any] | None = None, reverse: bool = False
+    ) -> None:
+        """
+        Sort the records in place, as ``list.sort`` does (stable).
+        """
+        with self._lock:
+            records = self._records()
+            records.sort(key=key, reverse=reverse)  # type: ignore[arg-type]  # key=None: as list
+            self._replace(records)
+
+    def __add__(self, other: Iterable[ExecutionRecord]) -> list[ExecutionRecord]:
+        if not isinstance(other, (list, tuple, ExecutionHistory)):
+            return NotImplemented
+        return self.copy() + list(other)
+
+    def __radd__(self, other: Iterable[ExecutionRecord]) -> list[ExecutionRecord]:
+        if not isinstance(other, (list, tuple)):
+            return NotImplemented
+        return list(other) + self.copy()
 
     def __iter__(self) -> Iterator[ExecutionRecord]:
         # A snapshot: records booked while iterating are not seen, and nothing breaks.
