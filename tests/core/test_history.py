@@ -68,9 +68,9 @@ class TestListBehaviour:
         assert [r.event_name for r in history] == ["a", "c", "b"]
         history.sort(key=lambda r: r.event_name, reverse=True)
         assert [r.event_name for r in history] == ["c", "b", "a"]
-        both = history + [record("d")]
+        both = history + [record("d")]  # noqa: RUF005 - concatenation is what is tested
         assert isinstance(both, list) and [r.event_name for r in both] == ["c", "b", "a", "d"]
-        assert [r.event_name for r in [record("z")] + history] == ["z", "c", "b", "a"]
+        assert [r.event_name for r in [record("z")] + history] == ["z", "c", "b", "a"]  # noqa: RUF005
         with pytest.raises(TypeError):
             history + 1  # type: ignore[operator]
 
