@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from routilux import Flow
-from routilux.exceptions import ExecutionContextError
+from routilux.exceptions import ExecutionContextError, SerializationError
 from routilux_stdlib import Aggregator, Batcher, Filter, Splitter
 
 from .conftest import Entry, Sink, build_flow, capture, received, run
@@ -49,6 +49,16 @@ class TestFilter:
         f.input_slot.receive({"data": data})
         assert kept == [p["data"] for p in got["output"]]
         assert rejected == [p["data"] for p in got["rejected"]]
+
+    def test_lambda_condition_serialization_error_path(self) -> None:
+        """
+        A lambda condition refuses to serialize; the error's path is the condition's.
+        """
+        f = Filter()
+        f.set_config(condition=lambda data: True)
+        with pytest.raises(SerializationError) as info:
+            build_flow(f, "input").serialize()
+        assert "routines.r.config.condition" == info.value.path
 
     def test_in_flow_uses_stats(self, strategy: str) -> None:
         """

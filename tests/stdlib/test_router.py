@@ -243,24 +243,24 @@ class TestSerialization:
         assert ["urgent", "is_urgent"] == list(config["routes"][0])
         flow.shutdown()
 
-    def test_lambda_raises_at_serialize_time_naming_route(self) -> None:
+    @pytest.mark.parametrize(
+        ("condition", "where"),
+        [(lambda data: True, "[1][1]"), ({"n": lambda v: v > 1}, "[1][1].n")],
+    )
+    def test_lambda_raises_at_serialize_time_with_path(self, condition: Any, where: str) -> None:
         """
-        A lambda condition is a SerializationError that names the route.
-        """
-        r = ConditionalRouter()
-        r.add_route("sneaky", lambda data: True)
-        flow = build_flow(r, "input")
-        with pytest.raises(SerializationError, match="route 'sneaky'"):
-            flow.serialize()
-
-    def test_closure_in_dict_condition_raises(self) -> None:
-        """
-        A lambda inside a dict condition also refuses to serialize.
+        A lambda condition, or a lambda in a dict condition, is a SerializationError whose
+        path is the value's path in the document and whose message names the route.
         """
         r = ConditionalRouter()
-        r.add_route("d", {"n": lambda v: v > 1})
-        with pytest.raises(SerializationError, match="route 'd'"):
+        r.add_route("fine", "True")
+        r.add_route("sneaky", condition)
+        with pytest.raises(SerializationError, match="route 'sneaky'") as info:
             build_flow(r, "input").serialize()
+        assert f"routines.r.config.routes{where}" == info.value.path
+        with pytest.raises(SerializationError) as info:
+            r.serialize()
+        assert f"config.routes{where}" == info.value.path
 
     def test_module_level_function_round_trips_by_callable_name(self) -> None:
         """

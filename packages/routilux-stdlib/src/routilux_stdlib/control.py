@@ -65,7 +65,9 @@ class Filter(Routine):
         """
         config = dict(self._config)
         if config.get("condition") is not None:
-            config["condition"] = condition_to_data(config["condition"], f"condition of {self!r}")
+            config["condition"] = condition_to_data(
+                config["condition"], "config.condition", f"condition of {self!r}"
+            )
         return config
 
     def deserialize_config(self, config: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast, overload
 
+from routilux._serialization_json import format_path
 from routilux.exceptions import RegistryError, SerializationError
 
 from ._expr import check_expression, evaluate
@@ -232,7 +233,7 @@ def condition_matches(
         return False
 
 
-def _portable_callable(func: Callable[..., Any], where: str) -> Any:
+def _portable_callable(func: Callable[..., Any], path: str, what: str) -> Any:
     # A registered predicate is written as its name; a module-level function is left for
     # the Flow serializer, which writes it as a registered callable name.
     name = predicate_name(func)
@@ -244,15 +245,15 @@ def _portable_callable(func: Callable[..., Any], where: str) -> Any:
         callable_name(func)
     except SerializationError as exc:
         msg = (
-            f"{where}: the condition {func!r} cannot be serialized: it is a lambda, closure "
+            f"{what}: the condition {func!r} cannot be serialized: it is a lambda, closure "
             "or other callable with no name; register it with "
             f"routilux_stdlib.register_predicate or write it as an expression ({exc})"
         )
-        raise SerializationError(msg, path=where) from None
+        raise SerializationError(msg, path=path) from None
     return func
 
 
-def condition_to_data(condition: Condition, where: str) -> Any:
+def condition_to_data(condition: Condition, path: str, what: str) -> Any:
     """
     Return ``condition`` ready for Flow serialization: strings and plain dicts as they
     are, a registered predicate as its name, a module-level function as itself (the
@@ -260,8 +261,10 @@ def condition_to_data(condition: Condition, where: str) -> Any:
 
     Raises:
         SerializationError: The condition is (or a dict condition holds) a lambda, closure
-            or other callable without a name. ``where`` names the route in the message
-            and the error's ``path``.
+            or other callable without a name. Its ``path`` is ``path`` (the condition's
+            path in the routine, such as ``config.routes[0][1]``), with the key appended
+            for a callable in a dict condition; the message starts with ``what`` (for
+            example the route's name).
         ExpressionError: A string condition is not an allowed expression.
     """
     if isinstance(condition, str):
@@ -269,12 +272,14 @@ def condition_to_data(condition: Condition, where: str) -> Any:
         return condition
     if isinstance(condition, Mapping):
         return {
-            str(key): _portable_callable(expected, f"{where}, field {key!r}")
+            str(key): _portable_callable(
+                expected, format_path(path, [str(key)]), f"{what}, field {key!r}"
+            )
             if callable(expected)
             else expected
             for key, expected in condition.items()
         }
     if callable(condition):
-        return _portable_callable(condition, where)
-    msg = f"{where}: cannot serialize condition {condition!r}"
-    raise SerializationError(msg, path=where)
+        return _portable_callable(condition, path, what)
+    msg = f"{what}: cannot serialize condition {condition!r}"
+    raise SerializationError(msg, path=path)

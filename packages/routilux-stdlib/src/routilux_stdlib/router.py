@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from routilux import Routine
+from routilux._serialization_json import format_path
 from routilux.exceptions import DeserializationError, EventNotFoundError
 
 from .exceptions import ExpressionError
@@ -114,12 +115,18 @@ class ConditionalRouter(Routine):
 
         Raises:
             SerializationError: A route's condition is a lambda, closure or other callable
-                without a registered predicate name (the message names the route).
+                without a registered predicate name (the message names the route; the
+                ``path`` is the condition's, such as ``config.routes[0][1]``).
         """
         config = dict(self._config)
         config["routes"] = [
-            [name, condition_to_data(condition, f"route {name!r} of {self!r}")]
-            for name, condition in self._pairs(config.get("routes") or [])
+            [
+                name,
+                condition_to_data(
+                    condition, format_path("config.routes", [1, i]), f"route {name!r} of {self!r}"
+                ),
+            ]
+            for i, (name, condition) in enumerate(self._pairs(config.get("routes") or []))
         ]
         return config
 
