@@ -122,3 +122,12 @@ class TestGetReadyRoutines:
         graph = build_dependency_graph(flow.routines, flow.connections)
         assert ["left", "right"] == get_ready_routines({"src"}, graph, set())
         assert ["join"] == get_ready_routines({"src", "left", "right"}, graph, set())
+
+    def test_flow_helpers_delegate(self) -> None:
+        """Flow._build_dependency_graph and Flow._get_ready_routines (SPEC 16) give the same."""
+        flow = flow_of("r1", "r2", "r3", edges=[("r1", "r2"), ("r2", "r3")])
+        graph = flow._build_dependency_graph()
+        assert graph == build_dependency_graph(flow.routines, flow.connections)
+        assert "r1" in graph["r2"] and "r2" in graph["r3"] and graph["r1"] == set()
+        assert ["r2"] == flow._get_ready_routines({"r1"}, graph, set())
+        assert [] == flow._get_ready_routines({"r1"}, graph, {"r2"})

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from strategies import Sink, Source, double, flows, job_states, keep_last, shout
 
-from routilux import ErrorHandler, ExecutionTracker, Flow, JobState, Routine
+from routilux import ErrorHandler, ExecutionTracker, Flow, JobState, Routine, Slot
 from routilux.connection import Connection
 from routilux.exceptions import DeserializationError, RegistryError, SerializationError
 from routilux.job_state import ExecutionRecord
@@ -175,6 +175,24 @@ class TestFlowRoundTrip:
         slots = loaded.routines["src"]._events["out"].connected_slots
         assert [loaded.routines[r]._slots["input"] for r in "abc"] == slots
         assert [{"value": r} for r in "abc"] == [c.param_mapping for c in loaded.connections]
+
+    def test_connection_made_without_flow_connect(self) -> None:
+        """A Connection built by hand serializes with its ends' routine ids; an end that
+        belongs to no routine is named in the error."""
+        src, dst = Source(), Sink()
+        conn = Connection(src._events["out"], dst._slots["input"], {"value": "v"})
+        data = json_trip(conn.serialize())
+        assert (src._id, "out", dst._id, "input", {"value": "v"}) == (
+            data["source_routine_id"],
+            data["source_event"],
+            data["target_routine_id"],
+            data["target_slot"],
+            data["param_mapping"],
+        )
+        loose = Connection(src._events["out"], Slot("free"))
+        with pytest.raises(SerializationError, match="target_routine_id") as info:
+            loose.serialize()
+        assert info.value.path == "target_routine_id"
 
     def test_extra_slots_events_and_handlers(self) -> None:
         """Declared slots and events come back with method, callable or no handler."""

@@ -313,6 +313,26 @@ class Flow:
         own = routine._error_handler if routine is not None else None
         return own if own is not None else self.error_handler
 
+    def _build_dependency_graph(self) -> dict[str, set[str]]:
+        """
+        Each routine id with the ids of the routines that feed it (see
+        :func:`routilux.flow.dependency.build_dependency_graph`; the scheduler does not use it).
+        """
+        from .flow.dependency import build_dependency_graph
+
+        return build_dependency_graph(self.routines, self.connections)
+
+    def _get_ready_routines(
+        self, completed: set[str], graph: dict[str, set[str]], running: set[str]
+    ) -> list[str]:
+        """
+        The routine ids of ``graph`` whose sources are all completed and that neither ran
+        nor run (see :func:`routilux.flow.dependency.get_ready_routines`).
+        """
+        from .flow.dependency import get_ready_routines
+
+        return get_ready_routines(completed, graph, running)
+
     def _find_connection(self, event: Event, slot: Slot) -> Connection | None:
         return self._event_slot_connections.get((event, slot))
 

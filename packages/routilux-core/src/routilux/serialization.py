@@ -880,17 +880,23 @@ def load_error_handler_into(eh: ErrorHandler, data: Any) -> None:
 
 def _connection_doc(conn: Connection, path: str) -> dict[str, Any]:
     event, slot = conn.source_event, conn.target_slot
+    source_id, target_id = conn.source_routine_id, conn.target_routine_id
+    # A connection made without Flow.connect: its ends' routines give their ids.
+    if source_id is None and event is not None and event.routine is not None:
+        source_id = event.routine._id
+    if target_id is None and slot is not None and slot.routine is not None:
+        target_id = slot.routine._id
     values = {
-        "source_routine_id": conn.source_routine_id,
+        "source_routine_id": source_id,
         "source_event": event.name if event is not None else None,
-        "target_routine_id": conn.target_routine_id,
+        "target_routine_id": target_id,
         "target_slot": slot.name if slot is not None else None,
     }
     for key, value in values.items():
         if not isinstance(value, str):
             msg = (
                 f"cannot serialize {path or 'the connection'} {conn!r}: its {key} is unknown "
-                "(connections made with Flow.connect carry routine ids)"
+                "(an end without a routine)"
             )
             raise SerializationError(msg, path=_sub(path, key))
     return {**values, "param_mapping": dict(conn.param_mapping)}
@@ -902,7 +908,7 @@ def dump_connection(conn: Connection) -> dict[str, Any]:
     and target routine ids, event and slot names, and the parameter mapping.
 
     Raises:
-        SerializationError: The connection was not made by ``Flow.connect`` (no routine ids).
+        SerializationError: An end of the connection is missing or belongs to no routine.
     """
     return {**_header(_CONNECTION_FORMAT), **_connection_doc(conn, "")}
 
