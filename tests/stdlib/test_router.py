@@ -63,6 +63,8 @@ class TestConditions:
             (lambda data: data["n"] == 2, {"n": 2}, True),
             (lambda data, config: data["n"] > config["threshold"], {"n": 9}, True),
             (lambda data, stats: stats == {}, {"n": 1}, True),
+            (lambda item, config: item["n"] > config["threshold"], {"n": 9}, True),
+            (lambda config, row: row["n"] > config["threshold"], {"n": 9}, True),
             (lambda a, b: b["threshold"] == 3, {"n": 1}, True),
             (lambda data: 1 / 0, {"n": 1}, False),
             # Dispatch by parameter names, then one more try with f(data).

@@ -27,7 +27,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast, overload
 
-from routilux._serialization_json import format_path
 from routilux.exceptions import RegistryError, SerializationError
 
 from ._expr import check_expression, evaluate
@@ -158,10 +157,12 @@ def _dispatch(
     if len(names) == 1:
         return func(data)
     if len(names) == 2:
-        if "config" in names:
-            return func(data=data, config=config)
-        if "stats" in names:
-            return func(data=data, stats=stats)
+        for extra, value in (("config", config), ("stats", stats)):
+            if extra in names:
+                # The other parameter gets the data, whatever its name (the original assumed
+                # ``data`` and failed on any other name).
+                other = names[0] if names[1] == extra else names[1]
+                return func(**{other: data, extra: value})
         return func(data, config)
     kwargs: dict[str, Any] = {}
     if "data" in names:
@@ -272,9 +273,7 @@ def condition_to_data(condition: Condition, path: str, what: str) -> Any:
         return condition
     if isinstance(condition, Mapping):
         return {
-            str(key): _portable_callable(
-                expected, format_path(path, [str(key)]), f"{what}, field {key!r}"
-            )
+            str(key): _portable_callable(expected, f"{path}.{key}", f"{what}, field {key!r}")
             if callable(expected)
             else expected
             for key, expected in condition.items()

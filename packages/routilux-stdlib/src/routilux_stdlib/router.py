@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from routilux import Routine
-from routilux._serialization_json import format_path
 from routilux.exceptions import DeserializationError, EventNotFoundError
 
 from .exceptions import ExpressionError
@@ -123,7 +122,7 @@ class ConditionalRouter(Routine):
             [
                 name,
                 condition_to_data(
-                    condition, format_path("config.routes", [1, i]), f"route {name!r} of {self!r}"
+                    condition, f"config.routes[{i}][1]", f"route {name!r} of {self!r}"
                 ),
             ]
             for i, (name, condition) in enumerate(self._pairs(config.get("routes") or []))
