@@ -344,13 +344,19 @@ class TestErrorHandlerSurface:
         """A strategy may be given by value."""
         assert ErrorHandler("retry").strategy is ErrorStrategy.RETRY
 
-    def test_handle_error_retry_counts_and_reset(self) -> None:
-        """handle_error counts retries without sleeping; reset clears the mirror."""
-        h = ErrorHandler("retry", max_retries=2, retry_delay=100)
+    def test_handle_error_retry_counts_backs_off_and_resets(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """handle_error counts retries and sleeps delay * backoff ** (count - 1) in the calling
+        thread for each one it grants (SPEC 12.3), not once they are used up; reset clears."""
+        slept: list[float] = []
+        monkeypatch.setattr("routilux.error_handler.time.sleep", slept.append)
+        h = ErrorHandler("retry", max_retries=2, retry_delay=0.5, retry_backoff=3.0)
         assert h.handle_error(ValueError(), None, "r", None) is True
         assert h.handle_error(ValueError(), None, "r", None) is True
         assert h.retry_count == 2
         assert h.handle_error(ValueError(), None, "r", None) is True  # not critical
+        assert slept == [0.5, 1.5]
         h.reset()
         assert h.retry_count == 0
 

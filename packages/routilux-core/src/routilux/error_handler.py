@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ._log import logger
@@ -184,8 +185,11 @@ class ErrorHandler:
         Apply the strategy to ``error`` outside the scheduler (for code that calls a handler
         directly) and tell whether execution may go on.
 
-        RETRY counts up :attr:`retry_count` but never sleeps: the scheduler waits on a
-        timer. CONTINUE and SKIP record the error in the current job when there is one.
+        RETRY counts up :attr:`retry_count` and, when a retry is granted, sleeps
+        ``retry_delay * retry_backoff ** (retry_count - 1)`` seconds in the calling thread
+        before returning ``True``, as the original did: the back-off of a caller's own retry
+        loop. (The scheduler never calls this: it retries on a timer, and no worker sleeps.)
+        CONTINUE and SKIP record the error in the current job when there is one.
         """
         from ._context import current_frame
 
@@ -215,9 +219,13 @@ class ErrorHandler:
             log.error("routine_error_not_retryable", error=repr(error))
             return False
         with self._lock:
-            if self._retry_count < self.max_retries:
+            granted = self._retry_count < self.max_retries
+            if granted:
                 self._retry_count += 1
-                return True
+                made = self._retry_count - 1
+        if granted:
+            time.sleep(self.retry_delay_for(made))
+            return True
         log.error("routine_retries_exhausted", error=repr(error))
         return not self.is_critical
 
