@@ -339,6 +339,25 @@ class TestSerializeErrors:
             flow.serialize()
         assert "routines.p.type" == info.value.path
 
+    def test_routine_class_that_needs_arguments(self) -> None:
+        """A registered class whose constructor requires arguments cannot be rebuilt on
+        load, so serializing it fails at once, naming the arguments."""
+
+        class Named(Routine):
+            def __init__(self, name: str, *, size: int, note: str = "") -> None:
+                super().__init__()
+                self.set_config(name=name, size=size)
+
+        register_routine(Named, name="test_serialization.Named")
+        try:
+            flow = Flow(flow_id="n")
+            flow.add_routine(Named("a", size=1), "x")
+            with pytest.raises(SerializationError, match=r"requires name, size") as info:
+                flow.serialize()
+            assert "routines.x.type" == info.value.path
+        finally:
+            unregister_routine("test_serialization.Named")
+
     def test_module_level_class_name_taken(self, pinger: type[Pinger]) -> None:
         """A module-level class whose class name another class holds is refused clearly."""
         register_routine(Sink, name="Pinger2")

@@ -17,6 +17,7 @@ by hand because that is several times faster.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import inspect
 import math
@@ -979,6 +980,22 @@ def _merge_doc(slot: Slot, path: str) -> Any:
         raise SerializationError(msg, path=_sub(path, "merge_strategy")) from None
 
 
+@functools.lru_cache(maxsize=512)
+def _required_arguments(cls: type[Routine]) -> tuple[str, ...]:
+    # The constructor parameters of a routine class that have no default.
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind in (*kinds, inspect.Parameter.KEYWORD_ONLY)
+    )
+
+
 def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
     from .registry import routine_type_name
 
@@ -1004,6 +1021,14 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
             f"cannot serialize {path or 'the routine'} {routine!r}: its class "
             f"{cls.__module__}.{cls.__qualname__} is not registered; register it with "
             "routilux.registry.register_routine"
+        )
+        raise SerializationError(msg, path=_sub(path, "type"))
+    required = _required_arguments(cls)  # type: ignore[arg-type]  # classes hash by identity
+    if required:
+        msg = (
+            f"cannot serialize {path or 'the routine'} {routine!r}: loading rebuilds it as "
+            f"{name}() with no arguments, and its class requires {', '.join(required)} "
+            "(give them defaults and keep settings in set_config)"
         )
         raise SerializationError(msg, path=_sub(path, "type"))
     hook = getattr(routine, "serialize_config", None)
