@@ -4,6 +4,9 @@ Small routines shared by the tests (importable as ``helpers`` thanks to tests/co
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 from typing import Any
 
@@ -72,3 +75,19 @@ def chain(flow: Flow, length: int) -> str:
         flow.connect(prev, "out", rid, "input")
         prev = rid
     return prev
+
+
+def run_python(code: str, *, prelude: str = "") -> str:
+    """
+    Run ``prelude`` then ``code`` (dedented) in a fresh interpreter; return what it printed.
+    A non-zero exit fails the test with the child's stderr.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert 0 == proc.returncode, proc.stderr
+    return proc.stdout

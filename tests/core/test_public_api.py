@@ -10,10 +10,10 @@ import inspect
 import json
 import subprocess
 import sys
-import textwrap
 from datetime import datetime
 
 import pytest
+from helpers import run_python
 
 
 PUBLIC_MODULES = [
@@ -44,7 +44,7 @@ BUILTIN_MODULES = {
 }
 BUILTINS = sorted(name for names in BUILTIN_MODULES.values() for name in names)
 
-# Run first by run_python(without_stdlib=True): routilux-stdlib is not importable and declares
+# Run first by run_python(prelude=HIDE_STDLIB): routilux-stdlib is not importable and declares
 # no entry points, as if it were not installed.
 HIDE_STDLIB = """
 import importlib.metadata as md
@@ -61,19 +61,6 @@ def entry_points(**kw):
 
 md.entry_points = entry_points
 """
-
-
-def run_python(code: str, *, without_stdlib: bool = False) -> str:
-    prelude = HIDE_STDLIB if without_stdlib else ""
-    proc = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert 0 == proc.returncode, proc.stderr
-    return proc.stdout
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
@@ -174,7 +161,7 @@ class TestBuiltinRoutines:
                 except ImportError as exc:
                     print("ERR", exc)
             """,
-            without_stdlib=True,
+            prelude=HIDE_STDLIB,
         )
         hidden, imported, exported, *errors = out.splitlines()
         assert "stdlib hidden" == hidden

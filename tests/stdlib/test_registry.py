@@ -6,12 +6,10 @@ packages and flows of built-ins rebuilt in another process.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import run_python
 
 import routilux
 import routilux_stdlib
@@ -19,20 +17,6 @@ from routilux import Flow
 from routilux.registry import get_routine_class, routine_type_name
 
 from .conftest import Entry
-
-
-def run_python(code: str, *, path: list[Path] | None = None, cwd: Path | None = None) -> str:
-    prelude = "import sys\n" + "".join(f"sys.path.insert(0, {str(p)!r})\n" for p in path or [])
-    proc = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        check=False,
-    )
-    assert 0 == proc.returncode, proc.stderr
-    return proc.stdout
 
 
 class TestRegistration:
@@ -134,7 +118,7 @@ class TestThirdPartyPackage:
             shout.get_slot("input").receive({{"data": "hi"}})
             print(got[0]["data"], flow.routines["clip"].get_config("max_length"))
             """,
-            path=[site],
+            prelude=f"import sys\nsys.path.insert(0, {str(site)!r})\n",
         )
         assert "Shout acme_shout" in out
         assert "HI! 3" in out
