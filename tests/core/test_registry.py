@@ -49,6 +49,24 @@ class TestRegistration:
         assert Alpha is get_routine_class("Alpha")
         assert "Alpha" == routine_type_name(Alpha)
 
+    def test_register_serializable_of_the_original(self, names: list[str]) -> None:
+        """routilux.job_state.register_serializable registers a routine by class name; any
+        other class comes back unchanged, with a warning that it is not registered."""
+        from routilux.exceptions import RoutiluxWarning
+        from routilux.job_state import register_serializable
+
+        names.append("Beta")
+        assert Beta is register_serializable(Beta)
+        assert Beta is get_routine_class("Beta")
+
+        class Helper:
+            pass
+
+        with pytest.warns(RoutiluxWarning, match="only Routine subclasses"):
+            assert Helper is register_serializable(Helper)
+        with pytest.raises(UnknownRoutineTypeError):
+            get_routine_class("Helper")
+
     def test_decorator_with_and_without_name(self, names: list[str]) -> None:
         """The decorator works bare and with a name."""
         names.extend(["Gamma", "acme.Delta"])

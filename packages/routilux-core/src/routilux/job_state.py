@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
@@ -585,8 +586,6 @@ class JobState:
                     timestamp=ts,
                 )
             except Exception as exc:  # noqa: BLE001 - a broken handler must not stop the job
-                import warnings
-
                 from ._log import logger
 
                 logger.warning(
@@ -724,9 +723,19 @@ def register_serializable(cls: type[Any]) -> type[Any]:
     """
     Register a Routine subclass under its class name so that flows using it can be loaded.
 
-    Kept for code written against the original library; new code uses
-    :func:`routilux.registry.register_routine`.
+    Kept for code written against the original library, which registered any serializable
+    class this way; new code uses :func:`routilux.registry.register_routine`. Only routines
+    are rebuilt by type name here (everything else in a document is plain data), so another
+    class is returned unchanged with a :class:`~routilux.exceptions.RoutiluxWarning`.
     """
     from .registry import register_routine
+    from .routine import Routine
 
-    return register_routine(cls)
+    if isinstance(cls, type) and issubclass(cls, Routine):
+        return register_routine(cls)
+    msg = (
+        f"register_serializable({cls.__module__}.{cls.__qualname__}): only Routine subclasses "
+        "are rebuilt by type name; this class is not registered (documents hold plain data)"
+    )
+    warnings.warn(msg, RoutiluxWarning, stacklevel=2)
+    return cls
