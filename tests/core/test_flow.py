@@ -4,6 +4,7 @@ Flow: building, validation, execute/submit, ordering, isolation and concurrency.
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
@@ -239,6 +240,42 @@ class TestExecute:
         assert js.status == "running"
         gate.release.set()
         assert js.wait_for_completion(10) and js.status == "completed"
+
+
+class TestResources:
+    def test_flow_dropped_without_shutdown_stops_its_threads(self) -> None:
+        """A flow nobody refers to any more (shutdown never called) stops its worker pool
+        and its retry timer when it is collected: no thread is left behind."""
+
+        class FailsOnce(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("input", handler=self.take)
+                self.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=0.01))
+
+            def take(self, value: Any = None, **_: Any) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                if ctx.job_state.modify_shared_data("calls", lambda n: n + 1, 0) == 1:
+                    raise RuntimeError("once")
+
+        def run_and_drop() -> list[threading.Thread]:
+            flow = Flow(execution_strategy="concurrent", max_workers=3)
+            flow.add_routine(Emitter(), "e")
+            flow.add_routine(FailsOnce(), "f")
+            flow.connect("e", "out", "f", "input")
+            js = flow.execute("e", {"items": [1, 2, 3]})
+            assert (js.status, js.shared_data["calls"]) == ("completed", 4)
+            assert flow._executor is not None and flow._timer is not None
+            threads = [*flow._executor._threads, flow._timer._thread]
+            assert all(t is not None and t.is_alive() for t in threads)
+            return threads  # type: ignore[return-value]
+
+        threads = run_and_drop()
+        gc.collect()
+        for thread in threads:
+            thread.join(10)
+        assert [t.name for t in threads if t.is_alive()] == []
 
 
 class TestRunningReportedHonestly:

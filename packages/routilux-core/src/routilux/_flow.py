@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 from ._context import Frame, current_frame, reset_frame, set_frame
@@ -177,6 +178,7 @@ class Flow:
         #: What finished jobs without merge buffers keep of their run, by strategy
         #: (shared: see ReleasedRun).
         self._released: dict[bool, ReleasedRun] = {}
+        self._finalizers: dict[str, weakref.finalize[..., Flow]] = {}
         self._current_execution_job_state = _JobStateView(self)
 
     def __repr__(self) -> str:
@@ -376,6 +378,7 @@ class Flow:
                 if pool is None:
                     pool = WorkerPool(self.max_workers, self._thread_name_prefix)
                     self._executor = pool
+                    self._stop_when_collected("pool", pool)
         return pool
 
     def _get_timer(self) -> Timer:
@@ -386,7 +389,17 @@ class Flow:
                 if timer is None:
                     timer = Timer(f"routilux-timer-{self.flow_id}")
                     self._timer = timer
+                    self._stop_when_collected("timer", timer)
         return timer
+
+    def _stop_when_collected(self, kind: str, resource: WorkerPool | Timer) -> None:
+        # With the lock held: a flow dropped without shutdown() stops the threads of its
+        # pool or timer when it is collected (neither refers back to the flow). The
+        # finalizer of a resource this one replaces is no longer needed.
+        old = self._finalizers.pop(kind, None)
+        if old is not None:
+            old.detach()
+        self._finalizers[kind] = weakref.finalize(self, resource.shutdown, False)
 
     def _get_async_gate(self) -> AsyncGate:
         # The bound on this flow's coroutine activations, across all loops they run on.

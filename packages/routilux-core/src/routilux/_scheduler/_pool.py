@@ -101,6 +101,8 @@ class WorkerPool:
                     error=repr(exc),
                     exc_info=exc,
                 )
+            # An idle worker keeps nothing of its last job alive (nor, through it, its flow).
+            del run
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """
@@ -179,6 +181,7 @@ class Timer:
                 callback(handle)
             except BaseException as exc:  # noqa: BLE001 - the timer must keep serving others
                 logger.error("timer_callback_failed", error=repr(exc), exc_info=exc)
+            del callback  # nothing of the last retry (its job, its flow) is kept while idle
 
     def shutdown(self, wait: bool = True) -> None:
         """
