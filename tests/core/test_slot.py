@@ -4,6 +4,8 @@ Slot: handler signature dispatch, merge strategies, standalone delivery.
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -136,6 +138,33 @@ def test_merge_callable_may_return_a_non_dict() -> None:
     js = flow.execute("e", {"items": [1, 2]})
     flow.shutdown()
     assert (js.status, got) == ("completed", [[1], [1, 2]])
+
+
+def test_standalone_merges_from_threads_lose_nothing() -> None:
+    """A slot used on its own by several threads at once merges every delivery (a lock
+    guards its buffer, not the GIL)."""
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        counter = Slot("c", None, None, lambda old, new: {"n": old.get("n", 0) + new["n"]})
+        append = Slot("a", None, None, "append")
+        start = threading.Barrier(4)
+
+        def deliver(t: int) -> None:
+            start.wait(10)
+            for i in range(2000):
+                counter.receive({"n": 1})
+                append.receive({f"k{t}": i})
+
+        threads = [threading.Thread(target=deliver, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert counter._data == {"n": 8000}
+    assert {k: len(v) for k, v in append._data.items()} == {f"k{t}": 2000 for t in range(4)}
 
 
 def test_append_hands_over_copies() -> None:

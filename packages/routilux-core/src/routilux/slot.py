@@ -4,6 +4,7 @@ Slot: a named input of a routine, with its handler and merge strategy.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Union
 
@@ -75,6 +76,9 @@ class Slot:
     _data: dict[str, Any] = attrs.field(factory=dict)
     _call: HandlerCall | None = attrs.field(default=None, init=False)
     _is_async: bool = attrs.field(default=False, init=False)
+    # Guards ``_data`` when the slot is used on its own from several threads (jobs keep
+    # their own buffers under the job's lock).
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._classify(self.handler)
@@ -137,7 +141,8 @@ class Slot:
         load_slot_into(self, data)
 
     def _merge_data(self, new: dict[str, Any]) -> Any:
-        self._data, merged = merge(self.merge_strategy, self._data, new)
+        with self._lock:
+            self._data, merged = merge(self.merge_strategy, self._data, new)
         return merged
 
     def receive(self, data: dict[str, Any]) -> None:
