@@ -45,6 +45,28 @@ class TestConstruction:
         with pytest.raises(ConfigurationError, match="max_workers"):
             Flow(execution_strategy="concurrent", max_workers=bad)
 
+    @pytest.mark.parametrize(
+        ("call", "name", "kind"),
+        [
+            (lambda f: f.connect("e", "out", "r0", "input", ["v"]), "param_mapping", TypeError),
+            (lambda f: f.execute("e", [1, 2]), "entry_params", TypeError),
+            (lambda f: f.submit("e", "items"), "entry_params", TypeError),
+            (lambda f: f.execute("e", timeout=-1), "timeout", ValueError),
+            (lambda f: f.execute("e", timeout="5"), "timeout", ValueError),
+            (lambda f: f.routines["e"].define_slot("x", handler="nope"), "handler", TypeError),
+        ],
+    )
+    def test_bad_arguments_are_named(self, call: Any, name: str, kind: type) -> None:
+        """A wrong kind of argument raises a ConfigurationError naming it (also the built-in
+        error Python would raise later), before any job starts."""
+        flow = Flow()
+        chain(flow, 1)
+        with pytest.raises(ConfigurationError, match=name) as info:
+            call(flow)
+        assert (info.value.name, isinstance(info.value, kind)) == (name, True)
+        assert flow.execution_tracker is None  # no job was started
+        flow.shutdown()
+
     def test_flow_id_generated(self) -> None:
         """A falsy flow id becomes a fresh UUID."""
         a, b = Flow(), Flow("")

@@ -8,6 +8,7 @@ import threading
 import uuid
 import warnings
 import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 from ._context import Frame, current_frame, reset_frame, set_frame
@@ -17,6 +18,7 @@ from .connection import Connection
 from .error_handler import ErrorHandler
 from .exceptions import (
     ConfigurationError,
+    ConfigurationTypeError,
     DuplicateNameError,
     EventNotFoundError,
     ExecutionContextError,
@@ -74,6 +76,14 @@ def _check_workers(value: Any, name: str = "max_workers") -> int:
         msg = f"{name} must be an int >= 1, got {value!r}"
         raise ConfigurationError(msg, name=name, value=value)
     return value
+
+
+def _check_timeout(timeout: Any) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+        msg = f"timeout must be a number of seconds >= 0 or None, got {timeout!r}"
+        raise ConfigurationError(msg, name="timeout", value=timeout)
 
 
 class _JobStateView:
@@ -467,6 +477,13 @@ class Flow:
         control: JobControl | None = None,
         entry_slot: str = "trigger",
     ) -> JobRun:
+        given: object = entry_params  # checked at run time, whatever the annotation says
+        if given is not None and not isinstance(given, Mapping):
+            msg = (
+                "entry_params must be a mapping of parameter names to values, got "
+                f"{type(entry_params).__name__} {entry_params!r}"
+            )
+            raise ConfigurationTypeError(msg, name="entry_params", value=entry_params)
         entry = self._routine(entry_routine_id, "Entry")
         strategy = _check_strategy(execution_strategy or self.execution_strategy)
         if job_state is None:
@@ -544,6 +561,7 @@ class Flow:
                 (use ``await flow.aexecute(...)`` there).
         """
         _refuse_on_event_loop()
+        _check_timeout(timeout)
         run = self._start_job(
             entry_routine_id,
             entry_params,
@@ -686,6 +704,7 @@ class Flow:
         if on_cancel not in ("cancel", "pause"):
             msg = f"on_cancel must be 'cancel' or 'pause', got {on_cancel!r}"
             raise ConfigurationError(msg, name="on_cancel", value=on_cancel)
+        _check_timeout(timeout)
         loop = asyncio.get_running_loop()
         run = self._start_job(
             entry_routine_id,

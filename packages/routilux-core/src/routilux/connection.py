@@ -4,9 +4,12 @@ Connection: a link from an event to a slot, with optional parameter renaming.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from .exceptions import ConfigurationTypeError
 
 
 if TYPE_CHECKING:
@@ -40,6 +43,13 @@ class Connection:
         target_slot: Slot | None = None,
         param_mapping: dict[str, str] | None = None,
     ) -> None:
+        given: object = param_mapping  # checked at run time, whatever the annotation says
+        if given is not None and not isinstance(given, Mapping):
+            msg = (
+                "param_mapping must be a mapping of source key to target key, got "
+                f"{type(param_mapping).__name__} {param_mapping!r}"
+            )
+            raise ConfigurationTypeError(msg, name="param_mapping", value=param_mapping)
         self.__attrs_init__(source_event, target_slot, dict(param_mapping or {}), None, None)
         if source_event is not None and target_slot is not None:
             source_event.connect(target_slot)

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "ConfigurationTypeError",
     "DeserializationError",
     "DuplicateNameError",
     "EventNotFoundError",
@@ -55,6 +56,14 @@ class ConfigurationError(RoutiluxError, ValueError):
         self.name = name
         #: The rejected value.
         self.value = value
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """
+    An argument of the wrong kind (a list where a mapping is expected, a string where a
+    callable is): a :class:`ConfigurationError` that is also the :class:`TypeError` Python
+    would raise later, when the value is used.
+    """
 
 
 class DuplicateNameError(RoutiluxError, ValueError):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Union
 import attrs
 
 from ._dispatch import HandlerCall, is_coroutine_callable, make_caller
+from .exceptions import ConfigurationTypeError
 
 
 if TYPE_CHECKING:
@@ -84,6 +85,13 @@ class Slot:
         self._classify(self.handler)
 
     def _classify(self, handler: Callable[..., Any] | None) -> Callable[..., Any] | None:
+        given: object = handler  # checked at run time, whatever the annotation says
+        if given is not None and not callable(given):
+            msg = (
+                f"the handler of slot {self.name!r} must be callable or None, got "
+                f"{type(handler).__name__} {handler!r}"
+            )
+            raise ConfigurationTypeError(msg, name="handler", value=handler)
         self._call = None if handler is None else make_caller(handler)
         self._is_async = handler is not None and is_coroutine_callable(handler)
         return handler
