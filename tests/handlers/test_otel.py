@@ -4,6 +4,9 @@ OpenTelemetryPlugin, checked with the SDK's in-memory span exporter and metric r
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -48,6 +51,44 @@ class Sink(Routine):
     def take(self, value: Any = None, **_: Any) -> None:
         if value == 1:
             raise ValueError("one is bad")
+
+
+class AsyncSink(Routine):
+    """An ``async def`` handler: ``size`` activations wait for each other at a barrier."""
+
+    def __init__(self, size: int = 3, fail_on: Any = None) -> None:
+        super().__init__()
+        self.define_slot("input", self.take)
+        self.size = size
+        self.fail_on = fail_on
+        self.arrived = 0
+        self.opened_ns = 0
+        self.barrier: asyncio.Event | None = None
+
+    async def take(self, value: Any = None, **_: Any) -> None:
+        # Every activation runs on the one routilux-async loop, so plain counters are safe.
+        if self.barrier is None:
+            self.barrier = asyncio.Event()
+        self.arrived += 1
+        if self.arrived == self.size:
+            self.opened_ns = time.time_ns()
+            self.barrier.set()
+        await asyncio.wait_for(self.barrier.wait(), timeout=30)
+        if value == self.fail_on:
+            raise ValueError(f"{value} is bad")
+
+
+class AsyncHang(Routine):
+    """An ``async def`` handler that waits until it is cancelled; ``started`` counts them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", self.take)
+        self.started = threading.Semaphore(0)
+
+    async def take(self, **_: Any) -> None:
+        self.started.release()
+        await asyncio.Event().wait()
 
 
 class Telemetry:
@@ -116,6 +157,104 @@ class TestSpans:
             "routilux.slot": "trigger",
             "routilux.attempt": 1,
         }.items() <= dict(src.attributes or {}).items()
+
+    @staticmethod
+    def _async_flow(tel: Telemetry, sink: AsyncSink) -> Flow:
+        flow = Flow("otel", execution_strategy="concurrent", max_workers=4, plugins=tel.pm)
+        flow.add_routine(Source(), "src")
+        flow.add_routine(sink, "sink")
+        flow.connect("src", "out", "sink", "input")
+        return flow
+
+    def test_concurrent_async_activations_each_get_their_span(self, tel: Telemetry) -> None:
+        """
+        Coroutine activations of one job all run on the one loop thread, in flight at once:
+        each still gets its own span, ended when it ends, child of the job's span.
+        """
+        sink = AsyncSink(3)
+        with self._async_flow(tel, sink) as flow:
+            js = flow.execute("src", {"n": 3})
+            assert js.wait_for_completion(30)
+        assert js.status == "completed"
+        assert sink.arrived == 3 and sink.opened_ns  # all three were in flight together
+        spans = tel.spans.get_finished_spans()
+        [job] = [s for s in spans if s.name == "routilux.job"]
+        acts = [s for s in spans if s.name == "routilux.activation"]
+        assert len(acts) == 4
+        assert sorted(str((a.attributes or {})["routilux.routine_id"]) for a in acts) == [
+            "sink",
+            "sink",
+            "sink",
+            "src",
+        ]
+        assert all(a.parent is not None and a.parent.span_id == job.context.span_id for a in acts)
+        assert all(a.context.trace_id == job.context.trace_id for a in acts)
+        assert all(StatusCode.ERROR is not a.status.status_code for a in acts)
+        for act in acts:
+            if (act.attributes or {})["routilux.routine_id"] == "sink":
+                # Each sink span covers its activation, which waited for the barrier to open.
+                assert act.start_time is not None and act.end_time is not None
+                assert act.start_time <= sink.opened_ns <= act.end_time
+        durations = {
+            p.attributes["routilux.routine_id"]: p.count
+            for p in tel.metrics()["routilux.activation.duration"]
+        }
+        assert durations == {"src": 1, "sink": 3}
+
+    def test_concurrent_async_error_on_its_own_span(self, tel: Telemetry) -> None:
+        """The error of one of several concurrent coroutine activations is on its span only."""
+        sink = AsyncSink(3, fail_on=1)
+        with self._async_flow(tel, sink) as flow:
+            js = flow.execute("src", {"n": 3})
+            assert js.wait_for_completion(30)
+        assert sink.arrived == 3 and sink.opened_ns
+        acts = [s for s in tel.spans.get_finished_spans() if s.name == "routilux.activation"]
+        assert len(acts) == 4
+        [bad] = [a for a in acts if a.status.status_code is StatusCode.ERROR]
+        assert (bad.attributes or {})["routilux.routine_id"] == "sink"
+        assert (bad.attributes or {})["routilux.error_strategy"] == "continue"
+        assert [(e.attributes or {})["exception.type"] for e in bad.events] == ["ValueError"]
+        assert all(not a.events for a in acts if a is not bad)
+        outcomes = {
+            (p.attributes["routilux.routine_id"], p.attributes["routilux.outcome"]): p.value
+            for p in tel.metrics()["routilux.activations"]
+        }
+        assert outcomes == {
+            ("src", "completed"): 1,
+            ("sink", "completed"): 2,
+            ("sink", "failed"): 1,
+        }
+
+    def test_cancelled_async_activations_end_their_spans(self, tel: Telemetry) -> None:
+        """Cancelling a job ends the span of each of its in-flight coroutine activations."""
+        hang = AsyncHang()
+        flow = Flow("otel", execution_strategy="concurrent", max_workers=4, plugins=tel.pm)
+        flow.add_routine(Source(), "src")
+        flow.add_routine(hang, "sink")
+        flow.connect("src", "out", "sink", "input")
+
+        def activation_spans() -> list[Any]:
+            return [s for s in tel.spans.get_finished_spans() if s.name == "routilux.activation"]
+
+        with flow:
+            js = flow.submit("src", {"n": 3})
+            for _ in range(3):
+                assert hang.started.acquire(timeout=30)
+            flow.cancel(js)
+            assert js.wait_for_completion(30)
+            # The coroutines unwind on their loop after cancel() returns.
+            deadline = time.monotonic() + 30
+            while len(activation_spans()) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert js.status == "cancelled"
+        ended = sorted(
+            (str((a.attributes or {})["routilux.routine_id"]), a.status.status_code.name)
+            for a in activation_spans()
+        )
+        assert ended == [("sink", "ERROR"), ("sink", "ERROR"), ("sink", "ERROR"), ("src", "UNSET")]
+        for act in activation_spans():
+            if (act.attributes or {})["routilux.routine_id"] == "sink":
+                assert (act.attributes or {})["routilux.error_strategy"] == "cancel"
 
     def test_errors_recorded_on_spans(self, tel: Telemetry) -> None:
         """A handler error is an exception event and ERROR status on its activation span."""

@@ -6,9 +6,10 @@ Needs the ``otel`` extra (``pip install routilux-handlers[otel]``).
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
@@ -25,6 +26,15 @@ __all__ = ["OpenTelemetryPlugin"]
 _FINAL = frozenset({"completed", "failed", "cancelled"})
 
 
+class _OpenActivation(NamedTuple):
+    # The span of a running activation, kept in the activation's own context.
+    job_id: str
+    span: Any
+    t0: float
+    #: What the context held before (restored when this activation ends).
+    outer: _OpenActivation | None
+
+
 class OpenTelemetryPlugin:
     """
     Traces and measures jobs.
@@ -32,7 +42,8 @@ class OpenTelemetryPlugin:
     - A span ``routilux.job`` per job (from start to its final status or pause), with the
       attributes ``routilux.flow_id``, ``routilux.job_id``, ``routilux.entry_routine_id`` and
       ``routilux.status``; its status is ERROR when the job failed.
-    - A child span ``routilux.activation`` per slot handler run, with ``routilux.flow_id``,
+    - A child span ``routilux.activation`` per slot handler run (sync or ``async def``, also
+      when several run at once on one thread or event loop), with ``routilux.flow_id``,
       ``routilux.job_id``, ``routilux.routine_id``, ``routilux.slot`` and ``routilux.attempt``.
       A handler error is recorded on it as an exception event, with ERROR status and the
       ``routilux.error_strategy`` applied.
@@ -59,8 +70,13 @@ class OpenTelemetryPlugin:
         )
         self._lock = threading.Lock()
         self._job_spans: dict[str, Any] = {}
-        # Activation spans by (job id, thread): an activation starts and ends on one thread.
-        self._act_spans: dict[tuple[str, int], tuple[Any, float]] = {}
+        # The open activation span, in a context variable: each activation runs in a context
+        # of its own (a fresh copy of its job's context on a worker thread, its own task on
+        # an event loop), where its started and finished/failed hooks are both called. A key
+        # by thread would mix up the coroutine activations that share one loop thread.
+        self._act_span: contextvars.ContextVar[_OpenActivation | None] = contextvars.ContextVar(
+            f"routilux_otel_activation_{id(self):x}", default=None
+        )
 
     def __repr__(self) -> str:
         return "OpenTelemetryPlugin()"
@@ -149,9 +165,8 @@ class OpenTelemetryPlugin:
                 "routilux.attempt": attempt,
             },
         )
-        key = (job_state.job_id, threading.get_ident())
-        with self._lock:
-            self._act_spans[key] = (span, time.perf_counter())
+        var = self._act_span
+        var.set(_OpenActivation(job_state.job_id, span, time.perf_counter(), var.get()))
 
     def _end_activation(
         self,
@@ -163,12 +178,14 @@ class OpenTelemetryPlugin:
         error: BaseException | None = None,
         strategy: str = "",
     ) -> None:
-        key = (job_state.job_id, threading.get_ident())
-        with self._lock:
-            entry = self._act_spans.pop(key, None)
+        var = self._act_span
+        entry = var.get()
+        if entry is not None and entry.job_id != job_state.job_id:
+            entry = None  # not an activation this context started: leave it open
         attrs = {"routilux.flow_id": flow.flow_id, "routilux.routine_id": routine_id or ""}
         if entry is not None:
-            span, t0 = entry
+            var.set(entry.outer)
+            span, t0 = entry.span, entry.t0
             if duration is None:
                 duration = time.perf_counter() - t0
             if error is not None:
