@@ -18,7 +18,7 @@ pytest.importorskip("opentelemetry.sdk")
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
@@ -91,6 +91,15 @@ class AsyncHang(Routine):
         await asyncio.Event().wait()
 
 
+class _NotifyOnEnd(SpanProcessor):
+    def __init__(self, cond: threading.Condition) -> None:
+        self._cond = cond
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+
 class Telemetry:
     """An OTel plugin wired to in-memory exporters, in its own plugin manager."""
 
@@ -98,6 +107,9 @@ class Telemetry:
         self.spans = InMemorySpanExporter()
         tracer_provider = TracerProvider()
         tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        #: Notified each time a span ends (tests wait on it instead of polling).
+        self.ended = threading.Condition()
+        tracer_provider.add_span_processor(_NotifyOnEnd(self.ended))
         self.reader = InMemoryMetricReader()
         meter_provider = MeterProvider(metric_readers=[self.reader])
         self.plugin = OpenTelemetryPlugin(tracer_provider, meter_provider)
@@ -243,9 +255,8 @@ class TestSpans:
             flow.cancel(js)
             assert js.wait_for_completion(30)
             # The coroutines unwind on their loop after cancel() returns.
-            deadline = time.monotonic() + 30
-            while len(activation_spans()) < 4 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            with tel.ended:
+                assert tel.ended.wait_for(lambda: len(activation_spans()) == 4, 30)
         assert js.status == "cancelled"
         ended = sorted(
             (str((a.attributes or {})["routilux.routine_id"]), a.status.status_code.name)
