@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from routilux import ExecutionRecord, Flow, JobState, Routine
+from routilux import ExecutionRecord, Flow, JobState, PluginManager, Routine, hookimpl
 from routilux.history import ExecutionHistory
+from routilux.job_state import ChangeKind, JobStateChange
 
 
 T0 = datetime(2025, 1, 15, 10, 30)
@@ -212,3 +213,191 @@ class TestBookedRecords:
         reader.join()
         assert errors == []
         assert len(js.execution_history) == 8000
+
+
+class TestDroppedIsExact:
+    """Every record a bounded history pushes out is counted, however it got there."""
+
+    def test_bounded_history_counts_its_drops(self) -> None:
+        """append, extend, slice assignment and construction count what the bound drops."""
+        history = ExecutionHistory([record(f"a{i}", i) for i in range(5)], maxlen=3)
+        assert history.dropped == 2
+        history.append(record("b"))
+        assert history.dropped == 3
+        history.extend([record("c"), record("d")])
+        assert history.dropped == 5
+        history.extend([record(f"e{i}") for i in range(7)])  # longer than the bound
+        assert history.dropped == 12
+        history[1:2] = [record("x"), record("y")]
+        assert history.dropped == 13
+        assert len(history) == 3
+        assert ExecutionHistory([record("a")] * 5).dropped == 0
+        with pytest.raises(IndexError):
+            history.insert(0, record("z"))  # a full bounded history refuses: nothing dropped
+        assert history.dropped == 13
+
+    def test_public_appends_count_on_the_job(self) -> None:
+        """Records appended through execution_history count in history_dropped too."""
+        js = JobState("f", history_limit=3)
+        js.record_execution("r", "booked", {})
+        for i in range(4):
+            js.execution_history.append(record(f"a{i}", i))
+        assert js.history_dropped == 2
+        js.execution_history.extend([record("x"), record("y")])
+        js.execution_history += [record("z")]
+        assert js.history_dropped == 5
+        js.record_execution("r", "booked", {})
+        assert js.history_dropped == 6
+        assert [r.event_name for r in js.execution_history] == ["y", "z", "booked"]
+
+    def test_assigning_a_longer_list_counts(self) -> None:
+        """Assigning more records than the limit counts the ones left out (and keeps the count)."""
+        js = JobState("f", history_limit=2)
+        for i in range(3):
+            js.record_execution("r", f"e{i}", {})
+        assert js.history_dropped == 1
+        js.execution_history = [record(c, i) for i, c in enumerate("abcde")]
+        assert [r.event_name for r in js.execution_history] == ["d", "e"]
+        assert js.history_dropped == 4
+
+    def test_loading_a_longer_history_counts(self) -> None:
+        """A document whose history is longer than its limit loads the newest records and
+        adds the rest to its history_dropped."""
+        js = JobState("f")
+        for i in range(5):
+            js.record_execution("r", f"e{i}", {})
+        doc = {**js.serialize(), "history_limit": 2, "history_dropped": 10}
+        loaded = JobState()
+        loaded.deserialize(doc)
+        assert [r.event_name for r in loaded.execution_history] == ["e3", "e4"]
+        assert loaded.history_dropped == 13
+        assert loaded.serialize()["history_dropped"] == 13
+
+    def test_history_dropped_stays_a_settable_attribute(self) -> None:
+        """history_dropped is given to the constructor, assigned and serialized as before."""
+        js = JobState("f", history_limit=2, history_dropped=4)
+        assert js.history_dropped == 4
+        js.record_execution("r", "a", {})
+        js.record_execution("r", "b", {})
+        js.record_execution("r", "c", {})
+        assert js.history_dropped == 5
+        js.history_dropped = 0
+        assert js.history_dropped == 0
+        assert js.execution_history.dropped == 0
+        js.record_execution("r", "d", {})
+        assert js.serialize()["history_dropped"] == 1
+        assert (
+            JobState(
+                "f", execution_history=[record(c) for c in "abc"], history_limit=1
+            ).history_dropped
+            == 2
+        )
+
+
+def replay(changes: list[JobStateChange]) -> list[ExecutionRecord]:
+    """Rebuild a history from its changes as documented: ``old is None`` appends, else replace."""
+    rebuilt: list[ExecutionRecord] = []
+    for change in changes:
+        assert change.kind is ChangeKind.HISTORY
+        if change.old is None:
+            rebuilt.append(change.new)
+        else:
+            rebuilt = list(change.new)
+    return rebuilt
+
+
+class TestPublicChangesReachTheListener:
+    """Changes made through the history's list interface reach the job's change listener."""
+
+    def test_every_mutation_is_reported(self) -> None:
+        """append/extend report appends; everything else reports the records before and after."""
+        js = JobState("f")
+        changes: list[JobStateChange] = []
+        js._listener = changes.append
+        history = js.execution_history
+        history.append(record("a"))
+        assert len(changes) == 1
+        assert (changes[0].old, changes[0].new, changes[0].routine_id) == (None, record("a"), "r")
+        history.extend([record("c", 2), record("d", 3)])
+        history.insert(1, record("b", 1))
+        assert [r.event_name for r in changes[-1].old] == ["a", "c", "d"]
+        assert [r.event_name for r in changes[-1].new] == ["a", "b", "c", "d"]
+        history[0] = record("z")
+        history[1:2] = [record("y"), record("x")]
+        del history[0]
+        del history[0:1]
+        assert history.pop().event_name == "d"
+        history.remove(history[0])
+        history += [record("p", 9), record("q", 8)]
+        history.reverse()
+        history.sort(key=lambda r: r.timestamp)
+        js.record_execution("r", "booked", {"v": 1})
+        js.execution_history = [record("n", 1), *js.execution_history]
+        count = len(changes)
+        assert count == 16
+        assert replay(changes) == list(js.execution_history)
+        history = js.execution_history
+        history.clear()
+        assert replay(changes) == [] and len(changes) == count + 1
+        history.clear()  # nothing to clear: nothing changed
+        assert len(changes) == count + 1
+        assert all(c.job_id == js.job_id for c in changes)
+
+    def test_bounded_history_replays(self) -> None:
+        """The appends of a bounded history replay into the same newest records."""
+        js = JobState("f", history_limit=2)
+        changes: list[JobStateChange] = []
+        js._listener = changes.append
+        js.execution_history.extend([record("a"), record("b"), record("c")])
+        js.execution_history.sort(key=lambda r: r.event_name, reverse=True)
+        assert replay(changes) == list(js.execution_history)
+
+    def test_no_listener_no_reports_and_no_cycle(self) -> None:
+        """Without a listener the history does not refer to its job; a replaced history
+        (assigned or loaded over) stops reporting to the job."""
+        js = JobState("f")
+        assert js.execution_history._owner is None
+        changes: list[JobStateChange] = []
+        js._listener = changes.append
+        old = js.execution_history
+        js.execution_history = [record("a")]
+        assert old._owner is None and js.execution_history._owner is js
+        old.append(record("stale"))
+        assert [c.new for c in changes if c.old is None] == []
+        js._listener = None
+        assert js.execution_history._owner is None
+        js._listener = changes.append
+        kept = js.execution_history
+        js.deserialize(JobState("g").serialize())
+        assert js._listener is None and kept._owner is None
+
+    def test_a_plugin_hears_a_routine_appending(self) -> None:
+        """A routine appending to its job's history is reported to routilux_job_state_changed."""
+        heard: list[JobStateChange] = []
+
+        class Listener:
+            @hookimpl
+            def routilux_job_state_changed(self, change: JobStateChange) -> None:
+                if change.kind is ChangeKind.HISTORY:
+                    heard.append(change)
+
+        class Appender(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", handler=self.go)
+
+            def go(self, **_: object) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                ctx.job_state.execution_history.append(record("by-hand"))
+
+        pm = PluginManager(load_entry_points=False)
+        pm.register(Listener())
+        with Flow("f", plugins=pm) as flow:
+            flow.add_routine(Appender(), "app")
+            js = flow.execute("app")
+        assert js.status == "completed"
+        assert [c.new.event_name for c in heard] == [r.event_name for r in js.execution_history]
+        assert "by-hand" in [c.new.event_name for c in heard]
+        js.execution_history.sort(key=lambda r: r.event_name)  # after the job: still heard
+        assert replay(heard) == list(js.execution_history)

@@ -9,10 +9,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from datetime import datetime
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
+
+if TYPE_CHECKING:
+    from .job_state import JobState
 
 __all__ = ["ExecutionHistory", "ExecutionRecord"]
 
@@ -113,8 +116,14 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     It behaves as a list of records (indexing, slicing, iteration, ``append``, ``extend``,
     ``del``, ``len``, ``sort``, ``+`` with a list giving a list, ``==`` with any sequence),
     though it is not a ``list`` subclass. With ``maxlen`` it keeps the most recent
-    records only, as a bounded ``deque`` does. Every operation takes the job's lock, so
+    records only, as a bounded ``deque`` does, and counts in :attr:`dropped` every record
+    its bound drops, however it was added. Every operation takes the job's lock, so
     it can be read while the job runs.
+
+    The history of a JobState reports each change made through this interface to the
+    job's change listener (the ``routilux_job_state_changed`` hook): an appended record
+    as ``old=None, new=record``, anything else (insert, assignment, deletion, sort,
+    clear...) as ``old=`` the records before, ``new=`` the records after.
 
     The scheduler books records as compact tuples (:data:`Booking`, appended to
     ``_items`` by ``JobState._book_locked`` with the job's lock held); each becomes its
@@ -122,7 +131,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     reading the same index twice gives the same object.
     """
 
-    __slots__ = ("_items", "_lock", "maxlen")
+    __slots__ = ("_items", "_lock", "_owner", "dropped", "maxlen")
 
     def __init__(
         self,
@@ -132,9 +141,18 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     ) -> None:
         #: The most records kept, or ``None``.
         self.maxlen = maxlen
+        #: How many records the bound (``maxlen``) has dropped, counted exactly.
+        self.dropped = 0
         self._lock = lock if lock is not None else threading.RLock()
+        # The JobState whose change listener hears about public changes: set by the job
+        # only while it has a listener (so a job and its history make no reference cycle).
+        self._owner: JobState | None = None
         items: Any = records._raw() if isinstance(records, ExecutionHistory) else records
-        self._items: Any = deque(items, maxlen) if maxlen is not None else list(items)
+        self._items: Any = []
+        if maxlen is None:
+            self._items = list(items)
+        else:
+            self._replace(items if isinstance(items, (list, tuple)) else list(items))
 
     # -- the scheduler's side ---------------------------------------------------------
 
@@ -157,6 +175,31 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
             if item.__class__ is tuple:
                 items[i] = _as_record(item)
         return list(items)
+
+    def _before(self) -> list[ExecutionRecord] | None:
+        # With the lock held: the records before a change, when a listener will hear of it.
+        return self._records() if self._owner is not None else None
+
+    def _replaced(self, old: list[ExecutionRecord] | None) -> None:
+        # With the lock held, after a change that is not an append: tell the listener.
+        owner = self._owner
+        if owner is not None and old is not None:
+            owner._history_changed(old, self._records(), None)
+
+    def _appended(self, records: list[ExecutionRecord]) -> None:
+        # With the lock held, after appending ``records``: tell the listener, one by one.
+        owner = self._owner
+        if owner is not None:
+            for record in records:
+                owner._history_changed(None, record, record.routine_id)
+
+    def _make_room(self, count: int) -> None:
+        # With the lock held, before appending ``count`` items: count what the bound drops.
+        maxlen = self.maxlen
+        if maxlen is not None:
+            over = len(self._items) + count - maxlen
+            if over > 0:
+                self.dropped += over
 
     # -- the list interface -----------------------------------------------------------
 
@@ -183,24 +226,36 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
 
     def __setitem__(self, index: int | slice, value: Any) -> None:
         with self._lock:
+            old = self._before()
             if isinstance(index, slice):
                 records = self._records()
                 records[index] = [_require_record(v) for v in value]
                 self._replace(records)
             else:
                 self._items[index] = _require_record(value)
+            self._replaced(old)
 
     def __delitem__(self, index: int | slice) -> None:
         with self._lock:
+            old = self._before()
             if isinstance(index, slice):
                 items = list(self._items)
                 del items[index]
                 self._replace(items)
             else:
                 del self._items[index]
+            self._replaced(old)
 
-    def _replace(self, items: list[Any]) -> None:
-        self._items = deque(items, self.maxlen) if self.maxlen is not None else items
+    def _replace(self, items: list[Any] | tuple[Any, ...]) -> None:
+        # With the lock held: store ``items`` (a new list, or a tuple only when bounded),
+        # the newest ``maxlen`` of them when bounded (the others are counted as dropped).
+        maxlen = self.maxlen
+        if maxlen is None:
+            self._items = items
+            return
+        if len(items) > maxlen:
+            self.dropped += len(items) - maxlen
+        self._items = deque(items, maxlen)
 
     def insert(self, index: int, value: ExecutionRecord) -> None:
         """
@@ -208,15 +263,19 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         """
         record = _require_record(value)
         with self._lock:
+            old = self._before()
             self._items.insert(index, record)
+            self._replaced(old)
 
     def append(self, value: ExecutionRecord) -> None:
         """
-        Append a record (a full bounded history drops its oldest).
+        Append a record (a full bounded history drops its oldest, counted in :attr:`dropped`).
         """
         record = _require_record(value)
         with self._lock:
+            self._make_room(1)
             self._items.append(record)
+            self._appended([record])
 
     def extend(self, values: Iterable[ExecutionRecord]) -> None:
         """
@@ -224,14 +283,40 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         """
         records = [_require_record(v) for v in values]
         with self._lock:
+            self._make_room(len(records))
             self._items.extend(records)
+            self._appended(records)
+
+    def pop(self, index: int = -1) -> ExecutionRecord:
+        """
+        Remove and return the record at ``index`` (the last by default).
+        """
+        with self._lock:
+            old = self._before()
+            record = self._record_at(index)
+            del self._items[index]
+            self._replaced(old)
+            return record
+
+    def reverse(self) -> None:
+        """
+        Reverse the records in place.
+        """
+        with self._lock:
+            old = self._before()
+            self._items.reverse()
+            self._replaced(old)
 
     def clear(self) -> None:
         """
         Remove every record.
         """
         with self._lock:
+            if not self._items:
+                return
+            old = self._before()
             self._items.clear()
+            self._replaced(old)
 
     def copy(self) -> list[ExecutionRecord]:
         """
@@ -247,9 +332,11 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         Sort the records in place, as ``list.sort`` does (stable).
         """
         with self._lock:
+            old = self._before()
             records = self._records()
             records.sort(key=key, reverse=reverse)  # type: ignore[arg-type]  # key=None: as list
             self._replace(records)
+            self._replaced(old)
 
     def __add__(self, other: Iterable[ExecutionRecord]) -> list[ExecutionRecord]:
         if not isinstance(other, (list, tuple, ExecutionHistory)):

@@ -157,6 +157,7 @@ class JobState:
         flow_id: The id of the flow this job belongs to.
         history_limit: Keep at most this many history records (the most recent); the
             number dropped is counted in :attr:`history_dropped`. ``None`` keeps all.
+        history_dropped: The count to start from (a job continued from elsewhere).
     """
 
     #: The id of the flow this job belongs to.
@@ -192,8 +193,9 @@ class JobState:
     _updated_at: datetime | float = attrs.field(factory=_now, alias="updated_at")
     #: The most history records kept, or ``None`` for all.
     history_limit: int | None = attrs.field(default=None, kw_only=True)
-    #: How many history records were dropped because of :attr:`history_limit`.
-    history_dropped: int = attrs.field(default=0, kw_only=True)
+    # The ``history_dropped`` given to the constructor, handed to the history at init
+    # (the count lives in the ExecutionHistory; see the history_dropped property).
+    _dropped_given: int = attrs.field(default=0, kw_only=True, alias="history_dropped")
     #: Where ``send_output`` forwards to (never serialized).
     output_handler: OutputHandler | None = attrs.field(default=None, kw_only=True)
     #: This job's execution tracker (never serialized).
@@ -247,7 +249,8 @@ class JobState:
 
     _cond: threading.Condition | None = attrs.field(default=None, init=False)
     _run: JobRun | ReleasedRun | None = attrs.field(default=None, init=False)
-    _listener: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
+    # The change listener (see the _listener property).
+    _on_change: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.history_limit is not None and self.history_limit < 1:
@@ -255,7 +258,9 @@ class JobState:
 
             msg = f"history_limit must be a positive int or None, got {self.history_limit!r}"
             raise ConfigurationError(msg, name="history_limit", value=self.history_limit)
-        self._history = ExecutionHistory(self._history, self.history_limit, self._lock)
+        history = ExecutionHistory(self._history, self.history_limit, self._lock)
+        history.dropped += self._dropped_given
+        self._history = history
 
     def __repr__(self) -> str:
         return f"JobState[{self.job_id}:{self.status}]"
@@ -273,7 +278,46 @@ class JobState:
     def execution_history(self, records: Iterable[ExecutionRecord]) -> None:
         history = ExecutionHistory(records, self.history_limit, self._lock)
         with self._lock:
-            self._history = history
+            old = self._history
+            history.dropped += old.dropped
+            self._adopt_history(history)
+            if self._on_change is not None:
+                self._history_changed(old.copy(), history.copy(), None)
+
+    def _adopt_history(self, history: ExecutionHistory) -> None:
+        # With the lock held: make ``history`` this job's history; the one it replaces
+        # no longer reports to this job.
+        self._history._owner = None
+        history._owner = self if self._on_change is not None else None
+        self._history = history
+
+    @property
+    def history_dropped(self) -> int:
+        """
+        How many history records were dropped because of :attr:`history_limit`: every
+        record the bound pushed out, whether booked by the job, added through
+        :attr:`execution_history`, assigned or loaded. Assignable (a loaded job starts
+        from its document's count).
+        """
+        return self._history.dropped
+
+    @history_dropped.setter
+    def history_dropped(self, count: int) -> None:
+        with self._lock:
+            self._history.dropped = count
+
+    @property
+    def _listener(self) -> Callable[[JobStateChange], None] | None:
+        # The listener every change is reported to (the scheduler's plugin relay), or None.
+        return self._on_change
+
+    @_listener.setter
+    def _listener(self, listener: Callable[[JobStateChange], None] | None) -> None:
+        with self._lock:
+            self._on_change = listener
+            # The history reports its public changes only while someone listens (so that
+            # a job without plugins and its history make no reference cycle).
+            self._history._owner = self if listener is not None else None
 
     @property
     def updated_at(self) -> datetime:
@@ -304,12 +348,25 @@ class JobState:
     # -- change notification --------------------------------------------------------
 
     def _changed(
-        self, kind: ChangeKind, key: str | None, old: Any, new: Any, routine_id: str | None
+        self,
+        kind: ChangeKind,
+        key: str | None,
+        old: Any,
+        new: Any,
+        routine_id: str | None,
+        when: datetime | None = None,
     ) -> None:
         # Called with the lock held; the listener (the plugin relay) must not block.
-        listener = self._listener
+        # ``when`` defaults to the job's updated_at (set by the change).
+        listener = self._on_change
         if listener is not None:
-            listener(JobStateChange(self.job_id, kind, key, old, new, routine_id, self.updated_at))
+            stamp = self.updated_at if when is None else when
+            listener(JobStateChange(self.job_id, kind, key, old, new, routine_id, stamp))
+
+    def _history_changed(self, old: Any, new: Any, routine_id: str | None) -> None:
+        # With the lock held: the history changed through its public interface (an append:
+        # ``old`` None and ``new`` the record; else the records before and after).
+        self._changed(ChangeKind.HISTORY, None, old, new, routine_id, datetime.now())
 
     def _set_status(self, status: str) -> None:
         with self._lock:
@@ -352,7 +409,7 @@ class JobState:
             new = {**old, **updates} if isinstance(old, dict) else dict(updates)
             self.routine_states[routine_id] = new
             self.updated_at = datetime.now()
-            if self._listener is not None:
+            if self._on_change is not None:
                 self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
             return new
 
@@ -366,7 +423,7 @@ class JobState:
             new = {k: v for k, v in old.items() if k not in stale or stale[k] != v}
             if len(new) != len(old):
                 self.routine_states[routine_id] = new
-                if self._listener is not None:
+                if self._on_change is not None:
                     self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
 
     def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
@@ -390,10 +447,10 @@ class JobState:
         history = self._history
         items = history._items
         if history.maxlen is not None and len(items) >= history.maxlen:
-            self.history_dropped += 1
+            history.dropped += 1
         items.append((routine_id, event_name, data, when))  # the history's booking form
         self._updated_at = when
-        if self._listener is not None:
+        if self._on_change is not None:
             self._changed(ChangeKind.HISTORY, None, None, self._history[-1], routine_id)
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:

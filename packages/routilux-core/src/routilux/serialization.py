@@ -1802,7 +1802,9 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         shared_data = _load_checked(get("shared_data", {}), "shared_data")
         shared_log = _load_object_list(get("shared_log", []), "shared_log")
         output_log = _load_object_list(get("output_log", []), "output_log")
+    # A history longer than its limit keeps the newest records; the rest count as dropped.
     history = ExecutionHistory(history, limit, js._lock)
+    history.dropped += head.history_dropped
     now = datetime.now()
     with js._lock:
         js.flow_id = head.flow_id
@@ -1810,7 +1812,8 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         js.status = head.status
         js.current_routine_id = head.current_routine_id
         js.routine_states = routine_states
-        js._history = history
+        js._listener = None
+        js._adopt_history(history)
         js.pause_points = pause_points
         js.pending_tasks = pending
         js.deferred_events = deferred
@@ -1822,10 +1825,8 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         js.created_at = head.created_at or now
         js.updated_at = head.updated_at or now
         js.history_limit = limit
-        js.history_dropped = head.history_dropped
         js.execution_tracker = None
         js._run = None
-        js._listener = None
         if js._cond is not None:
             js._cond.notify_all()
 
