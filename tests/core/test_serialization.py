@@ -28,6 +28,7 @@ from routilux.serialization import (
     FORMAT_VERSION,
     callable_name,
     dump_job_state,
+    dump_tracker,
     exception_name,
     get_callable,
     get_exception,
@@ -611,6 +612,63 @@ class TestJobStateRoundTrip:
         loaded = ExecutionTracker()
         loaded.deserialize(json_trip(tracker.serialize()))
         assert tracker.serialize() == loaded.serialize()
+
+    def test_tracker_document(self) -> None:
+        """A tracker serializes as a versioned routilux.execution_tracker document, through
+        dump_tracker, and loads back (the original library's ``_type`` shape too)."""
+        tracker = ExecutionTracker("f")
+        tracker.record_routine_start("a", {"p": 1})
+        tracker.record_routine_end("a", result={"r": [1, 2]})
+        tracker.record_event("a", "out", "b", {"v": 2})
+        doc = tracker.serialize()
+        assert doc == dump_tracker(tracker)
+        assert (doc["format"], doc["version"]) == ("routilux.execution_tracker", 1)
+        assert "_type" not in doc
+        assert json_trip(doc) == doc
+        [run] = doc["routine_executions"]["a"]
+        assert (run["params"], run["result"], run["status"]) == (
+            {"p": 1},
+            {"r": [1, 2]},
+            "completed",
+        )
+        assert doc["event_flow"][0]["data"] == {"v": 2}
+        run["params"]["p"] = 99  # a copy: the tracker is not changed
+        assert tracker.routine_executions["a"][0]["params"] == {"p": 1}
+        legacy = {
+            "_type": "ExecutionTracker",
+            **{k: v for k, v in doc.items() if k not in ("format", "version")},
+        }
+        for data in (doc, legacy):
+            loaded = ExecutionTracker()
+            loaded.deserialize(data)
+            assert loaded.serialize() == doc
+        with pytest.raises(DeserializationError, match="version"):
+            ExecutionTracker().deserialize({**doc, "version": 2})
+
+    def test_tracker_of_a_job(self) -> None:
+        """The tracker of a finished job (bookings not yet read) serializes as a document."""
+        flow = Flow("tf")
+        flow.add_routine(Source(), "src")
+        flow.add_routine(Sink(), "dst")
+        flow.connect("src", "out", "dst", "input")
+        with flow:
+            js = flow.execute("src")
+        tracker = js.execution_tracker
+        assert tracker is not None
+        doc = json_trip(tracker.serialize())
+        assert doc["format"] == "routilux.execution_tracker"
+        assert [r["status"] for r in doc["routine_executions"]["src"]] == ["completed"]
+        loaded = ExecutionTracker()
+        loaded.deserialize(doc)
+        assert loaded.get_routine_performance("src") == tracker.get_routine_performance("src")
+
+    def test_tracker_with_data_that_is_not_json(self) -> None:
+        """Data that is not JSON is refused when the tracker is serialized, with its path."""
+        tracker = ExecutionTracker("f")
+        tracker.record_event("a", "out", "b", {"v": {1, 2}})
+        with pytest.raises(SerializationError) as info:
+            tracker.serialize()
+        assert info.value.path == "event_flow[0].data.v"
 
 
 MARKER_MODULE = """

@@ -299,23 +299,23 @@ class ExecutionTracker:
 
     def serialize(self) -> dict[str, Any]:
         """
-        Return the tracker as plain data.
+        Return the tracker as a ``routilux.execution_tracker`` document (plain JSON-able
+        data; see :func:`routilux.serialization.dump_tracker`).
+
+        Raises:
+            SerializationError: A record holds data that is not JSON; the message gives its path.
         """
-        with self._lock:
-            self._materialize()
-            return {
-                "_type": "ExecutionTracker",
-                "flow_id": self.flow_id,
-                "routine_executions": {
-                    k: [dict(r) for r in v] for k, v in self._executions.items()
-                },
-                "event_flow": [dict(e) for e in self._events],
-                "performance_metrics": dict(self._metrics or {}),
-            }
+        from .serialization import dump_tracker
+
+        return dump_tracker(self)
 
     def deserialize(self, data: dict[str, Any]) -> None:
         """
-        Restore the tracker from :meth:`serialize` output; ``data`` is not changed.
+        Restore the tracker from :meth:`serialize` output (or the older
+        ``{"_type": "ExecutionTracker", ...}`` shape); ``data`` is not changed.
+
+        Raises:
+            DeserializationError: ``data`` is malformed.
         """
         from .serialization import load_tracker_into
 

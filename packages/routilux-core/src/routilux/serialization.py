@@ -74,6 +74,7 @@ __all__ = [
     "dump_job_state",
     "dump_routine",
     "dump_slot",
+    "dump_tracker",
     "exception_name",
     "get_callable",
     "get_exception",
@@ -1854,11 +1855,36 @@ def load_record_into(record: ExecutionRecord, data: Any) -> None:
 # -- ExecutionTracker -------------------------------------------------------------------
 
 
+def dump_tracker(tracker: ExecutionTracker) -> dict[str, Any]:
+    """
+    Return an :class:`~routilux.ExecutionTracker` as a ``routilux.execution_tracker``
+    document: its flow id, activation records by routine id, emitted events and
+    performance metrics, as a JSON-able copy taken under the tracker's lock.
+
+    Raises:
+        SerializationError: A record holds data that is not JSON (a set, an object...);
+            the message gives its path.
+    """
+    with tracker._lock:
+        tracker._materialize()
+        executions: dict[str, Any] = tracker._executions
+        return {
+            **_header(_TRACKER_FORMAT),
+            "flow_id": tracker.flow_id,
+            "routine_executions": {
+                rid: _dump_field(list(records), _sub("routine_executions", rid))
+                for rid, records in executions.items()
+            },
+            "event_flow": _dump_field(list(tracker._events), "event_flow"),
+            "performance_metrics": _dump_field(dict(tracker._metrics or {}), "performance_metrics"),
+        }
+
+
 def load_tracker_into(tracker: ExecutionTracker, data: Any) -> None:
     """
-    Restore an :class:`~routilux.ExecutionTracker` from ``ExecutionTracker.serialize()``
-    output (``{"_type": "ExecutionTracker", ...}``) or a ``routilux.execution_tracker``
-    document.
+    Restore an :class:`~routilux.ExecutionTracker` from a :func:`dump_tracker` document
+    (``routilux.execution_tracker``), or the original library's
+    ``{"_type": "ExecutionTracker", ...}``.
 
     Raises:
         DeserializationError: ``data`` is malformed.
