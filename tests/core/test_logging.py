@@ -15,8 +15,18 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from routilux import ErrorHandler, ErrorStrategy, Flow, PluginManager, Routine
+from routilux import (
+    ErrorHandler,
+    ErrorStrategy,
+    Flow,
+    JobState,
+    OutputHandler,
+    PluginManager,
+    Routine,
+    hookimpl,
+)
 from routilux._log import bind, is_enabled, logger
+from routilux.exceptions import RoutiluxWarning
 
 
 @pytest.fixture(autouse=True)
@@ -186,3 +196,101 @@ class TestQuietByDefault:
             [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
         )
         assert (proc.stdout, proc.stderr, proc.returncode) == ("", "", 0)
+
+
+class Halt(BaseException):
+    """Not an Exception: crosses the relay and is stopped by the job's hook boundary."""
+
+
+class TestFailureLogsAreBound:
+    """Failures outside a handler (plugins, output handlers) log the job's context too."""
+
+    def test_plugin_failure_carries_the_job(self) -> None:
+        """A raising hook logs plugin_failed with flow_id, job_id and the routine id."""
+
+        class Bad:
+            @hookimpl
+            def routilux_activation_started(self) -> None:
+                raise RuntimeError("plugin broke")
+
+            @hookimpl
+            def routilux_job_started(self) -> None:
+                raise RuntimeError("plugin broke at start")
+
+        pm = PluginManager(False)
+        pm.register(Bad(), "bad")
+        flow = Flow("logflow", plugins=pm)
+        flow.add_routine(Source(), "src")
+        with capture_logs() as logs, flow:
+            js = flow.execute("src")
+        failed = [e for e in logs if e["event"] == "plugin_failed"]
+        [started] = [e for e in failed if e["hook"] == "routilux_activation_started"]
+        assert {
+            "flow_id": "logflow",
+            "job_id": js.job_id,
+            "routine_id": "src",
+            "plugin": "bad",
+            "log_level": "error",
+        }.items() <= started.items()
+        [job] = [e for e in failed if e["hook"] == "routilux_job_started"]
+        assert (job["flow_id"], job["job_id"], "routine_id" in job) == ("logflow", js.job_id, False)
+
+    def test_hook_boundary_failures_carry_the_job(self) -> None:
+        """A BaseException from a hook or from the change listener is logged with the job."""
+
+        class Halting:
+            @hookimpl
+            def routilux_activation_finished(self) -> None:
+                raise Halt("hook")
+
+            @hookimpl
+            def routilux_job_state_changed(self, change: Any) -> None:
+                if change.kind == "shared_data":
+                    raise Halt("listener")
+
+        class Sharer(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", self.go)
+
+            def go(self, **_: Any) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                ctx.job_state.update_shared_data("k", 1)
+
+        pm = PluginManager(False)
+        pm.register(Halting(), "halting")
+        flow = Flow("logflow", plugins=pm)
+        flow.add_routine(Sharer(), "sharer")
+        with capture_logs() as logs, flow:
+            js = flow.execute("sharer")
+        assert js.status == "completed"
+        failed = [e for e in logs if e["event"] == "plugin_failed"]
+        [hook] = [e for e in failed if e["hook"] == "routilux_activation_finished"]
+        assert {"flow_id": "logflow", "job_id": js.job_id, "routine_id": "sharer"}.items() <= (
+            hook.items()
+        )
+        assert "Halt('hook')" in hook["error"]
+        [listener] = [e for e in failed if e["hook"] == "change_listener"]
+        assert {"flow_id": "logflow", "job_id": js.job_id}.items() <= listener.items()
+        assert "Halt('listener')" in listener["error"]
+
+    def test_output_handler_failure_carries_the_job(self) -> None:
+        """A raising output handler logs output_handler_failed with flow, job and routine."""
+
+        class Bad(OutputHandler):
+            def handle(self, *a: Any, **k: Any) -> None:
+                raise RuntimeError("disk full")
+
+        js = JobState("logflow")
+        js.set_output_handler(Bad())
+        with capture_logs() as logs, pytest.warns(RoutiluxWarning):
+            js.send_output("r1", "t", {})
+        [entry] = [e for e in logs if e["event"] == "output_handler_failed"]
+        assert {
+            "flow_id": "logflow",
+            "job_id": js.job_id,
+            "routine_id": "r1",
+            "handler": "Bad",
+            "log_level": "warning",
+        }.items() <= entry.items()

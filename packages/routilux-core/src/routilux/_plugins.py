@@ -13,13 +13,13 @@ from __future__ import annotations
 import importlib.metadata
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
-from ._log import logger
+from ._log import bind, logger
 from .job_state import ChangeKind, JobStateChange
 
 
@@ -248,12 +248,49 @@ class PluginManager:
         if relay is not None:
             relay.call(hook_name, **kwargs)
 
-    def _count_failure(self, plugin_name: str, hook_name: str, exc: BaseException) -> None:
+    def _count_failure(
+        self,
+        plugin_name: str,
+        hook_name: str,
+        exc: BaseException,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
         with self._failures_lock:
             self.failures[(plugin_name, hook_name)] += 1
-        logger.error(
-            "plugin_failed", plugin=plugin_name, hook=hook_name, error=repr(exc), exc_info=exc
-        )
+        log_hook_failure(hook_name, exc, arguments or {}, plugin=plugin_name)
+
+
+def _hook_log(arguments: Mapping[str, Any]) -> Any:
+    # The logger for a failed hook call, bound to the flow_id, job_id and routine_id its
+    # arguments give (a job hook's ``flow``, ``job_state``, ``routine_id`` or ``change``).
+    context: dict[str, Any] = {}
+    flow = arguments.get("flow")
+    job_state = arguments.get("job_state")
+    if flow is not None:
+        context["flow_id"] = getattr(flow, "flow_id", None)
+    elif job_state is not None:
+        context["flow_id"] = getattr(job_state, "flow_id", None)
+    if job_state is not None:
+        context["job_id"] = getattr(job_state, "job_id", None)
+    routine_id = arguments.get("routine_id")
+    if routine_id is None:
+        routine_id = getattr(arguments.get("change"), "routine_id", None)
+    if routine_id is not None:
+        context["routine_id"] = routine_id
+    return bind(**context) if context else logger
+
+
+def log_hook_failure(
+    hook_name: str, exc: BaseException, arguments: Mapping[str, Any], plugin: str | None = None
+) -> None:
+    """
+    Log ``plugin_failed`` (an error) for a hook call that raised ``exc``, bound to the job's
+    ``flow_id``, ``job_id`` and ``routine_id`` where the hook's ``arguments`` give them.
+    """
+    extra = {"plugin": plugin} if plugin is not None else {}
+    _hook_log(arguments).error(
+        "plugin_failed", **extra, hook=hook_name, error=repr(exc), exc_info=exc
+    )
 
 
 class HookRelay:
@@ -285,7 +322,13 @@ class HookRelay:
             try:
                 function(*[kwargs[arg] for arg in argnames])
             except Exception as exc:  # noqa: BLE001  # a plugin never breaks a job: logged, counted
-                self._manager._count_failure(plugin_name, hook_name, exc)
+                self._manager._count_failure(plugin_name, hook_name, exc, kwargs)
+
+    def log_failure(self, hook_name: str, exc: BaseException, arguments: Mapping[str, Any]) -> None:
+        """
+        Log a failure that escaped :meth:`call` (a ``BaseException``) with the job's context.
+        """
+        log_hook_failure(hook_name, exc, arguments)
 
     def change_listener(
         self, flow: Flow, job_state: JobState

@@ -643,14 +643,11 @@ class JobState:
                     timestamp=ts,
                 )
             except Exception as exc:  # noqa: BLE001 - a broken handler must not stop the job
-                from ._log import logger
+                from ._log import bind
 
-                logger.warning(
-                    "output_handler_failed",
-                    job_id=self.job_id,
-                    routine_id=routine_id,
-                    handler=type(handler).__name__,
-                    error=repr(exc),
+                log = bind(flow_id=self.flow_id, job_id=self.job_id, routine_id=routine_id)
+                log.warning(
+                    "output_handler_failed", handler=type(handler).__name__, error=repr(exc)
                 )
                 warnings.warn(f"Output handler failed: {exc}", RoutiluxWarning, stacklevel=3)
         entry = {

@@ -82,7 +82,7 @@ class _IsolatedHooks:
         try:
             self.relay.call(hook_name, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - the hook-call boundary: logged
-            logger.error("plugin_failed", hook=hook_name, error=repr(exc), exc_info=exc)
+            self.relay.log_failure(hook_name, exc, kwargs)
 
     def change_listener(self, flow: Flow, job_state: JobState) -> Any:
         listener = self.relay.change_listener(flow, job_state)
@@ -92,8 +92,11 @@ class _IsolatedHooks:
         def isolated(change: Any) -> None:
             try:
                 listener(change)
-            except BaseException as exc:  # noqa: BLE001 - the hook-call boundary: logged
-                logger.error("plugin_failed", hook="change_listener", error=repr(exc), exc_info=exc)
+            except BaseException as exc:  # the hook-call boundary: logged
+                log = logger.bind(
+                    flow_id=flow.flow_id, job_id=job_state.job_id, routine_id=change.routine_id
+                )
+                log.error("plugin_failed", hook="change_listener", error=repr(exc), exc_info=exc)
 
         return isolated
 
