@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from routilux import Flow, JobState, PluginManager, Routine
+from routilux import ExecutionRecord, Flow, JobState, PluginManager, Routine
 from routilux_handlers import AuditTrail, read_audit_trail, rebuild_job_state
 
 
@@ -106,6 +106,31 @@ class TestFileTrail:
         rebuilt = audit.rebuild(js.job_id)
         assert snapshot(js) == snapshot(rebuilt)
         assert len([r for r in rebuilt.execution_history if r.event_name == "error"]) == 3
+
+    def test_history_changed_by_hand_is_replayed(self, tmp_path: Path, pm: PluginManager) -> None:
+        """A history a handler sorts, trims or extends by hand is rebuilt as it ends up."""
+
+        class Edits(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", self.go)
+
+            def go(self, **_: Any) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                history = ctx.job_state.execution_history
+                ctx.job_state.record_execution(ctx.routine_id, "note", {"k": 1})
+                history.sort(key=lambda r: r.event_name, reverse=True)
+                del history[0]
+                history.append(ExecutionRecord(ctx.routine_id, "added", {"k": 2}))
+
+        audit = AuditTrail(tmp_path / "audit.jsonl")
+        pm.register(audit)
+        with Flow("edits", plugins=pm) as flow:
+            flow.add_routine(Edits(), "e")
+            js = flow.execute("e")
+        assert [r.event_name for r in js.execution_history] == ["note", "added", "completed"]
+        assert snapshot(js) == snapshot(audit.rebuild(js.job_id))
 
     def test_rebuilds_each_of_several_jobs(self, tmp_path: Path, pm: PluginManager) -> None:
         """Jobs running at once share one trail; each is rebuilt by its id."""

@@ -218,7 +218,10 @@ def _apply(js: JobState, r: Mapping[str, Any]) -> None:
     elif kind == "shared_log":
         js.shared_log.append(new)
     elif kind == "history":
-        js.execution_history.append(_record(new))
+        if old is None:  # one record appended
+            js.execution_history.append(_record(new))
+        else:  # any other change: the records after it
+            js.execution_history = [_record(r) for r in new]
     elif kind == "metadata":
         js.metadata[key] = new
     elif kind == "deferred_event":
