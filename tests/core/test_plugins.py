@@ -324,6 +324,31 @@ class TestHooksOfARealFlow:
             routilux.unregister_plugin(plugin)
         assert [("tests.plugins.Probe", Probe)] == seen
 
+    def test_routine_registered_reaches_a_plugin_registered_in_code(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plugin registered with register_plugin hears routine registrations at once,
+        before any job, and without the entry-point plugins being loaded for it."""
+        import routilux._plugins as plugins_module
+
+        fresh = PluginManager()
+        monkeypatch.setattr(plugins_module, "_default", fresh)
+        seen: list[str] = []
+
+        class Plugin:
+            @hookimpl
+            def routilux_routine_registered(self, name: str, routine_class: type) -> None:
+                seen.append(name)
+
+        routilux.register_plugin(Plugin())
+
+        class Probe(Routine):
+            pass
+
+        register_routine(Probe, name="tests.plugins.Probe2")
+        unregister_routine("tests.plugins.Probe2")
+        assert (seen, fresh._loaded) == (["tests.plugins.Probe2"], False)
+
 
 class TestIsolation:
     def test_per_flow_managers_are_isolated(self) -> None:

@@ -241,12 +241,17 @@ class PluginManager:
         Call every implementation of ``hook_name``, isolating failures.
         """
         self._ensure_loaded()
+        self._call_registered(hook_name, **kwargs)
+
+    def _call_registered(self, hook_name: str, **kwargs: Any) -> None:
+        # Call the plugins registered so far (entry points only if loaded already).
         relay = self._relay
         if relay is None:
-            self.relay()
-            relay = self._relay
-        if relay is not None:
-            relay.call(hook_name, **kwargs)
+            with self._lock:
+                relay = self._relay
+                if relay is None:
+                    relay = self._relay = HookRelay(self)
+        relay.call(hook_name, **kwargs)
 
     def _count_failure(
         self,
@@ -387,12 +392,12 @@ def default_plugin_manager() -> PluginManager:
 
 def notify_loaded_plugins(hook_name: str, **kwargs: Any) -> None:
     """
-    Call a hook on the process-wide manager only if it is already in use (never loads
-    entry points: registering routines at import time must stay cheap).
+    Call a hook on the plugins of the process-wide manager registered so far, if it is in
+    use (never loads entry points: registering routines at import time must stay cheap).
     """
     manager = _default
-    if manager is not None and manager._loaded:
-        manager.call(hook_name, **kwargs)
+    if manager is not None:
+        manager._call_registered(hook_name, **kwargs)
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:
