@@ -8,9 +8,9 @@ import threading
 import uuid
 import warnings
 import weakref
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
+from ._checks import require_mapping
 from ._context import Frame, current_frame, reset_frame, set_frame
 from ._scheduler._pool import Timer, WorkerPool
 from ._scheduler._run import JobRun, ReleasedRun
@@ -18,7 +18,6 @@ from .connection import Connection
 from .error_handler import ErrorHandler
 from .exceptions import (
     ConfigurationError,
-    ConfigurationTypeError,
     DuplicateNameError,
     EventNotFoundError,
     ExecutionContextError,
@@ -477,13 +476,7 @@ class Flow:
         control: JobControl | None = None,
         entry_slot: str = "trigger",
     ) -> JobRun:
-        given: object = entry_params  # checked at run time, whatever the annotation says
-        if given is not None and not isinstance(given, Mapping):
-            msg = (
-                "entry_params must be a mapping of parameter names to values, got "
-                f"{type(entry_params).__name__} {entry_params!r}"
-            )
-            raise ConfigurationTypeError(msg, name="entry_params", value=entry_params)
+        require_mapping(entry_params, "entry_params", "parameter names to values")
         entry = self._routine(entry_routine_id, "Entry")
         strategy = _check_strategy(execution_strategy or self.execution_strategy)
         if job_state is None:

@@ -4,12 +4,11 @@ Connection: a link from an event to a slot, with optional parameter renaming.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .exceptions import ConfigurationTypeError
+from ._checks import require_mapping
 
 
 if TYPE_CHECKING:
@@ -43,13 +42,7 @@ class Connection:
         target_slot: Slot | None = None,
         param_mapping: dict[str, str] | None = None,
     ) -> None:
-        given: object = param_mapping  # checked at run time, whatever the annotation says
-        if given is not None and not isinstance(given, Mapping):
-            msg = (
-                "param_mapping must be a mapping of source key to target key, got "
-                f"{type(param_mapping).__name__} {param_mapping!r}"
-            )
-            raise ConfigurationTypeError(msg, name="param_mapping", value=param_mapping)
+        require_mapping(param_mapping, "param_mapping", "source key to target key")
         self.__attrs_init__(source_event, target_slot, dict(param_mapping or {}), None, None)
         if source_event is not None and target_slot is not None:
             source_event.connect(target_slot)
