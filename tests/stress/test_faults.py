@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from routilux import Flow, JobState, OutputHandler, PluginManager, Routine, hookimpl
+from routilux import (
+    CallbackOutputHandler,
+    Flow,
+    JobState,
+    OutputHandler,
+    PluginManager,
+    Routine,
+    hookimpl,
+)
 from routilux.exceptions import RoutiluxWarning
 
 
@@ -208,6 +216,70 @@ class TestHandlerFaults:
         bad, good = run_pair(flow)
         assert bad.status in ("completed", "failed")
         assert_healthy(flow, good)
+
+    @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+    @pytest.mark.parametrize("lane", ["sync", "async"])
+    def test_lone_handler_with_broken_str_ends_its_job(self, strategy: str, lane: str) -> None:
+        """The only handler of a job raises an exception whose __str__ and __repr__ raise:
+        the job still ends (an entry error fails it) and the error is recorded by type."""
+
+        class Nasty(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("no str for you")
+
+            def __repr__(self) -> str:
+                raise RuntimeError("no repr for you")
+
+        class Lone(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", self.go_async if lane == "async" else self.go)
+
+            def go(self, **_: Any) -> None:
+                raise Nasty
+
+            async def go_async(self, **_: Any) -> None:
+                raise Nasty
+
+        flow = Flow(execution_strategy=strategy)
+        flow.add_routine(Lone(), "lone")
+        js = flow.execute("lone", timeout=WAIT)
+        assert js.wait_for_completion(WAIT)
+        assert js.status == "failed"
+        [error] = [r for r in js.execution_history if r.event_name == "error"]
+        assert error.data["error_type"] == "Nasty"
+        assert "Nasty" in error.data["error"]
+        assert js.routine_states["lone"]["status"] == "failed"
+        flow.shutdown()
+
+    def test_output_handler_raising_broken_str_keeps_the_output(self) -> None:
+        """An output handler raising such an exception: the output is still logged, the job
+        completes, and the warning names the exception's type."""
+
+        class Nasty(Exception):
+            def __str__(self) -> str:
+                raise RuntimeError("no str for you")
+
+            def __repr__(self) -> str:
+                raise RuntimeError("no repr for you")
+
+        def broken(*_: Any) -> None:
+            raise Nasty
+
+        class Talker(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", self.go)
+
+            def go(self, **_: Any) -> None:
+                self.send_output("said", text="hi")
+
+        flow = Flow()
+        flow.add_routine(Talker(), "t")
+        with pytest.warns(RoutiluxWarning, match="Nasty"):
+            js = flow.execute("t", output_handler=CallbackOutputHandler(broken))
+        assert js.status == "completed"
+        assert [o["data"] for o in js.output_log] == [{"text": "hi"}]
 
     def test_blocking_execute_reraises_keyboard_interrupt(self) -> None:
         """A sequential blocking execute re-raises a KeyboardInterrupt after failing the job."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from ._context import Frame, set_frame
+from ._log import repr_of
 from .exceptions import ExecutionContextError
 
 
@@ -481,7 +482,7 @@ def _finished(run: JobRun, coro: CoroActivation) -> None:
         try:
             run.flow._get_executor().push(run)
         except Exception as exc:  # noqa: BLE001 - the flow was shut down under the job
-            run.log.error("async_handoff_failed", error=repr(exc))
+            run.log.error("async_handoff_failed", error=repr_of(exc))
 
 
 def interrupt_locked(run: JobRun, *, requeue: bool) -> list[Activation]:

@@ -48,7 +48,7 @@ def record_standalone_error(slot: Slot, exc: BaseException) -> None:
     Log a handler error of a slot used on its own, and record it in the current job when
     the slot's routine belongs to it.
     """
-    from ._log import logger
+    from ._log import logger, repr_of, text_of
 
     routine = slot.routine
     frame = current_frame()
@@ -60,12 +60,12 @@ def record_standalone_error(slot: Slot, exc: BaseException) -> None:
             frame.run.job_state.record_execution(
                 rid,
                 "error",
-                {"slot": slot.name, "error": str(exc), "error_type": type(exc).__name__},
+                {"slot": slot.name, "error": text_of(exc), "error_type": type(exc).__name__},
             )
     logger.warning(
         "slot_handler_failed",
         routine_id=routine_id,
         slot=slot.name,
-        error=repr(exc),
+        error=repr_of(exc),
         exc_info=exc,
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 from ._checks import require_mapping
 from ._context import Frame, current_frame, reset_frame, set_frame
+from ._log import repr_of
 from ._scheduler._pool import Timer, WorkerPool
 from ._scheduler._run import JobRun, ReleasedRun
 from .connection import Connection
@@ -848,7 +849,7 @@ class Flow:
         try:
             event.emit(self, **data)
         except Exception as exc:  # noqa: BLE001 - one bad deferred event must not stop resume
-            msg = f"deferred event {rid!r}.{name!r} failed on resume: {exc!r}"
+            msg = f"deferred event {rid!r}.{name!r} failed on resume: {repr_of(exc)}"
             warnings.warn(msg, RoutiluxWarning, stacklevel=4)
 
     def cancel(self, job_state: JobState, reason: str = "") -> None:

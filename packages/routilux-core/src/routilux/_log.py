@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 
-__all__ = ["bind", "is_enabled", "logger"]
+__all__ = ["bind", "is_enabled", "logger", "repr_of", "text_of"]
 
 
 class _Quiet:
@@ -69,3 +69,28 @@ def bind(**context: Any) -> Any:
     if not is_enabled():
         return _QUIET
     return structlog.get_logger("routilux").bind(**context)
+
+
+def text_of(value: object) -> str:
+    """
+    ``str(value)``, or a stand-in naming its type when that raises (a user's exception may:
+    recording it must not break the job).
+    """
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - any failure of a user's __str__
+        return _stand_in(value)
+
+
+def repr_of(value: object) -> str:
+    """
+    ``repr(value)``, or a stand-in naming its type when that raises.
+    """
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - any failure of a user's __repr__
+        return _stand_in(value)
+
+
+def _stand_in(value: object) -> str:
+    return f"<{type(value).__name__} object; its str() and repr() raised>"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from . import hookspecs
-from ._log import bind, logger
+from ._log import bind, logger, repr_of
 from .job_state import ChangeKind, JobStateChange
 
 
@@ -294,7 +294,7 @@ def log_hook_failure(
     """
     extra = {"plugin": plugin} if plugin is not None else {}
     _hook_log(arguments).error(
-        "plugin_failed", **extra, hook=hook_name, error=repr(exc), exc_info=exc
+        "plugin_failed", **extra, hook=hook_name, error=repr_of(exc), exc_info=exc
     )
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._log import logger
+from ._log import logger, repr_of, text_of
 from .exceptions import ConfigurationError
 
 
@@ -197,26 +197,26 @@ class ErrorHandler:
         job_state = frame.run.job_state if frame is not None else None
         log = logger.bind(routine_id=routine_id, strategy=self.strategy.value)
         if self.strategy is ErrorStrategy.STOP:
-            log.error("routine_failed", error=repr(error))
+            log.error("routine_failed", error=repr_of(error))
             return False
         if self.strategy is ErrorStrategy.CONTINUE:
-            log.warning("routine_error_continued", error=repr(error))
+            log.warning("routine_error_continued", error=repr_of(error))
             if job_state is not None:
                 job_state.record_execution(
                     routine_id,
                     "error_continued",
-                    {"error": str(error), "error_type": type(error).__name__},
+                    {"error": text_of(error), "error_type": type(error).__name__},
                 )
             return True
         if self.strategy is ErrorStrategy.SKIP:
-            log.warning("routine_skipped", error=repr(error))
+            log.warning("routine_skipped", error=repr_of(error))
             if job_state is not None:
                 job_state.update_routine_state(
-                    routine_id, {"status": "skipped", "error": str(error)}
+                    routine_id, {"status": "skipped", "error": text_of(error)}
                 )
             return True
         if not self.is_retryable(error):
-            log.error("routine_error_not_retryable", error=repr(error))
+            log.error("routine_error_not_retryable", error=repr_of(error))
             return False
         with self._lock:
             granted = self._retry_count < self.max_retries
@@ -226,7 +226,7 @@ class ErrorHandler:
         if granted:
             time.sleep(self.retry_delay_for(made))
             return True
-        log.error("routine_retries_exhausted", error=repr(error))
+        log.error("routine_retries_exhausted", error=repr_of(error))
         return not self.is_critical
 
     def serialize(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import attrs
 
+from ._log import bind, repr_of, text_of
 from .exceptions import RoutiluxWarning
 from .history import ExecutionHistory, ExecutionRecord
 
@@ -643,13 +644,12 @@ class JobState:
                     timestamp=ts,
                 )
             except Exception as exc:  # noqa: BLE001 - a broken handler must not stop the job
-                from ._log import bind
-
                 log = bind(flow_id=self.flow_id, job_id=self.job_id, routine_id=routine_id)
                 log.warning(
-                    "output_handler_failed", handler=type(handler).__name__, error=repr(exc)
+                    "output_handler_failed", handler=type(handler).__name__, error=repr_of(exc)
                 )
-                warnings.warn(f"Output handler failed: {exc}", RoutiluxWarning, stacklevel=3)
+                msg = f"Output handler failed: {text_of(exc)}"
+                warnings.warn(msg, RoutiluxWarning, stacklevel=3)
         entry = {
             "routine_id": routine_id,
             "output_type": output_type,

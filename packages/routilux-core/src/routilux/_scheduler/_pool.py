@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._log import logger
+from .._log import logger, repr_of
 from ..exceptions import SchedulerShutdownError
 
 
@@ -98,7 +98,7 @@ class WorkerPool:
                     "worker_crashed",
                     flow_id=run.flow.flow_id,
                     job_id=run.job_state.job_id,
-                    error=repr(exc),
+                    error=repr_of(exc),
                     exc_info=exc,
                 )
             # An idle worker keeps nothing of its last job alive (nor, through it, its flow).
@@ -180,7 +180,7 @@ class Timer:
             try:
                 callback(handle)
             except BaseException as exc:  # noqa: BLE001 - the timer must keep serving others
-                logger.error("timer_callback_failed", error=repr(exc), exc_info=exc)
+                logger.error("timer_callback_failed", error=repr_of(exc), exc_info=exc)
             del callback  # nothing of the last retry (its job, its flow) is kept while idle
 
     def shutdown(self, wait: bool = True) -> None:

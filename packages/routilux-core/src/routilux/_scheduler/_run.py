@@ -20,7 +20,7 @@ import attrs
 
 from .. import _async
 from .._context import Frame, current_frame, set_frame
-from .._log import bind, is_enabled, logger
+from .._log import bind, is_enabled, logger, repr_of, text_of
 from ..error_handler import ErrorStrategy
 from ..exceptions import RoutiluxWarning
 from ..execution_tracker import ExecutionTracker
@@ -96,7 +96,7 @@ class _IsolatedHooks:
                 log = logger.bind(
                     flow_id=flow.flow_id, job_id=job_state.job_id, routine_id=change.routine_id
                 )
-                log.error("plugin_failed", hook="change_listener", error=repr(exc), exc_info=exc)
+                log.error("plugin_failed", hook="change_listener", error=repr_of(exc), exc_info=exc)
 
         return isolated
 
@@ -292,7 +292,7 @@ class JobRun:
         try:
             fn(self.job_state, snapshot)
         except Exception as exc:
-            self.log.error("checkpoint_failed", error=repr(exc), exc_info=exc)
+            self.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
             with self.lock:
                 self.cancelled = True
                 self.queue.clear()
@@ -607,7 +607,7 @@ class JobRun:
                 try:
                     callback()
                 except Exception as exc:  # noqa: BLE001 - a closed loop: its waiter is gone
-                    self.log.debug("waiter_failed", error=repr(exc))
+                    self.log.debug("waiter_failed", error=repr_of(exc))
             else:
                 keep.append((predicate, callback))
         self.waiters = keep
@@ -837,7 +837,7 @@ class JobRun:
         routine = flow.routines.get(rid) if rid is not None else None
         handler = flow._get_error_handler_for_routine(routine, rid)
         strategy = handler.strategy if handler is not None else None
-        message = str(exc)
+        message = text_of(exc)
         error_type = type(exc).__name__
         record_id = rid if rid is not None else ""
         js.record_execution(
@@ -906,9 +906,9 @@ class JobRun:
                 rid, t0, "failed", {**error_state, "error_time": _iso(time.time())}, message
             )
         if applied == "stop":
-            log.error("activation_failed", error=repr(exc), strategy=applied, exc_info=exc)
+            log.error("activation_failed", error=repr_of(exc), strategy=applied, exc_info=exc)
         else:
-            log.warning("activation_failed", error=repr(exc), strategy=applied)
+            log.warning("activation_failed", error=repr_of(exc), strategy=applied)
         if self.hooks is not None:
             self.hooks.call(
                 "routilux_activation_failed",
