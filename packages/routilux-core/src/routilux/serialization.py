@@ -35,6 +35,7 @@ import attrs
 import cattrs
 from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.errors import AttributeValidationNote, BaseValidationError, IterableValidationNote
+from cattrs.gen import make_dict_structure_fn
 
 from . import exceptions as _exc
 from ._serialization_json import (
@@ -575,6 +576,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_unstructure_hook(JsonObject, lambda v: v)
     converter.register_structure_hook_factory(_is_list_type, _strict_list_factory)
     converter.register_structure_hook_factory(_is_dict_type, _strict_dict_factory)
+    converter.register_structure_hook_factory(attrs.has, _strict_attrs_factory)
 
 
 def _is_list_type(cl: Any) -> bool:
@@ -599,6 +601,19 @@ def _strict_list_factory(cl: Any, converter: cattrs.Converter) -> Callable[[Any,
 
 def _strict_dict_factory(cl: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     inner = mapping_structure_factory(cl, converter)
+
+    def hook(value: Any, t: Any) -> Any:
+        if type(value) is not dict:
+            raise _type_error("an object (dict)", value)
+        return inner(value, t)
+
+    return hook
+
+
+def _strict_attrs_factory(cl: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # A document part (an attrs class) must be an object: cattrs would test keys with ``in``
+    # on a string or a list and fail with an unrelated message.
+    inner = make_dict_structure_fn(cl, converter)
 
     def hook(value: Any, t: Any) -> Any:
         if type(value) is not dict:
