@@ -5,6 +5,7 @@ Flow: the static definition of a workflow, and the entry points that run its job
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 import warnings
 import weakref
@@ -731,15 +732,20 @@ class Flow:
         Release the worker pool and the retry timer; with ``wait``, first wait for the
         running jobs. A later job creates a new pool.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:  # one deadline for the whole shutdown
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         if wait:
             self.wait_for_completion(timeout)
         with self._lock:
             pool, self._executor = self._executor, None
             timer, self._timer = self._timer, None
         if pool is not None:
-            pool.shutdown(wait=wait, timeout=timeout)
+            pool.shutdown(wait=wait, timeout=left())
         if timer is not None:
-            timer.shutdown(wait=wait)
+            timer.shutdown(wait=wait, timeout=left())
 
     # -- pause, resume, cancel --------------------------------------------------------
 

@@ -183,9 +183,10 @@ class Timer:
                 logger.error("timer_callback_failed", error=repr_of(exc), exc_info=exc)
             del callback  # nothing of the last retry (its job, its flow) is kept while idle
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """
-        Stop the timer thread; pending callbacks are dropped.
+        Stop the timer thread; pending callbacks are dropped. With ``wait``, join it (for
+        ``timeout`` seconds at most).
         """
         with self._cond:
             self._shutdown = True
@@ -193,4 +194,4 @@ class Timer:
             self._cond.notify_all()
             thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(timeout)
