@@ -31,6 +31,35 @@ class TestRegistration:
         assert name == routine_type_name(cls)
         assert name in routilux_stdlib.__all__
 
+    def test_naming_a_class_imports_only_its_own_package(self) -> None:
+        """Looking up the registered name of a class loads only the entry points of the
+        class's own package: serializing a flow of unrelated routines imports no routine
+        package, and a stdlib class still gets its declared name."""
+        out = run_python(
+            """
+            import sys
+            from routilux import Flow, Routine
+            from routilux.exceptions import SerializationError
+            from routilux.registry import routine_type_name
+
+            def local():
+                class Local(Routine):
+                    pass
+                return Local
+
+            flow = Flow("f")
+            flow.add_routine(local()(), "x")
+            try:
+                flow.serialize()
+            except SerializationError:
+                print("refused")
+            print("routilux_stdlib" in sys.modules)
+            import routilux_stdlib.text as text
+            print(routine_type_name(text.TextClipper))
+            """
+        )
+        assert out.split() == ["refused", "False", "TextClipper"]
+
     def test_import_error_names_the_package_without_stdlib(self, tmp_path: Path) -> None:
         """
         With routilux-stdlib's entry points hidden, the ImportError says what to install.

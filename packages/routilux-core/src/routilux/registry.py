@@ -155,14 +155,26 @@ def routine_type_name(cls: type[Routine]) -> str | None:
     """
     with _lock:
         name = _by_class.get(cls)
-    if name is not None:
+    if name is not None or _all_entry_points_loaded:
         return name
-    global _all_entry_points_loaded
-    if not _all_entry_points_loaded:
-        list_routines()
+    # Only entry points that can declare this class are loaded: those of its own top-level
+    # package (its module is imported already), so other routine packages stay unimported.
+    package = cls.__module__.partition(".")[0]
+    _load_declared(lambda module: module.partition(".")[0] == package)
+    with _lock:
+        return _by_class.get(cls)
+
+
+def _load_declared(wanted: Callable[[str], bool]) -> None:
+    # Load the declared entry points whose module ``wanted`` accepts and that are not
+    # registered yet.
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if not wanted(ep.module):
+            continue
         with _lock:
-            return _by_class.get(cls)
-    return None
+            known = ep.name in _by_name
+        if not known:
+            _add(ep.name, ep.load(), f"entry point {ep.value!r}")
 
 
 def list_routines() -> dict[str, type[Routine]]:
@@ -170,11 +182,7 @@ def list_routines() -> dict[str, type[Routine]]:
     Return every routine class by name, loading all declared entry points.
     """
     global _all_entry_points_loaded
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        with _lock:
-            known = ep.name in _by_name
-        if not known:
-            _add(ep.name, ep.load(), f"entry point {ep.value!r}")
+    _load_declared(lambda _module: True)
     _all_entry_points_loaded = True
     with _lock:
         return dict(_by_name)
