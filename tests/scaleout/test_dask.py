@@ -103,3 +103,18 @@ def test_pause_then_resubmit(client: Any, tmp_path: Path) -> None:
     assert oracle(40).shared_data == final.shared_data
     keys = [k for k, _ in read_log(str(log))]
     assert len(keys) == len(set(keys)) == 41
+
+
+def test_shutdown_after_future_cancel(client: Any, tmp_path: Path) -> None:
+    """shutdown() waits for the other jobs and tolerates a run cancelled by future.cancel()."""
+    log = tmp_path / "effects.log"
+    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    quick = chain_flow().submit("step", {"n": 0, "steps": 2}, backend=executor)
+    dropped = chain_flow(delay=0.02, log=str(log)).submit(
+        "step", {"n": 0, "steps": 20}, backend=executor
+    )
+    dropped.future.cancel()
+    assert dropped.future.cancelled()
+    executor.shutdown()  # raised FuturesCancelledError
+    assert quick.done()
+    assert "completed" == quick.result(timeout=10).status

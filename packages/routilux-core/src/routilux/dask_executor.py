@@ -20,6 +20,7 @@ Durability depends on the store:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 import uuid
@@ -53,6 +54,8 @@ __all__ = ["DaskJobExecutor", "DaskJobHandle"]
 _Event: Any = distributed.Event
 _get_client: Any = distributed.get_client
 _wait: Any = distributed.wait
+# Raised by distributed.wait (2024.8+) when one of the futures was cancelled.
+_FuturesCancelledError: Any = getattr(distributed.client, "FuturesCancelledError", ())
 
 _StoreSpec = tuple[str, str]
 """How a worker opens the store: ``("postgres", dsn)`` or ``("sqlite", path)``."""
@@ -451,5 +454,11 @@ class DaskJobExecutor:
         client and the cluster stay up: they belong to the caller).
         """
         if wait:
-            _wait([h.future for h in self._handles])
+            # A future cancelled by its caller (``handle.future.cancel()``) has nothing to
+            # wait for; distributed.wait still waits for all the others before it raises
+            # FuturesCancelledError for one cancelled meanwhile, so that error is expected.
+            futures = [h.future for h in self._handles if not h.future.cancelled()]
+            if futures:
+                with contextlib.suppress(_FuturesCancelledError):
+                    _wait(futures)
         self._handles.clear()
