@@ -105,6 +105,42 @@ class TestSqliteJobStore:
             assert path.exists()
             assert "wal" == s._connection().execute("PRAGMA journal_mode").fetchone()[0]
 
+    def test_unusable_path_is_a_job_store_error(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """
+        A folder, a file that is not SQLite, or a folder that cannot be created raise
+        JobStoreError naming the path and the reason; the connection opened is closed.
+        """
+        import sqlite3
+
+        opened: list[sqlite3.Connection] = []
+        connect = sqlite3.connect
+
+        def spy(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            conn = connect(*args, **kwargs)
+            opened.append(conn)
+            return conn
+
+        monkeypatch.setattr(sqlite3, "connect", spy)
+        not_db = tmp_path / "notes.txt"
+        not_db.write_text("not a database, just text " * 20)
+        cases = [
+            (tmp_path, "unable to open database file"),
+            (not_db, "file is not a database"),
+            (not_db / "jobs.db", "File exists"),
+        ]
+        for path, reason in cases:
+            with pytest.raises(JobStoreError) as info:
+                SqliteJobStore(path)
+            assert repr(str(path)) in str(info.value)
+            assert reason in str(info.value)
+        assert "not a database, just text " * 20 == not_db.read_text()
+        assert opened  # the first two got as far as a connection ...
+        for conn in opened:  # ... and closed it
+            with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+                conn.execute("SELECT 1")
+
     def test_flow_versions(self, store: SqliteJobStore) -> None:
         """Flows are kept per fingerprint; the last saved version is the default."""
         one = make_flow().serialize()
@@ -155,6 +191,16 @@ class TestSqliteJobStore:
         assert not store.delete_job(job_id)
         with pytest.raises(JobNotFoundError):
             store.load_job(job_id)
+
+    def test_duplicate_job_id_writes_nothing(self, store: SqliteJobStore) -> None:
+        """create_job with a job id in use is refused before the new flow is saved."""
+        create_job(store, make_flow("one"), "src", job_id="j1")
+        with pytest.raises(JobStoreError, match="'j1' exists already"):
+            create_job(store, make_flow("two"), "src", job_id="j1")
+        with pytest.raises(JobNotFoundError):
+            store.load_flow("two")
+        record = store.load_job("j1")
+        assert ("one", "pending") == (record.flow_id, record.status)
 
     def test_fencing(self, store: SqliteJobStore) -> None:
         """A checkpoint under an old attempt is refused with StaleAttemptError."""

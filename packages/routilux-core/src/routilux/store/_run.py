@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._flow import Flow
 from .._scheduler._run import JobControl
-from ..exceptions import FlowMismatchError, InvalidStateError, RoutineNotFoundError
+from ..exceptions import (
+    FlowMismatchError,
+    InvalidStateError,
+    JobNotFoundError,
+    JobStoreError,
+    RoutineNotFoundError,
+)
 from ..job_state import JobState
 from ._base import (
     CLAIMABLE_STATUSES,
@@ -126,6 +132,7 @@ def create_job(
 
     Raises:
         RoutineNotFoundError: ``flow`` has no routine ``entry_routine_id``.
+        JobStoreError: A job ``job_id`` exists already (nothing is written then).
         SerializationError: The flow cannot be written as data.
     """
     data = flow.serialize() if isinstance(flow, Flow) else dict(flow)
@@ -137,6 +144,10 @@ def create_job(
         known = ", ".join(repr(r) for r in routines) or "none"
         msg = f"entry routine {entry_routine_id!r} not found in flow (routines: {known})"
         raise RoutineNotFoundError(msg, name=entry_routine_id)
+    if job_id is not None and _job_exists(store, job_id):
+        # Refused before the flow is saved: a refused job writes nothing to the store.
+        msg = f"a job {job_id!r} exists already in the store"
+        raise JobStoreError(msg, job_id=job_id)
     fingerprint = store.save_flow(data)
     new_id = job_id or str(uuid.uuid4())
     store.create_job(
@@ -148,6 +159,14 @@ def create_job(
         options=opts,
     )
     return new_id
+
+
+def _job_exists(store: JobStore, job_id: str) -> bool:
+    try:
+        store.load_job(job_id)
+    except JobNotFoundError:
+        return False
+    return True
 
 
 def load_job_state(store: JobStore, job_id: str) -> tuple[Flow, JobState]:

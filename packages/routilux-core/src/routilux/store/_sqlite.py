@@ -77,6 +77,11 @@ class SqliteJobStore(BaseSqlJobStore):
         path: The database file (``":memory:"`` for a private, process-local store).
         busy_timeout: Seconds to wait for another writer before giving up.
 
+    Raises:
+        JobStoreError: The file cannot be opened as a job store (a folder, not an SQLite
+            database, a folder that cannot be created, a newer schema); the message names
+            the path and the reason.
+
     Example:
         >>> store = SqliteJobStore(":memory:")
         >>> store.list_jobs()
@@ -96,13 +101,26 @@ class SqliteJobStore(BaseSqlJobStore):
     def __init__(self, path: str | PathLike[str], *, busy_timeout: float = 30.0) -> None:
         #: The database file.
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        conn = self._conn
+        self._conn: sqlite3.Connection | None = None
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._initialise(busy_timeout)
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            msg = f"cannot open the job store {self.path!r}: {exc}"
+            raise JobStoreError(msg) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def _initialise(self, busy_timeout: float) -> None:
+        # Set the connection up and create (or check) the schema.
+        conn = self._connection()
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
