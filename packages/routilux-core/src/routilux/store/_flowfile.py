@@ -88,6 +88,9 @@ def flow_from_data(data: Mapping[str, Any], file: str = "<flow>") -> Flow:
     except (LookupError, ValueError, TypeError) as exc:
         # Registry and configuration errors raised while routines are rebuilt.
         raise _error(file, "", str(exc)) from None
+    if not flow.flow_id:
+        # The document layer takes any string; a job store needs a name to file the flow by.
+        raise _error(file, "flow_id", f"expected a non-empty string, got {flow.flow_id!r}")
     return flow
 
 
