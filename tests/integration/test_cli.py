@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from routilux.cli import main
+from routilux.exceptions import JobNotFoundError
 from routilux.store import SqliteJobStore
 
 
@@ -34,6 +36,20 @@ def _cli(
     return subprocess.run(
         cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def _bare(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    # The command without the --store _cli adds (for commands that take none, and for
+    # tests that pass their own).
+    cmd = [sys.executable, "-m", "routilux.cli", *args]
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("routilux: error: "), proc.stderr
 
 
 def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -141,6 +157,47 @@ class TestRun:
         data = json.loads(proc.stdout)
         assert "completed" == data["status"]
         assert data["routine_states"]["clip"]["status"] == "completed"
+        # The results the text output shows (events of the last routines) are there too.
+        (result,) = data["results"]
+        assert ("clip", "output") == (result["routine_id"], result["event_name"])
+        assert "plain text" == result["data"]["clipped_text"]
+
+    def test_duplicate_job_id_writes_nothing(self, env: dict[str, Any], tmp_path: Path) -> None:
+        """A second run with a job id in use exits 2 and stores neither job nor flow."""
+        one = flow_data("one", str(tmp_path / "one.txt"))
+        two = flow_data("two", str(tmp_path / "two.txt"))
+        first = run(
+            env,
+            "run",
+            str(write_flow(tmp_path, "one.json", one)),
+            "--import",
+            str(HELPERS),
+            "--job-id",
+            "J1",
+            "--param",
+            "n=1",
+        )
+        assert 0 == first.returncode, first.stderr
+        proc = run(
+            env,
+            "run",
+            str(write_flow(tmp_path, "two.json", two)),
+            "--import",
+            str(HELPERS),
+            "--job-id",
+            "J1",
+            "--param",
+            "n=1",
+        )
+        assert 2 == proc.returncode
+        _no_traceback(proc)
+        assert "'J1' exists already" in proc.stderr
+        assert not (tmp_path / "two.txt").exists()
+        with SqliteJobStore(env["store"]) as store:
+            assert ["J1"] == [r.job_id for r in store.list_jobs()]
+            assert "one" == store.load_job("J1").flow_id
+            with pytest.raises(JobNotFoundError):
+                store.load_flow("two")
 
 
 class TestBadInput:
@@ -173,8 +230,20 @@ class TestBadInput:
                 ),
                 "routines.a.config",
             ),
+            (
+                json.dumps(
+                    {
+                        "format": "routilux.flow",
+                        "version": 1,
+                        "flow_id": "",
+                        "routines": {"a": {"type": "TextClipper"}},
+                        "connections": [],
+                    }
+                ),
+                "flow_id: expected a non-empty string, got ''",
+            ),
         ],
-        ids=["not-json", "not-object", "unknown-type", "bad-config"],
+        ids=["not-json", "not-object", "unknown-type", "bad-config", "empty-flow-id"],
     )
     def test_bad_flow_file(
         self, env: dict[str, Any], tmp_path: Path, content: str, expected: str
@@ -207,6 +276,168 @@ class TestBadInput:
             proc = run(env, command, "no-such-job")
             assert 2 == proc.returncode
             assert "no-such-job" in proc.stderr
+
+
+class TestNoTraceback:
+    @pytest.mark.parametrize(
+        ("code", "expected"),
+        [
+            ("raise RuntimeError('setup failed')", "RuntimeError: setup failed"),
+            ("def broken(:\n    pass\n", "SyntaxError: "),
+            ("import json\njson.loads('{')", "JSONDecodeError: "),
+        ],
+        ids=["runtime-error", "syntax-error", "other-error"],
+    )
+    def test_import_whose_code_raises(
+        self, env: dict[str, Any], tmp_path: Path, code: str, expected: str
+    ) -> None:
+        """--import of a file or module whose code raises exits 2 naming it and the error."""
+        (tmp_path / "badmod.py").write_text(code, encoding="utf-8")
+        path = str(tmp_path / "badmod.py")
+        for name in (path, "badmod"):
+            proc = run(env, "routines", "--import", name)
+            assert 2 == proc.returncode
+            _no_traceback(proc)
+            assert f"--import {name}: {expected}" in proc.stderr
+        assert not env["store"].exists()
+
+    def test_failed_import_is_not_kept(self, tmp_path: Path) -> None:
+        """A file whose import failed is imported again (not skipped) by the next command."""
+        marker = tmp_path / "ready"
+        path = tmp_path / "flaky.py"
+        path.write_text(
+            "import os\n"
+            "from routilux import Routine\n"
+            "from routilux.registry import register_routine\n"
+            f"if not os.path.exists({str(marker)!r}):\n"
+            "    raise RuntimeError('not ready')\n"
+            "@register_routine(name='tests.Flaky')\n"
+            "class Flaky(Routine):\n"
+            "    pass\n",
+            encoding="utf-8",
+        )
+        assert 2 == main(["routines", "--import", str(path)])
+        marker.touch()
+        flow = write_flow(
+            tmp_path,
+            "flaky.json",
+            {
+                "format": "routilux.flow",
+                "version": 1,
+                "flow_id": "flaky",
+                "routines": {"f": {"type": "tests.Flaky"}},
+                "connections": [],
+            },
+        )
+        assert 0 == main(["graph", str(flow), "--import", str(path)])
+
+    def test_same_file_name_in_two_folders(self, env: dict[str, Any], tmp_path: Path) -> None:
+        """--import of pa/routines.py and pb/routines.py imports both; one file twice is one."""
+        for folder, name in (("pa", "tests.SameA"), ("pb", "tests.SameB")):
+            (tmp_path / folder).mkdir()
+            (tmp_path / folder / "routines.py").write_text(
+                "from routilux import Routine\n"
+                "from routilux.registry import register_routine\n"
+                f"@register_routine(name={name!r})\n"
+                "class Same(Routine):\n"
+                "    pass\n",
+                encoding="utf-8",
+            )
+        a, b = str(tmp_path / "pa" / "routines.py"), str(tmp_path / "pb" / "routines.py")
+        proc = run(env, "routines", "--json", "--import", a, "--import", b)
+        assert 0 == proc.returncode, proc.stderr
+        names = {row["name"] for row in json.loads(proc.stdout)}
+        assert {"tests.SameA", "tests.SameB"} <= names
+        # The same file twice (another spelling of its path) is imported once: a second
+        # import would register another class under the taken name and fail.
+        again = run(env, "routines", "--import", a, "--import", "pa/../pa/routines.py")
+        assert 0 == again.returncode, again.stderr
+
+    def test_unusable_store_path(self, tmp_path: Path) -> None:
+        """A folder, a file that is not SQLite, or an impossible folder: exit 2, named."""
+        flow = str(EXAMPLES / "text_pipeline" / "flow.json")
+        not_db = tmp_path / "notes.txt"
+        not_db.write_text("just text " * 50, encoding="utf-8")
+        cases = [
+            (("jobs",), tmp_path, "unable to open database file"),
+            (("jobs",), not_db, "file is not a database"),
+            (("run", flow, "--param", "data=x"), not_db, "file is not a database"),
+            (("run", flow, "--param", "data=x"), not_db / "jobs.db", "File exists"),
+        ]
+        for args, store, reason in cases:
+            proc = _cli(*args, store=store, cwd=tmp_path)
+            assert 2 == proc.returncode
+            _no_traceback(proc)
+            assert f"cannot open the job store {str(store)!r}: " in proc.stderr
+            assert reason in proc.stderr
+        assert "just text " * 50 == not_db.read_text(encoding="utf-8")
+
+    @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+    def test_closed_stdout(self, env: dict[str, Any], as_json: bool) -> None:
+        """show JOB | head: stdout closed early ends quietly with exit 141 (as after SIGPIPE)."""
+        run(env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"), "--param", "data=a")
+        (job_id,) = job_ids(env)
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the command writes anything
+        try:
+            cmd = [sys.executable, "-m", "routilux.cli", "show", job_id]
+            cmd += ["--store", str(env["store"])] + (["--json"] if as_json else [])
+            proc = subprocess.run(
+                cmd, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False
+            )
+        finally:
+            os.close(write_end)
+        assert "" == proc.stderr
+        assert 141 == proc.returncode
+
+
+class TestWorker:
+    """routilux worker (the postgres extra): bad options and an unreachable database."""
+
+    UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing"
+
+    @pytest.fixture(autouse=True)
+    def _postgres_extra(self) -> None:
+        pytest.importorskip("procrastinate", reason="the postgres extra is not installed")
+
+    def test_unreachable_database(self, tmp_path: Path) -> None:
+        """A database that refuses connections: a clear error and exit 2, at once."""
+        proc = _bare("worker", "--dsn", self.UNREACHABLE, cwd=tmp_path, timeout=20)
+        assert 2 == proc.returncode
+        _no_traceback(proc)
+        assert "cannot reach the job store database" in proc.stderr
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            ("--heartbeat", "0"),
+            ("--heartbeat", "nan"),
+            ("--stall-timeout", "0.5"),
+            ("--poll-interval", "-1"),
+            ("--shutdown-timeout", "-1"),
+            ("--concurrency", "0"),
+            ("--max-attempts", "0"),
+            ("--reap-cron", "garbage"),
+            ("--reap-cron", "* * * *"),
+        ],
+    )
+    def test_bad_option(self, tmp_path: Path, option: str, value: str) -> None:
+        """Bad numbers and cron expressions are usage errors naming the option (exit 2)."""
+        proc = _bare("worker", "--dsn", self.UNREACHABLE, option, value, cwd=tmp_path, timeout=20)
+        assert 2 == proc.returncode
+        _no_traceback(proc)
+        assert option in proc.stderr
+
+    def test_import_whose_code_raises(self, tmp_path: Path) -> None:
+        """worker --import shares the run command's import: its errors exit 2 too."""
+        path = tmp_path / "bad.py"
+        path.write_text("raise RuntimeError('nope')", encoding="utf-8")
+        proc = _bare(
+            "worker", "--dsn", self.UNREACHABLE, "--import", str(path), cwd=tmp_path, timeout=20
+        )
+        assert 2 == proc.returncode
+        _no_traceback(proc)
+        assert f"--import {path}: RuntimeError: nope" in proc.stderr
 
 
 class TestPauseResume:

@@ -2,7 +2,8 @@
 The ``routilux`` command: run flow files as jobs on a job store, and inspect, resume and
 cancel those jobs from any process.
 
-Exit codes: 0 completed (or success), 1 failed, 2 bad input or usage, 3 paused, 4 cancelled.
+Exit codes: 0 completed (or success), 1 failed, 2 bad input or usage, 3 paused, 4 cancelled
+(141: standard output was closed early, as in ``routilux show JOB | head``).
 Other packages add subcommands through the ``routilux.commands`` entry-point group: each
 entry point names a callable ``register(subparsers)`` that adds its parsers and sets
 ``func(args) -> int`` as their default.
@@ -40,6 +41,7 @@ __all__ = [
     "COMMANDS_ENTRY_POINT_GROUP",
     "DEFAULT_STORE",
     "EXIT_BAD_INPUT",
+    "EXIT_BROKEN_PIPE",
     "EXIT_CANCELLED",
     "EXIT_COMPLETED",
     "EXIT_FAILED",
@@ -65,6 +67,8 @@ EXIT_PAUSED = 3
 """Exit code: the job is paused (for example waiting for a person)."""
 EXIT_CANCELLED = 4
 """Exit code: the job is cancelled."""
+EXIT_BROKEN_PIPE = 141
+"""Exit code: standard output was closed early (``| head``), as after SIGPIPE (128 + 13)."""
 
 _STATUS_EXIT = {
     "completed": EXIT_COMPLETED,
@@ -119,7 +123,8 @@ def _open_store(args: argparse.Namespace, must_exist: bool = True) -> BaseSqlJob
 
 def _import_modules(modules: Sequence[str] | None) -> None:
     # Modules named with --import on the command line (never by a flow file): they register
-    # routines that are not installed through entry points.
+    # routines that are not installed through entry points. Whatever their code raises is
+    # bad input (exit 2), never a traceback.
     for name in modules or ():
         try:
             if name.endswith(".py"):
@@ -129,22 +134,36 @@ def _import_modules(modules: Sequence[str] | None) -> None:
         except (ImportError, OSError) as exc:
             msg = f"--import {name}: {exc}"
             raise _BadInput(msg) from None
+        except Exception as exc:  # noqa: BLE001  # the module's own code failed
+            msg = f"--import {name}: {type(exc).__name__}: {exc}"
+            raise _BadInput(msg) from None
 
 
 def _import_file(path: str) -> None:
+    # The module is named after the file's resolved path: two files with one name (pa/x.py,
+    # pb/x.py) are two modules, and importing the same file again does nothing.
+    import hashlib
     import importlib.util
 
-    stem = os.path.splitext(os.path.basename(path))[0]
-    name = f"routilux_cli_import_{stem}"
+    resolved = os.path.realpath(path)
+    stem = os.path.splitext(os.path.basename(resolved))[0]
+    digest = hashlib.sha256(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    name = f"routilux_cli_import_{stem}_{digest}"
     if name in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, resolved)
     if spec is None or spec.loader is None:
         msg = f"cannot import {path!r}"
         raise ImportError(msg)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        # Never leave a half-executed module behind.
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+        raise
 
 
 def _human_input() -> Any:
@@ -287,7 +306,12 @@ def _run_stored(
         if progress is not None:
             progress.close()
     if args.json:
-        print(json.dumps(_show_data(store.load_job(job_id)), indent=2, ensure_ascii=False))
+        data = _show_data(store.load_job(job_id))
+        data["results"] = [
+            {"routine_id": rid, "event_name": event, "data": _jsonable(payload)}
+            for rid, event, payload in _results(job_state)
+        ]
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         _print_outcome(job_state, sys.stdout)
     return _STATUS_EXIT.get(job_state.status, EXIT_FAILED)
@@ -643,7 +667,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="routilux",
         description="Run routilux flow files as jobs, and inspect, resume and cancel them.",
-        epilog="exit codes: 0 completed, 1 failed, 2 bad input, 3 paused, 4 cancelled",
+        epilog="exit codes: 0 completed, 1 failed, 2 bad input, 3 paused, 4 cancelled, "
+        "141 output closed early",
     )
     from ._version import __version__
 
@@ -743,6 +768,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     Run the ``routilux`` command with ``argv`` (``sys.argv[1:]`` by default); return the
     exit code.
     """
+    try:
+        try:
+            code = _main(argv)
+        except SystemExit:  # argparse's --help, --version and usage errors
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        # The reader went away (``routilux show JOB | head``): stop quietly, as the Python
+        # docs recommend (see the signal module), with the exit code of a process killed by
+        # SIGPIPE.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
@@ -758,5 +800,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
+def _silence_stdout() -> None:
+    # Point stdout at devnull so that the interpreter's last flush cannot fail again.
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (an in-process caller's buffer): nothing to flush
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # ``python -m routilux.cli``: run the main of the module ``routilux.cli`` (imported once
+    # more under its name), so that subcommands importing from it share its classes.
+    from routilux.cli import main as _package_main
+
+    sys.exit(_package_main())

@@ -6,45 +6,113 @@ The ``routilux worker`` and ``routilux db`` subcommands (registered through the
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import math
 import os
 import sys
 from typing import Any
 
+from ..cli import _BadInput
+from ..exceptions import JobStoreError
+
 
 __all__ = ["register"]
+
+_CONNECT_TIMEOUT = 10
+"""Seconds the worker waits for its first connection before it gives up (exit 2)."""
 
 
 def _dsn(args: argparse.Namespace) -> str:
     dsn = args.dsn or os.environ.get("ROUTILUX_DSN")
     if not dsn:
-        print("routilux: error: give --dsn or set ROUTILUX_DSN", file=sys.stderr)
-        raise SystemExit(2)
+        msg = "give --dsn or set ROUTILUX_DSN"
+        raise _BadInput(msg)
     return str(dsn)
 
 
+def _check_worker_options(args: argparse.Namespace) -> None:
+    # Bad numbers and a bad cron are usage errors (exit 2), found before anything starts.
+    def positive(option: str, value: float) -> None:
+        if not math.isfinite(value) or value <= 0:
+            msg = f"{option} must be a positive number of seconds, got {value}"
+            raise _BadInput(msg)
+
+    if args.concurrency < 1:
+        msg = f"--concurrency must be at least 1, got {args.concurrency}"
+        raise _BadInput(msg)
+    if args.max_attempts < 1:
+        msg = f"--max-attempts must be at least 1, got {args.max_attempts}"
+        raise _BadInput(msg)
+    positive("--heartbeat", args.heartbeat)
+    positive("--stall-timeout", args.stall_timeout)
+    positive("--poll-interval", args.poll_interval)
+    if args.stall_timeout <= args.heartbeat:
+        msg = (
+            f"--stall-timeout ({args.stall_timeout}) must be longer than "
+            f"--heartbeat ({args.heartbeat})"
+        )
+        raise _BadInput(msg)
+    timeout = args.shutdown_timeout
+    if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
+        msg = f"--shutdown-timeout must be a number of seconds >= 0, got {timeout}"
+        raise _BadInput(msg)
+    if args.reap_cron not in ("", "off"):
+        # The parser procrastinate schedules periodic tasks with.
+        croniter: Any = importlib.import_module("croniter")
+        try:
+            croniter.croniter(args.reap_cron)
+        except (ValueError, KeyError, TypeError) as exc:  # CroniterError is a ValueError
+            msg = f"--reap-cron: not a cron expression: {args.reap_cron!r} ({exc})"
+            raise _BadInput(msg) from None
+
+
+def _check_reachable(dsn: str) -> None:
+    # One plain connection first: an unreachable database is a clear error at once, not
+    # a pool timeout (and a traceback) after 30 seconds.
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=_CONNECT_TIMEOUT):
+            pass
+    except psycopg.Error as exc:
+        msg = f"cannot reach the job store database: {exc}"
+        raise JobStoreError(msg) from None
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
+    import psycopg
+    import psycopg_pool
+
     from ._backend import PostgresBackend
 
+    _check_worker_options(args)
+    dsn = _dsn(args)
+    _check_reachable(dsn)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     backend = PostgresBackend(
-        _dsn(args),
+        dsn,
         queue=args.queue,
         stall_timeout=args.stall_timeout,
         max_attempts=args.max_attempts,
         heartbeat=args.heartbeat,
     )
-    backend.run_worker(
-        concurrency=args.concurrency,
-        name=args.name,
-        reap_cron=None if args.reap_cron in ("", "off") else args.reap_cron,
-        shutdown_timeout=args.shutdown_timeout,
-        poll_interval=args.poll_interval,
-    )
+    try:
+        backend.run_worker(
+            concurrency=args.concurrency,
+            name=args.name,
+            reap_cron=None if args.reap_cron in ("", "off") else args.reap_cron,
+            shutdown_timeout=args.shutdown_timeout,
+            poll_interval=args.poll_interval,
+        )
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        # The database went away between the check and the worker's pool.
+        msg = f"cannot reach the job store database: {exc}"
+        raise JobStoreError(msg) from None
     return 0
 
 
