@@ -575,6 +575,27 @@ class TestEntryPoints:
         assert all(pm.get_name(p) != "routilux_probe_broken" for p in pm.plugins())
         assert pm.relay() is None
 
+    def test_invalid_entry_point_plugin_is_named_and_can_be_blocked(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An entry point whose plugin is invalid (a hook with a wrong argument) raises a
+        PluginError whose plugin is the entry-point name, which block() then takes."""
+        source = (
+            "from routilux import hookimpl\n\n"
+            "@hookimpl\n"
+            "def routilux_job_started(flow, job_state, nonsense):\n"
+            "    pass\n"
+        )
+        make_distribution(tmp_path, "routilux_probe_invalid", source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.delitem(sys.modules, "routilux_probe_invalid", raising=False)
+        pm = PluginManager()
+        with pytest.raises(PluginError, match="routilux_probe_invalid") as info:
+            pm.plugins()
+        assert info.value.plugin == "routilux_probe_invalid"
+        pm.block("routilux_probe_invalid")
+        assert all(pm.get_name(p) != "routilux_probe_invalid" for p in pm.plugins())
+
     def test_not_loaded_without_jobs(self) -> None:
         """Creating flows and managers does not load entry points; the first job does."""
         pm = PluginManager()

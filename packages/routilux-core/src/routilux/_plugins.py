@@ -207,7 +207,11 @@ class PluginManager:
                     f"{ENTRY_POINT_GROUP!r}: {exc!r}"
                 )
                 raise PluginError(msg, plugin=ep.name) from exc
-            self.register(plugin, ep.name)
+            try:
+                self.register(plugin, ep.name)
+            except PluginError as exc:  # name the entry point: block() takes that name
+                msg = f"entry point {ep.name!r} ({ep.value}): {exc}"
+                raise PluginError(msg, plugin=ep.name) from exc
 
     def load_entry_points(self) -> None:
         """
