@@ -132,6 +132,18 @@ class TestFileTrail:
         assert [r.event_name for r in js.execution_history] == ["note", "added", "completed"]
         assert snapshot(js) == snapshot(audit.rebuild(js.job_id))
 
+    def test_bounded_history_is_rebuilt_bounded(self, tmp_path: Path, pm: PluginManager) -> None:
+        """A job with a history limit is rebuilt with the same records and dropped count."""
+        audit = AuditTrail(tmp_path / "audit.jsonl")
+        pm.register(audit)
+        with Flow("bounded", history_limit=3, plugins=pm) as flow:
+            flow.add_routine(Fan(), "fan")
+            js = flow.execute("fan", {"n": 5})
+        rebuilt = audit.rebuild(js.job_id)
+        assert (len(rebuilt.execution_history), rebuilt.history_dropped) == (3, js.history_dropped)
+        assert js.history_dropped > 0
+        assert snapshot(js) == snapshot(rebuilt)
+
     def test_rebuilds_each_of_several_jobs(self, tmp_path: Path, pm: PluginManager) -> None:
         """Jobs running at once share one trail; each is rebuilt by its id."""
         audit = AuditTrail(tmp_path / "audit.jsonl")
@@ -163,14 +175,16 @@ class TestFileTrail:
         assert snapshot(js) == snapshot(rebuilt)
 
     def test_records_are_plain_json(self, tmp_path: Path, pm: PluginManager) -> None:
-        """Each line has job_id, flow_id, kind, key, routine_id, old, new and changed_at."""
+        """Each line has job_id, flow_id, kind, key, routine_id, old, new and changed_at (and
+        a job_started line the job's history_limit)."""
         audit = AuditTrail(tmp_path / "audit.jsonl")
         pm.register(audit)
         with build(pm, "sequential") as flow:
             js = flow.execute("fan", {"n": 1})
         records = audit.records(js.job_id)
+        fields = {"job_id", "flow_id", "kind", "key", "routine_id", "old", "new", "changed_at"}
         assert all(
-            {"job_id", "flow_id", "kind", "key", "routine_id", "old", "new", "changed_at"} == set(r)
+            fields | ({"history_limit"} if r["kind"] == "job_started" else set()) == set(r)
             for r in records
         )
         assert records[0]["kind"] == "job_started" or records[0]["kind"] == "status"

@@ -37,7 +37,8 @@ class AuditTrail:
 
     Each record is a dict with ``job_id``, ``flow_id``, ``kind`` (a
     :class:`routilux.job_state.ChangeKind` value, or ``"job_started"``), ``key``,
-    ``routine_id``, ``old``, ``new`` and ``changed_at``. Values are stored as plain JSON data.
+    ``routine_id``, ``old``, ``new`` and ``changed_at`` (a ``job_started`` record also has the
+    job's ``history_limit``). Values are stored as plain JSON data.
     A job's records come in the order its changes happened (they are written while the job's
     lock is held), so :func:`rebuild_job_state` rebuilds the job from them.
 
@@ -105,6 +106,7 @@ class AuditTrail:
                 "old": None,
                 "new": job_state.current_routine_id,
                 "changed_at": datetime.now(),
+                "history_limit": job_state.history_limit,
             }
         )
 
@@ -194,7 +196,9 @@ def rebuild_job_state(records: Iterable[Mapping[str, Any]], job_id: str | None =
         what = "no records" if not jobs else f"records of {len(jobs)} jobs"
         msg = f"cannot rebuild one job from {what}; pass job_id"
         raise ValueError(msg)
-    js = JobState(job_id=str(jobs.pop()))
+    # A bounded history drops on replay what it dropped in the job (and counts it).
+    limits = [r.get("history_limit") for r in wanted if r.get("kind") == JOB_STARTED]
+    js = JobState(job_id=str(jobs.pop()), history_limit=limits[0] if limits else None)
     for r in wanted:
         _apply(js, r)
     return js
