@@ -587,40 +587,31 @@ def _is_dict_type(cl: Any) -> bool:
     return getattr(cl, "__origin__", None) is dict
 
 
-def _strict_list_factory(cl: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    # cattrs accepts any iterable as a list (a string, a dict); documents must hold lists.
-    inner = list_structure_factory(cl, converter)
-
+def _checked(
+    kind: type, expected: str, inner: Callable[[Any, Any], Any]
+) -> Callable[[Any, Any], Any]:
+    # A structure hook that refuses anything but ``kind`` before ``inner`` structures it.
     def hook(value: Any, t: Any) -> Any:
-        if type(value) is not list:
-            raise _type_error("a list", value)
+        if type(value) is not kind:
+            raise _type_error(expected, value)
         return inner(value, t)
 
     return hook
+
+
+def _strict_list_factory(cl: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # cattrs accepts any iterable as a list (a string, a dict); documents must hold lists.
+    return _checked(list, "a list", list_structure_factory(cl, converter))
 
 
 def _strict_dict_factory(cl: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    inner = mapping_structure_factory(cl, converter)
-
-    def hook(value: Any, t: Any) -> Any:
-        if type(value) is not dict:
-            raise _type_error("an object (dict)", value)
-        return inner(value, t)
-
-    return hook
+    return _checked(dict, "an object (dict)", mapping_structure_factory(cl, converter))
 
 
 def _strict_attrs_factory(cl: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     # A document part (an attrs class) must be an object: cattrs would test keys with ``in``
     # on a string or a list and fail with an unrelated message.
-    inner = make_dict_structure_fn(cl, converter)
-
-    def hook(value: Any, t: Any) -> Any:
-        if type(value) is not dict:
-            raise _type_error("an object (dict)", value)
-        return inner(value, t)
-
-    return hook
+    return _checked(dict, "an object (dict)", make_dict_structure_fn(cl, converter))
 
 
 def make_converter() -> cattrs.Converter:
