@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from typing import Any
 
 from routilux import Flow, Routine
@@ -91,3 +92,16 @@ def run_python(code: str, *, prelude: str = "") -> str:
     )
     assert 0 == proc.returncode, proc.stderr
     return proc.stdout
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    """
+    Wait until ``predicate()`` is true, reading it every few milliseconds, for a condition
+    no event announces (another thread's progress); fail naming ``what`` after ``timeout``.
+    """
+    done = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        done.wait(0.002)

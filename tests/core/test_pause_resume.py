@@ -11,7 +11,13 @@ import pytest
 from helpers import Emitter, Gate, Relay, chain
 
 from routilux import Flow, JobState, Routine
-from routilux.exceptions import FlowMismatchError, RoutiluxWarning, RoutineNotFoundError
+from routilux.exceptions import (
+    EventNotFoundError,
+    FlowMismatchError,
+    JobStateError,
+    RoutineNotFoundError,
+    SlotNotFoundError,
+)
 
 
 class PauseInside(Routine):
@@ -152,10 +158,10 @@ def test_cancel_drops_the_pending_tasks_of_a_paused_job(reload: bool) -> None:
         js = fresh
     flow.cancel(js, reason="stop")
     assert (js.status, js.pending_tasks) == ("cancelled", [])
-    flow.resume(js)
-    assert js.wait_for_completion(10) and js.status == "completed"
-    # Only the deferred event ran; the two cancelled activations did not.
-    assert [e["value"] for e in js.shared_log] == ["deferred"]
+    # Cancelled is final: a resume is refused and runs nothing of the job.
+    with pytest.raises(JobStateError, match="cancelled"):
+        flow.resume(js)
+    assert (js.status, js.shared_log) == ("cancelled", [])
     flow.shutdown()
 
 
@@ -212,15 +218,33 @@ def test_resume_fresh_job_state_with_pending_tasks() -> None:
     flow.shutdown()
 
 
-def test_resume_skips_unknown_pending_task_with_warning() -> None:
-    """A pending task for an unknown routine is dropped with a RoutiluxWarning."""
+def test_resume_refuses_unknown_pending_task() -> None:
+    """A pending task for a routine the flow lacks is refused before anything changes (it
+    used to be dropped with a warning, and the job reported completed without it)."""
     flow = Flow(flow_id="f")
     chain(flow, 1)
     js = JobState("f")
     js.pending_tasks.append({"slot_routine_id": "ghost", "slot_name": "input", "data": {}})
-    with pytest.warns(RoutiluxWarning, match="ghost"):
+    with pytest.raises(RoutineNotFoundError, match="ghost"):
         flow.resume(js)
-    assert js.wait_for_completion(10) and js.status == "completed"
+    assert ("pending", 1) == (js.status, len(js.pending_tasks))
+    flow.shutdown()
+
+
+def test_resume_refuses_unknown_slot_and_deferred_event() -> None:
+    """An unknown slot of a pending task, or an unknown event of a deferred event, is
+    refused with SlotNotFoundError / EventNotFoundError naming it."""
+    flow = Flow(flow_id="f")
+    chain(flow, 1)
+    js = JobState("f")
+    js.pending_tasks.append({"slot_routine_id": "r0", "slot_name": "nope", "data": {}})
+    with pytest.raises(SlotNotFoundError, match="nope"):
+        flow.resume(js)
+    js = JobState("f")
+    js.deferred_events.append({"routine_id": "e", "event_name": "never", "data": {}})
+    with pytest.raises(EventNotFoundError, match="never"):
+        flow.resume(js)
+    assert 1 == len(js.deferred_events)
     flow.shutdown()
 
 

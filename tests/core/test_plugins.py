@@ -286,7 +286,9 @@ class TestHooksOfARealFlow:
             flow.resume(js)
             assert js.wait_for_completion(30)
         changes = rec.details("job_state_changed")
-        assert set(ChangeKind) == {c.kind for c in changes}
+        # Errors and failed tasks have a test of their own (a job that fails).
+        expected = set(ChangeKind) - {ChangeKind.ERROR, ChangeKind.FAILED_TASKS}
+        assert expected == {c.kind for c in changes}
         assert all(c.job_id == js.job_id for c in changes)
         deferred = [c for c in changes if c.kind is ChangeKind.DEFERRED_EVENT]
         assert deferred[0].old is None
@@ -300,6 +302,40 @@ class TestHooksOfARealFlow:
         assert pause.new["checkpoint"] == {"at": "source"}
         statuses = [c.new for c in changes if c.kind is ChangeKind.STATUS]
         assert statuses == ["running", "paused", "running", "completed"]
+
+    def test_failure_and_retry_report_errors_and_failed_tasks(self, pm: PluginManager) -> None:
+        """A failing job reports its error record and the failed tasks it keeps; the retry
+        that takes them reports them gone."""
+        rec = Recorder()
+        pm.register(rec)
+        calls: list[int] = []
+
+        class FailsOnce(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.define_slot("trigger", handler=self.fire)
+
+            def fire(self, **_: Any) -> None:
+                calls.append(1)
+                if len(calls) == 1:
+                    msg = "first"
+                    raise RuntimeError(msg)
+
+        with Flow(flow_id="fails", plugins=pm) as flow:
+            flow.add_routine(FailsOnce(), "f")
+            js = flow.execute("f")
+            assert "failed" == js.status
+            flow.retry(js)
+            assert js.wait_for_completion(30)
+        changes = rec.details("job_state_changed")
+        [error] = [c for c in changes if c.kind is ChangeKind.ERROR]
+        got = (error.key, error.new.error_type, error.new.strategy)
+        assert ("f", "RuntimeError", "stop") == got
+        failed = [c for c in changes if c.kind is ChangeKind.FAILED_TASKS]
+        assert ["f"] == [t["slot_routine_id"] for t in failed[0].new]
+        assert [] == failed[-1].new
+        statuses = [c.new for c in changes if c.kind is ChangeKind.STATUS]
+        assert ["running", "failed", "running", "completed"] == statuses
 
     def test_routine_registered_hook(self) -> None:
         """Registering a routine class calls routilux_routine_registered on the default manager."""

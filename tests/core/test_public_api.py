@@ -23,6 +23,7 @@ PUBLIC_MODULES = [
     "routilux.serialization",
     "routilux.registry",
     "routilux.job_state",
+    "routilux.lifecycle",
     "routilux.history",
     "routilux.routine",
     "routilux.slot",

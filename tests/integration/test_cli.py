@@ -130,6 +130,27 @@ class TestRun:
             (record,) = store.list_jobs()
         assert "failed" == record.status
 
+    def test_downstream_error_exits_5_and_is_printed(
+        self, env: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """An error after the entry routine (a TextClipper given "fifty" as its length)
+        leaves the job completed, but the command prints the error after the status line
+        and exits 5; show lists it too."""
+        data = json.loads((EXAMPLES / "text_pipeline" / "flow.json").read_text())
+        data["routines"]["clip"]["config"]["max_length"] = "fifty"
+        proc = run(env, "run", str(write_flow(tmp_path, "fifty.json", data)), "--param", "data=x")
+        assert 5 == proc.returncode, proc.stderr
+        (job_id,) = job_ids(env)
+        lines = proc.stdout.splitlines()
+        assert f"job {job_id} completed" == lines[0]
+        assert lines[1].startswith("  error in clip.input (attempt 1, went on without it): ")
+        shown = run(env, "show", job_id)
+        assert 0 == shown.returncode, shown.stderr
+        assert "errors:" in shown.stdout
+        assert "error in clip.input" in shown.stdout
+        listed = json.loads(run(env, "show", job_id, "--json").stdout)
+        assert ["clip"] == [e["routine_id"] for e in listed["errors"]]
+
     def test_cancelled_job_exits_4(self, env: dict[str, Any], tmp_path: Path) -> None:
         """A job cancelled while it runs ends the command with exit 4."""
         flow = {

@@ -1,7 +1,7 @@
 """
 The storm: many concurrent jobs of the diamond flow while controller threads pause,
-resume and cancel them at random, with a tiny GIL switch interval. Used by the CI test
-(a few seconds) and by ``benchmarks/storm_long.py`` (minutes).
+resume, cancel and retry them at random, with a tiny GIL switch interval. Used by the CI
+test (a few seconds) and by ``benchmarks/storm_long.py`` (minutes).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections import Counter
 import attrs
 
 from routilux import JobState
+from routilux.exceptions import JobStateError
+from routilux.lifecycle import allowed
 
 from ._support import (
     FINAL,
@@ -23,6 +25,7 @@ from ._support import (
     check_job,
     describe,
     diamond_flow,
+    expected_deliveries,
     format_all_stacks,
     switch_interval,
 )
@@ -34,6 +37,8 @@ class StormReport:
 
     jobs: int = 0
     actions: Counter[str] = attrs.field(factory=Counter)
+    #: Actions the lifecycle table refused (``JobStateError``), by action.
+    refused: Counter[str] = attrs.field(factory=Counter)
     statuses: Counter[str] = attrs.field(factory=Counter)
     activations: int = 0
     seconds: float = 0.0
@@ -48,6 +53,7 @@ class _Job:
     allowed_late: int = 0
     resumes: int = 0
     cancels: int = 0
+    retries: int = 0
 
 
 def run_storm(
@@ -65,6 +71,7 @@ def run_storm(
     chaos: bool = False,
     blocking: bool = False,
     flaky: bool = False,
+    failing: bool = False,
 ) -> StormReport:
     """
     Run one storm and return its report; ``report.problems`` lists broken invariants.
@@ -74,6 +81,11 @@ def run_storm(
     ever cancelled may miss its dropped work. ``blocking``: the submitters call
     ``execute`` (a sequential job drains on the submitting thread) instead of ``submit``.
     ``flaky``: one branch fails each first attempt and retries on the flow's timer.
+    ``failing``: the other branch fails each job's first attempt at one token with a STOP
+    error, so jobs fail and the controllers retry them. A ``JobStateError`` is the only
+    exception a control call may raise, and only where the lifecycle table refuses the
+    action for the job's status; any job reported ``completed`` delivered every item of
+    its work exactly once, and a cancelled job stays cancelled.
 
     Controllers serialise their actions on one job with a per-job lock, so the test
     knows when a job is held paused or cancelled; different jobs are controlled at once
@@ -81,7 +93,9 @@ def run_storm(
     """
     ledger = Ledger()
     life = Lifecycle()
-    flow = diamond_flow(ledger, strategy, workers, plugin=life, spin=spin, flaky=flaky)
+    flow = diamond_flow(
+        ledger, strategy, workers, plugin=life, spin=spin, flaky=flaky, failing=failing
+    )
     report = StormReport(jobs=jobs)
     registry: list[_Job] = []
     registry_lock = threading.Lock()
@@ -112,7 +126,14 @@ def run_storm(
         except Exception as exc:
             errors.append(f"submitter: {exc!r}")
 
+    def refused(job: _Job, action: str, exc: JobStateError) -> None:
+        # A refusal must name the job and a status the table refuses the action for.
+        report.refused[action] += 1
+        if exc.job_id != job.state.job_id or allowed(exc.status, action):
+            errors.append(f"{action} refused wrongly on {job.state!r}: {exc}")
+
     def controller(rng: random.Random) -> None:
+        weights = (4, 4, 1, 2 if failing else 0, 3)
         try:
             while not stop.is_set():
                 with registry_lock:
@@ -120,44 +141,67 @@ def run_storm(
                 if job is None:
                     stop.wait(0.001)
                     continue
-                action = rng.choices(("pause", "resume", "cancel", "peek"), (4, 4, 1, 3))[0]
+                action = rng.choices(("pause", "resume", "cancel", "retry", "peek"), weights)[0]
                 if action == "cancel":
                     with registry_lock:
                         if cancel_budget[0] <= 0:
                             action = "peek"
                         else:
                             cancel_budget[0] -= 1
-                if chaos:
-                    chaos_action(job, action)
-                    report.actions[action] += 1
-                    continue
-                with job.lock:
-                    if job.cancelled:
-                        continue
-                    js = job.state
-                    if action == "pause":
-                        flow.pause(js, "storm")
-                        ledger.hold(js.job_id, "paused")
-                    elif action == "resume":
-                        if js.status != "paused":
-                            continue
-                        ledger.release(js.job_id)
-                        job.resumes += 1
-                        flow.resume(js)
-                    elif action == "cancel":
-                        with js._settled:
-                            flow.cancel(js, "storm")
-                            run = js._run
-                            job.allowed_late = run.in_flight if run is not None else 0
-                        ledger.hold(js.job_id, "cancelled")
-                        job.cancelled = True
-                        job.cancels += 1
+                try:
+                    if chaos:
+                        chaos_action(job, action)
                     else:
-                        js.get_execution_history()
-                        js.wait_for_completion(0)
+                        with job.lock:
+                            held_action(job, action)
+                except JobStateError as exc:
+                    refused(job, action, exc)
+                    continue
                 report.actions[action] += 1
         except Exception as exc:
             errors.append(f"controller: {exc!r}")
+
+    def held_action(job: _Job, action: str) -> None:
+        js = job.state
+        if action == "pause":
+            flow.pause(js, "storm")
+            ledger.hold(js.job_id, "paused")
+        elif action == "resume":
+            with ledger.lock:
+                held = ledger.stopped.get(js.job_id)
+            ledger.release(js.job_id)
+            try:
+                flow.resume(js)
+            except JobStateError:
+                if held is not None:
+                    ledger.hold(js.job_id, held)
+                raise
+            job.resumes += 1
+        elif action == "retry":
+            if js.status == "failed" and not js.wait_for_completion(0):
+                return  # its failed run is still winding down
+            with ledger.lock:
+                held = ledger.stopped.get(js.job_id)
+            ledger.release(js.job_id)
+            try:
+                flow.retry(js)
+            except JobStateError:
+                if held is not None:
+                    ledger.hold(js.job_id, held)
+                raise
+            job.retries += 1
+        elif action == "cancel":
+            with js._settled:
+                flow.cancel(js, "storm")
+                run = js._run
+                if not job.cancelled:  # a cancel of a cancelled job does nothing
+                    job.allowed_late = run.in_flight if run is not None else 0
+            ledger.hold(js.job_id, "cancelled")
+            job.cancelled = True
+            job.cancels += 1
+        else:
+            js.get_execution_history()
+            js.wait_for_completion(0)
 
     def chaos_action(job: _Job, action: str) -> None:
         js = job.state
@@ -166,10 +210,13 @@ def run_storm(
         elif action == "resume":
             job.resumes += 1
             flow.resume(js)
+        elif action == "retry":
+            job.retries += 1
+            flow.retry(js)
         elif action == "cancel":
+            flow.cancel(js, "chaos")
             job.cancelled = True
             job.cancels += 1
-            flow.cancel(js, "chaos")
         else:
             js.wait_for_completion(0)
 
@@ -197,18 +244,24 @@ def run_storm(
                 report.problems.append(f"thread {t.name} hung\n{format_all_stacks()}")
                 return report
         report.problems.extend(errors)
-        # Let every job finish: resume the ones the storm left paused.
-        for job in registry:
-            js = job.state
-            if (chaos or not job.cancelled) and js.status == "paused":
-                ledger.release(js.job_id)
-                job.resumes += 1
-                flow.resume(js)
-        for job in registry:
-            left = max(0.1, deadline - (time.perf_counter() - t_start))
-            if not job.state.wait_for_completion(left):
-                report.problems.append(f"{job.state!r} never finished\n{format_all_stacks()}")
-                return report
+        # Let every job finish: resume the ones the storm left paused, retry the failed
+        # ones (a job fails at most once per token, so this ends).
+        for _ in range(4):
+            for job in registry:
+                js = job.state
+                if js.status == "paused":
+                    ledger.release(js.job_id)
+                    job.resumes += 1
+                    flow.resume(js)
+            for job in registry:
+                js = job.state
+                left = max(0.1, deadline - (time.perf_counter() - t_start))
+                if not js.wait_for_completion(left):
+                    report.problems.append(f"{js!r} never finished\n{format_all_stacks()}")
+                    return report
+                if js.status == "failed":
+                    job.retries += 1
+                    flow.retry(js)
         if not flow.wait_for_completion(max(0.1, deadline - (time.perf_counter() - t_start))):
             report.problems.append(f"flow.wait_for_completion timed out\n{format_all_stacks()}")
             return report
@@ -223,11 +276,21 @@ def run_storm(
         report.statuses[js.status] += 1
         if js.status not in FINAL:
             report.problems.append(f"{js!r} not final after wait_for_completion")
-        if not job.cancelled and js.status == "completed":
+        if js.status == "failed":
+            report.problems.append(f"{js!r} still failed after retries\n{describe(js)}")
+        if job.cancelled != (js.status == "cancelled"):
+            report.problems.append(f"{js!r}: cancelled={job.cancelled} but {js.status}")
+        if js.status == "completed":
             with ledger.lock:
                 running = ledger.running[jid]
             if running:
                 report.problems.append(f"{js!r} completed with {running} handler(s) running")
+            _, delivered = ledger.snapshot(jid)
+            if delivered != expected_deliveries(fanout):
+                report.problems.append(
+                    f"{js!r} completed, yet delivered {sorted(delivered.items())} "
+                    f"(expected each of {fanout} items once)\n{describe(js)}"
+                )
         found = check_job(ledger, js, lossy=job.cancelled)
         if found and len(report.problems) < 20:
             found.append(describe(js))
@@ -247,12 +310,13 @@ def run_storm(
         for old, new in changes:
             if old in FINAL and new in ("completed", "failed"):
                 report.problems.append(f"{js!r}: final status {old!r} overwritten by {new!r}")
-        if not chaos and job.cancelled and (not changes or changes[-1][1] != "cancelled"):
-            report.problems.append(f"{js!r}: status changed after cancel: {changes[-3:]}")
-        if finished < 1 or finished > 1 + job.resumes + job.cancels:
+        after = [new for old, new in changes if old == "cancelled"]
+        if after:
+            report.problems.append(f"{js!r}: status changed after cancel to {after}")
+        if finished < 1 or finished > 1 + job.resumes + job.cancels + job.retries:
             report.problems.append(
                 f"{js!r}: job_finished called {finished} times "
-                f"({job.resumes} resumes, {job.cancels} cancels)"
+                f"({job.resumes} resumes, {job.cancels} cancels, {job.retries} retries)"
             )
         with ledger.lock:
             report.activations += sum(ledger.delivered[jid].values())

@@ -194,9 +194,9 @@ def describe(job_state: JobState) -> str:
 
 
 def pending_keys(job_state: JobState) -> Counter[tuple[str, str]]:
-    """The (routine, token) pairs a job holds in ``pending_tasks``."""
+    """The (routine, token) pairs a job holds in ``pending_tasks`` and ``failed_tasks``."""
     out: Counter[tuple[str, str]] = Counter()
-    for task in list(job_state.pending_tasks):
+    for task in [*job_state.pending_tasks, *job_state.failed_tasks]:
         if task.get("entry"):
             out[("src", "entry")] += 1
             continue
@@ -275,6 +275,38 @@ class FlakyBranch(Branch):
         super().take(token)
 
 
+class StopOnceBranch(Branch):
+    """A branch that raises on its first attempt at token ``s1`` of each job (before it
+    counts as delivered); its error handler is STOP, so the job fails until retried."""
+
+    def __init__(self, ledger: Ledger, name: str, spin: int = 50) -> None:
+        super().__init__(ledger, name, spin)
+        self.failed: set[str] = set()
+        self.failed_lock = threading.Lock()
+        self.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))
+
+    def take(self, token: str) -> None:
+        job = _job_id(self)
+        if token == "s1":
+            with self.failed_lock:
+                first = job not in self.failed
+                self.failed.add(job)
+            if first:
+                msg = f"first attempt at {token} of {job}"
+                raise RuntimeError(msg)
+        super().take(token)
+
+
+def expected_deliveries(n: int) -> Counter[tuple[str, str]]:
+    """What a completed diamond job of ``n`` tokens delivered, each exactly once."""
+    out: Counter[tuple[str, str]] = Counter({("src", "entry"): 1})
+    for i in range(n):
+        for side in ("left", "right"):
+            out[(side, f"s{i}")] += 1
+            out[("join", f"{side}:s{i}")] += 1
+    return out
+
+
 class Join(Routine):
     """Fan-in with an append merge: each call sees the token list so far."""
 
@@ -332,10 +364,13 @@ def diamond_flow(
     spin: int = 50,
     flow_id: str | None = None,
     flaky: bool = False,
+    failing: bool = False,
 ) -> Flow:
     """
     Build ``src -> (left, right) -> join``: fan-out, fan-in, and an append merge at the join.
     ``flaky``: the right branch fails each token's first attempt and retries on a timer.
+    ``failing``: the left branch fails each job's first attempt at ``s1`` with a STOP
+    error, so a job of two or more tokens fails until it is retried.
     """
     plugins = None
     if plugin is not None:
@@ -343,7 +378,8 @@ def diamond_flow(
         plugins.register(plugin)
     flow = Flow(flow_id, execution_strategy=strategy, max_workers=workers, plugins=plugins)
     flow.add_routine(Source(ledger), "src")
-    flow.add_routine(Branch(ledger, "left", spin), "left")
+    left = StopOnceBranch(ledger, "left", spin) if failing else Branch(ledger, "left", spin)
+    flow.add_routine(left, "left")
     right = FlakyBranch(ledger, "right", spin) if flaky else Branch(ledger, "right", spin)
     if flaky:
         right.set_error_handler(
@@ -364,8 +400,9 @@ def check_job(
     """
     Check the delivery invariants of one settled job; return what is wrong.
 
-    Every activation a job emitted was either delivered once or is still pending, unless
-    the job was cancelled while it had queued work (``lossy``: the dropped ones may be
+    Every activation a job emitted was either delivered once or is still pending (or kept
+    in ``failed_tasks`` by a failure, for retry), unless the job was cancelled while it had
+    queued work (``lossy``: the dropped ones may be
     missing, but nothing is delivered twice or delivered without an emission). The join's
     append buffer saw sizes 1..n, one per delivery, unless the job was reloaded from data
     (merge buffers are runtime state and start empty in a new process).
@@ -388,7 +425,7 @@ def check_job(
     overlap = [k for k in pending if k in delivered_work]
     if overlap:
         problems.append(f"{job}: both delivered and pending: {overlap[:5]}")
-    if not lossy and job_state.status != "failed":
+    if not lossy:
         accounted = delivered_work + pending
         if accounted != emitted_entry:
             missing = emitted_entry - accounted

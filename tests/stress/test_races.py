@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from routilux import Flow, JobState
+from routilux.lifecycle import Action
 
 from ._support import Ledger, check_job, diamond_flow
 
@@ -145,7 +146,7 @@ class TestStaleRunReferences:
         assert js.wait_for_completion(WAIT)
         stale, live = self._stale_and_live(flow, js)
         assert stale is not live
-        assert stale.reopen() is False
+        assert stale.reopen(Action.RESUME) is False
         assert js._run is live or not hasattr(js._run, "queue")
         assert js.wait_for_completion(WAIT)
         flow.shutdown(wait=True, timeout=WAIT)

@@ -12,6 +12,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from . import builtin_routines as _builtin_routines
+from . import lifecycle
 from ._async import run_async
 from ._flow import Flow
 from ._plugins import PluginManager, register_plugin, unregister_plugin
@@ -21,7 +22,7 @@ from .event import Event
 from .execution_tracker import ExecutionTracker
 from .history import ExecutionHistory
 from .hookspecs import hookimpl
-from .job_state import ExecutionRecord, JobState, JobStateChange, JobStatus
+from .job_state import ErrorRecord, ExecutionRecord, JobState, JobStateChange, JobStatus
 from .output_handler import (
     CallbackOutputHandler,
     NullOutputHandler,
@@ -36,6 +37,7 @@ __all__ = [
     "CallbackOutputHandler",
     "Connection",
     "ErrorHandler",
+    "ErrorRecord",
     "ErrorStrategy",
     "Event",
     "ExecutionContext",
@@ -53,6 +55,7 @@ __all__ = [
     "Routine",
     "Slot",
     "hookimpl",
+    "lifecycle",
     "register_plugin",
     "run_async",
     "unregister_plugin",

@@ -29,6 +29,7 @@ from .exceptions import (
     SlotNotFoundError,
 )
 from .job_state import JobState
+from .lifecycle import Action, next_status, transition
 from .routine import Routine
 from .slot import Slot
 
@@ -491,13 +492,14 @@ class Flow:
             if run is not None and not run.finished and not run.paused:
                 msg = f"{job_state!r} is already running; pass a new JobState to execute"
                 raise ExecutionContextError(msg)
+            next_status(job_state.status, Action.START, job_id=job_state.job_id)
         if output_handler is not None:
             job_state.output_handler = output_handler
         params = dict(entry_params or {})
         job_state.current_routine_id = entry_routine_id
         run = self._new_run(job_state, strategy == "sequential")
         run.configure(checkpoint, checkpoint_every, control)
-        job_state._set_status("running")
+        transition(job_state, Action.START)
         self._job_active(run)
         job_state.record_execution(entry_routine_id, "start", params)
         run.tracker._entry = (entry_routine_id, params)
@@ -760,13 +762,16 @@ class Flow:
         Pause one job: nothing new of it starts, its queued activations move into
         ``job_state.pending_tasks``, one pause point is recorded and its status becomes
         ``paused``. Running handlers finish; called from outside the job, this waits for
-        them. Callable from any thread, including the job's own handlers, on a job in any
-        status. Running ``async def`` handlers are cancelled and their activations go back
-        into ``pending_tasks`` first, to run again on resume (at least once; see
+        them (from inside one of its handlers it does not: ``job_state.wait_settled()``
+        waits until none runs). Callable from any thread. A running, pending, paused or
+        completed job can be paused (see the lifecycle table in ``routilux.lifecycle``).
+        Running ``async def`` handlers are cancelled and their activations go back into
+        ``pending_tasks`` first, to run again on resume (at least once; see
         ``docs/async.md``); on an event loop's thread the call does not wait for them.
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow (a ``ValueError``).
+            JobStateError: The job is failed or cancelled (a ``ValueError``).
         """
         self._check_job(job_state)
         with job_state._lock:
@@ -794,19 +799,58 @@ class Flow:
         """
         Resume a job (paused here, or loaded from data on any host): emit its deferred
         events first, then queue its pending activations. Returns the same JobState,
-        ``running``; the flow's pool finishes it. ``checkpoint``, ``checkpoint_every`` and
-        ``control`` are as for :meth:`execute` (when given, they replace the job's own).
+        ``running``; the flow's pool finishes it. Resuming a job this flow runs does
+        nothing. ``checkpoint``, ``checkpoint_every`` and ``control`` are as for
+        :meth:`execute` (when given, they replace the job's own).
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
-            RoutineNotFoundError: Its entry routine is not in this flow.
+            RoutineNotFoundError: A routine the job names (its entry, a pending activation,
+                a deferred event) is not in this flow; nothing changed. ``SlotNotFoundError``
+                and ``EventNotFoundError`` likewise for slots and events.
+            JobStateError: The job is cancelled, or failed (use :meth:`retry`).
         """
+        return self._reopen(job_state, Action.RESUME, checkpoint, checkpoint_every, control)
+
+    def retry(
+        self,
+        job_state: JobState,
+        *,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
+        checkpoint_every: int = 0,
+        control: JobControl | None = None,
+    ) -> JobState:
+        """
+        Run a failed job again, as a new attempt of the same job: its deferred events
+        first, then its ``failed_tasks`` (the activations that failed, and the work that was
+        queued or pending when it failed) in their original order, each with a fresh
+        retry budget. The history and the routine states go on; the retry is recorded in
+        the history (a ``retry`` record of the entry routine). Returns the same JobState,
+        ``running``; it ends ``completed`` or ``failed`` again. Arguments as for
+        :meth:`resume`.
+
+        Raises:
+            FlowMismatchError: The JobState belongs to another flow.
+            RoutineNotFoundError: A routine the job names is not in this flow.
+            JobStateError: The job is not failed, or its failed run still has handlers
+                running.
+
+        .. versionadded:: 0.10
+        """
+        return self._reopen(job_state, Action.RETRY, checkpoint, checkpoint_every, control)
+
+    def _reopen(
+        self,
+        job_state: JobState,
+        action: Action,
+        checkpoint: Callable[[JobState, dict[str, Any]], None] | None,
+        checkpoint_every: int,
+        control: JobControl | None,
+    ) -> JobState:
         self._check_job(job_state)
-        entry = job_state.current_routine_id
-        if entry is not None and entry not in self.routines:
-            msg = f"Entry routine '{entry}' of {job_state!r} not found in flow {self.flow_id!r}"
-            raise RoutineNotFoundError(msg, name=entry)
         with job_state._lock:
+            next_status(job_state.status, action, job_id=job_state.job_id)
+            self._check_names(job_state, action)
             # Under the job's lock, so that concurrent resumes make at most one new run.
             run = self._run_of(job_state)
             if run is None:
@@ -824,33 +868,61 @@ class Flow:
                 run.paused = True
         if checkpoint is not None or control is not None:
             run.configure(checkpoint, checkpoint_every, control)
-        if not run.reopen():
+        if not run.reopen(action):
             return job_state
         self._job_active(run)
         try:
-            deferred, pending = job_state._take_resume_work()
+            retry = action is Action.RETRY
+            deferred, tasks = job_state._take_resume_work(failed=retry)
+            if retry:
+                entry = job_state.current_routine_id
+                job_state.record_execution(entry or "", "retry", {"tasks": len(tasks)})
             token = set_frame(Frame(run, None))
             try:
                 for item in deferred:
                     self._emit_deferred(item)
             finally:
                 reset_frame(token)
-            acts = [a for a in (run.from_pending(t) for t in pending) if a is not None]
+            acts = [run.from_pending(t, fresh=retry) for t in tasks]
             if acts:
                 run.enqueue(acts)
         finally:
             run.release_hold()
         return job_state
 
+    def _check_names(self, job_state: JobState, action: Action) -> None:
+        # Every routine, slot and event the job names must be in this flow, before
+        # anything of the job changes.
+        where = f"of {job_state!r} not found in flow {self.flow_id!r}"
+        entry = job_state.current_routine_id
+        if entry is not None and entry not in self.routines:
+            msg = f"Entry routine '{entry}' {where}"
+            raise RoutineNotFoundError(msg, name=entry)
+        tasks = job_state.failed_tasks if action is Action.RETRY else job_state.pending_tasks
+        for task in tasks:
+            rid, name = task.get("slot_routine_id"), task.get("slot_name")
+            routine = self.routines.get(rid) if isinstance(rid, str) else None
+            if routine is None:
+                msg = f"Routine {rid!r} of a pending activation {where}"
+                raise RoutineNotFoundError(msg, name=str(rid))
+            if not isinstance(name, str) or routine.get_slot(name) is None:
+                msg = f"Slot {rid!r}.{name!r} of a pending activation {where}"
+                raise SlotNotFoundError(msg, name=str(name))
+        for item in job_state.deferred_events:
+            rid, name = item.get("routine_id"), item.get("event_name")
+            routine = self.routines.get(rid) if isinstance(rid, str) else None
+            if routine is None:
+                msg = f"Routine {rid!r} of a deferred event {where}"
+                raise RoutineNotFoundError(msg, name=str(rid))
+            if not isinstance(name, str) or routine.get_event(name) is None:
+                msg = f"Event {rid!r}.{name!r} of a deferred event {where}"
+                raise EventNotFoundError(msg, name=str(name))
+
     def _emit_deferred(self, item: dict[str, Any]) -> None:
-        rid = item.get("routine_id")
-        name = item.get("event_name")
-        routine = self.routines.get(rid) if isinstance(rid, str) else None
-        event = routine.get_event(name) if routine is not None and isinstance(name, str) else None
-        if event is None:
-            msg = f"deferred event {rid!r}.{name!r} skipped on resume: no such routine or event"
-            warnings.warn(msg, RoutiluxWarning, stacklevel=4)
-            return
+        # The routine and event were checked by _check_names.
+        rid, name = item["routine_id"], item["event_name"]
+        event = self.routines[rid].get_event(name)
+        assert event is not None
         data = item.get("data") or {}
         try:
             event.emit(self, **data)
@@ -860,21 +932,25 @@ class Flow:
 
     def cancel(self, job_state: JobState, reason: str = "") -> None:
         """
-        Cancel one job: drop its queued work (also the activations a pause set aside in
-        ``pending_tasks``) and waiting retries, mark it ``cancelled`` and
-        wake whoever waits for it. Running sync handlers finish; running ``async def``
-        handlers are cancelled (they see ``CancelledError`` at their next ``await``);
-        nothing new starts.
+        Cancel one job for good: drop its queued work (also the activations a pause set
+        aside in ``pending_tasks``) and waiting retries, mark it ``cancelled`` and wake
+        whoever waits for it. Running sync handlers finish; running ``async def`` handlers
+        are cancelled (they see ``CancelledError`` at their next ``await``); nothing of the
+        job ever starts again (pause, resume and retry of it raise ``JobStateError``).
+        Cancelling a cancelled job does nothing.
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
+            JobStateError: The job failed (it runs nothing to cancel; it stays failed).
         """
         self._check_job(job_state)
         with job_state._lock:
             run = self._run_of(job_state)
             if run is None:
-                job_state._drop_pending()
-                job_state._set_cancelled(reason)
+                status = job_state.status
+                if next_status(status, Action.CANCEL, job_id=job_state.job_id) != status:
+                    job_state._drop_pending()
+                    job_state._set_cancelled(reason)
                 return
         run.cancel(reason)
 

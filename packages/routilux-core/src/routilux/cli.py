@@ -2,7 +2,8 @@
 The ``routilux`` command: run flow files as jobs on a job store, and inspect, resume and
 cancel those jobs from any process.
 
-Exit codes: 0 completed (or success), 1 failed, 2 bad input or usage, 3 paused, 4 cancelled
+Exit codes: 0 completed (or success), 1 failed, 2 bad input or usage, 3 paused, 4 cancelled,
+5 completed with errors (a handler raised and the job went on without that activation)
 (141: standard output was closed early, as in ``routilux show JOB | head``).
 Other packages add subcommands through the ``routilux.commands`` entry-point group: each
 entry point names a callable ``register(subparsers)`` that adds its parsers and sets
@@ -44,6 +45,7 @@ __all__ = [
     "EXIT_BROKEN_PIPE",
     "EXIT_CANCELLED",
     "EXIT_COMPLETED",
+    "EXIT_COMPLETED_WITH_ERRORS",
     "EXIT_FAILED",
     "EXIT_PAUSED",
     "main",
@@ -67,6 +69,9 @@ EXIT_PAUSED = 3
 """Exit code: the job is paused (for example waiting for a person)."""
 EXIT_CANCELLED = 4
 """Exit code: the job is cancelled."""
+EXIT_COMPLETED_WITH_ERRORS = 5
+"""Exit code: the job completed, but handlers raised errors it recorded and went on without
+(an activation that failed for good; errors a retry recovered from do not count)."""
 EXIT_BROKEN_PIPE = 141
 """Exit code: standard output was closed early (``| head``), as after SIGPIPE (128 + 13)."""
 
@@ -197,22 +202,41 @@ def _fmt_time(ts: float) -> str:
 def _print_outcome(job_state: JobState, out: TextIO) -> None:
     status = job_state.status
     print(f"job {job_state.job_id} {status}", file=out)
+    for error in job_state.errors:
+        print(f"  {_error_line(error.serialize())}", file=out)
     for entry in job_state.output_log:
         data = json.dumps(_jsonable(entry.get("data")), ensure_ascii=False)
         print(f"  output {entry.get('routine_id')}.{entry.get('output_type')}: {data}", file=out)
     for rid, event, data in _results(job_state):
         payload = json.dumps(_jsonable(data), ensure_ascii=False)
         print(f"  result {rid}.{event}: {payload}", file=out)
-    if status == "failed":
-        for rid, state in sorted(job_state.routine_states.items()):
-            if isinstance(state, dict) and state.get("error"):
-                print(f"  error in {rid}: {state.get('error')}", file=out)
     if status == "paused":
         waiting = _waiting(job_state)
         for rid, request in waiting.items():
             print(f"  waiting: {rid} asks {request.get('question')!r}", file=out)
         hint = " --set answer=VALUE" if waiting else ""
         print(f"  resume with: routilux resume {job_state.job_id}{hint}", file=out)
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    # One line per recorded error: where, which attempt, what the strategy did, what.
+    how = error.get("strategy")
+    what = "retried" if how == "retry" else {"stop": "job failed", "skip": "skipped"}.get(
+        str(how), "went on without it"
+    )
+    return (
+        f"error in {error.get('routine_id')}.{error.get('slot')} "
+        f"(attempt {error.get('attempt')}, {what}): "
+        f"{error.get('error_type')}: {error.get('message')}"
+    )
+
+
+def _exit_code(status: str, errors: Sequence[Any]) -> int:
+    # The exit code of a job: its status, and 5 for a completed job that lost work to errors.
+    code = _STATUS_EXIT.get(status, EXIT_FAILED)
+    if code == EXIT_COMPLETED and any(e.strategy != "retry" for e in errors):
+        return EXIT_COMPLETED_WITH_ERRORS
+    return code
 
 
 def _results(job_state: JobState) -> list[tuple[str, str, Any]]:
@@ -314,7 +338,7 @@ def _run_stored(
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         _print_outcome(job_state, sys.stdout)
-    return _STATUS_EXIT.get(job_state.status, EXIT_FAILED)
+    return _exit_code(job_state.status, job_state.errors)
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -464,7 +488,9 @@ def _show_data(record: JobRecord) -> dict[str, Any]:
         "history": state.get("execution_history", []),
         "outputs": state.get("output_log", []),
         "shared_data": state.get("shared_data", {}),
+        "errors": state.get("errors", []),
         "pending_tasks": len(state.get("pending_tasks") or []),
+        "failed_tasks": len(state.get("failed_tasks") or []),
         "pause_points": state.get("pause_points", []),
     }
 
@@ -504,6 +530,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
             f"  {item.get('timestamp', '')[11:23]}  "
             f"{item.get('routine_id')}.{item.get('event_name')}  {payload}"
         )
+    if data["errors"]:
+        print("errors:")
+        for error in data["errors"]:
+            print(f"  {_error_line(error)}")
     if data["outputs"]:
         print("outputs:")
         for entry in data["outputs"]:
@@ -511,6 +541,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
             print(f"  {entry.get('routine_id')}.{entry.get('output_type')}: {payload}")
     if data["pending_tasks"]:
         print(f"pending activations: {data['pending_tasks']}")
+    if data["failed_tasks"]:
+        print(f"failed activations (run again by retry): {data['failed_tasks']}")
     if record.status == "paused" and record.state is not None:
         from .job_state import JobState
 
@@ -668,7 +700,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="routilux",
         description="Run routilux flow files as jobs, and inspect, resume and cancel them.",
         epilog="exit codes: 0 completed, 1 failed, 2 bad input, 3 paused, 4 cancelled, "
-        "141 output closed early",
+        "5 completed with errors, 141 output closed early",
     )
     from ._version import __version__
 

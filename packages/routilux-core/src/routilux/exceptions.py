@@ -21,6 +21,7 @@ __all__ = [
     "FlowMismatchError",
     "InvalidStateError",
     "JobNotFoundError",
+    "JobStateError",
     "JobStoreError",
     "PluginError",
     "RegistryError",
@@ -130,6 +131,32 @@ class InvalidStateError(RoutiluxError, RuntimeError):
     """
     An operation is not valid in the current state of a job or scheduler.
     """
+
+
+class JobStateError(RoutiluxError, ValueError):
+    """
+    An action (pause, resume, cancel, retry...) that the job's status does not allow, by the
+    job lifecycle's transition table (``routilux.lifecycle``): for example resuming a
+    cancelled job, or resuming a failed one (retry it instead).
+
+    Attributes:
+        job_id: The job.
+        status: Its status when the action was refused.
+        action: The refused action.
+
+    .. versionadded:: 0.10
+    """
+
+    def __init__(
+        self, message: str, *, job_id: str = "", status: str = "", action: str = ""
+    ) -> None:
+        super().__init__(message)
+        #: The job.
+        self.job_id = job_id
+        #: Its status when the action was refused.
+        self.status = status
+        #: The refused action.
+        self.action = action
 
 
 class SchedulerShutdownError(InvalidStateError):

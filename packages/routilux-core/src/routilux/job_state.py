@@ -4,6 +4,7 @@ JobState: everything that changes while one job of a flow runs, and its records.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import attrs
 
+from . import lifecycle
 from ._log import bind, repr_of, text_of
 from .exceptions import RoutiluxWarning
 from .history import ExecutionHistory, ExecutionRecord
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FINAL_STATUSES",
     "ChangeKind",
+    "ErrorRecord",
     "ExecutionRecord",
     "JobState",
     "JobStateChange",
@@ -72,6 +75,8 @@ class ChangeKind(str, enum.Enum):
     DEFERRED_EVENT = "deferred_event"
     PAUSE_POINT = "pause_point"
     PENDING_TASKS = "pending_tasks"
+    FAILED_TASKS = "failed_tasks"
+    ERROR = "error"
     OUTPUT = "output"
 
     def __str__(self) -> str:
@@ -101,6 +106,41 @@ class JobStateChange:
     routine_id: str | None
     #: When it changed.
     timestamp: datetime
+
+
+@attrs.frozen
+class ErrorRecord:
+    """
+    One handler error a job recorded (see :attr:`JobState.errors`).
+
+    .. versionadded:: 0.10
+    """
+
+    #: The flow routine id of the routine whose handler raised.
+    routine_id: str
+    #: The slot whose activation raised.
+    slot: str
+    #: The exception's type name.
+    error_type: str
+    #: The exception's message.
+    message: str
+    #: Which run of the activation raised (1 for the first, 2 for the first retry...).
+    attempt: int
+    #: When it was recorded (naive local time).
+    time: datetime
+    #: What the error strategy did: ``"stop"`` (the job failed), ``"continue"`` (the job
+    #: went on without that activation), ``"skip"``, or ``"retry"`` (it was run again).
+    strategy: str
+    #: The formatted traceback.
+    traceback: str = ""
+
+    def serialize(self) -> dict[str, Any]:
+        """
+        Return the record as plain JSON-able data (as a job document holds it).
+        """
+        from .serialization import dump_error_record
+
+        return dump_error_record(self)
 
 
 def _now() -> datetime:
@@ -186,6 +226,7 @@ class JobState:
     _shared_log: list[dict[str, Any]] | None = attrs.field(default=None, alias="shared_log")
     _output_log: list[dict[str, Any]] | None = attrs.field(default=None, alias="output_log")
     _metadata: dict[str, Any] | None = attrs.field(default=None, alias="metadata")
+    _failed_tasks: list[dict[str, Any]] | None = attrs.field(default=None, alias="failed_tasks")
     #: The checkpoint given to the last pause (``None`` before any).
     checkpoint: dict[str, Any] | None = None
     #: When the job was created.
@@ -201,6 +242,11 @@ class JobState:
     output_handler: OutputHandler | None = attrs.field(default=None, kw_only=True)
     #: This job's execution tracker (never serialized).
     execution_tracker: ExecutionTracker | None = attrs.field(default=None, kw_only=True)
+    #: How many times the output handler raised (each output is in :attr:`output_log`
+    #: all the same).
+    output_handler_failures: int = attrs.field(default=0, kw_only=True)
+    # The errors the job recorded (see the ``errors`` property); None until the first.
+    _errors: list[ErrorRecord] | None = attrs.field(default=None, kw_only=True, alias="errors")
 
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False)
 
@@ -247,6 +293,12 @@ class JobState:
 
         @metadata.setter
         def metadata(self, value: dict[str, Any]) -> None: ...
+
+        @property
+        def failed_tasks(self) -> list[dict[str, Any]]: ...
+
+        @failed_tasks.setter
+        def failed_tasks(self, value: list[dict[str, Any]]) -> None: ...
 
     _cond: threading.Condition | None = attrs.field(default=None, init=False)
     _run: JobRun | ReleasedRun | None = attrs.field(default=None, init=False)
@@ -306,6 +358,31 @@ class JobState:
     def history_dropped(self, count: int) -> None:
         with self._lock:
             self._history.dropped = count
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """
+        Every handler error the job recorded, oldest first: a new list of
+        :class:`ErrorRecord` (routine id, slot, exception type, message, attempt, time,
+        what the error strategy did). A job can be ``completed`` and still have errors: a
+        downstream error is recorded and the job goes on by default (``routilux run`` exits
+        with code 5 then). With :attr:`history_limit`, the last that many are kept.
+
+        .. versionadded:: 0.10
+        """
+        with self._lock:
+            return list(self._errors or ())
+
+    def _record_error(self, error: ErrorRecord) -> None:
+        with self._lock:
+            errors = self._errors
+            if errors is None:
+                errors = self._errors = []
+            errors.append(error)
+            limit = self.history_limit
+            if limit is not None and len(errors) > limit:
+                del errors[0]
+            self._changed(ChangeKind.ERROR, error.routine_id, None, error, error.routine_id)
 
     @property
     def _listener(self) -> Callable[[JobStateChange], None] | None:
@@ -370,6 +447,7 @@ class JobState:
         self._changed(ChangeKind.HISTORY, None, old, new, routine_id, datetime.now())
 
     def _set_status(self, status: str) -> None:
+        # Only routilux.lifecycle calls this: every status change goes through its table.
         with self._lock:
             old = self.status
             self.status = status
@@ -493,22 +571,52 @@ class JobState:
             **counts,
         }
         with self._lock:
+            # Refused (JobStateError) before anything is recorded.
+            lifecycle.next_status(self.status, lifecycle.Action.PAUSE, job_id=self.job_id)
             self.pause_points.append(point)
             self.checkpoint = point["checkpoint"]
             self._changed(ChangeKind.PAUSE_POINT, None, None, dict(point), None)
-            self._set_status("paused")
+            lifecycle.transition(self, lifecycle.Action.PAUSE)
 
     def _set_running(self) -> None:
         # A paused job runs again; any other status is left alone (SPEC 9.2).
         with self._lock:
             if self.status == "paused":
-                self._set_status("running")
+                lifecycle.transition(self, lifecycle.Action.RESUME)
 
     def _set_cancelled(self, reason: str = "") -> None:
         with self._lock:
+            lifecycle.next_status(self.status, lifecycle.Action.CANCEL, job_id=self.job_id)
             if reason:
                 self.update_routine_state("_cancellation", {"reason": reason})
-            self._set_status("cancelled")
+            lifecycle.transition(self, lifecycle.Action.CANCEL)
+
+    def _keep_failed(self, tasks: Iterable[dict[str, Any]]) -> None:
+        # A failing job keeps what its failure dropped, for retry; the pending work of a
+        # paused job that fails goes with it, in emission order.
+        with self._lock:
+            added = list(tasks)
+            pending = self.pending_tasks
+            if pending:
+                added.extend(pending)
+                self.pending_tasks = []
+                self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
+            if not added:
+                return
+            failed = self.failed_tasks
+            failed.extend(added)
+            failed.sort(key=_task_order)
+            self.updated_at = datetime.now()
+            self._changed(ChangeKind.FAILED_TASKS, None, None, added, None)
+
+    def _take_failed(self) -> list[dict[str, Any]]:
+        with self._lock:
+            failed = self.failed_tasks
+            if failed:
+                self.failed_tasks = []
+                self.updated_at = datetime.now()
+                self._changed(ChangeKind.FAILED_TASKS, None, failed, [], None)
+            return failed
 
     def _add_pending(self, tasks: Iterable[dict[str, Any]]) -> None:
         with self._lock:
@@ -528,17 +636,23 @@ class JobState:
                 self.updated_at = datetime.now()
                 self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
 
-    def _take_resume_work(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _take_resume_work(
+        self, *, failed: bool = False
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # What a resume (or, with ``failed``, a retry) runs: the deferred events, and the
+        # pending activations (and the failed ones) in emission order.
         with self._lock:
-            deferred, pending = self.deferred_events, self.pending_tasks
+            deferred, tasks = self.deferred_events, self.pending_tasks
             self.deferred_events, self.pending_tasks = [], []
-            if deferred or pending:
+            if deferred or tasks:
                 self.updated_at = datetime.now()
                 if deferred:
                     self._changed(ChangeKind.DEFERRED_EVENT, None, deferred, [], None)
-                if pending:
-                    self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
-            return deferred, pending
+                if tasks:
+                    self._changed(ChangeKind.PENDING_TASKS, None, tasks, [], None)
+            if failed:
+                tasks = sorted(tasks + self._take_failed(), key=_task_order)
+            return deferred, tasks
 
     # -- shared data and log --------------------------------------------------------
 
@@ -627,29 +741,15 @@ class JobState:
 
     def send_output(self, routine_id: str, output_type: str, data: dict[str, Any]) -> None:
         """
-        Forward an output to the output handler, if any, and log it in :attr:`output_log`.
+        Log an output in :attr:`output_log`, then forward it to the output handler, if any.
 
-        A handler that raises does not stop the job: the failure is logged and a
-        :class:`~routilux.exceptions.RoutiluxWarning` is issued.
+        A handler that raises never fails the job, whatever the warnings filter says: the
+        output is in :attr:`output_log` already, the failure is logged through structlog
+        and counted in :attr:`output_handler_failures`, and a
+        :class:`~routilux.exceptions.RoutiluxWarning` is issued (with a warnings filter of
+        ``"error"`` it is not raised into the job).
         """
         ts = datetime.now()
-        handler = self.output_handler
-        if handler is not None:
-            try:
-                handler.handle(
-                    job_id=self.job_id,
-                    routine_id=routine_id,
-                    output_type=output_type,
-                    data=data,
-                    timestamp=ts,
-                )
-            except Exception as exc:  # noqa: BLE001 - a broken handler must not stop the job
-                log = bind(flow_id=self.flow_id, job_id=self.job_id, routine_id=routine_id)
-                log.warning(
-                    "output_handler_failed", handler=type(handler).__name__, error=repr_of(exc)
-                )
-                msg = f"Output handler failed: {text_of(exc)}"
-                warnings.warn(msg, RoutiluxWarning, stacklevel=3)
         entry = {
             "routine_id": routine_id,
             "output_type": output_type,
@@ -660,6 +760,26 @@ class JobState:
             self.output_log.append(entry)
             self.updated_at = ts
             self._changed(ChangeKind.OUTPUT, output_type, None, entry, routine_id)
+        handler = self.output_handler
+        if handler is None:
+            return
+        try:
+            handler.handle(
+                job_id=self.job_id,
+                routine_id=routine_id,
+                output_type=output_type,
+                data=data,
+                timestamp=ts,
+            )
+        except Exception as exc:  # noqa: BLE001 - a broken handler must not stop the job
+            with self._lock:
+                self.output_handler_failures += 1
+            log = bind(flow_id=self.flow_id, job_id=self.job_id, routine_id=routine_id)
+            log.warning("output_handler_failed", handler=type(handler).__name__, error=repr_of(exc))
+            msg = f"Output handler failed: {text_of(exc)}"
+            # A filter of "error" raises it here: it is logged and counted already.
+            with contextlib.suppress(Warning):
+                warnings.warn(msg, RoutiluxWarning, stacklevel=3)
 
     # -- waiting --------------------------------------------------------------------
 
@@ -684,6 +804,34 @@ class JobState:
         if run is not None and not (run.finished and run.is_settled()):
             return False
         return self.status in FINAL_STATUSES
+
+    def wait_settled(self, timeout: float | None = None) -> bool:
+        """
+        Wait until the job is settled: final (completed, failed or cancelled) or paused,
+        with no handler of it running any more (a cancelled job counts as finished at
+        once for :meth:`wait_for_completion`; its running handlers still finish).
+
+        A handler may pause its own job and go on running for a while; a copy of the job
+        saved before it returns could miss what it emits later. A paused job saved after
+        ``wait_settled()`` returned ``True`` holds every activation: none is running, each
+        one was delivered or is in :attr:`pending_tasks`.
+
+        Args:
+            timeout: Seconds to wait at most; ``None`` waits as long as it takes.
+
+        Returns:
+            ``True`` once the job is settled, ``False`` if the timeout passed first.
+
+        .. versionadded:: 0.10
+        """
+        with self._settled:
+            return self._settled.wait_for(self._is_settled, timeout)
+
+    def _is_settled(self) -> bool:
+        run = self._run
+        if run is not None and (run.in_flight or not run.is_settled()):
+            return False
+        return self.status in FINAL_STATUSES or self.status == "paused"
 
     # -- persistence ----------------------------------------------------------------
 
@@ -758,6 +906,11 @@ _LAZY_CONTAINERS = {
     "shared_log": (list, "Append-only log shared by the job's routines."),
     "output_log": (list, "Every ``send_output`` of the job."),
     "metadata": (dict, "Free-form metadata of the job."),
+    "failed_tasks": (
+        list,
+        "What a failure dropped, as data: the failed activations (with their error) and the "
+        "work that was queued or pending then; :meth:`Flow.retry` runs them again.",
+    ),
 }
 
 for _name, (_factory, _doc) in _LAZY_CONTAINERS.items():
@@ -765,6 +918,11 @@ for _name, (_factory, _doc) in _LAZY_CONTAINERS.items():
     _container.__set_name__(JobState, _name)
     _container.__doc__ = _doc
     setattr(JobState, _name, _container)
+
+
+def _task_order(task: dict[str, Any]) -> int:
+    seq = task.get("seq")
+    return seq if isinstance(seq, int) else 0
 
 
 def _new_job_id() -> str:

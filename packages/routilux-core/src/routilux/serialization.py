@@ -38,6 +38,7 @@ from cattrs.errors import AttributeValidationNote, BaseValidationError, Iterable
 from cattrs.gen import make_dict_structure_fn
 
 from . import exceptions as _exc
+from . import lifecycle
 from ._serialization_json import (
     _MAX_INT_BITS,
     MAX_DEPTH,
@@ -49,6 +50,7 @@ from ._serialization_json import (
 )
 from .exceptions import DeserializationError, RegistryError, SerializationError
 from .history import Booking, ExecutionHistory, _as_record
+from .job_state import ErrorRecord
 
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ __all__ = [
     "configure_converter",
     "dump_connection",
     "dump_error_handler",
+    "dump_error_record",
     "dump_event",
     "dump_flow",
     "dump_job_state",
@@ -480,6 +483,7 @@ class _JobStateHead:
     updated_at: datetime | None = None
     history_limit: int | None = None
     history_dropped: int = 0
+    output_handler_failures: int = 0
 
 
 @attrs.frozen
@@ -1583,7 +1587,26 @@ def dump_job_state(js: JobState) -> dict[str, Any]:
             "updated_at": _iso(js.updated_at, "updated_at"),
             "history_limit": js.history_limit,
             "history_dropped": js.history_dropped,
+            "failed_tasks": _dump_field(js.failed_tasks, "failed_tasks"),
+            "errors": [dump_error_record(e) for e in js._errors or ()],
+            "output_handler_failures": js.output_handler_failures,
         }
+
+
+def dump_error_record(error: ErrorRecord) -> dict[str, Any]:
+    """
+    Return an :class:`~routilux.job_state.ErrorRecord` as plain data.
+    """
+    return {
+        "routine_id": error.routine_id,
+        "slot": error.slot,
+        "error_type": error.error_type,
+        "message": error.message,
+        "attempt": error.attempt,
+        "time": error.time.isoformat(),
+        "strategy": error.strategy,
+        "traceback": error.traceback,
+    }
 
 
 def _bad(reason: str, path: str) -> DeserializationError:
@@ -1757,6 +1780,56 @@ def _load_pending(value: Any) -> list[dict[str, Any]]:
     return out
 
 
+_FAILED_FIELDS: dict[str, tuple[bool, tuple[type, ...]]] = {
+    **_PENDING_FIELDS,
+    "error": (False, (dict, _NoneType)),
+}
+
+_ERROR_FIELDS: dict[str, tuple[bool, tuple[type, ...]]] = {
+    "routine_id": (True, (str,)),
+    "slot": (True, (str,)),
+    "error_type": (True, (str,)),
+    "message": (True, (str,)),
+    "attempt": (True, (int,)),
+    "time": (True, (str,)),
+    "strategy": (True, (str,)),
+    "traceback": (False, (str,)),
+}
+
+
+def _load_failed(value: Any) -> list[dict[str, Any]]:
+    out = []
+    for i, item in enumerate(_require_list(value, "failed_tasks")):
+        task = _check_fields(item, f"failed_tasks[{i}]", _FAILED_FIELDS)
+        for key in ("seq", "retry_count"):
+            number = task.get(key, 0)
+            if not 0 <= number < 2**62:
+                msg = f"expected an integer >= 0, got {number!r}"
+                raise _bad(msg, _sub(f"failed_tasks[{i}]", key))
+        out.append(task)
+    return out
+
+
+def _load_errors(value: Any) -> list[ErrorRecord]:
+    out = []
+    for i, item in enumerate(_require_list(value, "errors")):
+        path = f"errors[{i}]"
+        fields = _check_fields(item, path, _ERROR_FIELDS)
+        out.append(
+            ErrorRecord(
+                routine_id=fields["routine_id"],
+                slot=fields["slot"],
+                error_type=fields["error_type"],
+                message=fields["message"],
+                attempt=fields["attempt"],
+                time=_parse_time(fields["time"], _sub(path, "time")),
+                strategy=fields["strategy"],
+                traceback=fields.get("traceback", ""),
+            )
+        )
+    return out
+
+
 def _load_deferred(value: Any) -> list[dict[str, Any]]:
     return [
         _check_fields(item, f"deferred_events[{i}]", _DEFERRED_FIELDS)
@@ -1809,6 +1882,11 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         shared_data = _load_checked(get("shared_data", {}), "shared_data")
         shared_log = _load_object_list(get("shared_log", []), "shared_log")
         output_log = _load_object_list(get("output_log", []), "output_log")
+        failed = _load_failed(get("failed_tasks", []))
+        errors = _load_errors(get("errors", []))
+    if not 0 <= head.output_handler_failures < 2**62:
+        got = head.output_handler_failures
+        raise _bad(f"expected an integer >= 0, got {got!r}", "output_handler_failures")
     # A history longer than its limit keeps the newest records; the rest count as dropped.
     history = ExecutionHistory(history, limit, js._lock)
     history.dropped += head.history_dropped
@@ -1816,7 +1894,7 @@ def load_job_state_into(js: JobState, data: Any) -> None:
     with js._lock:
         js.flow_id = head.flow_id
         js.job_id = head.job_id
-        js.status = head.status
+        lifecycle.restore(js, head.status)
         js.current_routine_id = head.current_routine_id
         js.routine_states = routine_states
         js._listener = None
@@ -1827,6 +1905,9 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         js.shared_data = shared_data
         js.shared_log = shared_log
         js.output_log = output_log
+        js.failed_tasks = failed
+        js._errors = errors or None
+        js.output_handler_failures = head.output_handler_failures
         js.metadata = dict(head.metadata)
         js.checkpoint = dict(head.checkpoint) if head.checkpoint is not None else None
         js.created_at = head.created_at or now

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from routilux import ExecutionRecord, JobState, hookimpl
+from routilux import ExecutionRecord, JobState, hookimpl, lifecycle
 
 from ._encode import dumps_line, plain
 from ._writer import LineFile
@@ -177,8 +177,8 @@ def _record(item: Any) -> ExecutionRecord:
 def rebuild_job_state(records: Iterable[Mapping[str, Any]], job_id: str | None = None) -> JobState:
     """
     Replay audit records into a new JobState: status, entry routine, routine states, shared
-    data, shared log, history, metadata, deferred events, pause points, pending tasks and
-    output log.
+    data, shared log, history, metadata, deferred events, pause points, pending and failed
+    tasks and output log (not the error records: ``errors`` is rebuilt from a job document).
 
     ``records`` may come from the file (:func:`read_audit_trail`) or be the events an
     application collected from structlog (extra keys such as ``event`` are ignored).
@@ -214,7 +214,7 @@ def _apply(js: JobState, r: Mapping[str, Any]) -> None:
     if kind == JOB_STARTED:
         js.current_routine_id = new
     elif kind == "status":
-        js.status = new
+        lifecycle.restore(js, new)
     elif kind == "routine_state":
         js.routine_states[key] = dict(new)
     elif kind == "shared_data":
@@ -236,10 +236,11 @@ def _apply(js: JobState, r: Mapping[str, Any]) -> None:
     elif kind == "pause_point":
         js.pause_points.append(new)
         js.checkpoint = new.get("checkpoint")
-    elif kind == "pending_tasks":
+    elif kind in ("pending_tasks", "failed_tasks"):
+        tasks = getattr(js, kind)
         if old is None:
-            js.pending_tasks.extend(new)
+            tasks.extend(new)
         else:
-            js.pending_tasks = list(new)
+            setattr(js, kind, list(new))
     elif kind == "output":
         js.output_log.append(new)

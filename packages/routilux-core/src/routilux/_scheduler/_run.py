@@ -11,19 +11,20 @@ import contextvars
 import threading
 import time
 import traceback
-import warnings
 from collections import deque
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .. import _async
+from .. import _async, lifecycle
 from .._context import Frame, current_frame, set_frame
 from .._log import bind, is_enabled, logger, repr_of, text_of
 from ..error_handler import ErrorStrategy
-from ..exceptions import RoutiluxWarning
+from ..exceptions import JobStateError
 from ..execution_tracker import ExecutionTracker
+from ..job_state import ErrorRecord
+from ..lifecycle import Action
 from ..slot import merge
 
 
@@ -418,7 +419,11 @@ class JobRun:
         """
         push = False
         with self.lock:
-            if self.cancelled or self.failed:
+            if self.cancelled:
+                return
+            if self.failed:
+                # A handler still running when the job failed: its work is kept for retry.
+                self.job_state._keep_failed(self.as_pending(a) for a in acts)
                 return
             if self.paused:
                 self.job_state._add_pending(self.as_pending(a) for a in acts)
@@ -840,6 +845,7 @@ class JobRun:
         message = text_of(exc)
         error_type = type(exc).__name__
         record_id = rid if rid is not None else ""
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         js.record_execution(
             record_id,
             "error",
@@ -848,16 +854,16 @@ class JobRun:
                 "error": message,
                 "error_type": error_type,
                 "attempt": act.attempt + 1,
-                "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+                "traceback": trace,
             },
         )
         log = self.log.bind(routine_id=rid, slot=act.slot.name)
         applied: str
         error_state = {"error": message, "error_type": error_type}
+        failed_state: dict[str, Any] = {**error_state, "error_time": _iso(time.time())}
         if fatal:
             applied = "stop"
             self._ended(rid, t0, "failed", error_state, message)
-            self.fail()
         elif strategy is ErrorStrategy.RETRY:
             assert handler is not None
             if handler.is_retryable(exc) and act.attempt < handler.max_retries:
@@ -869,24 +875,14 @@ class JobRun:
                 self._retry_later(act, handler.retry_delay_for(act.attempt))
             else:
                 handler._mirror(handler.max_retries if handler.is_retryable(exc) else 0)
-                extra = {**error_state, "retry_count": act.attempt} if act.attempt else error_state
-                if handler.is_critical or act.entry:
-                    applied = "stop"
-                    self._ended(
-                        rid, t0, "failed", {**extra, "error_time": _iso(time.time())}, message
-                    )
-                    self.fail()
-                else:
-                    applied = "continue"
-                    self._ended(
-                        rid, t0, "failed", {**extra, "error_time": _iso(time.time())}, message
-                    )
+                extra = failed_state
+                if act.attempt:
+                    extra = {**failed_state, "retry_count": act.attempt}
+                applied = "stop" if handler.is_critical or act.entry else "continue"
+                self._ended(rid, t0, "failed", extra, message)
         elif strategy is ErrorStrategy.STOP:
             applied = "stop"
-            self._ended(
-                rid, t0, "failed", {**error_state, "error_time": _iso(time.time())}, message
-            )
-            self.fail()
+            self._ended(rid, t0, "failed", failed_state, message)
         elif strategy is ErrorStrategy.CONTINUE:
             applied = "continue"
             js.record_execution(record_id, "error_continued", dict(error_state))
@@ -894,18 +890,23 @@ class JobRun:
         elif strategy is ErrorStrategy.SKIP:
             applied = "skip"
             self._ended(rid, t0, "skipped", error_state, message)
-        elif act.entry:
-            applied = "stop"
-            self._ended(
-                rid, t0, "failed", {**error_state, "error_time": _iso(time.time())}, message
-            )
-            self.fail()
         else:
-            applied = "continue"
-            self._ended(
-                rid, t0, "failed", {**error_state, "error_time": _iso(time.time())}, message
+            applied = "stop" if act.entry else "continue"
+            self._ended(rid, t0, "failed", failed_state, message)
+        js._record_error(
+            ErrorRecord(
+                routine_id=record_id,
+                slot=act.slot.name,
+                error_type=error_type,
+                message=message,
+                attempt=act.attempt + 1,
+                time=datetime.now(),
+                strategy=applied,
+                traceback=trace,
             )
+        )
         if applied == "stop":
+            self.fail(self.as_failed(act, error_type, message))
             log.error("activation_failed", error=repr_of(exc), strategy=applied, exc_info=exc)
         else:
             log.warning("activation_failed", error=repr_of(exc), strategy=applied)
@@ -923,7 +924,10 @@ class JobRun:
     def _retry_later(self, act: Activation, delay: float) -> None:
         again = attrs.evolve(act, attempt=act.attempt + 1)
         with self.lock:
-            if self.cancelled or self.failed:
+            if self.cancelled:
+                return
+            if self.failed:
+                self.job_state._keep_failed([self.as_pending(again)])
                 return
             if self.paused:
                 self.job_state._add_pending([self.as_pending(again)])
@@ -951,16 +955,29 @@ class JobRun:
             finally:
                 self.release_hold()
 
-    def fail(self) -> None:
+    def fail(self, failed: dict[str, Any] | None = None) -> None:
         """
-        Fail the job: nothing new of it starts; running handlers finish.
+        Fail the job (also a paused one): nothing new of it starts; running handlers
+        finish. The failed activation (``failed``, as :meth:`as_failed` data), what was
+        queued, waiting for a retry or pending, and what running handlers emit from now on
+        are kept in ``job_state.failed_tasks`` for :meth:`Flow.retry`. A cancelled job
+        stays cancelled.
         """
         with self.lock:
-            self.failed = True
+            if self.cancelled:
+                return
+            kept = [] if failed is None else [failed]
+            kept.extend(self.as_pending(a) for a in self.queue)
+            kept.extend(self.as_pending(a) for a in self._drop_timers())
             self.queue.clear()
-            self._drop_timers()
-            if self.job_state.status not in ("cancelled", "paused"):
-                self.job_state._set_status("failed")
+            self.failed = True
+            # A pause under way gives way: the runner that sees the job quiescent finishes it.
+            self.paused = False
+            self.job_state._keep_failed(kept)
+            lifecycle.transition(self.job_state, Action.FAIL)
+            self.cond.notify_all()
+            if self.waiters:
+                self._fire_waiters_locked()
 
     def _drop_timers(self) -> list[Activation]:
         timer = self.flow._timer
@@ -981,8 +998,7 @@ class JobRun:
         self.checkpoint_due = self.checkpoint_fn is not None
         self._flush_states_locked()
         if self.failed:
-            if js.status not in ("cancelled", "paused"):
-                js._set_status("failed")
+            lifecycle.transition(js, Action.FAIL)
         else:
             entry = js.current_routine_id
             if entry is not None:
@@ -990,8 +1006,7 @@ class JobRun:
                 if self.entry_retried:
                     data["retried"] = True
                 js.record_execution(entry, "completed", data)
-            if js.status == "running":
-                js._set_status("completed")
+            lifecycle.transition(js, Action.FINISH)
         self.cond.notify_all()
         if self.waiters:
             self._fire_waiters_locked()
@@ -1013,7 +1028,11 @@ class JobRun:
         """
         Stop starting activations; move queued ones (and waiting retries) into the job's
         ``pending_tasks``; record one pause point; wait for running handlers unless called
-        from one of them.
+        from one of them. The job counts as running for ``flow.wait_for_completion()``
+        until no handler of it runs (it is settled).
+
+        Raises:
+            JobStateError: The job's status does not allow a pause (failed, cancelled).
         """
         js = self.job_state
         with self.lock:
@@ -1021,6 +1040,7 @@ class JobRun:
             if isinstance(live, JobRun) and live is not self:
                 # This run finished and a resume gave the job a new one: pause that.
                 return live.pause(reason, checkpoint)
+            lifecycle.next_status(js.status, Action.PAUSE, job_id=js.job_id)
             self.paused = True
             # Running coroutines are cancelled and go back first: they came off the queue
             # before anything still in it (at least once: see docs/async.md).
@@ -1047,25 +1067,45 @@ class JobRun:
             if not inside and not _async.on_event_loop():
                 self.cond.wait_for(lambda: self.in_flight == 0 or not self.paused)
             snapshot = self._take_checkpoint_locked() if self.paused else None
-        self.flow._job_settled(self)
+            # The flow counts the job as running until it settles (a handler that paused
+            # its own job may still run, and a STOP error of it fails the job).
+            self.waiters.append((self._paused_and_settled, self._settled_while_paused))
+            self._fire_waiters_locked()
         self._deliver_checkpoint(snapshot)
+
+    def _paused_and_settled(self) -> bool:
+        return not self.paused or self.is_settled()
+
+    def _settled_while_paused(self) -> None:
+        # With the lock held (a waiter callback): a paused job with nothing running no
+        # longer keeps flow.wait_for_completion() waiting (a job that failed instead is
+        # released by its finish).
+        if self.paused:
+            self.flow._job_settled(self)
 
     def cancel(self, reason: str) -> None:
         """
         Drop queued work and waiting retries, mark the job cancelled and wake its waiters.
+        Cancelling a cancelled job does nothing.
+
+        Raises:
+            JobStateError: The job's status does not allow a cancel (failed).
         """
         with self.lock:
-            live = self.job_state._run
+            js = self.job_state
+            live = js._run
             if isinstance(live, JobRun) and live is not self:
                 # This run finished and a resume gave the job a new one: cancel that.
                 return live.cancel(reason)
+            if lifecycle.next_status(js.status, Action.CANCEL, job_id=js.job_id) == js.status:
+                return  # cancelled already
             self.cancelled = True
             self.queue.clear()
-            self.job_state._drop_pending()
+            js._drop_pending()
             self._drop_timers()
             _async.interrupt_locked(self, requeue=False)
             self._flush_states_locked()
-            self.job_state._set_cancelled(reason)
+            js._set_cancelled(reason)
             self.finished = True
             snapshot = None
             if self.checkpoint_fn is not None:
@@ -1079,26 +1119,48 @@ class JobRun:
         if self.hooks is not None:
             self.hooks.call("routilux_job_finished", flow=self.flow, job_state=self.job_state)
 
-    def reopen(self) -> bool:
+    def reopen(self, action: Action) -> bool:
         """
-        Make a paused, finished or cancelled job runnable again (for resume); return
+        Make a paused or finished job runnable again (``action``: resume or retry); return
         ``False`` when it is running already.
+
+        Raises:
+            JobStateError: The job's status does not allow ``action``.
         """
         with self.lock:
+            js = self.job_state
+            lifecycle.next_status(js.status, action, job_id=js.job_id)
+            if action is Action.RETRY and not self.finished:
+                self._wait_failed_run_locked()
             if not (self.paused or self.finished or self.cancelled):
                 return False
-            live = self.job_state._run
+            live = js._run
             if live is not self:
                 if isinstance(live, JobRun):
                     # A resume gave the job a new run after this one finished.
                     return False
-                # Released at finish while a resume held this run: attach it again.
-                self.job_state._run = self
+                # Released at finish while a resume held this run: attach it again (its
+                # tracker books again).
+                js._run = self
+                self.tracker._thaw()
+            lifecycle.transition(js, action)
             self.paused = self.cancelled = self.failed = self.finished = False
             self.holds += 1
             self.started = time.perf_counter()
-            self.job_state._set_status("running")  # from any status (ARCHITECTURE 5)
             return True
+
+    def _wait_failed_run_locked(self) -> None:
+        # A retry of a failed job whose handlers still run waits for them (the failure
+        # stopped everything else), unless it is one of them, or on an event loop.
+        frame = current_frame()
+        js = self.job_state
+        if (frame is not None and frame.run is self) or _async.on_event_loop():
+            msg = (
+                f"cannot retry job {js.job_id!r} from one of its own handlers or on an event "
+                "loop while its failed run winds down (wait_for_completion() first)"
+            )
+            raise JobStateError(msg, job_id=js.job_id, status=js.status, action="retry")
+        self.cond.wait_for(lambda: self.finished or not self.failed)
 
     def release_hold(self) -> None:
         """
@@ -1137,22 +1199,23 @@ class JobRun:
             "entry": act.entry,
         }
 
-    def from_pending(self, task: dict[str, Any]) -> Activation | None:
+    def as_failed(self, act: Activation, error_type: str, message: str) -> dict[str, Any]:
         """
-        Rebuild an activation from :meth:`as_pending` data; ``None`` (with a warning) when
-        its routine or slot is not in the flow.
+        Describe a failed activation as plain data (for ``JobState.failed_tasks``): its
+        pending-task form with the error that failed it.
+        """
+        return {**self.as_pending(act), "error": {"type": error_type, "message": message}}
+
+    def from_pending(self, task: dict[str, Any], *, fresh: bool = False) -> Activation:
+        """
+        Rebuild an activation from :meth:`as_pending` data (its routine and slot were
+        checked against the flow by ``Flow.resume``/``Flow.retry``); ``fresh`` starts its
+        retry count from 0 (a retry of the job is a new attempt).
         """
         flow = self.flow
-        rid = task.get("slot_routine_id")
-        routine = flow.routines.get(rid) if isinstance(rid, str) else None
-        slot = routine.get_slot(str(task.get("slot_name"))) if routine is not None else None
-        if slot is None:
-            msg = (
-                f"pending task for {rid!r}.{task.get('slot_name')!r} dropped on resume: "
-                f"no such routine or slot in flow {flow.flow_id!r}"
-            )
-            warnings.warn(msg, RoutiluxWarning, stacklevel=3)
-            return None
+        rid = task["slot_routine_id"]
+        slot = flow.routines[rid].get_slot(task["slot_name"])
+        assert slot is not None  # checked before the job was reopened
         conn = flow._find_connection_by_ids(
             task.get("connection_source_routine_id"),
             task.get("connection_source_event_name"),
@@ -1164,7 +1227,7 @@ class JobRun:
             if not isinstance(seq, int):
                 seq = self.seq
             self.seq = max(self.seq, seq + 1)
-        attempt = task.get("retry_count", 0)
+        attempt = 0 if fresh else task.get("retry_count", 0)
         return Activation(
             rid,
             slot,

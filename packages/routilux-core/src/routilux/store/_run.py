@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from .. import lifecycle
 from .._flow import Flow
 from .._scheduler._run import JobControl
 from ..exceptions import (
@@ -195,7 +196,7 @@ def load_job_state(store: JobStore, job_id: str) -> tuple[Flow, JobState]:
     else:
         job_state = JobState()
         job_state.deserialize(record.state)
-    job_state.status = record.status
+    lifecycle.restore(job_state, record.status)
     return flow, job_state
 
 
