@@ -221,8 +221,10 @@ def _print_outcome(job_state: JobState, out: TextIO) -> None:
 def _error_line(error: dict[str, Any]) -> str:
     # One line per recorded error: where, which attempt, what the strategy did, what.
     how = error.get("strategy")
-    what = "retried" if how == "retry" else {"stop": "job failed", "skip": "skipped"}.get(
-        str(how), "went on without it"
+    what = (
+        "retried"
+        if how == "retry"
+        else {"stop": "job failed", "skip": "skipped"}.get(str(how), "went on without it")
     )
     return (
         f"error in {error.get('routine_id')}.{error.get('slot')} "
