@@ -21,6 +21,7 @@ from routilux.exceptions import (
     RoutineNotFoundError,
     SlotNotFoundError,
 )
+from routilux.flow import default_entry_slot
 
 
 class TestConstruction:
@@ -150,6 +151,15 @@ class TestBuilding:
         assert flow._find_connection(e.get_event("out"), e.get_slot("trigger")) is None
 
 
+class TwoSlots(Routine):
+    """A routine with two slots and no entry slot of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("a", handler=lambda **_: None)
+        self.define_slot("b", handler=lambda **_: None)
+
+
 class TestExecute:
     def test_unknown_entry(self) -> None:
         """An unknown entry id raises before anything runs."""
@@ -184,19 +194,43 @@ class TestExecute:
         assert ["a", "b", "c", "a", "b", "c"] == order
 
     def test_missing_trigger_fails_job(self, make_flow: Any) -> None:
-        """An entry routine without a 'trigger' slot fails the job with a clear error."""
+        """An entry routine with neither a 'trigger' nor an 'input' slot, nor a single
+        slot, fails the job with a clear error."""
         flow = make_flow()
-        flow.add_routine(Relay(), "r")
+        flow.add_routine(TwoSlots(), "r")
         js = flow.execute("r")
         assert js.status == "failed"
-        assert "has no 'trigger' slot" in js.routine_states["r"]["error"]
+        assert "has no 'trigger' slot (slots: 'a', 'b')" in js.routine_states["r"]["error"]
 
     def test_missing_trigger_with_continue_completes(self, make_flow: Any) -> None:
         """With a CONTINUE handler the missing trigger is recorded and the job completes."""
         flow = make_flow()
-        flow.add_routine(Relay(), "r")
+        flow.add_routine(TwoSlots(), "r")
         flow.set_error_handler(ErrorHandler("continue"))
         assert flow.execute("r").status == "completed"
+
+    @pytest.mark.parametrize(
+        ("slots", "expected"),
+        [(("trigger", "input"), "trigger"), (("x", "input"), "input"), (("only",), "only")],
+    )
+    def test_default_entry_slot(
+        self, make_flow: Any, slots: tuple[str, ...], expected: str
+    ) -> None:
+        """Without entry_slot, the entry data goes to 'trigger', else 'input', else the
+        routine's only slot: as the command line and the job stores choose."""
+        seen: list[str] = []
+
+        class Slots(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                for name in slots:
+                    self.define_slot(name, handler=lambda name=name, **_: seen.append(name))
+
+        flow = make_flow()
+        flow.add_routine(Slots(), "s")
+        assert "completed" == flow.execute("s", {"v": 1}).status
+        assert [expected] == seen
+        assert [expected] == [s for s in slots if s == default_entry_slot(Slots())]
 
     def test_execution_strategy_argument_is_per_job(self, make_flow: Any) -> None:
         """The execute argument applies to that job only."""

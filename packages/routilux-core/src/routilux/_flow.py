@@ -60,7 +60,7 @@ class _JobBackend(Protocol):
     ) -> JobHandle: ...
 
 
-__all__ = ["EXECUTION_STRATEGIES", "Flow"]
+__all__ = ["EXECUTION_STRATEGIES", "Flow", "default_entry_slot"]
 
 EXECUTION_STRATEGIES = ("sequential", "concurrent")
 """The accepted values of ``execution_strategy``."""
@@ -477,7 +477,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
-        entry_slot: str = "trigger",
+        entry_slot: str | None = None,
     ) -> JobRun:
         require_mapping(entry_params, "entry_params", "parameter names to values")
         entry = self._routine(entry_routine_id, "Entry")
@@ -506,9 +506,11 @@ class Flow:
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
-        slot = entry.get_slot(entry_slot)
+        name = entry_slot if entry_slot is not None else default_entry_slot(entry)
+        slot = entry.get_slot(name) if name is not None else None
         if slot is None:
-            slot = Slot(entry_slot, entry, _missing_trigger(entry_routine_id, entry, entry_slot))
+            name = name or "trigger"
+            slot = Slot(name, entry, _missing_trigger(entry_routine_id, entry, name))
         with run.cond:
             run.queue.append(run.make_activation(entry_routine_id, slot, params, None, entry=True))
         return run
@@ -525,7 +527,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
-        entry_slot: str = "trigger",
+        entry_slot: str | None = None,
     ) -> JobState:
         """
         Run a job: call the entry routine's ``trigger`` slot with ``entry_params`` and wait
@@ -545,8 +547,9 @@ class Flow:
                 fails or is cancelled; for job stores.
             checkpoint_every: Activations between checkpoints (0: only at those points).
             control: Polled before each activation for remote ``"pause"``/``"cancel"``.
-            entry_slot: The slot of the entry routine that receives ``entry_params``
-                (``trigger`` by default; for example ``input`` to start at a built-in).
+            entry_slot: The slot of the entry routine that receives ``entry_params``;
+                by default its ``trigger`` slot, else its ``input`` slot (the built-in
+                routines' entry), else its only slot (see :func:`default_entry_slot`).
 
         Returns:
             The job's JobState: ``completed``, ``failed``, ``paused``, ``cancelled``, or
@@ -591,7 +594,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
-        entry_slot: str = "trigger",
+        entry_slot: str | None = None,
         backend: None = None,
     ) -> JobState: ...
 
@@ -617,7 +620,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
-        entry_slot: str = "trigger",
+        entry_slot: str | None = None,
         backend: _JobBackend | None = None,
     ) -> JobState | JobHandle:
         """
@@ -666,7 +669,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
         control: JobControl | None = None,
-        entry_slot: str = "trigger",
+        entry_slot: str | None = None,
         on_cancel: str = "cancel",
         cancel_timeout: float = 30.0,
     ) -> JobState:
@@ -983,6 +986,19 @@ class Flow:
         self.connections = []
         self._event_slot_connections = {}
         self._ids = {}
+
+
+def default_entry_slot(routine: Routine) -> str | None:
+    """
+    Return the slot a job entering at ``routine`` is delivered to when none is named:
+    ``trigger``, else ``input``, else the routine's only slot; ``None`` when there is no
+    such slot. The command line and the job stores choose the same way.
+    """
+    slots = list(routine._slots)
+    for name in ("trigger", "input"):
+        if name in slots:
+            return name
+    return slots[0] if len(slots) == 1 else None
 
 
 def _missing_trigger(entry_id: str, routine: Routine, slot_name: str) -> Any:

@@ -10,7 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 
-__all__ = ["MAX_DEPTH", "BadValue", "dump_value", "format_path", "load_object", "load_value"]
+__all__ = [
+    "MAX_DEPTH",
+    "BadValue",
+    "check_strict",
+    "dump_value",
+    "format_path",
+    "load_object",
+    "load_value",
+    "sanitize",
+]
 
 MAX_DEPTH = 100
 """How deeply containers may nest inside one value of a document."""
@@ -198,3 +207,69 @@ def dump_value(
     if encode_other is not None:
         return encode_other(value)
     raise BadValue(f"{value!r} is not JSON data (dict, list, str, int, float, bool or None)")
+
+
+def _placeholder(value: Any, reason: str) -> str:
+    return f"<not JSON: {type(value).__name__}: {reason}>"
+
+
+def _refuse(value: Any, reason: str) -> Any:
+    raise BadValue(reason)
+
+
+def _strict(value: Any, on_bad: Callable[[Any, str], Any], depth: int = 0) -> Any:
+    # A copy of ``value`` as strict JSON (RFC 8259: no NaN or Infinity, ints a JSON writer
+    # can write); ``on_bad(value, reason)`` gives what stands for anything else.
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        if value.bit_length() > _MAX_INT_BITS:
+            return on_bad(value, f"integer too large ({value.bit_length()} bits)")
+        return value
+    if t is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            return on_bad(value, f"{value!r} is not a JSON number")
+        return value
+    if depth >= MAX_DEPTH and (t is dict or t is list or t is tuple):
+        return on_bad(value, f"containers nested more than {MAX_DEPTH} levels deep")
+    if t is dict:
+        out = {}
+        for key, item in value.items():
+            name = key if type(key) is str else on_bad(key, f"keys must be strings, got {key!r}")
+            try:
+                out[str(name)] = _strict(item, on_bad, depth + 1)
+            except BadValue as exc:
+                exc.parts.append(str(name))
+                raise
+        return out
+    if t is list or t is tuple:
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_strict(item, on_bad, depth + 1))
+            except BadValue as exc:
+                exc.parts.append(index)
+                raise
+        return items
+    return on_bad(value, f"{type(value).__name__} is not JSON")
+
+
+def check_strict(value: Any) -> None:
+    """
+    Check that plain data can be written as strict JSON: no NaN or Infinity, no integer
+    too large to write, string keys only.
+
+    Raises:
+        BadValue: The first value that cannot, with its path.
+    """
+    _strict(value, _refuse)
+
+
+def sanitize(value: Any) -> Any:
+    """
+    Return a strict-JSON copy of ``value`` in which every value a JSON writer refuses (a
+    set, an object, NaN, an integer too large, a non-string key...) is replaced by a string
+    naming it: for the last record of a job that failed because its data cannot be written.
+    """
+    return _strict(value, _placeholder)

@@ -245,6 +245,10 @@ class JobState:
     #: How many times the output handler raised (each output is in :attr:`output_log`
     #: all the same).
     output_handler_failures: int = attrs.field(default=0, kw_only=True)
+    #: The sequence number of the job's last checkpoint (0 before any): each checkpoint of
+    #: a job store takes the next one, and a store never replaces a newer checkpoint with
+    #: an older one.
+    checkpoint_seq: int = attrs.field(default=0, kw_only=True)
     # The errors the job recorded (see the ``errors`` property); None until the first.
     _errors: list[ErrorRecord] | None = attrs.field(default=None, kw_only=True, alias="errors")
 

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import gc
 import inspect
+import json
 import math
 import sys
 import threading
@@ -43,10 +44,12 @@ from ._serialization_json import (
     _MAX_INT_BITS,
     MAX_DEPTH,
     BadValue,
+    check_strict,
     dump_value,
     format_path,
     load_object,
     load_value,
+    sanitize,
 )
 from .exceptions import DeserializationError, RegistryError, SerializationError
 from .history import Booking, ExecutionHistory, _as_record
@@ -79,6 +82,7 @@ __all__ = [
     "dump_routine",
     "dump_slot",
     "dump_tracker",
+    "dumps_strict",
     "exception_name",
     "get_callable",
     "get_exception",
@@ -484,6 +488,7 @@ class _JobStateHead:
     history_limit: int | None = None
     history_dropped: int = 0
     output_handler_failures: int = 0
+    checkpoint_seq: int = 0
 
 
 @attrs.frozen
@@ -1556,16 +1561,23 @@ def _iso(value: Any, path: str) -> str:
     raise SerializationError(msg, path=path)
 
 
-def dump_job_state(js: JobState) -> dict[str, Any]:
+def dump_job_state(js: JobState, *, lenient: bool = False) -> dict[str, Any]:
     """
     Return a :class:`~routilux.JobState` as a ``routilux.job_state`` document: a deep,
     JSON-able snapshot taken under the job's lock (the output handler, locks, tracker and
     the running job's scheduler data are not part of it).
 
+    Args:
+        lenient: Replace every value a strict JSON writer refuses (a set, an object, NaN,
+            an integer too large...) by a string naming it, instead of raising: the last
+            record of a job that failed because its data cannot be written.
+
     Raises:
         SerializationError: The job holds data that is not JSON (a set, an object, a
             non-string key...); the message gives its path.
     """
+    field = _sanitized_field if lenient else _dump_field
+    history = _sanitized_history if lenient else _dump_history
     with js._lock, _gc_paused():
         return {
             **_header(JOB_STATE_FORMAT),
@@ -1573,24 +1585,64 @@ def dump_job_state(js: JobState) -> dict[str, Any]:
             "job_id": js.job_id,
             "status": str.__str__(js.status) if isinstance(js.status, str) else js.status,
             "current_routine_id": js.current_routine_id,
-            "routine_states": _dump_field(js.routine_states, "routine_states"),
-            "execution_history": _dump_history(js.execution_history._raw()),
-            "pause_points": _dump_field(js.pause_points, "pause_points"),
-            "pending_tasks": _dump_field(js.pending_tasks, "pending_tasks"),
-            "deferred_events": _dump_field(js.deferred_events, "deferred_events"),
-            "shared_data": _dump_field(js.shared_data, "shared_data"),
-            "shared_log": _dump_field(js.shared_log, "shared_log"),
-            "output_log": _dump_field(js.output_log, "output_log"),
-            "metadata": _dump_field(js.metadata, "metadata"),
-            "checkpoint": _dump_field(js.checkpoint, "checkpoint"),
+            "routine_states": field(js.routine_states, "routine_states"),
+            "execution_history": history(js.execution_history._raw()),
+            "pause_points": field(js.pause_points, "pause_points"),
+            "pending_tasks": field(js.pending_tasks, "pending_tasks"),
+            "deferred_events": field(js.deferred_events, "deferred_events"),
+            "shared_data": field(js.shared_data, "shared_data"),
+            "shared_log": field(js.shared_log, "shared_log"),
+            "output_log": field(js.output_log, "output_log"),
+            "metadata": field(js.metadata, "metadata"),
+            "checkpoint": field(js.checkpoint, "checkpoint"),
             "created_at": _iso(js.created_at, "created_at"),
             "updated_at": _iso(js.updated_at, "updated_at"),
             "history_limit": js.history_limit,
             "history_dropped": js.history_dropped,
-            "failed_tasks": _dump_field(js.failed_tasks, "failed_tasks"),
+            "failed_tasks": field(js.failed_tasks, "failed_tasks"),
             "errors": [dump_error_record(e) for e in js._errors or ()],
             "output_handler_failures": js.output_handler_failures,
+            "checkpoint_seq": js.checkpoint_seq,
         }
+
+
+def _sanitized_field(value: Any, path: str) -> Any:
+    return sanitize(value)
+
+
+def _sanitized_history(items: list[Any]) -> list[dict[str, Any]]:
+    records = map(_as_record, items)
+    return [
+        {
+            "routine_id": str(r.routine_id),
+            "event_name": str(r.event_name),
+            "data": sanitize(r.data),
+            "timestamp": r.timestamp.isoformat(),
+        }
+        for r in records
+    ]
+
+
+def dumps_strict(data: Any, what: str = "") -> str:
+    """
+    Return ``data`` (plain JSON data) as compact strict JSON text (RFC 8259: no NaN or
+    Infinity, which standard parsers refuse), as job stores write it.
+
+    Raises:
+        SerializationError: A value cannot be written; the message gives its path under
+            ``what``.
+    """
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        try:
+            check_strict(data)
+        except BadValue as bad:
+            where = format_path(what, bad.parts)
+            msg = f"cannot write {where or 'the value'}: {bad.reason}"
+            raise SerializationError(msg, path=where) from None
+        msg = f"cannot write {what or 'the value'} as JSON: {exc}"
+        raise SerializationError(msg, path=what) from None
 
 
 def dump_error_record(error: ErrorRecord) -> dict[str, Any]:
@@ -1884,6 +1936,8 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         output_log = _load_object_list(get("output_log", []), "output_log")
         failed = _load_failed(get("failed_tasks", []))
         errors = _load_errors(get("errors", []))
+    if not 0 <= head.checkpoint_seq < 2**62:
+        raise _bad(f"expected an integer >= 0, got {head.checkpoint_seq!r}", "checkpoint_seq")
     if not 0 <= head.output_handler_failures < 2**62:
         got = head.output_handler_failures
         raise _bad(f"expected an integer >= 0, got {got!r}", "output_handler_failures")
@@ -1908,6 +1962,7 @@ def load_job_state_into(js: JobState, data: Any) -> None:
         js.failed_tasks = failed
         js._errors = errors or None
         js.output_handler_failures = head.output_handler_failures
+        js.checkpoint_seq = head.checkpoint_seq
         js.metadata = dict(head.metadata)
         js.checkpoint = dict(head.checkpoint) if head.checkpoint is not None else None
         js.created_at = head.created_at or now

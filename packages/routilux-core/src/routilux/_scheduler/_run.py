@@ -21,10 +21,11 @@ from .. import _async, lifecycle
 from .._context import Frame, current_frame, set_frame
 from .._log import bind, is_enabled, logger, repr_of, text_of
 from ..error_handler import ErrorStrategy
-from ..exceptions import JobStateError
+from ..exceptions import JobStateError, SerializationError
 from ..execution_tracker import ExecutionTracker
 from ..job_state import ErrorRecord
 from ..lifecycle import Action
+from ..serialization import dump_job_state
 from ..slot import merge
 
 
@@ -221,6 +222,8 @@ class JobRun:
         #: Checkpoint snapshots taken but not yet handed to the checkpoint function.
         self.delivering = 0
         self.control: JobControl | None = None
+        #: The job's data could not be written: its snapshots are lenient from now on.
+        self.unwritable = False
         #: The loop of the job's coroutine activations: the caller's under ``aexecute``;
         #: ``None`` means the process-wide background loop.
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -269,12 +272,41 @@ class JobRun:
     # -- checkpoints ------------------------------------------------------------------
 
     def _snapshot_locked(self) -> dict[str, Any]:
+        # The job as a document, its queued activations as pending tasks, under the next
+        # checkpoint sequence number (a store keeps the newest). Data that cannot be
+        # written fails the job (see _unwritable_locked); its snapshots are lenient then.
         self._flush_states_locked()
-        data = self.job_state.serialize()
+        js = self.job_state
+        js.checkpoint_seq += 1
+        try:
+            data = dump_job_state(js, lenient=self.unwritable)
+        except SerializationError as exc:
+            self._unwritable_locked(exc)
+            data = dump_job_state(js, lenient=True)
         queued = [self.as_pending(a) for a in self.queue]
         queued.extend(self.as_pending(a) for a in self.timers.values())
         data["pending_tasks"] = list(data.get("pending_tasks") or []) + queued
         return data
+
+    def _unwritable_locked(self, exc: SerializationError) -> None:
+        # The job's data cannot be written to its store (a set, NaN, an int too large...):
+        # the job fails with an error naming the path, and its checkpoints from now on
+        # write a string naming each such value in its place.
+        self.unwritable = True
+        self.log.error("checkpoint_unwritable", error=str(exc), path=exc.path)
+        self.job_state._record_error(
+            ErrorRecord(
+                routine_id="",
+                slot="",
+                error_type=type(exc).__name__,
+                message=str(exc),
+                attempt=1,
+                time=datetime.now(),
+                strategy="stop",
+            )
+        )
+        self.fail()
+        self.checkpoint_due = self.checkpoint_fn is not None
 
     def _take_checkpoint_locked(self) -> dict[str, Any] | None:
         # With the lock held and nothing in flight: clear the due flag, return the snapshot.
@@ -286,12 +318,19 @@ class JobRun:
         return self._snapshot_locked()
 
     def _deliver_checkpoint(self, snapshot: dict[str, Any] | None) -> None:
-        # Without the lock: hand a snapshot to the checkpoint function.
+        # Without the lock: hand a snapshot to the checkpoint function. A store that cannot
+        # write the job's data fails the job (its next checkpoint is lenient); any other
+        # error of the checkpoint function abandons the job on this process (a stale
+        # runner, a store gone): nothing more of it runs here, its status is left as it is.
         fn = self.checkpoint_fn
         if snapshot is None or fn is None:
             return
+        handoff = False
         try:
             fn(self.job_state, snapshot)
+        except SerializationError as exc:
+            with self.lock:
+                self._unwritable_locked(exc)
         except Exception as exc:
             self.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
             with self.lock:
@@ -306,9 +345,22 @@ class JobRun:
                 self.delivering -= 1
                 if not self.cancelled:
                     self._release_locked()
+                    handoff = self._want_finisher_locked()
                 self.cond.notify_all()
                 if self.waiters:
                     self._fire_waiters_locked()
+        if handoff:
+            self.flow._get_executor().push(self)
+
+    def _want_finisher_locked(self) -> bool:
+        # A job that failed (or has a checkpoint due) while no runner takes its work, for
+        # example from a pause's checkpoint: hand it to the pool, which finishes it.
+        if self.finished or self.paused or self.drainer or self.runners or self.scheduled:
+            return False
+        if self.in_flight or not (self.failed or self.checkpoint_due):
+            return False
+        self.scheduled = True
+        return True
 
     def _checkpoint_now_locked(self) -> None:
         # With the lock held once and nothing in flight: take the due checkpoint and hand

@@ -4,8 +4,14 @@ The Flow class, and the task types kept for code written against the original li
 
 from __future__ import annotations
 
-from .._flow import EXECUTION_STRATEGIES, Flow
+from .._flow import EXECUTION_STRATEGIES, Flow, default_entry_slot
 from .task import SlotActivationTask, TaskPriority
 
 
-__all__ = ["EXECUTION_STRATEGIES", "Flow", "SlotActivationTask", "TaskPriority"]
+__all__ = [
+    "EXECUTION_STRATEGIES",
+    "Flow",
+    "SlotActivationTask",
+    "TaskPriority",
+    "default_entry_slot",
+]

@@ -119,6 +119,7 @@ def create_job(
     entry_params: Mapping[str, Any] | None = None,
     *,
     job_id: str | None = None,
+    entry_slot: str | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> str:
     """
@@ -126,8 +127,10 @@ def create_job(
     the job id. Run it with :func:`run_job` here, or hand the id to a :class:`JobExecutor`.
 
     Args:
-        entry_routine_id: The routine the job starts at; ``"ID.SLOT"`` delivers the entry
-            data to another slot than ``trigger`` (for a built-in routine, its ``input``).
+        entry_routine_id: The routine the job starts at; ``"ID.SLOT"`` names its slot too
+            (read from the right when ``ID.SLOT`` as a whole is not a routine id).
+        entry_slot: The slot of the entry routine the entry data goes to; by default as
+            ``Flow.execute`` chooses it (``trigger``, else ``input``, else its only slot).
         options: Run options kept with the job: ``checkpoint_every`` (activations between
             checkpoints), ``execution_strategy`` and ``entry_slot``.
 
@@ -135,15 +138,21 @@ def create_job(
         RoutineNotFoundError: ``flow`` has no routine ``entry_routine_id``.
         JobStoreError: A job ``job_id`` exists already (nothing is written then).
         SerializationError: The flow cannot be written as data.
+
+    .. versionchanged:: 0.10 ``entry_slot``.
     """
     data = flow.serialize() if isinstance(flow, Flow) else dict(flow)
     opts = dict(options or {})
-    if "." in entry_routine_id:
-        entry_routine_id, _, opts["entry_slot"] = entry_routine_id.partition(".")
     routines = data.get("routines")
+    known = routines if isinstance(routines, Mapping) else {}
+    if entry_routine_id not in known and "." in entry_routine_id:
+        entry_routine_id, _, named = entry_routine_id.rpartition(".")
+        opts["entry_slot"] = named
+    if entry_slot is not None:
+        opts["entry_slot"] = entry_slot
     if isinstance(routines, Mapping) and entry_routine_id not in routines:
-        known = ", ".join(repr(r) for r in routines) or "none"
-        msg = f"entry routine {entry_routine_id!r} not found in flow (routines: {known})"
+        listed = ", ".join(repr(r) for r in routines) or "none"
+        msg = f"entry routine {entry_routine_id!r} not found in flow (routines: {listed})"
         raise RoutineNotFoundError(msg, name=entry_routine_id)
     if job_id is not None and _job_exists(store, job_id):
         # Refused before the flow is saved: a refused job writes nothing to the store.
@@ -313,7 +322,7 @@ def run_job(
                 checkpoint=checkpointer,
                 checkpoint_every=every,
                 control=control,
-                entry_slot=entry_slot if isinstance(entry_slot, str) else "trigger",
+                entry_slot=entry_slot if isinstance(entry_slot, str) else None,
             )
         else:
             flow.resume(job_state, checkpoint=checkpointer, checkpoint_every=every, control=control)
