@@ -9,10 +9,12 @@ themselves (``backend.reap()``) instead of waiting for its cron tick.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,41 @@ def workers_registered(backend: PostgresBackend, n: int) -> bool:
     with backend.store._conn() as conn:
         row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
     return row is not None and row[0] >= n
+
+
+CLAIM = "UPDATE routilux_jobs SET status = 'running'"
+"""The start of the statement a worker claims a queued job with."""
+
+CHECKPOINT = "SELECT attempt FROM routilux_jobs"
+"""The start of the statement a runner begins a checkpoint with."""
+
+
+@contextlib.contextmanager
+def row_locked(dsn: str, job_id: str) -> Iterator[None]:
+    """Hold the job's row lock (as a slow transaction would) until the block ends."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 1 FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
+        yield
+        conn.rollback()
+
+
+def waiting_on_lock(backend: PostgresBackend, statement: str) -> bool:
+    """Whether a session waits for a row lock in a statement starting with ``statement``."""
+    with backend.store._conn() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND starts_with(query, %s)",
+            (statement,),
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def running_on(backend: PostgresBackend, job_id: str, pid: int) -> bool:
+    """Whether the job is running, claimed by the worker process ``pid``."""
+    record = backend.store.load_job(job_id)
+    return "running" == record.status and (record.worker or "").endswith(f":{pid}")
 
 
 class TestDeterminism:
@@ -119,6 +156,35 @@ class TestWorkerKilled:
         assert {b.pid} == set(after)
         assert record.attempt + 2 == backend.store.load_job(h.job_id).attempt  # fenced, claimed
         assert "reaped job" in b.output()
+
+    def test_killed_after_taking_the_queue_entry_before_claiming(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """A worker dies holding the job's queue entry, the job still queued: it runs on B.
+
+        The dead worker's entry held the job's queue lock, so nothing else could run it.
+        """
+        log = tmp_path / "effects.log"
+        h = chain_flow(delay=0.05, log=str(log)).submit(
+            "step", {"n": 0, "steps": 3}, backend=backend
+        )
+        with row_locked(backend.dsn, h.job_id):
+            a = start_worker()
+            wait_until(
+                lambda: waiting_on_lock(backend, CLAIM), 20, "A to take the entry and claim the job"
+            )
+            a.signal(signal.SIGKILL)
+            a.proc.wait(timeout=10)
+        assert "queued" == h.status()
+        assert 1 == len(backend._queue_jobs(h.job_id, "doing"))
+        b = start_worker()
+        reaped: dict[str, str] = {}
+        wait_until(lambda: reaped.update(backend.reap()) or reaped, 15, "the reaper to act")
+        assert {h.job_id: "queued"} == reaped
+        final = h.wait(timeout=20)
+        assert "completed" == final.status
+        assert oracle(3).shared_data == final.shared_data
+        assert {b.pid} == {pid for _, pid in logged(log, h.job_id)}
 
     def test_poison_job_fails_after_max_attempts(self, backend: PostgresBackend) -> None:
         """A job whose runners keep dying is failed by the reaper after max_attempts runs.

@@ -29,6 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from ._backend import (
     DEFAULT_QUEUE,
     REAP_TASK,
+    RECOVERY_PRIORITY,
     RUN_TASK,
     PostgresBackend,
     PostgresJobHandle,
@@ -43,6 +44,7 @@ __all__ = [
     "CONTROL_CHANNEL",
     "DEFAULT_QUEUE",
     "REAP_TASK",
+    "RECOVERY_PRIORITY",
     "RUN_TASK",
     "SCHEMA_VERSION",
     "STATUS_CHANNEL",
