@@ -3,8 +3,9 @@ Scale-out on PostgreSQL with real ``routilux worker`` subprocesses: the six case
 research 1.8 (determinism, kill and reap, pause and resume elsewhere, cancel, double resume
 and fencing, graceful SIGTERM).
 
-Workers run with a 0.5 s heartbeat and a 2 s stall timeout; the tests run the reaper
-themselves (``backend.reap()``) instead of waiting for its cron tick.
+Workers run with a 0.5 s heartbeat and a 2 s stall timeout, and without their own reaper
+unless a test starts them with one (``--reap-every``); the other tests run the reaper
+themselves (``backend.reap()``).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class TestWorkerKilled:
         assert record.state is not None
         redo = {f"{h.job_id}:{t['seq']}" for t in record.state["pending_tasks"]}
         before = [k for k, _ in logged(log, h.job_id)]
-        b = start_worker("--reap-cron", "* * * * * *")  # B's periodic reaper, every second
+        b = start_worker("--reap-every", "1")  # B's own reaper, every second
         final = h.wait(timeout=20)
         assert "completed" == final.status
         assert oracle(8).shared_data == final.shared_data
@@ -208,6 +209,61 @@ class TestWorkerKilled:
         assert store.claim_queued(h.job_id, worker="ghost:3") is None
         assert "failed" == h.status()
         assert "failed" == h.wait(timeout=1).status
+
+
+STALL = 2.0
+"""The workers' stall timeout in these tests (``--stall-timeout``)."""
+
+REAP_PERIOD = 0.5
+"""The period of the workers' own reaper in the recovery tests."""
+
+SLACK = 1.0
+"""Beyond stall timeout + reaper period: B finishing its current short job, then claiming."""
+
+
+class TestRecoveryBound:
+    @pytest.mark.parametrize("moment", ["before_claiming", "while_running", "while_checkpointing"])
+    def test_job_runs_again_within_the_bound_ahead_of_a_backlog(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path, moment: str
+    ) -> None:
+        """A's job runs again on B within stall timeout + reaper period, 200 jobs still queued.
+
+        A dies at ``moment`` of its job; B, busy with a backlog of 200 short jobs, runs the
+        workers' own periodic reaper: the job must not wait for the backlog to drain.
+        """
+        log = tmp_path / "effects.log"
+        reaper = ("--reap-every", str(REAP_PERIOD))
+        h = chain_flow(delay=0.1, log=str(log)).submit(
+            "step", {"n": 0, "steps": 30}, backend=backend
+        )
+        quick = chain_flow(delay=0.05, flow_id="quick")
+        backlog = [quick.submit("step", {"n": 0, "steps": 0}, backend=backend) for _ in range(200)]
+        with contextlib.ExitStack() as held:
+            if moment == "before_claiming":
+                held.enter_context(row_locked(backend.dsn, h.job_id))
+            a = start_worker(*reaper)
+            if moment == "before_claiming":
+                wait_until(lambda: waiting_on_lock(backend, CLAIM), 20, "A to claim the job")
+            else:
+                wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "two activations on A")
+            b = start_worker(*reaper)
+            wait_until(lambda: workers_registered(backend, 2), 15, "B to start")
+            if moment == "while_checkpointing":
+                held.enter_context(row_locked(backend.dsn, h.job_id))
+                wait_until(lambda: waiting_on_lock(backend, CHECKPOINT), 20, "A to checkpoint")
+            a.signal(signal.SIGKILL)
+            killed = time.monotonic()
+            a.proc.wait(timeout=10)
+        assert ("queued" if moment == "before_claiming" else "running") == h.status()
+        bound = STALL + REAP_PERIOD + SLACK
+        wait_until(
+            lambda: running_on(backend, h.job_id, b.pid),
+            bound - (time.monotonic() - killed),
+            f"A's job to run on B within {bound} s of A's death",
+        )
+        waiting = sum(1 for job in backlog if "queued" == job.status())
+        assert waiting > 0, "the backlog drained first: the recovery did not go ahead of it"
+        assert "completed" == h.wait(timeout=30).status
 
 
 class TestPauseResume:

@@ -5,10 +5,12 @@ any number of machines, their state in a :class:`PostgresJobStore` of the same d
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import threading
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
@@ -38,12 +40,14 @@ from ._store import PostgresJobStore
 
 
 if TYPE_CHECKING:
+    from procrastinate.app import WorkerOptions
+
     from ..job_state import JobState
 
 
 __all__ = [
     "DEFAULT_QUEUE",
-    "REAP_TASK",
+    "DEFAULT_REAP_EVERY",
     "RECOVERY_PRIORITY",
     "RUN_TASK",
     "PostgresBackend",
@@ -57,8 +61,8 @@ RUN_TASK = "routilux.run_job"
 DEFAULT_QUEUE = "routilux"
 """The procrastinate queue routilux jobs go to by default."""
 
-REAP_TASK = "routilux.reap_stalled"
-"""The periodic procrastinate task that retries or fails jobs whose worker died."""
+DEFAULT_REAP_EVERY = 10.0
+"""Seconds between two runs of a worker's reaper, by default."""
 
 RECOVERY_PRIORITY = 10
 """
@@ -68,6 +72,8 @@ the recovery of a job that was already running.
 """
 
 _LOCK_PREFIX = "routilux:"
+
+_REAP_LOCK_KEY = 0x526F757452656170  # "RoutReap": one worker's reaper at a time
 
 _log = logging.getLogger("routilux.postgres")
 
@@ -448,7 +454,8 @@ class PostgresBackend:
         - a ``queued`` job without any queue entry is queued again.
 
         Jobs queued again get :data:`RECOVERY_PRIORITY`: they run before the backlog.
-        Workers run this periodically; it is safe to run anywhere, any number of times.
+        Every worker runs this every ``reap_every`` seconds (see :meth:`run_worker`); it is
+        safe to run anywhere, any number of times.
 
         Returns:
             ``{job_id: "queued" | "failed"}`` for the jobs it acted on.
@@ -530,15 +537,31 @@ class PostgresBackend:
         finally:
             hub.unregister(control)
 
-    def _reap_task(self, timestamp: int) -> None:
-        self.reap()
+    def _reap_once(self) -> None:
+        # One tick of a worker's reaper: skipped when another worker's reaper is running.
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_REAP_LOCK_KEY,)).fetchone()
+            if row is None or not row[0]:
+                return
+            self.reap()  # the lock goes with the connection
+
+    async def _reap_periodically(self, every: float, stop: asyncio.Event) -> None:
+        # The worker's reaper, beside (not in) the job queue: never behind the backlog, and
+        # it takes none of the worker's job slots.
+        while not stop.is_set():
+            try:
+                await procrastinate.utils.sync_to_async(self._reap_once)
+            except Exception as exc:  # noqa: BLE001 - the reaper must outlive a lost connection
+                _log.warning("the reaper failed (it runs again in %s s): %r", every, exc)
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     def run_worker(
         self,
         *,
         concurrency: int = 1,
         name: str | None = None,
-        reap_cron: str | None = "* * * * *",
+        reap_every: float | None = DEFAULT_REAP_EVERY,
         shutdown_timeout: float | None = None,
         poll_interval: float = 5.0,
     ) -> None:
@@ -550,31 +573,50 @@ class PostgresBackend:
         and the reaper later hands its jobs to other workers.
 
         Args:
-            reap_cron: When the reaper runs (cron, optional 6th column for seconds); the
-                workers share one run per tick. ``None``: never (run :meth:`reap` elsewhere).
+            reap_every: Seconds between two runs of :meth:`reap` in this process, beside
+                the job queue (it never waits behind queued jobs and takes no job slot);
+                the workers' reapers take turns. A job whose worker died runs again within
+                ``stall_timeout + reap_every`` seconds once a worker has a free slot.
+                ``None`` or 0: never (run :meth:`reap` elsewhere).
             poll_interval: Seconds between two queue polls when no NOTIFY arrives.
         """
         if concurrency < 1:
             msg = f"concurrency must be at least 1, got {concurrency}"
             raise ConfigurationError(msg, name="concurrency", value=concurrency)
+        if reap_every is not None and (not math.isfinite(reap_every) or reap_every < 0):
+            msg = f"reap_every must be a number of seconds >= 0, got {reap_every}"
+            raise ConfigurationError(msg, name="reap_every", value=reap_every)
         with self._lock:
             self._worker_mode = True
         app = self.app
-        if reap_cron:
-            task = app.task(name=REAP_TASK, queue=self.queue, queueing_lock=REAP_TASK)(
-                self._reap_task
-            )
-            app.periodic(cron=reap_cron, periodic_id="routilux")(task)
+        options: WorkerOptions = {
+            "queues": [self.queue],
+            "concurrency": concurrency,
+            "name": name or self.worker_id,
+            "update_heartbeat_interval": self.heartbeat,
+            "stalled_worker_timeout": self.stall_timeout,
+            "fetch_job_polling_interval": poll_interval,
+            "abort_job_polling_interval": min(poll_interval, 1.0),
+        }
+        if shutdown_timeout is not None:  # else: wait for the running jobs
+            options["shutdown_graceful_timeout"] = shutdown_timeout
+
+        async def work() -> None:
+            async with app.open_async():
+                stop = asyncio.Event()
+                reaper = (
+                    asyncio.create_task(self._reap_periodically(reap_every, stop))
+                    if reap_every
+                    else None
+                )
+                try:
+                    await app.run_worker_async(**options)
+                finally:
+                    stop.set()
+                    if reaper is not None:
+                        await reaper  # lets a running tick finish while the loop still runs
+
         try:
-            app.run_worker(
-                queues=[self.queue],
-                concurrency=concurrency,
-                name=name or self.worker_id,
-                update_heartbeat_interval=self.heartbeat,
-                stalled_worker_timeout=self.stall_timeout,
-                shutdown_graceful_timeout=shutdown_timeout,
-                fetch_job_polling_interval=poll_interval,
-                abort_job_polling_interval=min(poll_interval, 1.0),
-            )
+            asyncio.run(work())
         finally:
             self.close()
