@@ -207,6 +207,7 @@ class TestWorkerKilled:
             )
             assert {h.job_id: "queued" if run < 2 else "failed"} == reaped
         assert store.claim_queued(h.job_id, worker="ghost:3") is None
+        assert [] == backend._queue_jobs(h.job_id, "todo")  # nothing left to run
         assert "failed" == h.status()
         assert "failed" == h.wait(timeout=1).status
 

@@ -475,6 +475,8 @@ class PostgresBackend:
                 self._end_entry(qid)
             if new == "queued":
                 self._requeue(job_id)
+            else:  # a failed job never runs again: drop any entry still queued for it
+                self._cancel_queued(job_id)
         for entry in self._dead_entries(timeout):
             job_id = str(entry.task_kwargs.get("job_id"))
             try:
