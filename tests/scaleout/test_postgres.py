@@ -420,9 +420,12 @@ class TestGracefulShutdown:
     def test_sigterm_finishes_the_running_job(
         self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
     ) -> None:
-        """SIGTERM: the worker takes no new job, finishes the running one and exits 0."""
+        """SIGTERM: the worker takes no new job, finishes the running one and exits 0.
+
+        Its own reaper runs meanwhile, and stops with it.
+        """
         log = tmp_path / "effects.log"
-        a = start_worker()
+        a = start_worker("--reap-every", "0.2")
         flow = chain_flow(delay=0.1, log=str(log))
         h = flow.submit("step", {"n": 0, "steps": 6}, backend=backend)
         wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "the job running")
