@@ -36,7 +36,6 @@ from .store import (
     JobStore,
     SqliteJobStore,
     create_job,
-    load_job_state,
     run_job,
 )
 from .store._run import BaseJobHandle, run_options
@@ -92,6 +91,19 @@ def _open_store(spec: _StoreSpec) -> JobStore:
                 store = SqliteJobStore(spec[1])
             _stores[spec] = store
         return store
+
+
+def _stored_rest(store: JobStore, job_id: str) -> JobState:
+    # The job's JobState as the store has it (its last checkpoint, or a bare state when it
+    # never ran), read without rebuilding its flow: no routine needs to be registered.
+    record = store.load_job(job_id)
+    if record.state is None:
+        state = JobState(record.flow_id, job_id=job_id)
+    else:
+        state = JobState()
+        state.deserialize(record.state)
+    state.status = record.status
+    return state
 
 
 class _EventControl(JobControl):
@@ -163,7 +175,7 @@ def _run_stored(
     store = _open_store(spec)
     record = store.load_job(job_id)
     if record.status in SETTLED_STATUSES and record.attempt > submitted_attempt:
-        return load_job_state(store, job_id)[1].serialize()
+        return _stored_rest(store, job_id).serialize()
     control = _EventControl(prefix, interval)
     try:
         state = run_job(job_id, store, control, takeover=True)
@@ -271,7 +283,7 @@ class DaskJobHandle(BaseJobHandle):
             return None
         store = self._executor.store
         if store is not None:
-            return self._stored_state(store)
+            return _stored_rest(store, self._job_id)
         with self._lock:
             return self._cancelled_state
 
