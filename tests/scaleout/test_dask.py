@@ -22,6 +22,7 @@ pytest.importorskip("distributed", reason="the dask extra is not installed")
 import distributed
 
 from routilux.dask_executor import DaskJobExecutor
+from routilux.exceptions import InvalidStateError
 from routilux.store import JobExecutor, JobHandle, SqliteJobStore
 
 
@@ -118,3 +119,114 @@ def test_shutdown_after_future_cancel(client: Any, tmp_path: Path) -> None:
     executor.shutdown()  # raised FuturesCancelledError
     assert quick.done()
     assert "completed" == quick.result(timeout=10).status
+
+
+def test_completed_job_whose_result_is_lost_returns_its_stored_state(
+    client: Any, tmp_path: Path
+) -> None:
+    """The worker holding a completed job's result dies: result() is still the stored state.
+
+    Dask recomputes the lost result; the recomputed task finds the job completed in the
+    store and returns that state instead of running (or refusing) it.
+    """
+    log = tmp_path / "effects.log"
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    h = chain_flow(log=str(log)).submit("step", {"n": 0, "steps": 3}, backend=executor)
+    wait_until(h.done, 30, "the job's task to finish")
+    key = h.future.key
+    holder = client.who_has(h.future)[key][0]
+    victim = client.run(os.getpid, workers=[holder])[holder]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: h.future.status == "error" or holder not in client.who_has(h.future).get(key, ()),
+        30,
+        "Dask to notice the lost result and compute it again",
+    )
+    final = h.result(timeout=30)
+    assert "completed" == final.status
+    assert oracle(3).shared_data == final.shared_data
+    assert 4 == len(read_log(str(log)))  # no activation ran twice
+    assert "completed" == h.status()
+    store.close()
+
+
+def test_cancel_of_a_queued_job_drops_its_task(client: Any, tmp_path: Path) -> None:
+    """Cancelling a job still queued on the cluster drops its task; it never runs.
+
+    result() returns the job's cancelled state as stored.
+    """
+    log = tmp_path / "effects.log"
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    busy = chain_flow(delay=0.05, log=str(log), flow_id="busy")
+    blockers = [busy.submit("step", {"n": 0, "steps": 400}, backend=executor) for _ in range(2)]
+
+    def both_running() -> bool:
+        return 2 == len({key.split(":")[0] for key, _ in read_log(str(log))})
+
+    wait_until(both_running, 30, "both workers busy with a blocker")
+    queued = chain_flow(log=str(log)).submit("step", {"n": 0, "steps": 2}, backend=executor)
+    assert "pending" == queued.status()
+    queued.cancel()
+    for blocker in blockers:
+        blocker.cancel()
+    final = queued.result(timeout=20)
+    assert "cancelled" == final.status
+    assert queued.future.cancelled()
+    assert "cancelled" == queued.status()
+    for blocker in blockers:
+        assert "cancelled" == blocker.result(timeout=20).status
+    assert [] == [key for key, _ in read_log(str(log)) if key.startswith(queued.job_id + ":")]
+    store.close()
+
+
+def test_cancel_of_a_queued_job_without_store_never_runs_it(client: Any, tmp_path: Path) -> None:
+    """Without a store, a job cancelled while queued runs no activation; its result is cancelled."""
+    log = tmp_path / "effects.log"
+    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    busy = chain_flow(delay=0.05, log=str(log), flow_id="busy")
+    blockers = [busy.submit("step", {"n": 0, "steps": 400}, backend=executor) for _ in range(2)]
+
+    def both_running() -> bool:
+        return 2 == len({key.split(":")[0] for key, _ in read_log(str(log))})
+
+    wait_until(both_running, 30, "both workers busy with a blocker")
+    queued = chain_flow(log=str(log)).submit("step", {"n": 0, "steps": 2}, backend=executor)
+    queued.cancel()
+    for blocker in blockers:
+        blocker.cancel()
+    assert "cancelled" == queued.result(timeout=20).status
+    assert "cancelled" == queued.status()
+    assert [] == [key for key, _ in read_log(str(log)) if key.startswith(queued.job_id + ":")]
+    for blocker in blockers:
+        assert "cancelled" == blocker.result(timeout=20).status
+
+
+def test_cancel_of_a_paused_job_returns_the_cancelled_state(client: Any, tmp_path: Path) -> None:
+    """A paused job cancelled afterwards: result() is its cancelled state, as stored."""
+    store = SqliteJobStore(tmp_path / "jobs.db")
+    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    h = chain_flow(delay=0.03).submit("step", {"n": 0, "steps": 200}, backend=executor)
+    wait_until(lambda: "running" == h.status(), 30, "the job running")
+    h.pause()
+    assert "paused" == h.result(timeout=20).status
+    h.cancel()
+    assert "cancelled" == h.result(timeout=5).status
+    assert "cancelled" == h.status()
+    store.close()
+
+
+def test_cancel_of_a_paused_job_without_store(client: Any) -> None:
+    """Without a store, a paused job cancelled afterwards: result() is its cancelled state."""
+    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    h = chain_flow(delay=0.03).submit("step", {"n": 0, "steps": 200}, backend=executor)
+    h.pause()
+    paused = h.result(timeout=20)
+    assert "paused" == paused.status
+    h.cancel()
+    final = h.result(timeout=5)
+    assert ("cancelled", paused.shared_data) == (final.status, final.shared_data)
+    assert "cancelled" == h.status()
+    with pytest.raises(InvalidStateError):
+        h.resume()

@@ -3,16 +3,19 @@ Scale-out on PostgreSQL with real ``routilux worker`` subprocesses: the six case
 research 1.8 (determinism, kill and reap, pause and resume elsewhere, cancel, double resume
 and fencing, graceful SIGTERM).
 
-Workers run with a 0.5 s heartbeat and a 2 s stall timeout; the tests run the reaper
-themselves (``backend.reap()``) instead of waiting for its cron tick.
+Workers run with a 0.5 s heartbeat and a 2 s stall timeout, and without their own reaper
+unless a test starts them with one (``--reap-every``); the other tests run the reaper
+themselves (``backend.reap()``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,41 @@ def workers_registered(backend: PostgresBackend, n: int) -> bool:
     return row is not None and row[0] >= n
 
 
+CLAIM = "UPDATE routilux_jobs SET status = 'running'"
+"""The start of the statement a worker claims a queued job with."""
+
+CHECKPOINT = "SELECT attempt FROM routilux_jobs"
+"""The start of the statement a runner begins a checkpoint with."""
+
+
+@contextlib.contextmanager
+def row_locked(dsn: str, job_id: str) -> Iterator[None]:
+    """Hold the job's row lock (as a slow transaction would) until the block ends."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 1 FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,))
+        yield
+        conn.rollback()
+
+
+def waiting_on_lock(backend: PostgresBackend, statement: str) -> bool:
+    """Whether a session waits for a row lock in a statement starting with ``statement``."""
+    with backend.store._conn() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND starts_with(query, %s)",
+            (statement,),
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def running_on(backend: PostgresBackend, job_id: str, pid: int) -> bool:
+    """Whether the job is running, claimed by the worker process ``pid``."""
+    record = backend.store.load_job(job_id)
+    return "running" == record.status and (record.worker or "").endswith(f":{pid}")
+
+
 class TestDeterminism:
     def test_twenty_jobs_two_workers_match_in_process_runs(
         self, backend: PostgresBackend, start_worker: Any
@@ -105,7 +143,7 @@ class TestWorkerKilled:
         assert record.state is not None
         redo = {f"{h.job_id}:{t['seq']}" for t in record.state["pending_tasks"]}
         before = [k for k, _ in logged(log, h.job_id)]
-        b = start_worker("--reap-cron", "* * * * * *")  # B's periodic reaper, every second
+        b = start_worker("--reap-every", "1")  # B's own reaper, every second
         final = h.wait(timeout=20)
         assert "completed" == final.status
         assert oracle(8).shared_data == final.shared_data
@@ -119,6 +157,35 @@ class TestWorkerKilled:
         assert {b.pid} == set(after)
         assert record.attempt + 2 == backend.store.load_job(h.job_id).attempt  # fenced, claimed
         assert "reaped job" in b.output()
+
+    def test_killed_after_taking_the_queue_entry_before_claiming(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
+    ) -> None:
+        """A worker dies holding the job's queue entry, the job still queued: it runs on B.
+
+        The dead worker's entry held the job's queue lock, so nothing else could run it.
+        """
+        log = tmp_path / "effects.log"
+        h = chain_flow(delay=0.05, log=str(log)).submit(
+            "step", {"n": 0, "steps": 3}, backend=backend
+        )
+        with row_locked(backend.dsn, h.job_id):
+            a = start_worker()
+            wait_until(
+                lambda: waiting_on_lock(backend, CLAIM), 20, "A to take the entry and claim the job"
+            )
+            a.signal(signal.SIGKILL)
+            a.proc.wait(timeout=10)
+        assert "queued" == h.status()
+        assert 1 == len(backend._queue_jobs(h.job_id, "doing"))
+        b = start_worker()
+        reaped: dict[str, str] = {}
+        wait_until(lambda: reaped.update(backend.reap()) or reaped, 15, "the reaper to act")
+        assert {h.job_id: "queued"} == reaped
+        final = h.wait(timeout=20)
+        assert "completed" == final.status
+        assert oracle(3).shared_data == final.shared_data
+        assert {b.pid} == {pid for _, pid in logged(log, h.job_id)}
 
     def test_poison_job_fails_after_max_attempts(self, backend: PostgresBackend) -> None:
         """A job whose runners keep dying is failed by the reaper after max_attempts runs.
@@ -140,8 +207,64 @@ class TestWorkerKilled:
             )
             assert {h.job_id: "queued" if run < 2 else "failed"} == reaped
         assert store.claim_queued(h.job_id, worker="ghost:3") is None
+        assert [] == backend._queue_jobs(h.job_id, "todo")  # nothing left to run
         assert "failed" == h.status()
         assert "failed" == h.wait(timeout=1).status
+
+
+STALL = 2.0
+"""The workers' stall timeout in these tests (``--stall-timeout``)."""
+
+REAP_PERIOD = 0.5
+"""The period of the workers' own reaper in the recovery tests."""
+
+SLACK = 1.0
+"""Beyond stall timeout + reaper period: B finishing its current short job, then claiming."""
+
+
+class TestRecoveryBound:
+    @pytest.mark.parametrize("moment", ["before_claiming", "while_running", "while_checkpointing"])
+    def test_job_runs_again_within_the_bound_ahead_of_a_backlog(
+        self, backend: PostgresBackend, start_worker: Any, tmp_path: Path, moment: str
+    ) -> None:
+        """A's job runs again on B within stall timeout + reaper period, 200 jobs still queued.
+
+        A dies at ``moment`` of its job; B, busy with a backlog of 200 short jobs, runs the
+        workers' own periodic reaper: the job must not wait for the backlog to drain.
+        """
+        log = tmp_path / "effects.log"
+        reaper = ("--reap-every", str(REAP_PERIOD))
+        h = chain_flow(delay=0.1, log=str(log)).submit(
+            "step", {"n": 0, "steps": 30}, backend=backend
+        )
+        quick = chain_flow(delay=0.05, flow_id="quick")
+        backlog = [quick.submit("step", {"n": 0, "steps": 0}, backend=backend) for _ in range(200)]
+        with contextlib.ExitStack() as held:
+            if moment == "before_claiming":
+                held.enter_context(row_locked(backend.dsn, h.job_id))
+            a = start_worker(*reaper)
+            if moment == "before_claiming":
+                wait_until(lambda: waiting_on_lock(backend, CLAIM), 20, "A to claim the job")
+            else:
+                wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "two activations on A")
+            b = start_worker(*reaper)
+            wait_until(lambda: workers_registered(backend, 2), 15, "B to start")
+            if moment == "while_checkpointing":
+                held.enter_context(row_locked(backend.dsn, h.job_id))
+                wait_until(lambda: waiting_on_lock(backend, CHECKPOINT), 20, "A to checkpoint")
+            a.signal(signal.SIGKILL)
+            killed = time.monotonic()
+            a.proc.wait(timeout=10)
+        assert ("queued" if moment == "before_claiming" else "running") == h.status()
+        bound = STALL + REAP_PERIOD + SLACK
+        wait_until(
+            lambda: running_on(backend, h.job_id, b.pid),
+            bound - (time.monotonic() - killed),
+            f"A's job to run on B within {bound} s of A's death",
+        )
+        waiting = sum(1 for job in backlog if "queued" == job.status())
+        assert waiting > 0, "the backlog drained first: the recovery did not go ahead of it"
+        assert "completed" == h.wait(timeout=30).status
 
 
 class TestPauseResume:
@@ -297,9 +420,12 @@ class TestGracefulShutdown:
     def test_sigterm_finishes_the_running_job(
         self, backend: PostgresBackend, start_worker: Any, tmp_path: Path
     ) -> None:
-        """SIGTERM: the worker takes no new job, finishes the running one and exits 0."""
+        """SIGTERM: the worker takes no new job, finishes the running one and exits 0.
+
+        Its own reaper runs meanwhile, and stops with it.
+        """
         log = tmp_path / "effects.log"
-        a = start_worker()
+        a = start_worker("--reap-every", "0.2")
         flow = chain_flow(delay=0.1, log=str(log))
         h = flow.submit("step", {"n": 0, "steps": 6}, backend=backend)
         wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "the job running")

@@ -31,6 +31,7 @@ from ._flow import Flow
 from .exceptions import ConfigurationError, InvalidStateError
 from .job_state import JobState
 from .store import (
+    SETTLED_STATUSES,
     JobControl,
     JobStore,
     SqliteJobStore,
@@ -92,6 +93,19 @@ def _open_store(spec: _StoreSpec) -> JobStore:
         return store
 
 
+def _stored_rest(store: JobStore, job_id: str) -> JobState:
+    # The job's JobState as the store has it (its last checkpoint, or a bare state when it
+    # never ran), read without rebuilding its flow: no routine needs to be registered.
+    record = store.load_job(job_id)
+    if record.state is None:
+        state = JobState(record.flow_id, job_id=job_id)
+    else:
+        state = JobState()
+        state.deserialize(record.state)
+    state.status = record.status
+    return state
+
+
 class _EventControl(JobControl):
     """
     The control of a job on a Dask worker: a thread polls the job's two Dask Events every
@@ -108,20 +122,25 @@ class _EventControl(JobControl):
         self._request: str | None = None
         self._delivered: str | None = None
         self._stop = threading.Event()
+        # Read once before the job starts: a job cancelled or paused while it waited in the
+        # queue never runs an activation.
+        self._read()
         self._thread = threading.Thread(target=self._watch, name="routilux-dask-control")
         self._thread.daemon = True
         self._thread.start()
 
+    def _read(self) -> None:
+        for request, event in self._events.items():
+            try:
+                if event.is_set():
+                    self._request = request
+                    return
+            except Exception:  # noqa: BLE001 - a lost scheduler must not kill the job
+                pass
+
     def _watch(self) -> None:
-        while not self._stop.is_set():
-            for request, event in self._events.items():
-                try:
-                    if event.is_set():
-                        self._request = request
-                        break
-                except Exception:  # noqa: BLE001 - a lost scheduler must not kill the job
-                    pass
-            self._stop.wait(self._interval)
+        while not self._stop.wait(self._interval):
+            self._read()
 
     def poll(self) -> str | None:
         request = self._request
@@ -140,14 +159,26 @@ def _import(modules: Sequence[str]) -> None:
 
 
 def _run_stored(
-    spec: _StoreSpec, job_id: str, prefix: str, imports: Sequence[str], interval: float
+    spec: _StoreSpec,
+    job_id: str,
+    prefix: str,
+    imports: Sequence[str],
+    interval: float,
+    submitted_attempt: int,
 ) -> dict[str, Any]:
-    # The Dask task of a job kept in a shared store. ``takeover``: when Dask runs this task
-    # again, its first run's worker is dead; the fencing token still stops a zombie.
+    # The Dask task of a job kept in a shared store. Dask runs a task again when the worker
+    # running it died (``takeover``: the job is still "running" then; the fencing token
+    # still stops a zombie), and also when the worker holding its result died: the job
+    # rests then, claimed or settled since the task was submitted (its attempt went up),
+    # and the task returns the stored state instead of running the job again.
     _import(imports)
+    store = _open_store(spec)
+    record = store.load_job(job_id)
+    if record.status in SETTLED_STATUSES and record.attempt > submitted_attempt:
+        return _stored_rest(store, job_id).serialize()
     control = _EventControl(prefix, interval)
     try:
-        state = run_job(job_id, _open_store(spec), control, takeover=True)
+        state = run_job(job_id, store, control, takeover=True)
     finally:
         control.close()
     return state.serialize()
@@ -198,6 +229,10 @@ class DaskJobHandle(BaseJobHandle):
         self._runs = 0
         self._lock = threading.Lock()
         self._last: JobState | None = None
+        # Set when cancel() settled the job while no run of it was under way: the job's
+        # state is then the stored one (with a store), or this cancelled state (without).
+        self._cancelled = False
+        self._cancelled_state: JobState | None = None
         #: The Dask future of the job's current run.
         self.future: Any = self._start()
 
@@ -210,12 +245,16 @@ class DaskJobHandle(BaseJobHandle):
 
     def result(self, timeout: float | None = None) -> JobState:
         """
-        Wait for the run and return its JobState at rest.
+        Wait for the run and return its JobState at rest; for a job :meth:`cancel` settled
+        before it ran (or while it was paused), the cancelled JobState, as stored.
 
         Raises:
             TimeoutError: ``timeout`` passed first.
             Exception: The task failed on the cluster (for example ``KilledWorker``).
         """
+        cancelled = self._cancelled_rest()
+        if cancelled is not None:
+            return cancelled
         data = self.future.result(timeout=timeout)
         state = JobState()
         state.deserialize(data)
@@ -233,8 +272,20 @@ class DaskJobHandle(BaseJobHandle):
         """
         Return the error of the current run, or ``None``.
         """
+        if self._cancelled:
+            return None
         error: BaseException | None = self.future.exception(timeout=timeout)
         return error
+
+    def _cancelled_rest(self) -> JobState | None:
+        # The cancelled JobState when cancel() settled the job without a run, else None.
+        if not self._cancelled:
+            return None
+        store = self._executor.store
+        if store is not None:
+            return _stored_rest(store, self._job_id)
+        with self._lock:
+            return self._cancelled_state
 
     def add_done_callback(self, fn: Callable[[DaskJobHandle], object]) -> None:
         """
@@ -302,16 +353,34 @@ class DaskJobHandle(BaseJobHandle):
 
     def cancel(self) -> None:
         """
-        Cancel the job: a queued task is dropped, a running one stops at its next boundary.
+        Cancel the job: a running one stops at its next activation boundary; a queued one
+        never runs (with a store, its task is dropped) and a paused one is cancelled at once.
+        :meth:`result` then returns the cancelled JobState.
         """
         self._event("cancel").set()
         store = self._executor.store
-        if store is not None:
-            status = store.load_job(self._job_id).status
-            if status in ("pending", "paused"):
-                store.set_status(self._job_id, "cancelled")
-            elif status == "running":
-                store.request_control(self._job_id, "cancel")
+        if store is None:
+            # The state lives in the task: a queued task finds the Event set before its
+            # first activation; a run that ended paused is cancelled here.
+            future = self.future
+            if future.done() and future.status == "finished":
+                state = self.result()
+                if state.status == "paused":
+                    state.status = "cancelled"
+                    with self._lock:
+                        self._cancelled_state = state
+                    self._cancelled = True
+            return
+        status = store.load_job(self._job_id).status
+        if status in ("pending", "paused"):
+            # No run holds the job (a queued task has not claimed it yet): settle it in the
+            # store, which fences out a task that starts anyway, and drop the task.
+            store.set_status(self._job_id, "cancelled")
+            self._cancelled = True
+            if not self.future.done():
+                self.future.cancel()
+        elif status == "running":
+            store.request_control(self._job_id, "cancel")
 
     def wait(self, timeout: float | None = None) -> JobState:
         """
@@ -427,12 +496,14 @@ class DaskJobExecutor:
         Raises:
             ConfigurationError: The executor has no store.
         """
-        spec = self._spec
-        if spec is None:
+        spec, store = self._spec, self.store
+        if spec is None or store is None:
             msg = "submit_job needs a DaskJobExecutor with a store"
             raise ConfigurationError(msg, name="store", value=None)
 
         def submit(run: int) -> Any:
+            # The attempt now: a task that finds it higher ran (or was settled) already.
+            attempt = store.load_job(job_id).attempt
             return self.client.submit(
                 _run_stored,
                 spec,
@@ -440,6 +511,7 @@ class DaskJobExecutor:
                 self.prefix(job_id),
                 self._imports,
                 self._interval,
+                attempt,
                 key=f"{self.prefix(job_id)}-{uuid.uuid4().hex[:8]}-{run}",
                 pure=False,
             )

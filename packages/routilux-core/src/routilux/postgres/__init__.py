@@ -28,7 +28,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from ._backend import (
     DEFAULT_QUEUE,
-    REAP_TASK,
+    DEFAULT_REAP_EVERY,
+    RECOVERY_PRIORITY,
     RUN_TASK,
     PostgresBackend,
     PostgresJobHandle,
@@ -42,7 +43,8 @@ from ._store import CONTROL_CHANNEL, STATUS_CHANNEL, PostgresJobStore
 __all__ = [
     "CONTROL_CHANNEL",
     "DEFAULT_QUEUE",
-    "REAP_TASK",
+    "DEFAULT_REAP_EVERY",
+    "RECOVERY_PRIORITY",
     "RUN_TASK",
     "SCHEMA_VERSION",
     "STATUS_CHANNEL",

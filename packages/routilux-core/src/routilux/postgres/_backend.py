@@ -5,20 +5,29 @@ any number of machines, their state in a :class:`PostgresJobStore` of the same d
 
 from __future__ import annotations
 
-import datetime
+import asyncio
 import logging
+import math
 import threading
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
+import procrastinate.sql
+import procrastinate.utils
 import psycopg
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.job_context import AbortReason, JobContext
+from procrastinate.jobs import Job, Status
 
 from .._flow import Flow
-from ..exceptions import ConfigurationError, InvalidStateError, StaleAttemptError
+from ..exceptions import (
+    ConfigurationError,
+    InvalidStateError,
+    JobNotFoundError,
+    StaleAttemptError,
+)
 from ..store import (
     create_job,
     default_worker_id,
@@ -31,12 +40,15 @@ from ._store import PostgresJobStore
 
 
 if TYPE_CHECKING:
+    from procrastinate.app import WorkerOptions
+
     from ..job_state import JobState
 
 
 __all__ = [
     "DEFAULT_QUEUE",
-    "REAP_TASK",
+    "DEFAULT_REAP_EVERY",
+    "RECOVERY_PRIORITY",
     "RUN_TASK",
     "PostgresBackend",
     "PostgresJobHandle",
@@ -46,11 +58,22 @@ __all__ = [
 RUN_TASK = "routilux.run_job"
 """The procrastinate task that runs one job (its only argument is ``job_id``)."""
 
-REAP_TASK = "routilux.reap_stalled"
-"""The periodic procrastinate task that retries or fails jobs whose worker died."""
-
 DEFAULT_QUEUE = "routilux"
 """The procrastinate queue routilux jobs go to by default."""
+
+DEFAULT_REAP_EVERY = 10.0
+"""Seconds between two runs of a worker's reaper, by default."""
+
+RECOVERY_PRIORITY = 10
+"""
+The procrastinate priority of a job queued again because its worker died or stopped: it
+goes ahead of the jobs waiting for their first run (priority 0), so a backlog never delays
+the recovery of a job that was already running.
+"""
+
+_LOCK_PREFIX = "routilux:"
+
+_REAP_LOCK_KEY = 0x526F757452656170  # "RoutReap": one worker's reaper at a time
 
 _log = logging.getLogger("routilux.postgres")
 
@@ -60,7 +83,7 @@ def job_lock(job_id: str) -> str:
     Return the procrastinate ``lock`` and ``queueing_lock`` of a job's queue entries: at
     most one queued and one running execution per routilux job.
     """
-    return f"routilux:{job_id}"
+    return f"{_LOCK_PREFIX}{job_id}"
 
 
 class _ClaimedStore(PostgresJobStore):
@@ -341,16 +364,66 @@ class PostgresBackend:
         """
         self.close()
 
-    def _defer(self, job_id: str) -> bool:
+    def _defer(self, job_id: str, *, priority: int = 0) -> bool:
         # Queue one execution of the job; False when one is queued already.
         key = job_lock(job_id)
         try:
-            self.app.configure_task(RUN_TASK, queue=self.queue, lock=key, queueing_lock=key).defer(
-                job_id=job_id
-            )
+            self.app.configure_task(
+                RUN_TASK, queue=self.queue, lock=key, queueing_lock=key, priority=priority
+            ).defer(job_id=job_id)
         except AlreadyEnqueued:
             return False
         return True
+
+    def _requeue(self, job_id: str) -> bool:
+        # Queue the job again ahead of the jobs waiting for their first run: its queued
+        # entry (if any) is replaced by one of RECOVERY_PRIORITY. False when one was there.
+        manager = self.app.job_manager
+        queued = manager.list_jobs(lock=job_lock(job_id), status="todo")
+        if any(entry.priority >= RECOVERY_PRIORITY for entry in queued):
+            return False
+        for entry in queued:
+            if entry.id is not None:
+                manager.cancel_job_by_id(entry.id)
+        return self._defer(job_id, priority=RECOVERY_PRIORITY)
+
+    def _end_entry(self, entry_id: int) -> None:
+        # End a running queue entry whose worker is gone, as failed: it releases the job's
+        # queue lock. An entry that ended meanwhile is left as it is.
+        try:
+            self.app.connector.get_sync_connector().execute_query(
+                query=procrastinate.sql.queries["finish_job"],
+                job_id=entry_id,
+                status=Status.FAILED.value,
+                delete_job=False,
+            )
+        except ConnectorException:
+            _log.info("queue entry %s had ended already", entry_id)
+
+    def _dead_entries(self, stall_timeout: float) -> list[Job]:
+        # The running entries of RUN_TASK whose worker stopped heartbeating for
+        # ``stall_timeout`` seconds (procrastinate's own stalled-job query).
+        rows = self.app.connector.get_sync_connector().execute_query_all(
+            query=procrastinate.sql.queries["select_stalled_jobs_by_heartbeat"],
+            queue=self.queue,
+            task_name=RUN_TASK,
+            seconds_since_heartbeat=float(stall_timeout),
+        )
+        return [Job.from_row(row) for row in rows]
+
+    def _lost_queued(self, age: float) -> list[str]:
+        # The jobs queued for more than ``age`` seconds that have no queue entry at all.
+        with self.store._conn() as conn:
+            rows = conn.execute(
+                "SELECT r.job_id FROM routilux_jobs r WHERE r.status = 'queued' "
+                "AND r.updated_at < now() - make_interval(secs => %(age)s) "
+                "AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs p WHERE "
+                "(p.status = 'todo' AND p.queueing_lock = %(prefix)s || r.job_id) "
+                "OR (p.status = 'doing' AND p.lock = %(prefix)s || r.job_id)) "
+                "ORDER BY r.updated_at",
+                {"age": float(age), "prefix": _LOCK_PREFIX},
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def _queue_jobs(self, job_id: str, status: str) -> list[int]:
         jobs = self.app.job_manager.list_jobs(lock=job_lock(job_id), status=status)
@@ -370,11 +443,19 @@ class PostgresBackend:
         self, *, stall_timeout: float | None = None, max_attempts: int | None = None
     ) -> dict[str, str]:
         """
-        Take back the jobs whose worker stopped heartbeating for ``stall_timeout`` seconds:
-        each is fenced (its old runner can no longer checkpoint) and queued again, to resume
-        from its last checkpoint on any worker, or marked ``failed`` once it had
-        ``max_attempts`` runs. Also re-queues ``queued`` jobs that lost their queue entry.
-        Workers run this periodically; it is safe to run anywhere, any number of times.
+        Take back the jobs whose worker died (stopped heartbeating for ``stall_timeout``
+        seconds), whenever it died:
+
+        - a ``running`` job is fenced (its old runner can no longer checkpoint) and queued
+          again, to resume from its last checkpoint on any worker, or marked ``failed``
+          once it had ``max_attempts`` runs;
+        - a ``queued`` job whose queue entry a dead worker had taken before claiming the
+          job is queued again (the dead entry, which held the job's queue lock, ends);
+        - a ``queued`` job without any queue entry is queued again.
+
+        Jobs queued again get :data:`RECOVERY_PRIORITY`: they run before the backlog.
+        Every worker runs this every ``reap_every`` seconds (see :meth:`run_worker`); it is
+        safe to run anywhere, any number of times.
 
         Returns:
             ``{job_id: "queued" | "failed"}`` for the jobs it acted on.
@@ -389,16 +470,33 @@ class PostgresBackend:
                 continue
             _log.warning("reaped job %s of stalled worker %s: %s", job_id, worker, new)
             done[job_id] = new
-            # The dead runner's queue entry still holds the job's lock: put it back in the
-            # queue (same lock), or end it when the job failed.
+            # The dead runner's queue entry still holds the job's lock: end it.
             for qid in self._queue_jobs(job_id, "doing"):
-                self.app.job_manager.retry_job_by_id(qid, retry_at=_now())
-                if new == "failed":
-                    self.app.job_manager.cancel_job_by_id(qid)
+                self._end_entry(qid)
             if new == "queued":
-                self._defer(job_id)
-        for job_id in store.stale_queued(timeout):
-            if self._defer(job_id):
+                self._requeue(job_id)
+            else:  # a failed job never runs again: drop any entry still queued for it
+                self._cancel_queued(job_id)
+        for entry in self._dead_entries(timeout):
+            job_id = str(entry.task_kwargs.get("job_id"))
+            try:
+                status: str | None = store.job_status(job_id)
+            except JobNotFoundError:
+                status = None
+            if status == "running" or entry.id is None:
+                continue  # its runner's own heartbeat decides (above)
+            self._end_entry(entry.id)
+            if status == "queued":
+                _log.warning(
+                    "reaped job %s: its queue entry was taken by stalled worker %s",
+                    job_id,
+                    entry.worker_id,
+                )
+                self._requeue(job_id)
+                done.setdefault(job_id, "queued")
+        for job_id in self._lost_queued(timeout):
+            if self._requeue(job_id):
+                _log.warning("reaped job %s: it had lost its queue entry", job_id)
                 done.setdefault(job_id, "queued")
         return done
 
@@ -435,21 +533,37 @@ class PostgresBackend:
                 store.transition(job_id, ("running",), "failed")
                 raise
             if control.paused_for_shutdown and state.status == "paused":
-                self._defer(job_id)
+                self._defer(job_id, priority=RECOVERY_PRIORITY)
                 return "requeued"
             return str(state.status)
         finally:
             hub.unregister(control)
 
-    def _reap_task(self, timestamp: int) -> None:
-        self.reap()
+    def _reap_once(self) -> None:
+        # One tick of a worker's reaper: skipped when another worker's reaper is running.
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_REAP_LOCK_KEY,)).fetchone()
+            if row is None or not row[0]:
+                return
+            self.reap()  # the lock goes with the connection
+
+    async def _reap_periodically(self, every: float, stop: asyncio.Event) -> None:
+        # The worker's reaper, beside (not in) the job queue: never behind the backlog, and
+        # it takes none of the worker's job slots.
+        while not stop.is_set():
+            try:
+                await procrastinate.utils.sync_to_async(self._reap_once)
+            except Exception as exc:  # noqa: BLE001 - the reaper must outlive a lost connection
+                _log.warning("the reaper failed (it runs again in %s s): %r", every, exc)
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     def run_worker(
         self,
         *,
         concurrency: int = 1,
         name: str | None = None,
-        reap_cron: str | None = "* * * * *",
+        reap_every: float | None = DEFAULT_REAP_EVERY,
         shutdown_timeout: float | None = None,
         poll_interval: float = 5.0,
     ) -> None:
@@ -461,35 +575,50 @@ class PostgresBackend:
         and the reaper later hands its jobs to other workers.
 
         Args:
-            reap_cron: When the reaper runs (cron, optional 6th column for seconds); the
-                workers share one run per tick. ``None``: never (run :meth:`reap` elsewhere).
+            reap_every: Seconds between two runs of :meth:`reap` in this process, beside
+                the job queue (it never waits behind queued jobs and takes no job slot);
+                the workers' reapers take turns. A job whose worker died runs again within
+                ``stall_timeout + reap_every`` seconds once a worker has a free slot.
+                ``None`` or 0: never (run :meth:`reap` elsewhere).
             poll_interval: Seconds between two queue polls when no NOTIFY arrives.
         """
         if concurrency < 1:
             msg = f"concurrency must be at least 1, got {concurrency}"
             raise ConfigurationError(msg, name="concurrency", value=concurrency)
+        if reap_every is not None and (not math.isfinite(reap_every) or reap_every < 0):
+            msg = f"reap_every must be a number of seconds >= 0, got {reap_every}"
+            raise ConfigurationError(msg, name="reap_every", value=reap_every)
         with self._lock:
             self._worker_mode = True
         app = self.app
-        if reap_cron:
-            task = app.task(name=REAP_TASK, queue=self.queue, queueing_lock=REAP_TASK)(
-                self._reap_task
-            )
-            app.periodic(cron=reap_cron, periodic_id="routilux")(task)
+        options: WorkerOptions = {
+            "queues": [self.queue],
+            "concurrency": concurrency,
+            "name": name or self.worker_id,
+            "update_heartbeat_interval": self.heartbeat,
+            "stalled_worker_timeout": self.stall_timeout,
+            "fetch_job_polling_interval": poll_interval,
+            "abort_job_polling_interval": min(poll_interval, 1.0),
+        }
+        if shutdown_timeout is not None:  # else: wait for the running jobs
+            options["shutdown_graceful_timeout"] = shutdown_timeout
+
+        async def work() -> None:
+            async with app.open_async():
+                stop = asyncio.Event()
+                reaper = (
+                    asyncio.create_task(self._reap_periodically(reap_every, stop))
+                    if reap_every
+                    else None
+                )
+                try:
+                    await app.run_worker_async(**options)
+                finally:
+                    stop.set()
+                    if reaper is not None:
+                        await reaper  # lets a running tick finish while the loop still runs
+
         try:
-            app.run_worker(
-                queues=[self.queue],
-                concurrency=concurrency,
-                name=name or self.worker_id,
-                update_heartbeat_interval=self.heartbeat,
-                stalled_worker_timeout=self.stall_timeout,
-                shutdown_graceful_timeout=shutdown_timeout,
-                fetch_job_polling_interval=poll_interval,
-                abort_job_polling_interval=min(poll_interval, 1.0),
-            )
+            asyncio.run(work())
         finally:
             self.close()
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(tz=datetime.timezone.utc)

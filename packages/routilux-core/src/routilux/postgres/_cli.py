@@ -6,7 +6,6 @@ The ``routilux worker`` and ``routilux db`` subcommands (registered through the
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import math
 import os
@@ -15,6 +14,7 @@ from typing import Any
 
 from ..cli import _BadInput
 from ..exceptions import JobStoreError
+from ._backend import DEFAULT_REAP_EVERY
 
 
 __all__ = ["register"]
@@ -53,18 +53,13 @@ def _check_worker_options(args: argparse.Namespace) -> None:
             f"--heartbeat ({args.heartbeat})"
         )
         raise _BadInput(msg)
-    timeout = args.shutdown_timeout
-    if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
-        msg = f"--shutdown-timeout must be a number of seconds >= 0, got {timeout}"
-        raise _BadInput(msg)
-    if args.reap_cron not in ("", "off"):
-        # The parser procrastinate schedules periodic tasks with.
-        croniter: Any = importlib.import_module("croniter")
-        try:
-            croniter.croniter(args.reap_cron)
-        except (ValueError, KeyError, TypeError) as exc:  # CroniterError is a ValueError
-            msg = f"--reap-cron: not a cron expression: {args.reap_cron!r} ({exc})"
-            raise _BadInput(msg) from None
+    for option, value in (
+        ("--shutdown-timeout", args.shutdown_timeout),
+        ("--reap-every", args.reap_every),
+    ):
+        if value is not None and (not math.isfinite(value) or value < 0):
+            msg = f"{option} must be a number of seconds >= 0, got {value}"
+            raise _BadInput(msg)
 
 
 def _check_reachable(dsn: str) -> None:
@@ -105,7 +100,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         backend.run_worker(
             concurrency=args.concurrency,
             name=args.name,
-            reap_cron=None if args.reap_cron in ("", "off") else args.reap_cron,
+            reap_every=args.reap_every or None,
             shutdown_timeout=args.shutdown_timeout,
             poll_interval=args.poll_interval,
         )
@@ -158,10 +153,11 @@ def register(subparsers: Any) -> None:
         "--max-attempts", type=int, default=3, metavar="N", help="runs per job before it fails (3)"
     )
     p.add_argument(
-        "--reap-cron",
-        default="* * * * *",
-        metavar="CRON",
-        help="when the reaper runs ('* * * * *': every minute; 'off': never)",
+        "--reap-every",
+        type=float,
+        default=DEFAULT_REAP_EVERY,
+        metavar="S",
+        help=f"seconds between two runs of the worker's reaper ({DEFAULT_REAP_EVERY:g}; 0: never)",
     )
     p.add_argument(
         "--shutdown-timeout",

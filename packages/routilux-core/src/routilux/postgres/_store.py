@@ -407,19 +407,6 @@ class PostgresJobStore(BaseSqlJobStore):
                 _notify(conn, STATUS_CHANNEL, f"{job_id}:failed")
         return new
 
-    def stale_queued(self, age: float) -> list[str]:
-        """
-        Return the ids of the jobs ``queued`` for more than ``age`` seconds (by the
-        database's clock): the reaper queues them again in case their queue entry was lost.
-        """
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT job_id FROM routilux_jobs WHERE status = 'queued' "
-                "AND updated_at < now() - make_interval(secs => %s) ORDER BY updated_at",
-                (float(age),),
-            ).fetchall()
-        return [str(r[0]) for r in rows]
-
     @contextmanager
     def _status_changes(self) -> Iterator[Callable[[float], None]]:
         # Settled jobs are announced on STATUS_CHANNEL: listen on a connection of its own
