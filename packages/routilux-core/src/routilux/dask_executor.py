@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from . import lifecycle
 from ._flow import Flow
 from .exceptions import ConfigurationError, InvalidStateError
 from .job_state import JobState
@@ -102,7 +103,7 @@ def _stored_rest(store: JobStore, job_id: str) -> JobState:
     else:
         state = JobState()
         state.deserialize(record.state)
-    state.status = record.status
+    lifecycle.restore(state, record.status)
     return state
 
 
@@ -366,7 +367,7 @@ class DaskJobHandle(BaseJobHandle):
             if future.done() and future.status == "finished":
                 state = self.result()
                 if state.status == "paused":
-                    state.status = "cancelled"
+                    lifecycle.transition(state, lifecycle.Action.CANCEL)
                     with self._lock:
                         self._cancelled_state = state
                     self._cancelled = True
