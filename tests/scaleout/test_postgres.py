@@ -69,7 +69,7 @@ def workers_registered(backend: PostgresBackend, n: int) -> bool:
 CLAIM = "UPDATE routilux_jobs SET status = 'running'"
 """The start of the statement a worker claims a queued job with."""
 
-CHECKPOINT = "SELECT attempt FROM routilux_jobs"
+CHECKPOINT = "SELECT attempt, checkpoint_seq FROM routilux_jobs"
 """The start of the statement a runner begins a checkpoint with."""
 
 

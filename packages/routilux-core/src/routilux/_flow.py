@@ -478,6 +478,7 @@ class Flow:
         checkpoint_every: int = 0,
         control: JobControl | None = None,
         entry_slot: str | None = None,
+        checkpoint_interval: float = 0.0,
     ) -> JobRun:
         require_mapping(entry_params, "entry_params", "parameter names to values")
         entry = self._routine(entry_routine_id, "Entry")
@@ -498,7 +499,7 @@ class Flow:
         params = dict(entry_params or {})
         job_state.current_routine_id = entry_routine_id
         run = self._new_run(job_state, strategy == "sequential")
-        run.configure(checkpoint, checkpoint_every, control)
+        run.configure(checkpoint, checkpoint_every, control, checkpoint_interval)
         transition(job_state, Action.START)
         self._job_active(run)
         job_state.record_execution(entry_routine_id, "start", params)
@@ -526,6 +527,7 @@ class Flow:
         timeout: float | None = None,
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
+        checkpoint_interval: float = 0.0,
         control: JobControl | None = None,
         entry_slot: str | None = None,
     ) -> JobState:
@@ -546,6 +548,9 @@ class Flow:
                 ``checkpoint_every`` activations and when the job pauses, finishes,
                 fails or is cancelled; for job stores.
             checkpoint_every: Activations between checkpoints (0: only at those points).
+            checkpoint_interval: Also checkpoint at the first activation boundary once
+                this many seconds passed since the last checkpoint (0: never), so that a
+                crash re-runs about that much work at most.
             control: Polled before each activation for remote ``"pause"``/``"cancel"``.
             entry_slot: The slot of the entry routine that receives ``entry_params``;
                 by default its ``trigger`` slot, else its ``input`` slot (the built-in
@@ -572,6 +577,7 @@ class Flow:
             checkpoint_every,
             control,
             entry_slot,
+            checkpoint_interval,
         )
         pool = self._executor
         on_own_worker = pool is not None and pool.owns_current_thread()
@@ -593,6 +599,7 @@ class Flow:
         output_handler: OutputHandler | None = None,
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
+        checkpoint_interval: float = 0.0,
         control: JobControl | None = None,
         entry_slot: str | None = None,
         backend: None = None,
@@ -619,6 +626,7 @@ class Flow:
         output_handler: OutputHandler | None = None,
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
+        checkpoint_interval: float = 0.0,
         control: JobControl | None = None,
         entry_slot: str | None = None,
         backend: _JobBackend | None = None,
@@ -653,6 +661,7 @@ class Flow:
             checkpoint_every,
             control,
             entry_slot,
+            checkpoint_interval,
         )
         run.schedule()
         return run.job_state
@@ -668,6 +677,7 @@ class Flow:
         timeout: float | None = None,
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
+        checkpoint_interval: float = 0.0,
         control: JobControl | None = None,
         entry_slot: str | None = None,
         on_cancel: str = "cancel",
@@ -716,6 +726,7 @@ class Flow:
             checkpoint_every,
             control,
             entry_slot,
+            checkpoint_interval,
         )
         run.loop = loop
         run.schedule()
@@ -797,6 +808,7 @@ class Flow:
         *,
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
+        checkpoint_interval: float = 0.0,
         control: JobControl | None = None,
     ) -> JobState:
         """
@@ -813,7 +825,9 @@ class Flow:
                 and ``EventNotFoundError`` likewise for slots and events.
             JobStateError: The job is cancelled, or failed (use :meth:`retry`).
         """
-        return self._reopen(job_state, Action.RESUME, checkpoint, checkpoint_every, control)
+        return self._reopen(
+            job_state, Action.RESUME, checkpoint, checkpoint_every, control, checkpoint_interval
+        )
 
     def retry(
         self,
@@ -821,6 +835,7 @@ class Flow:
         *,
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
         checkpoint_every: int = 0,
+        checkpoint_interval: float = 0.0,
         control: JobControl | None = None,
     ) -> JobState:
         """
@@ -840,7 +855,9 @@ class Flow:
 
         .. versionadded:: 0.10
         """
-        return self._reopen(job_state, Action.RETRY, checkpoint, checkpoint_every, control)
+        return self._reopen(
+            job_state, Action.RETRY, checkpoint, checkpoint_every, control, checkpoint_interval
+        )
 
     def _reopen(
         self,
@@ -849,6 +866,7 @@ class Flow:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None,
         checkpoint_every: int,
         control: JobControl | None,
+        checkpoint_interval: float = 0.0,
     ) -> JobState:
         self._check_job(job_state)
         with job_state._lock:
@@ -870,7 +888,7 @@ class Flow:
                     run = self._new_run(job_state, self.execution_strategy == "sequential")
                 run.paused = True
         if checkpoint is not None or control is not None:
-            run.configure(checkpoint, checkpoint_every, control)
+            run.configure(checkpoint, checkpoint_every, control, checkpoint_interval)
         if not run.reopen(action):
             return job_state
         self._job_active(run)

@@ -833,6 +833,8 @@ class JobState:
 
     def _is_settled(self) -> bool:
         run = self._run
+        if run is not None and run.abandoned:
+            return True  # its store refused a checkpoint: nothing of it runs here any more
         if run is not None and (run.in_flight or not run.is_settled()):
             return False
         return self.status in FINAL_STATUSES or self.status == "paused"

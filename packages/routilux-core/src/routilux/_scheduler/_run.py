@@ -138,6 +138,7 @@ class ReleasedRun:
     paused = False
     cancelled = False
     failed = False
+    abandoned = False
     in_flight = 0
 
     def __init__(
@@ -217,6 +218,9 @@ class JobRun:
         #: Called with (job_state, snapshot) at checkpoints; see :meth:`configure`.
         self.checkpoint_fn: Callable[[JobState, dict[str, Any]], None] | None = None
         self.checkpoint_every = 0
+        #: Seconds between time-driven checkpoints (0: none), and when the last was taken.
+        self.checkpoint_interval = 0.0
+        self.last_checkpoint = 0.0
         self.since_checkpoint = 0
         self.checkpoint_due = False
         #: Checkpoint snapshots taken but not yet handed to the checkpoint function.
@@ -224,6 +228,8 @@ class JobRun:
         self.control: JobControl | None = None
         #: The job's data could not be written: its snapshots are lenient from now on.
         self.unwritable = False
+        #: The checkpoint function failed: nothing more of the job runs on this process.
+        self.abandoned = False
         #: The loop of the job's coroutine activations: the caller's under ``aexecute``;
         #: ``None`` means the process-wide background loop.
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -252,21 +258,27 @@ class JobRun:
         checkpoint: Callable[[JobState, dict[str, Any]], None] | None,
         checkpoint_every: int,
         control: JobControl | None,
+        checkpoint_interval: float = 0.0,
     ) -> None:
         """
         Set the job's checkpointing and remote control.
 
         ``checkpoint(job_state, snapshot)`` is called after every ``checkpoint_every``
-        finished activations (0: never) and when the job pauses, finishes, fails or is
-        cancelled. The snapshot is the serialized JobState whose ``pending_tasks`` hold
-        every queued activation, taken while no activation of the job runs, so resuming
-        from it re-runs exactly the activations that had not finished. A checkpoint
-        function that raises abandons the job on this process (nothing more of it runs
-        here; its status is left as it was): that is how a stale worker stops.
+        finished activations (0: never), at the first activation boundary once
+        ``checkpoint_interval`` seconds passed since the last one (0: never), and when the
+        job pauses, finishes, fails or is cancelled. The snapshot is the serialized
+        JobState whose ``pending_tasks`` hold every queued activation, taken while no
+        activation of the job runs, so resuming from it re-runs exactly the activations
+        that had not finished. A checkpoint function that raises ``SerializationError``
+        fails the job (its data cannot be written); any other error abandons the job on
+        this process (nothing more of it runs here; its status is left as it was): that
+        is how a stale worker stops.
         """
         with self.lock:
             self.checkpoint_fn = checkpoint
             self.checkpoint_every = max(0, checkpoint_every)
+            self.checkpoint_interval = max(0.0, checkpoint_interval)
+            self.last_checkpoint = time.monotonic()
             self.control = control
 
     # -- checkpoints ------------------------------------------------------------------
@@ -314,6 +326,7 @@ class JobRun:
             return None
         self.checkpoint_due = False
         self.since_checkpoint = 0
+        self.last_checkpoint = time.monotonic()
         self.delivering += 1
         return self._snapshot_locked()
 
@@ -334,6 +347,7 @@ class JobRun:
         except Exception as exc:
             self.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
             with self.lock:
+                self.abandoned = True
                 self.cancelled = True
                 self.queue.clear()
                 self._drop_timers()
@@ -373,10 +387,16 @@ class JobRun:
             self.lock.acquire()
 
     def _count_activation_locked(self) -> None:
-        if self.checkpoint_every and self.checkpoint_fn is not None:
+        # One more finished activation: is a checkpoint due (by count or by time)?
+        if self.checkpoint_fn is None:
+            return
+        if self.checkpoint_every:
             self.since_checkpoint += 1
             if self.since_checkpoint >= self.checkpoint_every:
                 self.checkpoint_due = True
+        interval = self.checkpoint_interval
+        if interval and time.monotonic() - self.last_checkpoint >= interval:
+            self.checkpoint_due = True
 
     def _poll_control_locked(self) -> bool:
         # Apply a remote pause/cancel request; True when one was applied.
@@ -692,7 +712,7 @@ class JobRun:
             self.in_flight -= 1
             if t0 is not None:
                 self._ended_locked(act.routine_id, t0, t1, "completed", None)
-            if self.checkpoint_every:
+            if self.checkpoint_fn is not None:
                 self._count_activation_locked()
             if self.waiters:
                 self._fire_waiters_locked()

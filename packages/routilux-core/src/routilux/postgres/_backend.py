@@ -106,15 +106,17 @@ class _ClaimedStore(PostgresJobStore):
         with self._store._conn() as conn:
             yield conn
 
-    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
+    def _claim(
+        self, job_id: str, worker: str, statuses: Collection[str], attempt: int | None
+    ) -> int:
         return self._attempt
 
     def _put_checkpoint(
-        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
-    ) -> None:
+        self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
+    ) -> bool:
         if status == "paused" and self._control.paused_for_shutdown:
             status = "queued"
-        super()._put_checkpoint(job_id, snapshot, status, attempt)
+        return super()._put_checkpoint(job_id, text, status, attempt, seq)
 
     def close(self) -> None:
         """The worker's store outlives the run."""

@@ -47,6 +47,12 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX routilux_jobs_flow ON routilux_jobs (flow_id, created_at);
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE routilux_jobs ADD COLUMN checkpoint_seq bigint NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 """The routilux schema, as ``(version, SQL)`` steps applied in order (never edit a released one)."""
 

@@ -14,6 +14,7 @@ import psycopg_pool
 from psycopg.types.json import Jsonb
 
 from ..exceptions import JobStoreError
+from ..serialization import dumps_strict
 from ..store import SETTLED_STATUSES, JobRecord
 from ..store._sql import BaseSqlJobStore, missing_job
 from ._schema import SCHEMA_VERSION, schema_version
@@ -40,6 +41,14 @@ _Conn = psycopg.Connection[tuple[Any, ...]]
 def _notify(conn: _Conn, channel: str, payload: str) -> None:
     # NOTIFY the listeners of ``channel`` when the transaction commits.
     conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+
+def _strict(what: str) -> Callable[[Any], str]:
+    # How a jsonb parameter is written: strict JSON (no NaN), errors naming ``what``.
+    def dumps(data: Any) -> str:
+        return dumps_strict(data, what)
+
+    return dumps
 
 
 def _move(conn: _Conn, job_id: str, status: str, *, fence: bool) -> int | None:
@@ -155,7 +164,7 @@ class PostgresJobStore(BaseSqlJobStore):
                 "INSERT INTO routilux_flows (flow_id, fingerprint, flow_json) "
                 "VALUES (%s, %s, %s) ON CONFLICT (flow_id, fingerprint) "
                 "DO UPDATE SET saved_at = now()",
-                (flow_id, fingerprint, Jsonb(dict(flow_data))),
+                (flow_id, fingerprint, Jsonb(dict(flow_data), dumps=_strict("flow"))),
             )
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -208,8 +217,8 @@ class PostgresJobStore(BaseSqlJobStore):
                         record.fingerprint,
                         record.status,
                         record.entry_routine_id,
-                        Jsonb(record.entry_params),
-                        Jsonb(record.options),
+                        Jsonb(record.entry_params, dumps=_strict("entry_params")),
+                        Jsonb(record.options, dumps=_strict("options")),
                     ),
                 ).fetchone()
         except psycopg.errors.UniqueViolation:
@@ -217,16 +226,19 @@ class PostgresJobStore(BaseSqlJobStore):
             raise JobStoreError(msg, job_id=record.job_id) from None
         return float(row[0]) if row is not None else time.time()
 
-    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
+    def _claim(
+        self, job_id: str, worker: str, statuses: Collection[str], attempt: int | None
+    ) -> int:
         # Also records a fresh heartbeat.
         with self._conn() as conn:
             row = conn.execute(
-                "SELECT status, worker FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
+                "SELECT status, worker, attempt FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
                 (job_id,),
             ).fetchone()
             if row is None:
                 raise self._missing(job_id)
             self._check_claimable(job_id, row[0], row[1], statuses)
+            self._check_claim_attempt(job_id, attempt, row[2])
             claimed = conn.execute(
                 "UPDATE routilux_jobs SET status = 'running', attempt = attempt + 1, "
                 "worker = %s, heartbeat_at = now(), requested = NULL, updated_at = now() "
@@ -237,25 +249,30 @@ class PostgresJobStore(BaseSqlJobStore):
         return int(claimed[0])
 
     def _put_checkpoint(
-        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
-    ) -> None:
+        self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
+    ) -> bool:
         # A settled status is also announced on STATUS_CHANNEL.
         settled = status in SETTLED_STATUSES
         with self._conn() as conn:
             row = conn.execute(
-                "SELECT attempt FROM routilux_jobs WHERE job_id = %s FOR UPDATE", (job_id,)
+                "SELECT attempt, checkpoint_seq FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
+                (job_id,),
             ).fetchone()
             if row is None:
                 raise self._missing(job_id)
             self._check_attempt(job_id, attempt, row[0])
+            if seq is not None and seq <= row[1]:
+                return False  # older than the stored checkpoint
             conn.execute(
-                "UPDATE routilux_jobs SET state_json = %s, status = %s, updated_at = now(), "
+                "UPDATE routilux_jobs SET state_json = %s::jsonb, status = %s, "
+                "checkpoint_seq = coalesce(%s, checkpoint_seq), updated_at = now(), "
                 "heartbeat_at = now(), requested = CASE WHEN %s THEN NULL ELSE requested END "
                 "WHERE job_id = %s",
-                (Jsonb(dict(snapshot)), status, settled, job_id),
+                (text, status, seq, settled, job_id),
             )
             if settled:
                 _notify(conn, STATUS_CHANNEL, f"{job_id}:{status}")
+        return True
 
     def _settle(self, job_id: str, status: str) -> int | None:
         # Announced on STATUS_CHANNEL.

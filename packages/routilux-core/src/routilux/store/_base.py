@@ -103,9 +103,11 @@ class JobStore(Protocol):
     Where flows and jobs live between runs, possibly shared by several processes or hosts.
 
     A store keeps each flow version by ``(flow_id, fingerprint)`` and each job as one row
-    whose state is *replaced* at every checkpoint. Every method is one atomic transaction,
-    and every method may be called from any thread. :class:`~routilux.store.SqliteJobStore`
-    is the embedded implementation; a networked store (PostgreSQL) implements the same methods.
+    whose state is *replaced* at every checkpoint, newer checkpoints only (ordered by the
+    snapshot's ``checkpoint_seq``). Everything a store writes is strict JSON (no NaN).
+    Every method is one atomic transaction, and every method may be called from any
+    thread. :class:`~routilux.store.SqliteJobStore` is the embedded implementation; a
+    networked store (PostgreSQL) implements the same methods.
 
     .. versionadded:: 0.10
     """
@@ -152,15 +154,22 @@ class JobStore(Protocol):
         *,
         worker: str,
         statuses: Collection[str] = CLAIMABLE_STATUSES,
+        attempt: int | None = None,
     ) -> int:
         """
-        Take a job to run it: if its status is in ``statuses``, set it ``running``, record
-        ``worker``, clear any control request, increment the attempt and return it. Pass
+        Take a job to run it: if its status is in ``statuses`` (and, with ``attempt``, its
+        attempt is still that one), set it ``running``, record ``worker``, clear any
+        control request, increment the attempt and return it: one compare-and-set. Pass
         ``statuses`` with ``"running"`` in it only to take over from a runner known to be dead.
+
+        Args:
+            attempt: The attempt read with the state the caller will run: the claim is
+                refused when another runner claimed the job since (so two runners never
+                run the same state).
 
         Raises:
             JobNotFoundError: No such job.
-            JobStoreError: The job's status is not in ``statuses``.
+            JobStoreError: The job's status is not in ``statuses``, or its attempt moved on.
         """
         ...
 
@@ -171,19 +180,28 @@ class JobStore(Protocol):
         *,
         status: str | None = None,
         attempt: int | None = None,
-    ) -> None:
+    ) -> bool:
         """
         Replace the job's state with ``snapshot`` and its status with ``status`` (by default
         ``snapshot["status"]``), in one transaction. A settled status (see
         :data:`SETTLED_STATUSES`) clears the control request.
 
+        Checkpoints are ordered: a snapshot that carries a ``checkpoint_seq`` (the engine's
+        do) not above the stored one is older than what the store holds, and is not
+        written (``False``): the last write of a finished job is its final state.
+
         Args:
             attempt: The fencing token of the caller (from :meth:`claim_job`); the save is
                 refused when the job was claimed again since. ``None`` skips the check.
 
+        Returns:
+            ``True`` when written, ``False`` when the store holds a newer checkpoint.
+
         Raises:
             JobNotFoundError: No such job.
             StaleAttemptError: ``attempt`` is not the job's current attempt.
+            SerializationError: The snapshot holds a value strict JSON cannot write (NaN,
+                Infinity, an integer too large); the message gives its path.
         """
         ...
 

@@ -6,7 +6,6 @@ around it (creating a job, the store-backed control, a thread executor).
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -22,11 +21,13 @@ from ..exceptions import (
     JobNotFoundError,
     JobStoreError,
     RoutineNotFoundError,
+    SerializationError,
 )
 from ..job_state import JobState
+from ..lifecycle import Action
 from ._base import (
     CLAIMABLE_STATUSES,
-    SETTLED_STATUSES,
+    JobRecord,
     JobStore,
     default_worker_id,
     flow_fingerprint,
@@ -189,19 +190,23 @@ def load_job_state(store: JobStore, job_id: str) -> tuple[Flow, JobState]:
         FlowMismatchError: The stored flow does not match the job's fingerprint.
         DeserializationError: The stored flow or state cannot be loaded.
     """
-    record = store.load_job(job_id)
+    return _rebuild(store, store.load_job(job_id))
+
+
+def _rebuild(store: JobStore, record: JobRecord) -> tuple[Flow, JobState]:
+    # The Flow and JobState of a job record (read once: its state and status belong together).
     data = store.load_flow(record.flow_id, record.fingerprint)
     if flow_fingerprint(data) != record.fingerprint:
         msg = (
             f"the stored flow {record.flow_id!r} does not match the fingerprint job "
-            f"{job_id!r} was created with"
+            f"{record.job_id!r} was created with"
         )
         raise FlowMismatchError(msg)
     flow = Flow()
     flow.deserialize(data)
     if record.state is None:
         job_state = JobState(flow.flow_id, history_limit=flow.history_limit)
-        job_state.job_id = job_id
+        job_state.job_id = record.job_id
     else:
         job_state = JobState()
         job_state.deserialize(record.state)
@@ -211,37 +216,27 @@ def load_job_state(store: JobStore, job_id: str) -> tuple[Flow, JobState]:
 
 class _Checkpointer:
     """
-    The checkpoint function of one run: saves snapshots under the run's fencing token and
-    tells :func:`run_job` when the job rests.
+    The checkpoint function of one run: saves snapshots under the run's fencing token (a
+    store keeps the newest by ``checkpoint_seq``), and keeps the first error that made the
+    engine stop the job on this process.
     """
 
     def __init__(self, store: JobStore, job_id: str, attempt: int) -> None:
         self.store = store
         self.job_id = job_id
         self.attempt = attempt
-        self.cond = threading.Condition()
-        self.rested: str | None = None
         self.error: BaseException | None = None
 
     def __call__(self, job_state: JobState, snapshot: dict[str, Any]) -> None:
         status = str(snapshot.get("status") or job_state.status)
         try:
             self.store.save_checkpoint(self.job_id, snapshot, status=status, attempt=self.attempt)
+        except SerializationError:
+            raise  # the engine fails the job and writes a lenient last checkpoint
         except BaseException as exc:
-            with self.cond:
+            if self.error is None:
                 self.error = exc
-                self.cond.notify_all()
             raise
-        if status in SETTLED_STATUSES:
-            with self.cond:
-                self.rested = status
-                self.cond.notify_all()
-
-    def wait(self) -> None:
-        with self.cond:
-            self.cond.wait_for(lambda: self.rested is not None or self.error is not None)
-            if self.error is not None:
-                raise self.error
 
 
 def run_job(
@@ -251,7 +246,9 @@ def run_job(
     *,
     worker: str | None = None,
     takeover: bool = False,
+    retry: bool = False,
     checkpoint_every: int | None = None,
+    checkpoint_interval: float | None = None,
     prepare: Callable[[Flow, JobState], None] | None = None,
 ) -> JobState:
     """
@@ -260,16 +257,23 @@ def run_job(
     The job's flow version is loaded from the store and its routines are rebuilt by
     registered type name. A job without state starts at its entry routine; a job with a
     checkpoint is resumed from it: deferred events first, then the pending activations.
-    The job is claimed first (its attempt, the fencing token, goes up by one), and every
-    checkpoint is saved under that attempt, so a runner that lost the job to another stops
-    at its next checkpoint with :class:`~routilux.exceptions.StaleAttemptError`.
+    The job is claimed (a compare-and-set on its status and on the attempt read with its
+    state, so two runners never run the same state: the one that loses gets a
+    ``JobStoreError``), its attempt, the fencing token, goes up by one, and every checkpoint
+    is saved under that attempt, so a runner that lost the job to another stops at its
+    next checkpoint with :class:`~routilux.exceptions.StaleAttemptError`.
 
-    Checkpoints are written every ``checkpoint_every`` activations (0: only at rest) and
-    when the job pauses, completes, fails or is cancelled. They are taken while nothing of
-    the job runs, so a process that dies re-runs, on the next ``run_job``, exactly the
-    activations that had not finished at the last checkpoint (*at least once*: those that
-    had finished after it run again; none before it does). Handlers that call the outside
-    world can deduplicate with ``ctx.idempotency_key``, which is the same in the re-run.
+    Checkpoints are written every ``checkpoint_every`` activations, once
+    ``checkpoint_interval`` seconds passed since the last one (0: neither; only at rest),
+    and when the job pauses, completes, fails or is cancelled. They carry the job's
+    checkpoint sequence number and a store keeps the newest, so the last write of a job
+    at rest is its final state: the status this returns is the stored status. They are
+    taken while nothing of the job runs, so a process that dies re-runs, on the next
+    ``run_job``, exactly the activations that had not finished at the last checkpoint (*at
+    least once*: those that had finished after it run again; none before it does).
+    Handlers that call the outside world can deduplicate with ``ctx.idempotency_key``,
+    which is the same in the re-run. The job runs on the flow's workers, never on the
+    calling thread, which only waits (so a signal handler of the caller can pause it).
 
     Args:
         job_id: The job to run.
@@ -279,7 +283,10 @@ def run_job(
         worker: The worker id recorded on the job (``"<host>:<pid>"`` by default).
         takeover: Also claim a job the store says is ``running`` (its runner is known to
             be dead, for example killed).
+        retry: Run a ``failed`` job again (see ``Flow.retry``): its failed activations and
+            the work dropped at the failure.
         checkpoint_every: Overrides the job's ``checkpoint_every`` option.
+        checkpoint_interval: Overrides the job's ``checkpoint_interval`` option.
         prepare: Called as ``prepare(flow, job_state)`` after loading and before running,
             for example to answer a waiting :class:`HumanInput`. It runs before the job is
             claimed: if it raises, the store is left unchanged.
@@ -289,44 +296,70 @@ def run_job(
 
     Raises:
         JobNotFoundError: No such job.
-        JobStoreError: The job cannot be claimed (it is running elsewhere, or finished).
+        JobStateError: The job's status does not allow running it (for example a failed
+            job without ``retry``, or a cancelled one).
+        JobStoreError: The job cannot be claimed (it is running elsewhere, or another
+            runner claimed it since it was read).
         StaleAttemptError: Another runner claimed the job while this one ran it.
         DeserializationError: The stored flow or state cannot be loaded.
+
+    .. versionchanged:: 0.10 ``retry`` and ``checkpoint_interval``; the claim is fenced by
+       the attempt read with the state.
     """
     record = store.load_job(job_id)
-    statuses: Collection[str] = CLAIMABLE_STATUSES | ({"running"} if takeover else set())
+    action = Action.RETRY if retry else Action.RESUME
+    statuses: Collection[str] = (
+        {"failed"} if retry else CLAIMABLE_STATUSES | ({"running"} if takeover else set())
+    )
     if record.status not in statuses:
+        lifecycle.next_status(record.status, action, job_id=job_id)
         msg = f"job {job_id!r} is {record.status}; only a pending or paused job can be run"
         if record.status == "running":
             msg += f" (it is running on {record.worker}; take it over if that runner is dead)"
         raise InvalidStateError(msg)
-    flow, job_state = load_job_state(store, job_id)
+    flow, job_state = _rebuild(store, record)
+    options = record.options
     every = checkpoint_every
     if every is None:
-        every = int(record.options.get("checkpoint_every", 0) or 0)
-    strategy = record.options.get("execution_strategy")
-    entry_slot = record.options.get("entry_slot")
+        every = int(options.get("checkpoint_every", 0) or 0)
+    interval = checkpoint_interval
+    if interval is None:
+        interval = float(options.get("checkpoint_interval", 0) or 0)
+    strategy = options.get("execution_strategy")
+    entry_slot = options.get("entry_slot")
     if prepare is not None:
         prepare(flow, job_state)
-    attempt = store.claim_job(job_id, worker=worker or default_worker_id(), statuses=statuses)
+    attempt = store.claim_job(
+        job_id, worker=worker or default_worker_id(), statuses=statuses, attempt=record.attempt
+    )
     checkpointer = _Checkpointer(store, job_id, attempt)
     if control is None:
         control = StoreControl(store, job_id)
     try:
-        if record.state is None:
-            flow.execute(
+        if record.state is None and not retry:
+            flow.submit(
                 record.entry_routine_id,
                 dict(record.entry_params),
                 execution_strategy=strategy if isinstance(strategy, str) else None,
                 job_state=job_state,
+                entry_slot=entry_slot if isinstance(entry_slot, str) else None,
                 checkpoint=checkpointer,
                 checkpoint_every=every,
+                checkpoint_interval=interval,
                 control=control,
-                entry_slot=entry_slot if isinstance(entry_slot, str) else None,
             )
         else:
-            flow.resume(job_state, checkpoint=checkpointer, checkpoint_every=every, control=control)
-        checkpointer.wait()
+            reopen = flow.retry if retry else flow.resume
+            reopen(
+                job_state,
+                checkpoint=checkpointer,
+                checkpoint_every=every,
+                checkpoint_interval=interval,
+                control=control,
+            )
+        job_state.wait_settled()
+        if checkpointer.error is not None:
+            raise checkpointer.error
     finally:
         flow.shutdown(wait=checkpointer.error is None)
     return job_state

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
+from ..serialization import dumps_strict
 from ._base import (
     CLAIMABLE_STATUSES,
     CONTROL_REQUESTS,
@@ -98,6 +99,16 @@ class BaseSqlJobStore:
         if status not in statuses:
             by = f" by {holder}" if status == "running" and holder else ""
             msg = f"job {job_id!r} is {status}{by}; it cannot be claimed"
+            raise JobStoreError(msg, job_id=job_id)
+
+    @staticmethod
+    def _check_claim_attempt(job_id: str, attempt: int | None, current: int) -> None:
+        # The compare-and-set of a claim: the job's attempt is still the one read.
+        if attempt is not None and current != attempt:
+            msg = (
+                f"job {job_id!r} was claimed by another runner since it was read "
+                f"(attempt {attempt}, now {current}); it cannot be claimed"
+            )
             raise JobStoreError(msg, job_id=job_id)
 
     @staticmethod
@@ -203,17 +214,19 @@ class BaseSqlJobStore:
         *,
         worker: str,
         statuses: Collection[str] = CLAIMABLE_STATUSES,
+        attempt: int | None = None,
     ) -> int:
         """
-        Take a job to run it: if its status is in ``statuses``, set it ``running``, record
-        ``worker`` (and, where the store keeps one, a fresh heartbeat), clear any control
-        request, increment the attempt and return it.
+        Take a job to run it: if its status is in ``statuses`` (and, with ``attempt``, its
+        attempt is still that one), set it ``running``, record ``worker`` (and, where the
+        store keeps one, a fresh heartbeat), clear any control request, increment the
+        attempt and return it.
 
         Raises:
             JobNotFoundError: No such job.
-            JobStoreError: The job's status is not in ``statuses``.
+            JobStoreError: The job's status is not in ``statuses``, or its attempt moved on.
         """
-        return self._claim(job_id, worker, statuses)
+        return self._claim(job_id, worker, statuses, attempt)
 
     def save_checkpoint(
         self,
@@ -222,18 +235,24 @@ class BaseSqlJobStore:
         *,
         status: str | None = None,
         attempt: int | None = None,
-    ) -> None:
+    ) -> bool:
         """
         Replace the job's state with ``snapshot`` and its status with ``status`` (by default
         ``snapshot["status"]``), in one transaction; a settled status clears the control
-        request.
+        request. A snapshot whose ``checkpoint_seq`` is not above the stored one is not
+        written (``False``): checkpoints are ordered.
 
         Raises:
             JobNotFoundError: No such job.
             StaleAttemptError: ``attempt`` is not the job's current attempt.
+            SerializationError: The snapshot cannot be written as strict JSON.
         """
         new_status = status if status is not None else str(snapshot.get("status", "running"))
-        self._put_checkpoint(job_id, snapshot, new_status, attempt)
+        seq = snapshot.get("checkpoint_seq")
+        text = dumps_strict(snapshot, "state")
+        return self._put_checkpoint(
+            job_id, text, new_status, attempt, seq if type(seq) is int else None
+        )
 
     def load_job(self, job_id: str) -> JobRecord:
         """
@@ -398,14 +417,17 @@ class BaseSqlJobStore:
         # Insert the new job and return its created_at; raise the errors of create_job.
         raise NotImplementedError
 
-    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
-        # The transaction of claim_job (see _check_claimable).
+    def _claim(
+        self, job_id: str, worker: str, statuses: Collection[str], attempt: int | None
+    ) -> int:
+        # The transaction of claim_job (see _check_claimable and _check_claim_attempt).
         raise NotImplementedError
 
     def _put_checkpoint(
-        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
-    ) -> None:
-        # The transaction of save_checkpoint (see _check_attempt).
+        self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
+    ) -> bool:
+        # The transaction of save_checkpoint (see _check_attempt): write the state's JSON
+        # ``text`` unless ``seq`` is given and not above the stored checkpoint_seq.
         raise NotImplementedError
 
     def _settle(self, job_id: str, status: str) -> int | None:

@@ -14,14 +14,16 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from .._log import logger as log
 from ..exceptions import JobStoreError
+from ..serialization import dumps_strict
 from ._base import SETTLED_STATUSES, JobRecord
 from ._sql import BaseSqlJobStore
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteJobStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version written to ``PRAGMA user_version``."""
 
 _SCHEMA = """
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS routilux_jobs (
     state_json       TEXT,
     requested        TEXT,
     attempt          INTEGER NOT NULL DEFAULT 0,
+    checkpoint_seq   INTEGER NOT NULL DEFAULT 0,
     worker           TEXT,
     created_at       REAL NOT NULL,
     updated_at       REAL NOT NULL,
@@ -59,8 +62,15 @@ _SUMMARY = (
 _FULL = _SUMMARY.replace("NULL", "state_json")
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+_UPGRADES: dict[int, str] = {
+    # version -> the statement that brings a database of the version before up to it
+    2: "ALTER TABLE routilux_jobs ADD COLUMN checkpoint_seq INTEGER NOT NULL DEFAULT 0",
+}
+"""How an older schema is brought up to date, one version at a time."""
+
+
+def _dumps(data: Any, what: str) -> str:
+    return dumps_strict(data, what)
 
 
 class SqliteJobStore(BaseSqlJobStore):
@@ -134,6 +144,16 @@ class SqliteJobStore(BaseSqlJobStore):
                     f"understands up to {SCHEMA_VERSION}: upgrade routilux-core"
                 )
                 raise JobStoreError(msg)
+            fresh = (
+                cur.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'routilux_jobs'"
+                ).fetchone()[0]
+                == 0
+            )
+            if not fresh and version < SCHEMA_VERSION:
+                for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                    cur.execute(_UPGRADES[step])
+                log.info("job_store_upgraded", path=self.path, old=version, new=SCHEMA_VERSION)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     cur.execute(statement)
@@ -186,7 +206,7 @@ class SqliteJobStore(BaseSqlJobStore):
                 "INSERT INTO routilux_flows (flow_id, fingerprint, flow_json, saved_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (flow_id, fingerprint) "
                 "DO UPDATE SET saved_at = excluded.saved_at",
-                (flow_id, fingerprint, _dumps(flow_data), time.time()),
+                (flow_id, fingerprint, _dumps(flow_data, "flow"), time.time()),
             )
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
@@ -214,8 +234,8 @@ class SqliteJobStore(BaseSqlJobStore):
                         record.fingerprint,
                         record.status,
                         record.entry_routine_id,
-                        _dumps(record.entry_params),
-                        _dumps(record.options),
+                        _dumps(record.entry_params, "entry_params"),
+                        _dumps(record.options, "options"),
                         now,
                         now,
                     ),
@@ -225,46 +245,45 @@ class SqliteJobStore(BaseSqlJobStore):
                 raise JobStoreError(msg, job_id=record.job_id) from None
         return now
 
-    def _claim(self, job_id: str, worker: str, statuses: Collection[str]) -> int:
+    def _claim(
+        self, job_id: str, worker: str, statuses: Collection[str], attempt: int | None
+    ) -> int:
         with self._write() as cur:
             row = cur.execute(
                 "SELECT status, attempt, worker FROM routilux_jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
             if row is None:
                 raise self._missing(job_id)
-            status, attempt, holder = row
+            status, current, holder = row
             self._check_claimable(job_id, status, holder, statuses)
-            attempt += 1
+            self._check_claim_attempt(job_id, attempt, current)
+            current += 1
             cur.execute(
                 "UPDATE routilux_jobs SET status = 'running', attempt = ?, worker = ?, "
                 "requested = NULL, updated_at = ? WHERE job_id = ?",
-                (attempt, worker, time.time(), job_id),
+                (current, worker, time.time(), job_id),
             )
-        return int(attempt)
+        return int(current)
 
     def _put_checkpoint(
-        self, job_id: str, snapshot: Mapping[str, Any], status: str, attempt: int | None
-    ) -> None:
-        text = _dumps(snapshot)
+        self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
+    ) -> bool:
         with self._write() as cur:
             row = cur.execute(
-                "SELECT attempt FROM routilux_jobs WHERE job_id = ?", (job_id,)
+                "SELECT attempt, checkpoint_seq FROM routilux_jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
             if row is None:
                 raise self._missing(job_id)
             self._check_attempt(job_id, attempt, row[0])
-            if status in SETTLED_STATUSES:
-                cur.execute(
-                    "UPDATE routilux_jobs SET state_json = ?, status = ?, requested = NULL, "
-                    "updated_at = ? WHERE job_id = ?",
-                    (text, status, time.time(), job_id),
-                )
-            else:
-                cur.execute(
-                    "UPDATE routilux_jobs SET state_json = ?, status = ?, updated_at = ? "
-                    "WHERE job_id = ?",
-                    (text, status, time.time(), job_id),
-                )
+            if seq is not None and seq <= row[1]:
+                return False  # older than the stored checkpoint
+            cur.execute(
+                "UPDATE routilux_jobs SET state_json = ?, status = ?, updated_at = ?, "
+                "checkpoint_seq = coalesce(?, checkpoint_seq), "
+                "requested = CASE WHEN ? THEN NULL ELSE requested END WHERE job_id = ?",
+                (text, status, time.time(), seq, status in SETTLED_STATUSES, job_id),
+            )
+        return True
 
     def _settle(self, job_id: str, status: str) -> int | None:
         with self._write() as cur:
@@ -279,7 +298,7 @@ class SqliteJobStore(BaseSqlJobStore):
                 data = json.loads(state)
                 if isinstance(data, dict):
                     data["status"] = status
-                    state = _dumps(data)
+                    state = _dumps(data, "state")
             cur.execute(
                 "UPDATE routilux_jobs SET status = ?, attempt = ?, requested = NULL, "
                 "state_json = ?, updated_at = ? WHERE job_id = ?",
