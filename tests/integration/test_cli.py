@@ -640,3 +640,105 @@ class TestCrash:
         assert {str(i) for i in range(10)} == {line.split()[1] for line in before + after}
         with SqliteJobStore(env["store"]) as store:
             assert "completed" == store.load_job("crash-1").status
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """Assert exit 2 with exactly one ``routilux: error:`` line on stderr; return it."""
+    assert 2 == proc.returncode, proc.stdout + proc.stderr
+    _no_traceback(proc)
+    lines = proc.stderr.splitlines()
+    assert 1 == len(lines), proc.stderr
+    return lines[0]
+
+
+def _zero(path: Path, start: int, length: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(start)
+        fh.write(b"\0" * length)
+
+
+def _store_with_jobs(env: dict[str, Any], count: int = 3) -> list[str]:
+    for i in range(count):
+        proc = run(
+            env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"), "--param", f"data={i}"
+        )
+        assert 0 == proc.returncode, proc.stderr
+    return job_ids(env)
+
+
+class TestDamagedStore:
+    @pytest.mark.parametrize(
+        ("start", "length"),
+        [(4096, 4096), (100, 4096 - 100)],
+        ids=["page-2", "first-page-after-header"],
+    )
+    def test_run_on_a_zeroed_page_exits_2(
+        self, env: dict[str, Any], start: int, length: int
+    ) -> None:
+        """A store file with a zeroed page: run exits 2, one line naming the file and why."""
+        _store_with_jobs(env)
+        _zero(env["store"], start, length)
+        proc = run(env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"), "--param", "data=x")
+        line = _one_error_line(proc)
+        assert repr(str(env["store"])) in line
+        assert "malformed" in line
+
+    def test_every_command_on_a_damaged_store_exits_2(self, env: dict[str, Any]) -> None:
+        """jobs, show, resume and cancel on a store whose job table is zeroed exit 2."""
+        (job_id, *_) = _store_with_jobs(env)
+        with SqliteJobStore(env["store"]) as store:
+            conn = store._connection()
+            root = conn.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'routilux_jobs'"
+            ).fetchone()[0]
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+        _zero(env["store"], (root - 1) * size, size)
+        for args in (("jobs",), ("show", job_id), ("resume", job_id), ("cancel", job_id)):
+            line = _one_error_line(run(env, *args))
+            assert repr(str(env["store"])) in line, args
+            assert "malformed" in line, args
+
+
+def _damage(env: dict[str, Any], job_id: str, column: str, value: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(env["store"]) as conn:
+        conn.execute(f"UPDATE routilux_jobs SET {column} = ? WHERE job_id = ?", (value, job_id))
+    conn.close()
+
+
+class TestDamagedRow:
+    def test_jobs_lists_every_row_and_marks_the_damaged_one(self, env: dict[str, Any]) -> None:
+        """One row with broken entry_params: jobs lists all three, that one as damaged."""
+        first, bad, last = _store_with_jobs(env)
+        _damage(env, bad, "entry_params", "{not json")
+        proc = run(env, "jobs")
+        assert 0 == proc.returncode, proc.stderr
+        lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
+        assert [first, bad, last] == list(lines)
+        assert "completed" == lines[first].split()[1]
+        assert "damaged" == lines[bad].split()[1]
+        assert "entry_params: not valid JSON" in lines[bad]
+        rows = {r["job_id"]: r for r in json.loads(run(env, "jobs", "--json").stdout)}
+        assert None is rows[first]["damaged"]
+        assert rows[bad]["damaged"].startswith("entry_params: not valid JSON")
+
+    @pytest.mark.parametrize(
+        ("column", "value"),
+        [
+            ("state_json", "{not json"),
+            ("options", "[]"),
+            ("state_json", '{"routine_states": [], "execution_history": 5}'),
+        ],
+        ids=["state-not-json", "options-not-object", "state-wrong-shape"],
+    )
+    def test_show_of_a_damaged_row_exits_2(
+        self, env: dict[str, Any], column: str, value: str
+    ) -> None:
+        """show (text or --json) of a damaged row: exit 2, one line naming the job."""
+        first, bad, _ = _store_with_jobs(env)
+        _damage(env, bad, column, value)
+        for extra in ((), ("--json",)):
+            line = _one_error_line(run(env, "show", bad, *extra))
+            assert repr(bad) in line
+        assert 0 == run(env, "show", first).returncode

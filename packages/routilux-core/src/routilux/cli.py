@@ -411,6 +411,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _record_line(record: JobRecord) -> str:
+    if record.damaged is not None:
+        # The row cannot be decoded: say so where the status goes, and why at the end.
+        return (
+            f"{record.job_id}  {'damaged':<9}  {record.flow_id!s:<20}  "
+            f"{_fmt_time(record.updated_at)}  ({record.damaged})"
+        )
     return (
         f"{record.job_id}  {record.status:<9}  {record.flow_id:<20}  {_fmt_time(record.updated_at)}"
     )
@@ -432,10 +438,11 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
                 "created_at": r.created_at,
                 "updated_at": r.updated_at,
                 "attempt": r.attempt,
+                "damaged": r.damaged,
             }
             for r in records
         ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=str))
         return EXIT_COMPLETED
     if not records:
         print("no jobs")
@@ -469,12 +476,30 @@ def _show_data(record: JobRecord) -> dict[str, Any]:
     }
 
 
+def _stored_job_state(record: JobRecord) -> JobState | None:
+    # The job's checkpoint as a JobState (None before the first one); a state that does not
+    # load is a damaged job, reported like a row that cannot be decoded.
+    from .exceptions import DeserializationError
+    from .job_state import JobState
+
+    if record.state is None:
+        return None
+    job_state = JobState()
+    try:
+        job_state.deserialize(record.state)
+    except DeserializationError as exc:
+        msg = f"job {record.job_id!r} is damaged in the store: state_json: {exc}"
+        raise JobStoreError(msg, job_id=record.job_id) from None
+    return job_state
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         record = store.load_job(args.job_id)
     finally:
         store.close()
+    job_state = _stored_job_state(record)
     data = _show_data(record)
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
@@ -511,11 +536,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
             print(f"  {entry.get('routine_id')}.{entry.get('output_type')}: {payload}")
     if data["pending_tasks"]:
         print(f"pending activations: {data['pending_tasks']}")
-    if record.status == "paused" and record.state is not None:
-        from .job_state import JobState
-
-        job_state = JobState()
-        job_state.deserialize(record.state)
+    if record.status == "paused" and job_state is not None:
         for rid, request in _waiting(job_state).items():
             print(f"waiting: {rid} asks {request.get('question')!r}")
         print(f"resume with: routilux resume {record.job_id}")
