@@ -742,3 +742,54 @@ class TestDamagedRow:
             line = _one_error_line(run(env, "show", bad, *extra))
             assert repr(bad) in line
         assert 0 == run(env, "show", first).returncode
+
+
+def _hostile(kind: str) -> str:
+    """The text of a flow file with one hostile value (see TestHostileFlowFile)."""
+    if kind == "router":
+        routes = [["a", "not " * 100_000 + "True"]]
+        routines = {"r": {"type": "ConditionalRouter", "config": {"routes": routes}}}
+        return json.dumps(
+            {
+                "format": "routilux.flow",
+                "version": 1,
+                "flow_id": "x",
+                "routines": routines,
+                "connections": [],
+            }
+        )
+    text = json.dumps(
+        {
+            "format": "routilux.flow",
+            "version": 1,
+            "flow_id": "x",
+            "routines": {"clip": {"type": "TextClipper", "config": {"max_length": 7}}},
+            "connections": [],
+        }
+    )
+    value = "[" * 100_000 + "]" * 100_000 if kind == "deep" else "9" * 5000
+    return text.replace("7", value, 1)
+
+
+class TestHostileFlowFile:
+    @pytest.mark.parametrize(
+        ("kind", "expected"),
+        [
+            ("deep", "nested too deeply"),
+            ("bigint", "routines.clip.config.max_length: "),
+            ("router", "routines.r.config.routes[0][1]: "),
+        ],
+        ids=["nested-100000-deep", "5000-digit-integer", "not-100000-times"],
+    )
+    def test_validate_run_and_graph_exit_2(
+        self, env: dict[str, Any], tmp_path: Path, kind: str, expected: str
+    ) -> None:
+        """A hostile flow file: one short error line naming the file and the field; exit 2."""
+        path = tmp_path / "hostile.json"
+        path.write_text(_hostile(kind), encoding="utf-8")
+        for command in ("validate", "run", "graph"):
+            line = _one_error_line(run(env, command, str(path)))
+            assert line.startswith(f"routilux: error: {path}: "), line[:300]
+            assert expected in line, line[:300]
+            assert len(line) < 1000
+        assert [] == job_ids(env)

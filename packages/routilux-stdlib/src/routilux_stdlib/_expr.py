@@ -361,8 +361,12 @@ def _parse(text: str, names: frozenset[str]) -> ast.Expression:
         _Checker(text, names).check(tree, frozenset())
     except SyntaxError as exc:
         raise ExpressionError(text, f"syntax error: {exc.msg}") from None
-    except RecursionError:
+    except (RecursionError, MemoryError):
+        # CPython's parser gives up on deep nesting (``"not " * 100000``) with a
+        # MemoryError ("parser stack overflow") or, building the tree, a RecursionError.
         raise ExpressionError(text, "the expression is nested too deeply") from None
+    except ValueError as exc:  # a NUL character, on the Pythons that do not say SyntaxError
+        raise ExpressionError(text, f"syntax error: {exc}") from None
     return tree
 
 

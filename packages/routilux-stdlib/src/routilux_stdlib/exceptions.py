@@ -9,6 +9,9 @@ from routilux.exceptions import RoutiluxError
 
 __all__ = ["ExpressionError", "ExtractionError"]
 
+#: How much of an expression an ExpressionError's message shows.
+_SHOWN = 200
+
 
 class ExpressionError(RoutiluxError, ValueError):
     """
@@ -25,7 +28,11 @@ class ExpressionError(RoutiluxError, ValueError):
     """
 
     def __init__(self, expression: str, reason: str) -> None:
-        super().__init__(f"unsafe or invalid expression {expression!r}: {reason}")
+        shown = repr(expression)
+        if len(shown) > _SHOWN:
+            # The message stays one short line; the whole text is in ``expression``.
+            shown = f"{shown[: _SHOWN - 3]}... ({len(expression)} characters)"
+        super().__init__(f"unsafe or invalid expression {shown}: {reason}")
         #: The rejected expression text.
         self.expression = expression
         #: Why it was rejected.

@@ -5,12 +5,14 @@ Flow files: a flow written as the JSON of ``Flow.serialize()``, read and validat
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from .._flow import Flow
+from .._serialization_json import format_path
 from ..exceptions import DeserializationError, RoutineNotFoundError, SlotNotFoundError
 
 
@@ -36,8 +38,10 @@ def read_flow_file(path: str | PathLike[str]) -> dict[str, Any]:
     Read a flow file as data, without building the flow.
 
     Raises:
-        DeserializationError: The file is missing, not UTF-8, not JSON, or not a JSON
-            object; the message starts with the file name.
+        DeserializationError: The file is missing, not UTF-8, not JSON (containers nested
+            too deeply to read are not; an integer literal too long for Python to convert
+            is named by its path), or not a JSON object; the message starts with the file
+            name.
     """
     file = str(path)
     try:
@@ -51,10 +55,55 @@ def read_flow_file(path: str | PathLike[str]) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         reason = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         raise _error(file, "", reason) from None
+    except RecursionError:
+        # The standard library's reader recurses once per level of nesting.
+        raise _error(file, "", "invalid JSON: containers nested too deeply") from None
+    except ValueError:
+        # An integer literal longer than Python converts (sys.get_int_max_str_digits()).
+        raise _huge_integer(file, text) from None
     if not isinstance(data, dict):
         reason = f"expected a JSON object (a serialized flow), got {type(data).__name__}"
         raise _error(file, "", reason)
     return data
+
+
+class _Digits:
+    # An integer literal too long to convert, kept in its place to find its path.
+    __slots__ = ("count",)
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+def _huge_integer(file: str, text: str) -> DeserializationError:
+    # Read the file again, leaving over-long integer literals unconverted, and name the path
+    # of the first one.
+    get_limit = getattr(sys, "get_int_max_str_digits", None)
+    limit: int = get_limit() if get_limit is not None else 0
+
+    def parse_int(literal: str) -> Any:
+        digits = len(literal.lstrip("-"))
+        return _Digits(digits) if limit and digits > limit else int(literal)
+
+    try:
+        stack: list[tuple[Any, str]] = [(json.loads(text, parse_int=parse_int), "")]
+    except (ValueError, RecursionError) as exc:
+        return _error(file, "", f"invalid JSON: {exc}")
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, _Digits):
+            reason = (
+                f"an integer literal of {value.count} digits is too long (at most {limit} digits)"
+            )
+            return _error(file, path, reason)
+        if isinstance(value, dict):
+            items: list[tuple[Any, str]] = [(v, format_path(path, [k])) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(v, format_path(path, [i])) for i, v in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(items))
+    return _error(file, "", "invalid JSON: a number cannot be read")
 
 
 def load_flow_file(path: str | PathLike[str]) -> Flow:
