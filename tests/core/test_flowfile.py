@@ -14,7 +14,7 @@ import pytest
 from routilux import Routine
 from routilux.exceptions import DeserializationError
 from routilux.registry import get_routine_class, register_routine
-from routilux.store import read_flow_file
+from routilux.store import load_flow_file, read_flow_file
 
 
 class _Greeter(Routine):
@@ -86,3 +86,30 @@ class TestHostileFiles:
         assert str(info.value).startswith(f"{path}: routines.g.config.x: ")
         assert "5000 digits" in str(info.value)
         assert len(str(info.value)) < 300
+
+
+class TestConfigMerge:
+    def test_flow_file_config_merges_into_defaults(self, tmp_path: Path) -> None:
+        """A flow file setting one config key keeps the routine's other defaults."""
+        path = write(
+            tmp_path,
+            document({"g": {"type": "test_flowfile.Greeter", "config": {"greeting": "hi"}}}),
+        )
+        flow = load_flow_file(path)
+        assert {"greeting": "hi", "punctuation": "!"} == flow.routines["g"].config()
+        try:
+            state = flow.execute("g", {"name": "ana"})
+            said = [r.data for r in state.get_execution_history() if r.event_name == "said"]
+        finally:
+            flow.shutdown()
+        assert [{"text": "hi ana!"}] == said
+
+    def test_flow_deserialize_merges_into_defaults(self) -> None:
+        """Flow.deserialize of a document with part of a config keeps the other defaults."""
+        from routilux import Flow
+
+        flow = Flow()
+        flow.deserialize(
+            document({"g": {"type": "test_flowfile.Greeter", "config": {"punctuation": "?"}}})
+        )
+        assert {"greeting": "hello", "punctuation": "?"} == flow.routines["g"].config()

@@ -793,3 +793,25 @@ class TestHostileFlowFile:
             assert expected in line, line[:300]
             assert len(line) < 1000
         assert [] == job_ids(env)
+
+
+def _flow_file(tmp_path: Path, routines: dict[str, Any], **top: Any) -> Path:
+    data = {
+        "format": "routilux.flow",
+        "version": 1,
+        "flow_id": "x",
+        "routines": routines,
+        "connections": [],
+        **top,
+    }
+    return write_flow(tmp_path, "flow.json", data)
+
+
+class TestFlowFileSemantics:
+    def test_config_merges_into_the_defaults(self, env: dict[str, Any], tmp_path: Path) -> None:
+        """TextClipper with only max_length keeps its default truncation message."""
+        path = _flow_file(tmp_path, {"clip": {"type": "TextClipper", "config": {"max_length": 5}}})
+        proc = run(env, "run", str(path), "--json", "--param", 'text="ab\\ncd\\nef\\ngh"')
+        assert 0 == proc.returncode, proc.stderr
+        (result,) = json.loads(proc.stdout)["results"]
+        assert "ab\n...(省略了3行)" == result["data"]["clipped_text"]
