@@ -37,7 +37,10 @@ class _Plain(Routine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.define_slot("input", lambda **_: None)
+        self.define_slot("input", self.take)
+
+    def take(self, **_: Any) -> None:
+        """Take anything."""
 
 
 for _cls, _name in ((_Greeter, "test_flowfile.Greeter"), (_Plain, "test_flowfile.Plain")):
@@ -113,3 +116,133 @@ class TestConfigMerge:
             document({"g": {"type": "test_flowfile.Greeter", "config": {"punctuation": "?"}}})
         )
         assert {"greeting": "hello", "punctuation": "?"} == flow.routines["g"].config()
+
+
+def _connected(**connection_changes: Any) -> dict[str, Any]:
+    connection = {
+        "source_routine_id": "g",
+        "source_event": "said",
+        "target_routine_id": "p",
+        "target_slot": "input",
+        **connection_changes,
+    }
+    return document(
+        {"g": {"type": "test_flowfile.Greeter"}, "p": {"type": "test_flowfile.Plain"}},
+        [connection],
+    )
+
+
+class TestUnknownKeys:
+    @pytest.mark.parametrize(
+        ("data", "path", "hint"),
+        [
+            (
+                {**document({"g": {"type": "test_flowfile.Greeter"}}), "conections": []},
+                "conections",
+                "did you mean 'connections'?",
+            ),
+            (
+                document({"g": {"type": "test_flowfile.Greeter", "confg": {"greeting": "x"}}}),
+                "routines.g.confg",
+                "did you mean 'config'?",
+            ),
+            (
+                _connected(param_maping={"text": "text"}),
+                "connections[0].param_maping",
+                "did you mean 'param_mapping'?",
+            ),
+            (
+                document({"g": {"type": "test_flowfile.Greeter", "config": {"greting": "x"}}}),
+                "routines.g.config.greting",
+                "did you mean 'greeting'?",
+            ),
+            (
+                document(
+                    {"g": {"type": "test_flowfile.Greeter"}},
+                    error_handler={"strategy": "retry", "max_retrys": 2},
+                ),
+                "error_handler.max_retrys",
+                "did you mean 'max_retries'?",
+            ),
+            (
+                document(
+                    {
+                        "g": {
+                            "type": "test_flowfile.Greeter",
+                            "slots": [
+                                {"name": "extra", "merge_strategy": "append", "hndler": None}
+                            ],
+                        }
+                    }
+                ),
+                "routines.g.slots[0].hndler",
+                "did you mean 'handler'?",
+            ),
+            (
+                {**document({"g": {"type": "test_flowfile.Greeter"}}), "zzz": 1},
+                "zzz",
+                "expected one of: ",
+            ),
+        ],
+        ids=[
+            "top-level",
+            "routine",
+            "connection",
+            "config-key",
+            "error-handler",
+            "slot",
+            "no-close-match",
+        ],
+    )
+    def test_misspelt_key_is_refused_with_a_suggestion(
+        self, tmp_path: Path, data: dict[str, Any], path: str, hint: str
+    ) -> None:
+        """An unknown key in a flow file is a DeserializationError with its path and a hint."""
+        file = write(tmp_path, data)
+        with pytest.raises(DeserializationError) as info:
+            load_flow_file(file)
+        assert path == info.value.path
+        assert str(info.value).startswith(f"{file}: {path}: unknown ")
+        assert hint in str(info.value)
+
+    def test_routine_without_config_defaults_takes_any_key(self, tmp_path: Path) -> None:
+        """A routine whose constructor sets no config accepts any config key."""
+        file = write(tmp_path, document({"p": {"type": "test_flowfile.Plain", "config": {"x": 1}}}))
+        assert {"x": 1} == load_flow_file(file).routines["p"].config()
+
+    def test_open_config_takes_any_key(self, tmp_path: Path) -> None:
+        """A routine class with open_config = True accepts keys beyond its defaults."""
+
+        class Open(_Greeter):
+            open_config = True
+
+        register_routine(Open, name="test_flowfile.Open")
+        try:
+            file = write(
+                tmp_path, document({"o": {"type": "test_flowfile.Open", "config": {"x": 1}}})
+            )
+            assert 1 == load_flow_file(file).routines["o"].get_config("x")
+        finally:
+            from routilux.registry import unregister_routine
+
+            unregister_routine("test_flowfile.Open")
+
+    def test_serialized_flow_is_a_valid_flow_file(self, tmp_path: Path) -> None:
+        """What Flow.serialize() writes loads as a flow file (every key is known)."""
+        from routilux import Flow
+
+        flow = Flow()
+        flow.deserialize(_connected(param_mapping={"text": "text"}))
+        file = write(tmp_path, flow.serialize())
+        assert flow.serialize() == load_flow_file(file).serialize()
+
+    def test_flow_deserialize_stays_tolerant(self) -> None:
+        """Flow.deserialize ignores fields a document does not define, and any config key."""
+        from routilux import Flow
+
+        data = document({"g": {"type": "test_flowfile.Greeter", "config": {"greting": "x"}}})
+        data["conections"] = []
+        data["routines"]["g"]["confg"] = {}
+        flow = Flow()
+        flow.deserialize(data)
+        assert "x" == flow.routines["g"].get_config("greting")

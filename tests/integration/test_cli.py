@@ -815,3 +815,53 @@ class TestFlowFileSemantics:
         assert 0 == proc.returncode, proc.stderr
         (result,) = json.loads(proc.stdout)["results"]
         assert "ab\n...(省略了3行)" == result["data"]["clipped_text"]
+
+    @pytest.mark.parametrize(
+        ("routines", "top", "expected"),
+        [
+            (
+                {"clip": {"type": "TextClipper", "config": {"max_lenght": 5}}},
+                {},
+                "routines.clip.config.max_lenght: unknown config key 'max_lenght' of "
+                "TextClipper (did you mean 'max_length'?)",
+            ),
+            (
+                {"clip": {"type": "TextClipper", "confg": {"max_length": 5}}},
+                {},
+                "routines.clip.confg: unknown key 'confg' (did you mean 'config'?)",
+            ),
+            (
+                {"clip": {"type": "TextClipper"}},
+                {"conections": []},
+                "conections: unknown key 'conections' (did you mean 'connections'?)",
+            ),
+        ],
+        ids=["config-key", "routine-key", "top-level-key"],
+    )
+    def test_misspelt_key_fails_validate_and_run(
+        self,
+        env: dict[str, Any],
+        tmp_path: Path,
+        routines: dict[str, Any],
+        top: dict[str, Any],
+        expected: str,
+    ) -> None:
+        """A misspelt key: validate and run exit 2 naming its path and the likely key."""
+        path = _flow_file(tmp_path, routines, **top)
+        for args in (("validate",), ("run", "--param", "text=x")):
+            line = _one_error_line(run(env, args[0], str(path), *args[1:]))
+            assert f"routilux: error: {path}: {expected}" == line
+        assert [] == job_ids(env)
+
+    def test_router_conditions_may_read_any_config_key(
+        self, env: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """ConditionalRouter's config is open: conditions read keys it does not declare."""
+        routes = [["big", "data > config['limit']"]]
+        config = {"routes": routes, "limit": 10, "default_route": "small"}
+        path = _flow_file(tmp_path, {"r": {"type": "ConditionalRouter", "config": config}})
+        assert 0 == run(env, "validate", str(path)).returncode
+        proc = run(env, "run", str(path), "--json", "--param", "data=11")
+        assert 0 == proc.returncode, proc.stderr
+        (result,) = json.loads(proc.stdout)["results"]
+        assert ("r", "big") == (result["routine_id"], result["event_name"])

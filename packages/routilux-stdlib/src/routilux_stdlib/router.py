@@ -58,6 +58,10 @@ class ConditionalRouter(Routine):
        shared data; lambdas refuse to serialize (register the predicate instead).
     """
 
+    #: Conditions read any key of the config (``config['limit']``): a flow file may set
+    #: keys beyond those above.
+    open_config = True
+
     def __init__(self) -> None:
         super().__init__()
         self.set_config(routes=[], default_route=None, route_priority="first_match")

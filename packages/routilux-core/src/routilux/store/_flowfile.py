@@ -4,16 +4,29 @@ Flow files: a flow written as the JSON of ``Flow.serialize()``, read and validat
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from contextlib import suppress
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from .._flow import Flow
 from .._serialization_json import format_path
 from ..exceptions import DeserializationError, RoutineNotFoundError, SlotNotFoundError
+from ..routine import Routine
+from ..serialization import (
+    _ConnectionDoc,
+    _ErrorHandlerDoc,
+    _EventDoc,
+    _FlowDoc,
+    _RoutineDoc,
+    _SlotDoc,
+)
 
 
 __all__ = [
@@ -126,9 +139,18 @@ def flow_from_data(data: Mapping[str, Any], file: str = "<flow>") -> Flow:
     """
     Build a Flow from flow-file data, naming ``file`` in errors.
 
+    A flow file is stricter than a document given to ``Flow.deserialize``: a key the format
+    does not define (``conections``, ``confg``, ``param_maping``), and a config key the
+    routine's constructor does not set when it sets any (see :attr:`Routine.open_config
+    <routilux.Routine.open_config>`), is refused with its path and the closest known key.
+
     Raises:
         DeserializationError: As :func:`load_flow_file`.
+
+    .. versionchanged:: 0.10
+       Unknown keys and config keys are refused.
     """
+    _check_keys(data, file)
     flow = Flow()
     try:
         flow.deserialize(dict(data))
@@ -140,7 +162,111 @@ def flow_from_data(data: Mapping[str, Any], file: str = "<flow>") -> Flow:
     if not flow.flow_id:
         # The document layer takes any string; a job store needs a name to file the flow by.
         raise _error(file, "flow_id", f"expected a non-empty string, got {flow.flow_id!r}")
+    _check_config_keys(data, flow, file)
     return flow
+
+
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(field.name for field in attrs.fields(cls))
+
+
+# The keys each part of a flow document may have: the fields of the document schemas.
+_TOP_KEYS = _names(_FlowDoc) | {"format", "version"}
+_ROUTINE_KEYS = _names(_RoutineDoc)
+_CONNECTION_KEYS = _names(_ConnectionDoc)
+_ERROR_HANDLER_KEYS = _names(_ErrorHandlerDoc)
+_SLOT_KEYS = _names(_SlotDoc)
+_EVENT_KEYS = _names(_EventDoc)
+
+
+def _unknown(
+    file: str, path: str, key: str, known: Collection[str], what: str = "key", of: str = ""
+) -> None:
+    # Refuse ``key`` at ``path``, suggesting the closest known key.
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    else:
+        hint = f"expected one of: {', '.join(sorted(known)) or 'none'}"
+    raise _error(file, path, f"unknown {what} {key!r}{of} ({hint})")
+
+
+def _check_object(value: Any, path: str, known: frozenset[str], file: str) -> None:
+    # Only the keys: a value of the wrong type is the loader's to report.
+    if isinstance(value, dict):
+        for key in value:
+            if key not in known:
+                _unknown(file, format_path(path, [str(key)]), str(key), known)
+
+
+def _check_list(value: Any, path: str, known: frozenset[str], file: str) -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_object(item, format_path(path, [i]), known, file)
+
+
+def _check_keys(data: Mapping[str, Any], file: str) -> None:
+    # Every key of the document's own structure must be one the format defines.
+    _check_object(dict(data), "", _TOP_KEYS, file)
+    _check_object(data.get("error_handler"), "error_handler", _ERROR_HANDLER_KEYS, file)
+    routines = data.get("routines")
+    if isinstance(routines, dict):
+        for rid, spec in routines.items():
+            where = format_path("routines", [str(rid)])
+            _check_object(spec, where, _ROUTINE_KEYS, file)
+            if isinstance(spec, dict):
+                eh_path = format_path(where, ["error_handler"])
+                _check_object(spec.get("error_handler"), eh_path, _ERROR_HANDLER_KEYS, file)
+                _check_list(spec.get("slots"), format_path(where, ["slots"]), _SLOT_KEYS, file)
+                _check_list(spec.get("events"), format_path(where, ["events"]), _EVENT_KEYS, file)
+    _check_list(data.get("connections"), "connections", _CONNECTION_KEYS, file)
+
+
+def _at(path: str, *parts: str | int) -> str:
+    # ``path`` followed by ``parts``, outermost first.
+    return format_path(path, list(reversed(parts)))
+
+
+def _config_keys(routine: Routine) -> frozenset[str] | None:
+    # The config keys a routine of this class takes, or None for any: those its constructor
+    # sets (and its serialize_config hook writes), unless it sets none or the class says its
+    # config is open.
+    cls = type(routine)
+    if cls.open_config:
+        return None
+    try:
+        fresh = cls()  # the loader has just built one, so this is expected to work
+    except Exception:  # noqa: BLE001  # then the keys cannot be known: take any
+        return None
+    keys = set(fresh._config)
+    if not keys:
+        return None
+    hook = getattr(fresh, "serialize_config", None)
+    if callable(hook):
+        with suppress(Exception):  # its errors are for serialize() to report
+            keys.update(hook())
+    return frozenset(keys)
+
+
+def _check_config_keys(data: Mapping[str, Any], flow: Flow, file: str) -> None:
+    # The config keys of each routine must be keys its class takes.
+    routines = data.get("routines")
+    for rid, spec in routines.items() if isinstance(routines, dict) else ():
+        config = spec.get("config") if isinstance(spec, dict) else None
+        routine = flow.routines.get(rid)
+        if not isinstance(config, dict) or not config or routine is None:
+            continue
+        if len(config) == 1 and "$callable" in config:
+            continue  # a marker, not keys: the loader has dealt with it
+        if len(config) == 1 and isinstance(config.get("$dict"), dict):
+            config = config["$dict"]  # a config written escaped, as serialize() may
+        known = _config_keys(routine)
+        if known is None:
+            continue
+        for key in config:
+            if key not in known:
+                where = _at("routines", str(rid), "config", str(key))
+                _unknown(file, where, str(key), known, "config key", f" of {spec.get('type')}")
 
 
 def entry_slot(flow: Flow, routine_id: str) -> str | None:
