@@ -246,3 +246,48 @@ class TestUnknownKeys:
         flow = Flow()
         flow.deserialize(data)
         assert "x" == flow.routines["g"].get_config("greting")
+
+
+class TestDottedRoutineIds:
+    @pytest.fixture
+    def flow(self, tmp_path: Path) -> Any:
+        routines = {
+            "a": {"type": "test_flowfile.Greeter"},
+            "text.clip": {"type": "test_flowfile.Plain"},
+            "a.b": {"type": "test_flowfile.Plain"},
+        }
+        return load_flow_file(write(tmp_path, document(routines)))
+
+    @pytest.mark.parametrize(
+        ("entry", "expected"),
+        [
+            ("text.clip", ("text.clip", "input")),
+            ("text.clip.input", ("text.clip", "input")),
+            ("a", ("a", "trigger")),
+            ("a.trigger", ("a", "trigger")),
+            ("a.b", ("a.b", "input")),
+            ("a.b.input", ("a.b", "input")),
+        ],
+    )
+    def test_entry_is_read_from_the_right(
+        self, flow: Any, entry: str, expected: tuple[str, str]
+    ) -> None:
+        """--entry is a routine id when it is one, else ID.SLOT split at the last dot."""
+        from routilux.store._flowfile import pick_entry
+
+        assert expected == pick_entry(flow, entry)
+
+    @pytest.mark.parametrize(
+        ("entry", "error", "fragment"),
+        [
+            ("text.nope", "RoutineNotFoundError", "entry routine 'text.nope' not found"),
+            ("text.clip.nope", "SlotNotFoundError", "'text.clip' has no slot 'nope'"),
+        ],
+    )
+    def test_unknown_entry(self, flow: Any, entry: str, error: str, fragment: str) -> None:
+        """An entry that is neither a routine nor ROUTINE.SLOT names what was given."""
+        from routilux import exceptions
+        from routilux.store._flowfile import pick_entry
+
+        with pytest.raises(getattr(exceptions, error), match=fragment):
+            pick_entry(flow, entry)

@@ -865,3 +865,23 @@ class TestFlowFileSemantics:
         assert 0 == proc.returncode, proc.stderr
         (result,) = json.loads(proc.stdout)["results"]
         assert ("r", "big") == (result["routine_id"], result["event_name"])
+
+    def test_routine_id_with_a_dot_can_be_the_entry(
+        self, env: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """A routine id 'text.clip' validates, and runs as the entry, named or not."""
+        path = _flow_file(tmp_path, {"text.clip": {"type": "TextClipper"}})
+        proc = run(env, "validate", str(path))
+        assert 0 == proc.returncode, proc.stderr
+        assert proc.stdout.rstrip().endswith("entry text.clip")
+        for entry in ((), ("--entry", "text.clip"), ("--entry", "text.clip.input")):
+            proc = run(env, "run", str(path), "--json", "--param", "text=hi", *entry)
+            assert 0 == proc.returncode, proc.stderr
+            data = json.loads(proc.stdout)
+            assert "text.clip" == data["entry_routine_id"]
+            (result,) = data["results"]
+            assert ("text.clip", "hi") == (result["routine_id"], result["data"]["clipped_text"])
+        (job_id, *_) = job_ids(env)
+        again = run(env, "run", str(path), "--param", "text=hi", "--job-id", job_id)
+        assert f"a job {job_id!r} exists already" in _one_error_line(again)
+        assert 3 == len(job_ids(env))

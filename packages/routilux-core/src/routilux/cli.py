@@ -320,8 +320,45 @@ def _run_stored(
 # -- commands ---------------------------------------------------------------------------
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _create_job(
+    store: JobStore,
+    data: dict[str, Any],
+    entry: str,
+    params: dict[str, Any],
+    job_id: str | None,
+    options: dict[str, Any],
+) -> str:
+    # Store the flow and a new job of it; return the job id.
     from .store import create_job
+
+    if "." not in entry:
+        return create_job(store, data, entry, params, job_id=job_id, options=options)
+    # create_job reads "A.B" as routine A and slot B: a job entering at a routine whose id
+    # has a dot is written with the store's own methods, after the same checks.
+    import uuid
+
+    if job_id is not None:
+        try:
+            store.load_job(job_id)
+        except JobNotFoundError:
+            pass
+        else:
+            msg = f"a job {job_id!r} exists already in the store"
+            raise JobStoreError(msg, job_id=job_id)
+    fingerprint = store.save_flow(data)
+    new_id = job_id or str(uuid.uuid4())
+    store.create_job(
+        new_id,
+        str(data["flow_id"]),
+        fingerprint,
+        entry_routine_id=entry,
+        entry_params=params,
+        options=options,
+    )
+    return new_id
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from .store._flowfile import load_flow_file, pick_entry
 
     params = _parse_assignments(args.param, "--param")
@@ -339,7 +376,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Everything is checked: only now is the store touched.
     store = _open_store(args, must_exist=False)
     try:
-        job_id = create_job(store, data, entry, params, job_id=args.job_id, options=options)
+        job_id = _create_job(store, data, entry, params, args.job_id, options)
         return _run_stored(store, job_id, args)
     finally:
         store.close()

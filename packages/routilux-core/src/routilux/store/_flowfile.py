@@ -298,24 +298,30 @@ def entry_candidates(flow: Flow) -> list[str]:
 def pick_entry(flow: Flow, entry: str | None) -> tuple[str, str]:
     """
     Return the entry routine and slot: ``entry`` (``ID`` or ``ID.SLOT``) if ``flow`` has
-    it, else the flow's single entry candidate.
+    it, else the flow's single entry candidate. ``entry`` is a routine id when the flow has
+    a routine of that id, else ``ID.SLOT`` split at its last dot, so a routine id may
+    contain dots (``text.clip``, ``text.clip.input``).
 
     Raises:
         RoutineNotFoundError: ``entry`` is not in the flow, or none was given and the flow
             has no single candidate.
         SlotNotFoundError: The entry routine has no such slot, or no slot to enter by.
+
+    .. versionchanged:: 0.10
+       ``ID.SLOT`` is split at the last dot, after the whole of ``entry`` is tried as an id.
     """
     if entry is not None:
-        rid, _, slot = entry.partition(".")
-        if rid not in flow.routines:
-            if entry in flow.routines:
-                rid, slot = entry, ""
-            else:
+        if entry in flow.routines:
+            rid, slot = entry, ""
+        else:
+            rid, _, slot = entry.rpartition(".")
+            if rid not in flow.routines:
                 known = ", ".join(repr(r) for r in flow.routines) or "none"
                 msg = (
-                    f"entry routine {rid!r} not found in flow {flow.flow_id!r} (routines: {known})"
+                    f"entry routine {entry!r} not found in flow {flow.flow_id!r} "
+                    f"(routines: {known})"
                 )
-                raise RoutineNotFoundError(msg, name=rid)
+                raise RoutineNotFoundError(msg, name=entry)
         slot = slot or (entry_slot(flow, rid) or "")
         if not slot or flow.routines[rid].get_slot(slot) is None:
             known = ", ".join(repr(s) for s in flow.routines[rid]._slots) or "none"
