@@ -885,3 +885,138 @@ class TestFlowFileSemantics:
         again = run(env, "run", str(path), "--param", "text=hi", "--job-id", job_id)
         assert f"a job {job_id!r} exists already" in _one_error_line(again)
         assert 3 == len(job_ids(env))
+
+
+def _ask_flow(tmp_path: Path) -> Path:
+    """A flow that needs --import (tests.Emit) and pauses at a HumanInput."""
+    return write_flow(
+        tmp_path,
+        "ask.json",
+        {
+            "format": "routilux.flow",
+            "version": 1,
+            "flow_id": "ask",
+            "routines": {"src": {"type": "tests.Emit"}, "ask": {"type": "HumanInput"}},
+            "connections": [
+                {
+                    "source_routine_id": "src",
+                    "source_event": "item",
+                    "target_routine_id": "ask",
+                    "target_slot": "input",
+                }
+            ],
+        },
+    )
+
+
+def _environ(**changes: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "ROUTILUX_STORE"}
+    environ.update(changes)
+    return environ
+
+
+def _command(args: list[str], cwd: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "routilux.cli", *args]
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_environ(**environ),
+    )
+
+
+def _hints(stdout: str) -> list[str]:
+    return [
+        line.split("resume with: ", 1)[1] for line in stdout.splitlines() if "resume with: " in line
+    ]
+
+
+def _run_hint(hint: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a printed hint as a shell would, with 'yes' for the VALUE placeholder."""
+    import shlex
+
+    words = [w.replace("answer=VALUE", "answer=yes") for w in shlex.split(hint)]
+    assert "routilux" == words[0]
+    return _command(words[1:], cwd)
+
+
+class TestHints:
+    def test_resume_hint_works_as_printed(self, tmp_path: Path) -> None:
+        """run's and show's hints carry --store (quoted), --import and --set; they work."""
+        store = tmp_path / "my jobs" / "jobs.db"
+        flow = _ask_flow(tmp_path)
+        proc = _command(
+            ["run", str(flow), "--store", str(store), "--import", str(HELPERS), "--param", "n=1"],
+            tmp_path,
+        )
+        assert 3 == proc.returncode, proc.stderr
+        with SqliteJobStore(store) as s:
+            (job_id,) = [r.job_id for r in s.list_jobs()]
+        import shlex
+
+        expected = (
+            f"routilux resume {job_id} --store {shlex.quote(str(store))} "
+            f"--import {shlex.quote(str(HELPERS))} --set answer=VALUE"
+        )
+        assert [expected] == _hints(proc.stdout)
+        shown = _command(["show", job_id, "--store", str(store)], tmp_path)
+        assert [
+            f"routilux resume {job_id} --store {shlex.quote(str(store))} --set answer=VALUE"
+        ] == _hints(shown.stdout)
+        done = _run_hint(expected, tmp_path)
+        assert 0 == done.returncode, done.stderr
+        assert "ask.output" in done.stdout
+
+    def test_store_from_the_environment_is_printed(self, tmp_path: Path) -> None:
+        """A store named by ROUTILUX_STORE is in the hint, which works without it."""
+        store = tmp_path / "env.db"
+        flow = str(EXAMPLES / "approval" / "flow.json")
+        params = ["--param", "amount=1", "--param", "employee=x", "--param", "reason=y"]
+        proc = _command(["run", flow, *params], tmp_path, ROUTILUX_STORE=str(store))
+        assert 3 == proc.returncode, proc.stderr
+        (hint,) = _hints(proc.stdout)
+        assert f" --store {store} " in hint
+        shown = _command(["show", hint.split()[2]], tmp_path, ROUTILUX_STORE=str(store))
+        assert [hint] == _hints(shown.stdout)
+        done = _run_hint(hint, tmp_path)
+        assert 0 == done.returncode, done.stderr
+        assert "decide.approved" in done.stdout
+
+    def test_default_store_is_left_out(self, tmp_path: Path) -> None:
+        """With neither --store nor ROUTILUX_STORE, the hint names no store (the default)."""
+        flow = str(EXAMPLES / "approval" / "flow.json")
+        params = ["--param", "amount=1", "--param", "employee=x", "--param", "reason=y"]
+        proc = _command(["run", flow, *params], tmp_path)
+        assert 3 == proc.returncode, proc.stderr
+        (hint,) = _hints(proc.stdout)
+        job_id = hint.split()[2]
+        assert f"routilux resume {job_id} --set answer=VALUE" == hint
+        done = _run_hint(hint, tmp_path)
+        assert 0 == done.returncode, done.stderr
+
+    def test_unknown_routine_type_mentions_import(self, env: dict[str, Any]) -> None:
+        """A type that is not registered: the error says how to import what registers it."""
+        flow = str(_ask_flow(env["cwd"]))
+        for command in ("validate", "run", "graph"):
+            line = _one_error_line(run(env, command, flow))
+            assert "routines.src.type: no routine class is registered under 'tests.Emit'" in line
+            assert "--import MODULE" in line
+        assert 0 == run(env, "validate", flow, "--import", str(HELPERS)).returncode
+
+    def test_several_waiting_routines_get_one_hint_each(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When two HumanInputs wait, each hint names its routine with --routine."""
+        import argparse
+
+        from routilux.cli import _resume_hints
+
+        monkeypatch.delenv("ROUTILUX_STORE", raising=False)
+        args = argparse.Namespace(store="a b.db", imports=["m"])
+        assert [
+            "routilux resume J --store 'a b.db' --import m --routine a1 --set answer=VALUE",
+            "routilux resume J --store 'a b.db' --import m --routine 'b 2' --set answer=VALUE",
+        ] == _resume_hints("J", args, ["b 2", "a1"])

@@ -15,10 +15,11 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -194,7 +195,30 @@ def _fmt_time(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def _print_outcome(job_state: JobState, out: TextIO) -> None:
+def _resume_hints(
+    job_id: str, args: argparse.Namespace | None, waiting: Collection[str] = ()
+) -> list[str]:
+    # The commands that resume ``job_id``, as they work when typed: the same store (when one
+    # was named, by --store or ROUTILUX_STORE), the same --import arguments, and the --set
+    # answer of a waiting HumanInput (with --routine when several wait). Shared by run,
+    # resume and show.
+    words = ["routilux", "resume", job_id]
+    store = getattr(args, "store", None) or os.environ.get("ROUTILUX_STORE")
+    if store:
+        words += ["--store", store]
+    for name in getattr(args, "imports", None) or ():
+        words += ["--import", name]
+    command = " ".join(shlex.quote(word) for word in words)
+    if not waiting:
+        return [command]
+    if len(waiting) == 1:
+        return [f"{command} --set answer=VALUE"]
+    return [f"{command} --routine {shlex.quote(rid)} --set answer=VALUE" for rid in sorted(waiting)]
+
+
+def _print_outcome(
+    job_state: JobState, out: TextIO, args: argparse.Namespace | None = None
+) -> None:
     status = job_state.status
     print(f"job {job_state.job_id} {status}", file=out)
     for entry in job_state.output_log:
@@ -211,8 +235,8 @@ def _print_outcome(job_state: JobState, out: TextIO) -> None:
         waiting = _waiting(job_state)
         for rid, request in waiting.items():
             print(f"  waiting: {rid} asks {request.get('question')!r}", file=out)
-        hint = " --set answer=VALUE" if waiting else ""
-        print(f"  resume with: routilux resume {job_state.job_id}{hint}", file=out)
+        for hint in _resume_hints(job_state.job_id, args, waiting):
+            print(f"  resume with: {hint}", file=out)
 
 
 def _results(job_state: JobState) -> list[tuple[str, str, Any]]:
@@ -313,7 +337,7 @@ def _run_stored(
         ]
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
-        _print_outcome(job_state, sys.stdout)
+        _print_outcome(job_state, sys.stdout, args)
     return _STATUS_EXIT.get(job_state.status, EXIT_FAILED)
 
 
@@ -358,11 +382,47 @@ def _create_job(
     return new_id
 
 
+def _load_flow(path: str) -> Flow:
+    # Read and check a flow file; a routine type nobody registered gets the hint of --import.
+    from .exceptions import DeserializationError
+    from .store._flowfile import flow_from_data, read_flow_file
+
+    data = read_flow_file(path)
+    try:
+        return flow_from_data(data, path)
+    except DeserializationError as exc:
+        if _unregistered_type(data, exc.path) is None:
+            raise
+        msg = (
+            f"{exc}; to import the module or file that registers it, add --import MODULE "
+            "(or --import FILE.py)"
+        )
+        raise _BadInput(msg) from None
+
+
+def _unregistered_type(data: dict[str, Any], path: str) -> str | None:
+    # The routine type at ``path`` (``routines.<id>.type``) when no class is registered
+    # under it, else None.
+    from ._serialization_json import format_path
+    from .exceptions import UnknownRoutineTypeError
+    from .registry import get_routine_class
+
+    routines = data.get("routines")
+    for rid, spec in routines.items() if isinstance(routines, dict) else ():
+        name = spec.get("type") if isinstance(spec, dict) else None
+        if isinstance(name, str) and path == format_path("routines", ["type", str(rid)]):
+            try:
+                get_routine_class(name)
+            except UnknownRoutineTypeError:
+                return name
+    return None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .store._flowfile import load_flow_file, pick_entry
+    from .store._flowfile import pick_entry
 
     params = _parse_assignments(args.param, "--param")
-    flow = load_flow_file(args.flow_file)
+    flow = _load_flow(args.flow_file)
     entry, slot = pick_entry(flow, args.entry)
     if args.checkpoint_every < 0:
         msg = f"--checkpoint-every must be >= 0, got {args.checkpoint_every}"
@@ -574,9 +634,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if data["pending_tasks"]:
         print(f"pending activations: {data['pending_tasks']}")
     if record.status == "paused" and job_state is not None:
-        for rid, request in _waiting(job_state).items():
+        waiting = _waiting(job_state)
+        for rid, request in waiting.items():
             print(f"waiting: {rid} asks {request.get('question')!r}")
-        print(f"resume with: routilux resume {record.job_id}")
+        for hint in _resume_hints(record.job_id, args, waiting):
+            print(f"resume with: {hint}")
     return EXIT_COMPLETED
 
 
@@ -644,9 +706,9 @@ def _cmd_routines(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .store._flowfile import entry_candidates, load_flow_file
+    from .store._flowfile import entry_candidates
 
-    flow = load_flow_file(args.flow_file)
+    flow = _load_flow(args.flow_file)
     entries = entry_candidates(flow)
     print(
         f"{args.flow_file}: ok: flow {flow.flow_id!r}, {len(flow.routines)} routines, "
@@ -696,9 +758,7 @@ def render_graph(flow_data: dict[str, Any], fmt: str) -> str:
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    from .store._flowfile import load_flow_file
-
-    flow = load_flow_file(args.flow_file)
+    flow = _load_flow(args.flow_file)
     sys.stdout.write(render_graph(flow.serialize(), args.format))
     return EXIT_COMPLETED
 
