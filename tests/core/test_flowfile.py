@@ -291,3 +291,24 @@ class TestDottedRoutineIds:
 
         with pytest.raises(getattr(exceptions, error), match=fragment):
             pick_entry(flow, entry)
+
+
+class TestNotUnicode:
+    @pytest.mark.parametrize(
+        ("old", "new", "path"),
+        [('"f"', '"\\ud800"', "flow_id"), ('"greeting"', '"gr\\udc00"', "routines.g.config")],
+        ids=["value", "key"],
+    )
+    def test_lone_surrogate_is_refused_with_its_path(
+        self, tmp_path: Path, old: str, new: str, path: str
+    ) -> None:
+        """A \\ud800 escape (half a UTF-16 pair) cannot be stored: refused with its path."""
+        text = json.dumps(
+            document({"g": {"type": "test_flowfile.Greeter", "config": {"greeting": "x"}}})
+        )
+        file = write(tmp_path, text.replace(old, new, 1))
+        with pytest.raises(DeserializationError) as info:
+            read_flow_file(file)
+        assert str(info.value).startswith(f"{file}: ")
+        assert "surrogate" in str(info.value)
+        assert info.value.path.startswith(path)

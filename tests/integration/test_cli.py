@@ -767,6 +767,8 @@ def _hostile(kind: str) -> str:
             "connections": [],
         }
     )
+    if kind == "surrogate":
+        return text.replace('"x"', '"\\ud800"', 1)
     value = "[" * 100_000 + "]" * 100_000 if kind == "deep" else "9" * 5000
     return text.replace("7", value, 1)
 
@@ -778,8 +780,9 @@ class TestHostileFlowFile:
             ("deep", "nested too deeply"),
             ("bigint", "routines.clip.config.max_length: "),
             ("router", "routines.r.config.routes[0][1]: "),
+            ("surrogate", "flow_id: '\\ud800' is not valid Unicode"),
         ],
-        ids=["nested-100000-deep", "5000-digit-integer", "not-100000-times"],
+        ids=["nested-100000-deep", "5000-digit-integer", "not-100000-times", "lone-surrogate"],
     )
     def test_validate_run_and_graph_exit_2(
         self, env: dict[str, Any], tmp_path: Path, kind: str, expected: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from os import PathLike
 from pathlib import Path
@@ -77,7 +77,46 @@ def read_flow_file(path: str | PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         reason = f"expected a JSON object (a serialized flow), got {type(data).__name__}"
         raise _error(file, "", reason)
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # A "\ud800" escape is JSON, but half a UTF-16 pair is no text a store can keep.
+        found = _first(data, _not_unicode)
+        path, value = found if found is not None else ("", "")
+        reason = f"{value!r} is not valid Unicode (a lone surrogate escape)"
+        raise _error(file, path, reason) from None
     return data
+
+
+def _not_unicode(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first(data: Any, match: Callable[[Any], bool]) -> tuple[str, Any] | None:
+    # The path and the first value or key of ``data`` (in document order) that ``match``
+    # accepts, or None; without recursion, as ``data`` may be nested deeply.
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, path = stack.pop()
+        if match(value):
+            return path, value
+        items: list[tuple[Any, str]] = []
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = format_path(path, [str(key)])
+                if match(key):
+                    return where, key
+                items.append((item, where))
+        elif isinstance(value, list):
+            items = [(item, format_path(path, [i])) for i, item in enumerate(value)]
+        stack.extend(reversed(items))
+    return None
 
 
 class _Digits:
@@ -99,24 +138,15 @@ def _huge_integer(file: str, text: str) -> DeserializationError:
         return _Digits(digits) if limit and digits > limit else int(literal)
 
     try:
-        stack: list[tuple[Any, str]] = [(json.loads(text, parse_int=parse_int), "")]
+        data = json.loads(text, parse_int=parse_int)
     except (ValueError, RecursionError) as exc:
         return _error(file, "", f"invalid JSON: {exc}")
-    while stack:
-        value, path = stack.pop()
-        if isinstance(value, _Digits):
-            reason = (
-                f"an integer literal of {value.count} digits is too long (at most {limit} digits)"
-            )
-            return _error(file, path, reason)
-        if isinstance(value, dict):
-            items: list[tuple[Any, str]] = [(v, format_path(path, [k])) for k, v in value.items()]
-        elif isinstance(value, list):
-            items = [(v, format_path(path, [i])) for i, v in enumerate(value)]
-        else:
-            continue
-        stack.extend(reversed(items))
-    return _error(file, "", "invalid JSON: a number cannot be read")
+    found = _first(data, lambda value: isinstance(value, _Digits))
+    if found is None:
+        return _error(file, "", "invalid JSON: a number cannot be read")
+    path, digits = found
+    reason = f"an integer literal of {digits.count} digits is too long (at most {limit} digits)"
+    return _error(file, path, reason)
 
 
 def load_flow_file(path: str | PathLike[str]) -> Flow:
