@@ -543,3 +543,14 @@ class TestDamagedRow:
         with pytest.raises(JobStoreError, match="stored flow 'f' version"):
             run_job("j1", store)
         assert "pending" == store.job_status("j1")
+
+
+class TestNotUnicode:
+    def test_text_sqlite_cannot_keep_is_a_job_store_error(self, store: SqliteJobStore) -> None:
+        """A lone surrogate in a job id or a checkpoint is a JobStoreError, not UnicodeError."""
+        job_id = create_job(store, make_flow(), "src", job_id="j1")
+        with pytest.raises(JobStoreError, match="not valid Unicode"):
+            store.load_job("j\udcff")
+        with pytest.raises(JobStoreError, match="not valid Unicode"):
+            store.save_checkpoint(job_id, {"status": "running", "x": "\ud800"})
+        assert None is store.load_job(job_id).state

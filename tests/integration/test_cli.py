@@ -1023,3 +1023,24 @@ class TestHints:
             "routilux resume J --store 'a b.db' --import m --routine a1 --set answer=VALUE",
             "routilux resume J --store 'a b.db' --import m --routine 'b 2' --set answer=VALUE",
         ] == _resume_hints("J", args, ["b 2", "a1"])
+
+
+class TestNotUnicodeArguments:
+    def test_param_with_a_lone_surrogate(self, env: dict[str, Any]) -> None:
+        """--param whose JSON holds half a UTF-16 pair: exit 2 naming it; nothing stored."""
+        flow = str(EXAMPLES / "text_pipeline" / "flow.json")
+        line = _one_error_line(run(env, "run", flow, "--param", 'data="\\ud800"'))
+        assert "--param" in line
+        assert "not valid Unicode" in line
+        assert [] == job_ids(env)
+
+    def test_job_id_that_is_not_utf8(self, env: dict[str, Any]) -> None:
+        """A job id with bytes that are not UTF-8: run, show, resume and cancel exit 2."""
+        flow = str(EXAMPLES / "text_pipeline" / "flow.json")
+        bad = os.fsdecode(b"job-\xff")
+        line = _one_error_line(run(env, "run", flow, "--param", "data=x", "--job-id", bad))
+        assert "not valid UTF-8" in line
+        assert [] == job_ids(env)
+        run(env, "run", flow, "--param", "data=x")
+        for command in ("show", "resume", "cancel"):
+            assert "not valid UTF-8" in _one_error_line(run(env, command, bad))

@@ -101,7 +101,38 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, An
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
             out[key] = raw
+        if not _is_text(json.dumps([key, out[key]], ensure_ascii=False)):
+            msg = (
+                f"{option} {item!r}: not valid Unicode text (bytes that are not UTF-8, or "
+                "a lone surrogate escape such as \\ud800); no store can keep it"
+            )
+            raise _BadInput(msg)
     return out
+
+
+def _is_text(value: str) -> bool:
+    # Whether ``value`` can be written as UTF-8 (what a job store keeps): command-line bytes
+    # that are not UTF-8 arrive as lone surrogates, and so does a "\ud800" JSON escape.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: Arguments that are names or paths of the machine (files, modules), not data for a store.
+_PATH_ARGUMENTS = frozenset({"flow_file", "store", "imports"})
+
+
+def _check_text_arguments(args: argparse.Namespace) -> None:
+    # Refuse a job id, entry, routine, status or flow name the store could not keep or find.
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not _is_text(item):
+                msg = f"{name.replace('_', ' ')} {item!r} is not valid UTF-8 text"
+                raise _BadInput(msg)
 
 
 def _open_store(args: argparse.Namespace, must_exist: bool = True) -> BaseSqlJobStore:
@@ -907,6 +938,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        _check_text_arguments(args)
         _import_modules(getattr(args, "imports", None))
         return func(args)
     except _BadInput as exc:

@@ -161,6 +161,10 @@ class SqliteJobStore(BaseSqlJobStore):
         except sqlite3.DatabaseError as exc:
             msg = f"cannot {action} the job store {self.path!r}: {exc}"
             raise JobStoreError(msg) from exc
+        except UnicodeEncodeError as exc:
+            # A value with lone surrogates (bytes that were not UTF-8, a "\ud800" escape).
+            msg = f"cannot {action} the job store {self.path!r}: not valid Unicode text: {exc}"
+            raise JobStoreError(msg) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
