@@ -316,3 +316,18 @@ class TestHostileConditions:
         with pytest.raises(DeserializationError) as info:
             Flow().deserialize(doc)
         assert "routines.r.config.routes[1][1]" == info.value.path
+
+    @pytest.mark.parametrize(
+        ("condition", "reason"),
+        [
+            ("().__class__", "access to '__class__' is not allowed"),
+            ("a\x00", "syntax error: "),
+        ],
+        ids=["attribute-walk", "nul-character"],
+    )
+    def test_reason_is_given_once(self, condition: str, reason: str) -> None:
+        """The error's reason is the checker's or the parser's, not wrapped twice."""
+        with pytest.raises(ExpressionError) as info:
+            ConditionalRouter().add_route("r", condition)
+        assert info.value.reason.startswith(reason)
+        assert 1 == str(info.value).count("unsafe or invalid expression")

@@ -23,7 +23,8 @@ class ExpressionError(RoutiluxError, ValueError):
     expression while it runs (a missing key, a type mismatch) are not ``ExpressionError``.
 
     Attributes:
-        expression: The rejected expression text.
+        expression: The rejected expression text (the message shows at most 200 characters
+            of it).
         reason: Why it was rejected.
     """
 
