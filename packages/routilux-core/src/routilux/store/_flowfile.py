@@ -51,10 +51,10 @@ def read_flow_file(path: str | PathLike[str]) -> dict[str, Any]:
     Read a flow file as data, without building the flow.
 
     Raises:
-        DeserializationError: The file is missing, not UTF-8, not JSON (containers nested
-            too deeply to read are not; an integer literal too long for Python to convert
-            is named by its path), or not a JSON object; the message starts with the file
-            name.
+        DeserializationError: The file is missing, not UTF-8, not JSON, nested too deeply
+            to read, not a JSON object, or holds an integer literal too long for Python to
+            convert or a string that is not valid Unicode (a lone surrogate escape); the
+            message starts with the file name, and ``path`` names the integer or string.
     """
     file = str(path)
     try:
@@ -79,6 +79,8 @@ def read_flow_file(path: str | PathLike[str]) -> dict[str, Any]:
         raise _error(file, "", reason)
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise _error(file, "", "invalid JSON: containers nested too deeply") from None
     except UnicodeEncodeError:
         # A "\ud800" escape is JSON, but half a UTF-16 pair is no text a store can keep.
         found = _first(data, _not_unicode)
