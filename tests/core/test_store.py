@@ -387,3 +387,170 @@ class TestRunJob:
         assert "completed" == handle.wait(10).status
         assert [0, 1] == handle.state().shared_data["seen"]
         executor.shutdown()
+
+
+def _zero_pages(path: Path, pages: range) -> None:
+    # Overwrite whole database pages with zeros, as a bad disk or a torn copy would.
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * size)
+            fh.write(b"\0" * size)
+
+
+@pytest.fixture
+def damaged(tmp_path: Path) -> Path:
+    """A store file with two jobs whose pages but the first (the schema) are zeroed."""
+    path = tmp_path / "damaged.db"
+    with SqliteJobStore(path) as s:
+        create_job(s, make_flow(), "src", job_id="j1")
+        create_job(s, make_flow(), "src", job_id="j2")
+        pages = s._connection().execute("PRAGMA page_count").fetchone()[0]
+    _zero_pages(path, range(2, pages + 1))
+    return path
+
+
+_FLOW_DOC = make_flow().serialize()
+_FINGERPRINT = flow_fingerprint(_FLOW_DOC)
+
+
+class TestDamagedStore:
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda s: s.save_flow(_FLOW_DOC),
+            lambda s: s.load_flow("f"),
+            lambda s: s.create_job("j3", "f", _FINGERPRINT, entry_routine_id="src"),
+            lambda s: s.load_job("j1"),
+            lambda s: s.list_jobs(),
+            lambda s: s.job_status("j1"),
+            lambda s: s.wait_settled("j1", 0),
+            lambda s: s.claim_job("j1", worker="w"),
+            lambda s: s.save_checkpoint("j1", {"status": "running"}),
+            lambda s: s.set_status("j1", "cancelled"),
+            lambda s: s.request_control("j1", "pause"),
+            lambda s: s.get_control_request("j1"),
+            lambda s: s.delete_job("j1"),
+        ],
+        ids=[
+            "save_flow",
+            "load_flow",
+            "create_job",
+            "load_job",
+            "list_jobs",
+            "job_status",
+            "wait_settled",
+            "claim_job",
+            "save_checkpoint",
+            "set_status",
+            "request_control",
+            "get_control_request",
+            "delete_job",
+        ],
+    )
+    def test_every_entry_point_raises_job_store_error(self, damaged: Path, call: Any) -> None:
+        """A damaged file fails every store method with JobStoreError naming it and why."""
+        with SqliteJobStore(damaged) as s, pytest.raises(JobStoreError) as info:
+            call(s)
+        assert repr(str(damaged)) in str(info.value)
+        assert "malformed" in str(info.value)
+
+    def test_store_works_after_a_failed_write(self, damaged: Path, tmp_path: Path) -> None:
+        """A failed write leaves no transaction open: the connection is usable again."""
+        with SqliteJobStore(damaged) as s:
+            with pytest.raises(JobStoreError):
+                s.save_flow(_FLOW_DOC)
+            assert not s._connection().in_transaction
+            with pytest.raises(JobStoreError, match="malformed"):
+                s.save_flow(_FLOW_DOC)
+
+
+def _damage_row(path: Path, job_id: str, column: str, value: Any) -> None:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"UPDATE routilux_jobs SET {column} = ? WHERE job_id = ?", (value, job_id))
+    conn.close()
+
+
+class TestDamagedRow:
+    @pytest.mark.parametrize(
+        ("column", "value", "reason"),
+        [
+            ("entry_params", "{not json", "not valid JSON"),
+            ("options", "[1, 2]", "expected a JSON object, got list"),
+            ("entry_params", "1" * 5000, "not valid JSON"),
+            ("attempt", "many", "expected an integer"),
+        ],
+        ids=["entry-params-not-json", "options-not-object", "huge-int", "attempt-not-int"],
+    )
+    def test_list_jobs_marks_the_damaged_row(
+        self, store: SqliteJobStore, column: str, value: Any, reason: str
+    ) -> None:
+        """list_jobs returns every row; the damaged one says which column and why."""
+        for job_id in ("j1", "j2", "j3"):
+            create_job(store, make_flow(), "src", {"n": 1}, job_id=job_id)
+        _damage_row(Path(store.path), "j2", column, value)
+        records = store.list_jobs()
+        assert ["j1", "j2", "j3"] == [r.job_id for r in records]
+        assert [None, None] == [records[0].damaged, records[2].damaged]
+        assert {"n": 1} == records[0].entry_params
+        damaged = records[1].damaged
+        assert damaged is not None
+        assert damaged.startswith(f"{column}: ")
+        assert reason in damaged
+        assert "\n" not in damaged
+        assert "pending" == records[1].status
+
+    @pytest.mark.parametrize("column", ["state_json", "entry_params", "options"])
+    def test_load_job_of_a_damaged_row_names_job_and_column(
+        self, store: SqliteJobStore, column: str
+    ) -> None:
+        """load_job of a damaged row raises JobStoreError naming the job, column and reason."""
+        create_job(store, make_flow(), "src", job_id="j1")
+        create_job(store, make_flow(), "src", job_id="j2")
+        _damage_row(Path(store.path), "j1", column, "{not json")
+        with pytest.raises(JobStoreError) as info:
+            store.load_job("j1")
+        message = str(info.value)
+        assert "'j1'" in message
+        assert column in message
+        assert "not valid JSON" in message
+        assert "j1" == info.value.job_id
+        assert None is store.load_job("j2").damaged
+
+    def test_set_status_of_a_damaged_state_settles_it(self, store: SqliteJobStore) -> None:
+        """A job whose state cannot be decoded can still be cancelled (its state is kept)."""
+        create_job(store, make_flow(), "src", job_id="j1")
+        _damage_row(Path(store.path), "j1", "state_json", "{not json")
+        assert 1 == store.set_status("j1", "cancelled")
+        assert "cancelled" == store.job_status("j1")
+
+    def test_load_flow_of_a_damaged_document(self, store: SqliteJobStore) -> None:
+        """A flow document that is not JSON raises JobStoreError naming the flow."""
+        import sqlite3
+
+        create_job(store, make_flow(), "src", job_id="j1")
+        with sqlite3.connect(store.path) as conn:
+            conn.execute("UPDATE routilux_flows SET flow_json = '{not json'")
+        conn.close()
+        with pytest.raises(JobStoreError, match="stored flow 'f' is damaged: flow_json: not valid"):
+            store.load_flow("f")
+        with pytest.raises(JobStoreError, match="stored flow 'f' version"):
+            run_job("j1", store)
+        assert "pending" == store.job_status("j1")
+
+
+class TestNotUnicode:
+    def test_text_sqlite_cannot_keep_is_a_job_store_error(self, store: SqliteJobStore) -> None:
+        """A lone surrogate in a job id or a checkpoint is a JobStoreError, not UnicodeError."""
+        job_id = create_job(store, make_flow(), "src", job_id="j1")
+        with pytest.raises(JobStoreError, match="not valid Unicode"):
+            store.load_job("j\udcff")
+        with pytest.raises(JobStoreError, match="not valid Unicode"):
+            store.save_checkpoint(job_id, {"status": "running", "x": "\ud800"})
+        assert None is store.load_job(job_id).state

@@ -661,3 +661,407 @@ class TestCrash:
         assert {str(i) for i in range(10)} == {line.split()[1] for line in before + after}
         with SqliteJobStore(env["store"]) as store:
             assert "completed" == store.load_job("crash-1").status
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """Assert exit 2 with exactly one ``routilux: error:`` line on stderr; return it."""
+    assert 2 == proc.returncode, proc.stdout + proc.stderr
+    _no_traceback(proc)
+    lines = proc.stderr.splitlines()
+    assert 1 == len(lines), proc.stderr
+    return lines[0]
+
+
+def _zero(path: Path, start: int, length: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(start)
+        fh.write(b"\0" * length)
+
+
+def _store_with_jobs(env: dict[str, Any], count: int = 3) -> list[str]:
+    for i in range(count):
+        proc = run(
+            env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"), "--param", f"data={i}"
+        )
+        assert 0 == proc.returncode, proc.stderr
+    return job_ids(env)
+
+
+class TestDamagedStore:
+    @pytest.mark.parametrize(
+        ("start", "length"),
+        [(4096, 4096), (100, 4096 - 100)],
+        ids=["page-2", "first-page-after-header"],
+    )
+    def test_run_on_a_zeroed_page_exits_2(
+        self, env: dict[str, Any], start: int, length: int
+    ) -> None:
+        """A store file with a zeroed page: run exits 2, one line naming the file and why."""
+        _store_with_jobs(env)
+        _zero(env["store"], start, length)
+        proc = run(env, "run", str(EXAMPLES / "text_pipeline" / "flow.json"), "--param", "data=x")
+        line = _one_error_line(proc)
+        assert repr(str(env["store"])) in line
+        assert "malformed" in line
+
+    def test_every_command_on_a_damaged_store_exits_2(self, env: dict[str, Any]) -> None:
+        """jobs, show, resume and cancel on a store whose job table is zeroed exit 2."""
+        (job_id, *_) = _store_with_jobs(env)
+        with SqliteJobStore(env["store"]) as store:
+            conn = store._connection()
+            root = conn.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'routilux_jobs'"
+            ).fetchone()[0]
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+        _zero(env["store"], (root - 1) * size, size)
+        for args in (("jobs",), ("show", job_id), ("resume", job_id), ("cancel", job_id)):
+            line = _one_error_line(run(env, *args))
+            assert repr(str(env["store"])) in line, args
+            assert "malformed" in line, args
+
+
+def _damage(env: dict[str, Any], job_id: str, column: str, value: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(env["store"]) as conn:
+        conn.execute(f"UPDATE routilux_jobs SET {column} = ? WHERE job_id = ?", (value, job_id))
+    conn.close()
+
+
+class TestDamagedRow:
+    def test_jobs_lists_every_row_and_marks_the_damaged_one(self, env: dict[str, Any]) -> None:
+        """One row with broken entry_params: jobs lists all three, that one as damaged."""
+        first, bad, last = _store_with_jobs(env)
+        _damage(env, bad, "entry_params", "{not json")
+        proc = run(env, "jobs")
+        assert 0 == proc.returncode, proc.stderr
+        lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
+        assert [first, bad, last] == list(lines)
+        assert "completed" == lines[first].split()[1]
+        assert "damaged" == lines[bad].split()[1]
+        assert "entry_params: not valid JSON" in lines[bad]
+        rows = {r["job_id"]: r for r in json.loads(run(env, "jobs", "--json").stdout)}
+        assert None is rows[first]["damaged"]
+        assert rows[bad]["damaged"].startswith("entry_params: not valid JSON")
+
+    @pytest.mark.parametrize(
+        ("column", "value"),
+        [
+            ("state_json", "{not json"),
+            ("options", "[]"),
+            ("state_json", '{"routine_states": [], "execution_history": 5}'),
+        ],
+        ids=["state-not-json", "options-not-object", "state-wrong-shape"],
+    )
+    def test_show_of_a_damaged_row_exits_2(
+        self, env: dict[str, Any], column: str, value: str
+    ) -> None:
+        """show (text or --json) of a damaged row: exit 2, one line naming the job."""
+        first, bad, _ = _store_with_jobs(env)
+        _damage(env, bad, column, value)
+        for extra in ((), ("--json",)):
+            line = _one_error_line(run(env, "show", bad, *extra))
+            assert repr(bad) in line
+        assert 0 == run(env, "show", first).returncode
+
+
+def _hostile(kind: str) -> str:
+    """The text of a flow file with one hostile value (see TestHostileFlowFile)."""
+    if kind == "router":
+        routes = [["a", "not " * 100_000 + "True"]]
+        routines = {"r": {"type": "ConditionalRouter", "config": {"routes": routes}}}
+        return json.dumps(
+            {
+                "format": "routilux.flow",
+                "version": 1,
+                "flow_id": "x",
+                "routines": routines,
+                "connections": [],
+            }
+        )
+    text = json.dumps(
+        {
+            "format": "routilux.flow",
+            "version": 1,
+            "flow_id": "x",
+            "routines": {"clip": {"type": "TextClipper", "config": {"max_length": 7}}},
+            "connections": [],
+        }
+    )
+    if kind == "surrogate":
+        return text.replace('"x"', '"\\ud800"', 1)
+    value = "[" * 100_000 + "]" * 100_000 if kind == "deep" else "9" * 5000
+    return text.replace("7", value, 1)
+
+
+class TestHostileFlowFile:
+    @pytest.mark.parametrize(
+        ("kind", "expected"),
+        [
+            ("deep", "nested too deeply"),
+            ("bigint", "routines.clip.config.max_length: "),
+            ("router", "routines.r.config.routes[0][1]: "),
+            ("surrogate", "flow_id: '\\ud800' is not valid Unicode"),
+        ],
+        ids=["nested-100000-deep", "5000-digit-integer", "not-100000-times", "lone-surrogate"],
+    )
+    def test_validate_run_and_graph_exit_2(
+        self, env: dict[str, Any], tmp_path: Path, kind: str, expected: str
+    ) -> None:
+        """A hostile flow file: one short error line naming the file and the field; exit 2."""
+        path = tmp_path / "hostile.json"
+        path.write_text(_hostile(kind), encoding="utf-8")
+        for command in ("validate", "run", "graph"):
+            line = _one_error_line(run(env, command, str(path)))
+            assert line.startswith(f"routilux: error: {path}: "), line[:300]
+            assert expected in line, line[:300]
+            assert len(line) < 1000
+        assert [] == job_ids(env)
+
+
+def _flow_file(tmp_path: Path, routines: dict[str, Any], **top: Any) -> Path:
+    data = {
+        "format": "routilux.flow",
+        "version": 1,
+        "flow_id": "x",
+        "routines": routines,
+        "connections": [],
+        **top,
+    }
+    return write_flow(tmp_path, "flow.json", data)
+
+
+class TestFlowFileSemantics:
+    def test_config_merges_into_the_defaults(self, env: dict[str, Any], tmp_path: Path) -> None:
+        """TextClipper with only max_length keeps its default truncation message."""
+        path = _flow_file(tmp_path, {"clip": {"type": "TextClipper", "config": {"max_length": 5}}})
+        proc = run(env, "run", str(path), "--json", "--param", 'text="ab\\ncd\\nef\\ngh"')
+        assert 0 == proc.returncode, proc.stderr
+        (result,) = json.loads(proc.stdout)["results"]
+        assert "ab\n...(省略了3行)" == result["data"]["clipped_text"]
+
+    @pytest.mark.parametrize(
+        ("routines", "top", "expected"),
+        [
+            (
+                {"clip": {"type": "TextClipper", "config": {"max_lenght": 5}}},
+                {},
+                "routines.clip.config.max_lenght: unknown config key 'max_lenght' of "
+                "TextClipper (did you mean 'max_length'?)",
+            ),
+            (
+                {"clip": {"type": "TextClipper", "confg": {"max_length": 5}}},
+                {},
+                "routines.clip.confg: unknown key 'confg' (did you mean 'config'?)",
+            ),
+            (
+                {"clip": {"type": "TextClipper"}},
+                {"conections": []},
+                "conections: unknown key 'conections' (did you mean 'connections'?)",
+            ),
+        ],
+        ids=["config-key", "routine-key", "top-level-key"],
+    )
+    def test_misspelt_key_fails_validate_and_run(
+        self,
+        env: dict[str, Any],
+        tmp_path: Path,
+        routines: dict[str, Any],
+        top: dict[str, Any],
+        expected: str,
+    ) -> None:
+        """A misspelt key: validate and run exit 2 naming its path and the likely key."""
+        path = _flow_file(tmp_path, routines, **top)
+        for args in (("validate",), ("run", "--param", "text=x")):
+            line = _one_error_line(run(env, args[0], str(path), *args[1:]))
+            assert f"routilux: error: {path}: {expected}" == line
+        assert [] == job_ids(env)
+
+    def test_router_conditions_may_read_any_config_key(
+        self, env: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """ConditionalRouter's config is open: conditions read keys it does not declare."""
+        routes = [["big", "data > config['limit']"]]
+        config = {"routes": routes, "limit": 10, "default_route": "small"}
+        path = _flow_file(tmp_path, {"r": {"type": "ConditionalRouter", "config": config}})
+        assert 0 == run(env, "validate", str(path)).returncode
+        proc = run(env, "run", str(path), "--json", "--param", "data=11")
+        assert 0 == proc.returncode, proc.stderr
+        (result,) = json.loads(proc.stdout)["results"]
+        assert ("r", "big") == (result["routine_id"], result["event_name"])
+
+    def test_routine_id_with_a_dot_can_be_the_entry(
+        self, env: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """A routine id 'text.clip' validates, and runs as the entry, named or not."""
+        path = _flow_file(tmp_path, {"text.clip": {"type": "TextClipper"}})
+        proc = run(env, "validate", str(path))
+        assert 0 == proc.returncode, proc.stderr
+        assert proc.stdout.rstrip().endswith("entry text.clip")
+        for entry in ((), ("--entry", "text.clip"), ("--entry", "text.clip.input")):
+            proc = run(env, "run", str(path), "--json", "--param", "text=hi", *entry)
+            assert 0 == proc.returncode, proc.stderr
+            data = json.loads(proc.stdout)
+            assert "text.clip" == data["entry_routine_id"]
+            (result,) = data["results"]
+            assert ("text.clip", "hi") == (result["routine_id"], result["data"]["clipped_text"])
+        (job_id, *_) = job_ids(env)
+        again = run(env, "run", str(path), "--param", "text=hi", "--job-id", job_id)
+        assert f"a job {job_id!r} exists already" in _one_error_line(again)
+        assert 3 == len(job_ids(env))
+
+
+def _ask_flow(tmp_path: Path) -> Path:
+    """A flow that needs --import (tests.Emit) and pauses at a HumanInput."""
+    return write_flow(
+        tmp_path,
+        "ask.json",
+        {
+            "format": "routilux.flow",
+            "version": 1,
+            "flow_id": "ask",
+            "routines": {"src": {"type": "tests.Emit"}, "ask": {"type": "HumanInput"}},
+            "connections": [
+                {
+                    "source_routine_id": "src",
+                    "source_event": "item",
+                    "target_routine_id": "ask",
+                    "target_slot": "input",
+                }
+            ],
+        },
+    )
+
+
+def _environ(**changes: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "ROUTILUX_STORE"}
+    environ.update(changes)
+    return environ
+
+
+def _command(args: list[str], cwd: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "routilux.cli", *args]
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_environ(**environ),
+    )
+
+
+def _hints(stdout: str) -> list[str]:
+    return [
+        line.split("resume with: ", 1)[1] for line in stdout.splitlines() if "resume with: " in line
+    ]
+
+
+def _run_hint(hint: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a printed hint as a shell would, with 'yes' for the VALUE placeholder."""
+    import shlex
+
+    words = [w.replace("answer=VALUE", "answer=yes") for w in shlex.split(hint)]
+    assert "routilux" == words[0]
+    return _command(words[1:], cwd)
+
+
+class TestHints:
+    def test_resume_hint_works_as_printed(self, tmp_path: Path) -> None:
+        """run's and show's hints carry --store (quoted), --import and --set; they work."""
+        store = tmp_path / "my jobs" / "jobs.db"
+        flow = _ask_flow(tmp_path)
+        proc = _command(
+            ["run", str(flow), "--store", str(store), "--import", str(HELPERS), "--param", "n=1"],
+            tmp_path,
+        )
+        assert 3 == proc.returncode, proc.stderr
+        with SqliteJobStore(store) as s:
+            (job_id,) = [r.job_id for r in s.list_jobs()]
+        import shlex
+
+        expected = (
+            f"routilux resume {job_id} --store {shlex.quote(str(store))} "
+            f"--import {shlex.quote(str(HELPERS))} --set answer=VALUE"
+        )
+        assert [expected] == _hints(proc.stdout)
+        shown = _command(["show", job_id, "--store", str(store)], tmp_path)
+        assert [
+            f"routilux resume {job_id} --store {shlex.quote(str(store))} --set answer=VALUE"
+        ] == _hints(shown.stdout)
+        done = _run_hint(expected, tmp_path)
+        assert 0 == done.returncode, done.stderr
+        assert "ask.output" in done.stdout
+
+    def test_store_from_the_environment_is_printed(self, tmp_path: Path) -> None:
+        """A store named by ROUTILUX_STORE is in the hint, which works without it."""
+        store = tmp_path / "env.db"
+        flow = str(EXAMPLES / "approval" / "flow.json")
+        params = ["--param", "amount=1", "--param", "employee=x", "--param", "reason=y"]
+        proc = _command(["run", flow, *params], tmp_path, ROUTILUX_STORE=str(store))
+        assert 3 == proc.returncode, proc.stderr
+        (hint,) = _hints(proc.stdout)
+        assert f" --store {store} " in hint
+        shown = _command(["show", hint.split()[2]], tmp_path, ROUTILUX_STORE=str(store))
+        assert [hint] == _hints(shown.stdout)
+        done = _run_hint(hint, tmp_path)
+        assert 0 == done.returncode, done.stderr
+        assert "decide.approved" in done.stdout
+
+    def test_default_store_is_left_out(self, tmp_path: Path) -> None:
+        """With neither --store nor ROUTILUX_STORE, the hint names no store (the default)."""
+        flow = str(EXAMPLES / "approval" / "flow.json")
+        params = ["--param", "amount=1", "--param", "employee=x", "--param", "reason=y"]
+        proc = _command(["run", flow, *params], tmp_path)
+        assert 3 == proc.returncode, proc.stderr
+        (hint,) = _hints(proc.stdout)
+        job_id = hint.split()[2]
+        assert f"routilux resume {job_id} --set answer=VALUE" == hint
+        done = _run_hint(hint, tmp_path)
+        assert 0 == done.returncode, done.stderr
+
+    def test_unknown_routine_type_mentions_import(self, env: dict[str, Any]) -> None:
+        """A type that is not registered: the error says how to import what registers it."""
+        flow = str(_ask_flow(env["cwd"]))
+        for command in ("validate", "run", "graph"):
+            line = _one_error_line(run(env, command, flow))
+            assert "routines.src.type: no routine class is registered under 'tests.Emit'" in line
+            assert "--import MODULE" in line
+        assert 0 == run(env, "validate", flow, "--import", str(HELPERS)).returncode
+
+    def test_several_waiting_routines_get_one_hint_each(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When two HumanInputs wait, each hint names its routine with --routine."""
+        import argparse
+
+        from routilux.cli import _resume_hints
+
+        monkeypatch.delenv("ROUTILUX_STORE", raising=False)
+        args = argparse.Namespace(store="a b.db", imports=["m"])
+        assert [
+            "routilux resume J --store 'a b.db' --import m --routine a1 --set answer=VALUE",
+            "routilux resume J --store 'a b.db' --import m --routine 'b 2' --set answer=VALUE",
+        ] == _resume_hints("J", args, ["b 2", "a1"])
+
+
+class TestNotUnicodeArguments:
+    def test_param_with_a_lone_surrogate(self, env: dict[str, Any]) -> None:
+        """--param whose JSON holds half a UTF-16 pair: exit 2 naming it; nothing stored."""
+        flow = str(EXAMPLES / "text_pipeline" / "flow.json")
+        line = _one_error_line(run(env, "run", flow, "--param", 'data="\\ud800"'))
+        assert "--param" in line
+        assert "not valid Unicode" in line
+        assert [] == job_ids(env)
+
+    def test_job_id_that_is_not_utf8(self, env: dict[str, Any]) -> None:
+        """A job id with bytes that are not UTF-8: run, show, resume and cancel exit 2."""
+        flow = str(EXAMPLES / "text_pipeline" / "flow.json")
+        bad = os.fsdecode(b"job-\xff")
+        line = _one_error_line(run(env, "run", flow, "--param", "data=x", "--job-id", bad))
+        assert "not valid UTF-8" in line
+        assert [] == job_ids(env)
+        run(env, "run", flow, "--param", "data=x")
+        for command in ("show", "resume", "cancel"):
+            assert "not valid UTF-8" in _one_error_line(run(env, command, bad))

@@ -287,3 +287,47 @@ class TestSerialization:
 
         with pytest.raises(DeserializationError, match="__class__"):
             Flow().deserialize(doc)
+
+
+class TestHostileConditions:
+    @pytest.mark.parametrize(
+        "condition",
+        ["not " * 100_000 + "True", "-" * 100_000 + "1", "1+" * 100_000 + "1"],
+        ids=["not-100000", "minus-100000", "plus-100000"],
+    )
+    def test_add_route_raises_expression_error(self, condition: str) -> None:
+        """An expression too big for the parser is an ExpressionError with a short message."""
+        r = ConditionalRouter()
+        with pytest.raises(ExpressionError) as info:
+            r.add_route("deep", condition)
+        assert condition == info.value.expression
+        assert len(str(info.value)) < 500
+        assert r.get_event("deep") is None
+
+    def test_document_names_the_route(self) -> None:
+        """In a document, the error's path is the condition's, naming the route by index."""
+        r = ConditionalRouter()
+        r.add_route("ok", "True")
+        r.add_route("also", "False")
+        doc = build_flow(r, "input").serialize()
+        doc["routines"]["r"]["config"]["routes"][1][1] = "not " * 100_000 + "True"
+        from routilux import Flow
+
+        with pytest.raises(DeserializationError) as info:
+            Flow().deserialize(doc)
+        assert "routines.r.config.routes[1][1]" == info.value.path
+
+    @pytest.mark.parametrize(
+        ("condition", "reason"),
+        [
+            ("().__class__", "access to '__class__' is not allowed"),
+            ("a\x00", "syntax error: "),
+        ],
+        ids=["attribute-walk", "nul-character"],
+    )
+    def test_reason_is_given_once(self, condition: str, reason: str) -> None:
+        """The error's reason is the checker's or the parser's, not wrapped twice."""
+        with pytest.raises(ExpressionError) as info:
+            ConditionalRouter().add_route("r", condition)
+        assert info.value.reason.startswith(reason)
+        assert 1 == str(info.value).count("unsafe or invalid expression")

@@ -16,10 +16,11 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -105,7 +106,38 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, An
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
             out[key] = raw
+        if not _is_text(json.dumps([key, out[key]], ensure_ascii=False)):
+            msg = (
+                f"{option} {item!r}: not valid Unicode text (bytes that are not UTF-8, or "
+                "a lone surrogate escape such as \\ud800); no store can keep it"
+            )
+            raise _BadInput(msg)
     return out
+
+
+def _is_text(value: str) -> bool:
+    # Whether ``value`` can be written as UTF-8 (what a job store keeps): command-line bytes
+    # that are not UTF-8 arrive as lone surrogates, and so does a "\ud800" JSON escape.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: Arguments that are names or paths of the machine (files, modules), not data for a store.
+_PATH_ARGUMENTS = frozenset({"flow_file", "store", "imports"})
+
+
+def _check_text_arguments(args: argparse.Namespace) -> None:
+    # Refuse a job id, entry, routine, status or flow name the store could not keep or find.
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not _is_text(item):
+                msg = f"{name.replace('_', ' ')} {item!r} is not valid UTF-8 text"
+                raise _BadInput(msg)
 
 
 def _open_store(args: argparse.Namespace, must_exist: bool = True) -> BaseSqlJobStore:
@@ -199,7 +231,30 @@ def _fmt_time(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def _print_outcome(job_state: JobState, out: TextIO) -> None:
+def _resume_hints(
+    job_id: str, args: argparse.Namespace | None, waiting: Collection[str] = ()
+) -> list[str]:
+    # The commands that resume ``job_id``, as they work when typed: the same store (when one
+    # was named, by --store or ROUTILUX_STORE), the same --import arguments, and the --set
+    # answer of a waiting HumanInput (with --routine when several wait). Shared by run,
+    # resume and show.
+    words = ["routilux", "resume", job_id]
+    store = getattr(args, "store", None) or os.environ.get("ROUTILUX_STORE")
+    if store:
+        words += ["--store", store]
+    for name in getattr(args, "imports", None) or ():
+        words += ["--import", name]
+    command = " ".join(shlex.quote(word) for word in words)
+    if not waiting:
+        return [command]
+    if len(waiting) == 1:
+        return [f"{command} --set answer=VALUE"]
+    return [f"{command} --routine {shlex.quote(rid)} --set answer=VALUE" for rid in sorted(waiting)]
+
+
+def _print_outcome(
+    job_state: JobState, out: TextIO, args: argparse.Namespace | None = None
+) -> None:
     status = job_state.status
     print(f"job {job_state.job_id} {status}", file=out)
     for error in job_state.errors:
@@ -214,8 +269,8 @@ def _print_outcome(job_state: JobState, out: TextIO) -> None:
         waiting = _waiting(job_state)
         for rid, request in waiting.items():
             print(f"  waiting: {rid} asks {request.get('question')!r}", file=out)
-        hint = " --set answer=VALUE" if waiting else ""
-        print(f"  resume with: routilux resume {job_state.job_id}{hint}", file=out)
+        for hint in _resume_hints(job_state.job_id, args, waiting):
+            print(f"  resume with: {hint}", file=out)
 
 
 def _error_line(error: dict[str, Any]) -> str:
@@ -339,33 +394,69 @@ def _run_stored(
         ]
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
-        _print_outcome(job_state, sys.stdout)
+        _print_outcome(job_state, sys.stdout, args)
     return _exit_code(job_state.status, job_state.errors)
 
 
 # -- commands ---------------------------------------------------------------------------
 
 
+def _load_flow(path: str) -> Flow:
+    # Read and check a flow file; a routine type nobody registered gets the hint of --import.
+    from .exceptions import DeserializationError
+    from .store._flowfile import flow_from_data, read_flow_file
+
+    data = read_flow_file(path)
+    try:
+        return flow_from_data(data, path)
+    except DeserializationError as exc:
+        if _unregistered_type(data, exc.path) is None:
+            raise
+        msg = (
+            f"{exc}; to import the module or file that registers it, add --import MODULE "
+            "(or --import FILE.py)"
+        )
+        raise _BadInput(msg) from None
+
+
+def _unregistered_type(data: dict[str, Any], path: str) -> str | None:
+    # The routine type at ``path`` (``routines.<id>.type``) when no class is registered
+    # under it, else None.
+    from ._serialization_json import format_path
+    from .exceptions import UnknownRoutineTypeError
+    from .registry import get_routine_class
+
+    routines = data.get("routines")
+    for rid, spec in routines.items() if isinstance(routines, dict) else ():
+        name = spec.get("type") if isinstance(spec, dict) else None
+        if isinstance(name, str) and path == format_path("routines", ["type", str(rid)]):
+            try:
+                get_routine_class(name)
+            except UnknownRoutineTypeError:
+                return name
+    return None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .store import create_job
-    from .store._flowfile import load_flow_file, pick_entry
+    from .store._flowfile import pick_entry
 
     params = _parse_assignments(args.param, "--param")
-    flow = load_flow_file(args.flow_file)
+    flow = _load_flow(args.flow_file)
     entry, slot = pick_entry(flow, args.entry)
     if args.checkpoint_every < 0:
         msg = f"--checkpoint-every must be >= 0, got {args.checkpoint_every}"
         raise _BadInput(msg)
     options: dict[str, Any] = {"checkpoint_every": args.checkpoint_every}
-    if slot != "trigger":
-        options["entry_slot"] = slot
     if args.strategy:
         options["execution_strategy"] = args.strategy
     data = flow.serialize()
     # Everything is checked: only now is the store touched.
     store = _open_store(args, must_exist=False)
     try:
-        job_id = create_job(store, data, entry, params, job_id=args.job_id, options=options)
+        job_id = create_job(
+            store, data, entry, params, job_id=args.job_id, entry_slot=slot, options=options
+        )
         return _run_stored(store, job_id, args)
     finally:
         store.close()
@@ -437,6 +528,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _record_line(record: JobRecord) -> str:
+    if record.damaged is not None:
+        # The row cannot be decoded: say so where the status goes, and why at the end.
+        return (
+            f"{record.job_id}  {'damaged':<9}  {record.flow_id!s:<20}  "
+            f"{_fmt_time(record.updated_at)}  ({record.damaged})"
+        )
     return (
         f"{record.job_id}  {record.status:<9}  {record.flow_id:<20}  {_fmt_time(record.updated_at)}"
     )
@@ -458,10 +555,11 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
                 "created_at": r.created_at,
                 "updated_at": r.updated_at,
                 "attempt": r.attempt,
+                "damaged": r.damaged,
             }
             for r in records
         ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=str))
         return EXIT_COMPLETED
     if not records:
         print("no jobs")
@@ -497,12 +595,30 @@ def _show_data(record: JobRecord) -> dict[str, Any]:
     }
 
 
+def _stored_job_state(record: JobRecord) -> JobState | None:
+    # The job's checkpoint as a JobState (None before the first one); a state that does not
+    # load is a damaged job, reported like a row that cannot be decoded.
+    from .exceptions import DeserializationError
+    from .job_state import JobState
+
+    if record.state is None:
+        return None
+    job_state = JobState()
+    try:
+        job_state.deserialize(record.state)
+    except DeserializationError as exc:
+        msg = f"job {record.job_id!r} is damaged in the store: state_json: {exc}"
+        raise JobStoreError(msg, job_id=record.job_id) from None
+    return job_state
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         record = store.load_job(args.job_id)
     finally:
         store.close()
+    job_state = _stored_job_state(record)
     data = _show_data(record)
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
@@ -545,14 +661,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"pending activations: {data['pending_tasks']}")
     if data["failed_tasks"]:
         print(f"failed activations (run again by retry): {data['failed_tasks']}")
-    if record.status == "paused" and record.state is not None:
-        from .job_state import JobState
-
-        job_state = JobState()
-        job_state.deserialize(record.state)
-        for rid, request in _waiting(job_state).items():
+    if record.status == "paused" and job_state is not None:
+        waiting = _waiting(job_state)
+        for rid, request in waiting.items():
             print(f"waiting: {rid} asks {request.get('question')!r}")
-        print(f"resume with: routilux resume {record.job_id}")
+        for hint in _resume_hints(record.job_id, args, waiting):
+            print(f"resume with: {hint}")
     return EXIT_COMPLETED
 
 
@@ -620,9 +734,9 @@ def _cmd_routines(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .store._flowfile import entry_candidates, load_flow_file
+    from .store._flowfile import entry_candidates
 
-    flow = load_flow_file(args.flow_file)
+    flow = _load_flow(args.flow_file)
     entries = entry_candidates(flow)
     print(
         f"{args.flow_file}: ok: flow {flow.flow_id!r}, {len(flow.routines)} routines, "
@@ -672,9 +786,7 @@ def render_graph(flow_data: dict[str, Any], fmt: str) -> str:
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    from .store._flowfile import load_flow_file
-
-    flow = load_flow_file(args.flow_file)
+    flow = _load_flow(args.flow_file)
     sys.stdout.write(render_graph(flow.serialize(), args.format))
     return EXIT_COMPLETED
 
@@ -823,6 +935,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        _check_text_arguments(args)
         _import_modules(getattr(args, "imports", None))
         return func(args)
     except _BadInput as exc:

@@ -5,7 +5,7 @@ Routine: a workflow node that declares input slots and output events.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from ._context import current_frame
 from .error_handler import ErrorHandler, ErrorStrategy
@@ -69,7 +69,19 @@ class Routine:
     A Routine is a definition: running it never changes it, so one object can serve any
     number of concurrent jobs. Everything a run changes lives in the job's
     :class:`~routilux.job_state.JobState`.
+
+    The config keys a constructor sets with :meth:`set_config` are the routine's config
+    keys: a flow file read by :func:`routilux.store.load_flow_file` (``routilux run``) may
+    set only those, unless the constructor sets none or the class sets :attr:`open_config`.
     """
+
+    #: Whether a flow file may set config keys the constructor does not set (``False``: a
+    #: key the defaults do not have is refused as a likely misspelling). Set it ``True`` in
+    #: a class whose code reads keys of its config it does not declare, such as
+    #: ConditionalRouter, whose conditions read any key.
+    #:
+    #: .. versionadded:: 0.10
+    open_config: ClassVar[bool] = False
 
     _id: str
     _slots: dict[str, Slot]

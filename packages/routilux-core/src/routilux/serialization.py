@@ -1239,6 +1239,10 @@ def _apply_routine_doc(routine: Routine, doc: _RoutineDoc, path: str) -> None:
             raise DeserializationError(exc.reason, path=where) from exc
         except (ValueError, TypeError, LookupError) as exc:
             raise DeserializationError(str(exc), path=_sub(path, "config")) from exc
+    elif type(config) is dict:
+        # Merged into what the constructor set: a document that sets some keys keeps the
+        # routine's defaults for the others (a full document lists every key anyway).
+        routine._config = {**routine._config, **config}
     else:
         routine._config = config
     routine._error_handler = eh
@@ -1262,12 +1266,17 @@ def _apply_routine_doc(routine: Routine, doc: _RoutineDoc, path: str) -> None:
 def load_routine_into(routine: Routine, data: Any) -> None:
     """
     Restore a routine's id, config, error handler, slots and events from a
-    :func:`dump_routine` document. Slots and events the constructor did not declare are
-    declared again; handlers are rebound by method name or registered callable name.
+    :func:`dump_routine` document. The document's config is merged into the routine's
+    (keys it does not set keep their values). Slots and events the constructor did not
+    declare are declared again; handlers are rebound by method name or registered callable
+    name.
 
     Raises:
         DeserializationError: ``data`` is malformed, is of another routine type, or
             names an unknown method, callable or exception class.
+
+    .. versionchanged:: 0.10
+       The config is merged into the routine's instead of replacing it.
     """
     from .registry import routine_type_name
 
@@ -1325,13 +1334,16 @@ def _check_count(value: int | None, path: str, top: int, allow_none: bool = Fals
 def load_flow_into(flow: Flow, data: Any) -> None:
     """
     Rebuild ``flow`` from a :func:`dump_flow` document: each routine is created by
-    ``cls()`` from the routine registry and restored, and connections are made again
-    with ``flow.connect`` by routine ids. The flow is changed only when the whole
-    document is valid.
+    ``cls()`` from the routine registry and restored (its config merged into the defaults
+    the constructor set), and connections are made again with ``flow.connect`` by routine
+    ids. The flow is changed only when the whole document is valid.
 
     Raises:
         DeserializationError: ``data`` is malformed or names an unknown routine type,
             method, callable, exception class, event or slot.
+
+    .. versionchanged:: 0.10
+       A routine's config is merged into its defaults instead of replacing them.
     """
     from ._flow import EXECUTION_STRATEGIES
     from .exceptions import UnknownRoutineTypeError

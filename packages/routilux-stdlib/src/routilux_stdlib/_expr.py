@@ -356,13 +356,21 @@ class _Checker:
 def _parse(text: str, names: frozenset[str]) -> ast.Expression:
     if not isinstance(text, str):
         raise ExpressionError(repr(text), "an expression must be a string")
+    too_deep = "the expression is nested too deeply"
     try:
         tree = ast.parse(text.strip(), mode="eval")
-        _Checker(text, names).check(tree, frozenset())
     except SyntaxError as exc:
         raise ExpressionError(text, f"syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        # CPython's parser gives up on deep nesting (``"not " * 100000``) with a
+        # MemoryError ("parser stack overflow") or, building the tree, a RecursionError.
+        raise ExpressionError(text, too_deep) from None
+    except ValueError as exc:  # a NUL character, on the Pythons that do not say SyntaxError
+        raise ExpressionError(text, f"syntax error: {exc}") from None
+    try:
+        _Checker(text, names).check(tree, frozenset())
     except RecursionError:
-        raise ExpressionError(text, "the expression is nested too deeply") from None
+        raise ExpressionError(text, too_deep) from None
     return tree
 
 

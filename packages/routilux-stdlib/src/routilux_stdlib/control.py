@@ -35,6 +35,9 @@ class Filter(Routine):
     A condition that raises while it runs rejects the item.
     """
 
+    #: The condition reads any key of the config: a flow file may set keys beyond those above.
+    open_config = True
+
     def __init__(self) -> None:
         super().__init__()
         self.set_config(condition=None, split_lists=True)

@@ -9,6 +9,9 @@ from routilux.exceptions import RoutiluxError
 
 __all__ = ["ExpressionError", "ExtractionError"]
 
+#: How much of an expression an ExpressionError's message shows.
+_SHOWN = 200
+
 
 class ExpressionError(RoutiluxError, ValueError):
     """
@@ -20,12 +23,17 @@ class ExpressionError(RoutiluxError, ValueError):
     expression while it runs (a missing key, a type mismatch) are not ``ExpressionError``.
 
     Attributes:
-        expression: The rejected expression text.
+        expression: The rejected expression text (the message shows at most 200 characters
+            of it).
         reason: Why it was rejected.
     """
 
     def __init__(self, expression: str, reason: str) -> None:
-        super().__init__(f"unsafe or invalid expression {expression!r}: {reason}")
+        shown = repr(expression)
+        if len(shown) > _SHOWN:
+            # The message stays one short line; the whole text is in ``expression``.
+            shown = f"{shown[: _SHOWN - 3]}... ({len(expression)} characters)"
+        super().__init__(f"unsafe or invalid expression {shown}: {reason}")
         #: The rejected expression text.
         self.expression = expression
         #: Why it was rejected.

@@ -58,6 +58,10 @@ class ConditionalRouter(Routine):
        shared data; lambdas refuse to serialize (register the predicate instead).
     """
 
+    #: Conditions read any key of the config (``config['limit']``): a flow file may set
+    #: keys beyond those above.
+    open_config = True
+
     def __init__(self) -> None:
         super().__init__()
         self.set_config(routes=[], default_route=None, route_priority="first_match")
@@ -135,8 +139,18 @@ class ConditionalRouter(Routine):
         conditions are checked, not run, and route events are declared.
 
         Raises:
-            DeserializationError: A condition is an expression the evaluator refuses.
+            DeserializationError: A condition is an expression the evaluator refuses; the
+                path is the condition's (``config.routes[1][1]``).
         """
+        routes = config.get("routes")
+        for i, entry in enumerate(routes if isinstance(routes, list) else ()):
+            # Checked one by one first, so that the error names the route.
+            if isinstance(entry, list) and len(entry) == 2:
+                try:
+                    check_condition(entry[1])
+                except ExpressionError as exc:
+                    path = f"config.routes[{i}][1]"
+                    raise DeserializationError(str(exc), path=path) from None
         try:
             self.set_config(**config)
         except ExpressionError as exc:

@@ -95,6 +95,12 @@ class JobRecord:
     created_at: float = 0.0
     #: When the job row last changed (seconds since the epoch).
     updated_at: float = 0.0
+    #: ``None``, or when the row cannot be decoded, a one-line reason naming the column
+    #: (``"entry_params: not valid JSON (...)"``); the values that could not be read are
+    #: empty. Only :meth:`JobStore.list_jobs` returns such records (``load_job`` raises).
+    #:
+    #: .. versionadded:: 0.10
+    damaged: str | None = None
 
 
 @runtime_checkable
@@ -211,6 +217,8 @@ class JobStore(Protocol):
 
         Raises:
             JobNotFoundError: No such job.
+            JobStoreError: The job's row cannot be decoded; the message names the job, the
+                column and the reason.
         """
         ...
 
@@ -219,7 +227,8 @@ class JobStore(Protocol):
     ) -> list[JobRecord]:
         """
         Return the jobs (without their state), oldest first, optionally only those with
-        ``status`` and of ``flow_id``.
+        ``status`` and of ``flow_id``. A row that cannot be decoded is listed with
+        :attr:`JobRecord.damaged` set.
         """
         ...
 

@@ -36,31 +36,81 @@ def missing_job(job_id: str) -> JobNotFoundError:
     return JobNotFoundError(msg, job_id=job_id)
 
 
+def _reason(exc: BaseException) -> str:
+    # One line saying why a stored value could not be decoded.
+    if isinstance(exc, RecursionError):
+        return "not valid JSON (nested too deeply)"
+    text = " ".join(str(exc).split())
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"not valid JSON ({text})" if isinstance(exc, ValueError) else text
+
+
 def job_record(row: Sequence[Any], decode: Callable[[Any], Any] = lambda v: v) -> JobRecord:
     """
     Return the JobRecord of a job row selected with the stores' column order: ``job_id,
     flow_id, fingerprint, status, entry_routine_id, entry_params, options, state, requested,
     attempt, worker, created_at, updated_at``.
 
+    A row that cannot be decoded (a column that is not valid JSON, not a JSON object, or a
+    number column that holds no number) is returned all the same, with empty values in
+    place of what could not be read and :attr:`JobRecord.damaged` saying which column and
+    why (the first such column).
+
     Args:
         row: The row.
         decode: Turns a stored JSON column into data (``json.loads`` for text columns).
+
+    .. versionchanged:: 0.10
+       A damaged row is returned with ``damaged`` set instead of raising.
     """
-    state = row[7]
+    problems: list[str] = []
+
+    def json_object(index: int, column: str, nullable: bool = False) -> Any:
+        value = row[index]
+        if value is None and nullable:
+            return None
+        try:
+            data = decode(value)
+        except (ValueError, TypeError, RecursionError) as exc:
+            problems.append(f"{column}: {_reason(exc)}")
+            return None if nullable else {}
+        if data is None and not nullable:
+            return {}
+        if not isinstance(data, dict):
+            problems.append(f"{column}: expected a JSON object, got {type(data).__name__}")
+            return None if nullable else {}
+        return data
+
+    def number(index: int, column: str, kind: Callable[[Any], Any]) -> Any:
+        try:
+            return kind(row[index])
+        except (ValueError, TypeError, OverflowError):
+            what = "an integer" if kind is int else "a number"
+            problems.append(f"{column}: expected {what}, got {str(row[index])[:50]!r}")
+            return kind(0)
+
+    entry_params = json_object(5, "entry_params")
+    options = json_object(6, "options")
+    state = json_object(7, "state_json", nullable=True)
+    attempt = number(9, "attempt", int)
+    created_at = number(11, "created_at", float)
+    updated_at = number(12, "updated_at", float)
     return JobRecord(
         job_id=row[0],
         flow_id=row[1],
         fingerprint=row[2],
         status=row[3],
         entry_routine_id=row[4],
-        entry_params=dict(decode(row[5]) or {}),
-        options=dict(decode(row[6]) or {}),
-        state=decode(state) if state is not None else None,
+        entry_params=dict(entry_params),
+        options=dict(options),
+        state=state,
         requested=row[8],
-        attempt=int(row[9]),
+        attempt=attempt,
         worker=row[10],
-        created_at=float(row[11]),
-        updated_at=float(row[12]),
+        created_at=created_at,
+        updated_at=updated_at,
+        damaged=problems[0] if problems else None,
     )
 
 
@@ -146,6 +196,7 @@ class BaseSqlJobStore:
 
         Raises:
             JobNotFoundError: No such flow (version) is stored.
+            JobStoreError: The stored document cannot be decoded.
         """
         if fingerprint is None:
             rows = self._read(
@@ -160,8 +211,17 @@ class BaseSqlJobStore:
             )
         if not rows:
             raise self._missing_flow(flow_id, fingerprint)
-        data: dict[str, Any] = self._decode(rows[0][0])
-        return data
+        try:
+            data = self._decode(rows[0][0])
+        except (ValueError, TypeError, RecursionError) as exc:
+            why = _reason(exc)
+        else:
+            if isinstance(data, dict):
+                return data
+            why = f"expected a JSON object, got {type(data).__name__}"
+        version = f" version {fingerprint[:12]}" if fingerprint else ""
+        msg = f"the stored flow {flow_id!r}{version} is damaged: flow_json: {why}"
+        raise JobStoreError(msg)
 
     # -- jobs -----------------------------------------------------------------------
 
@@ -260,13 +320,19 @@ class BaseSqlJobStore:
 
         Raises:
             JobNotFoundError: No such job.
+            JobStoreError: The job's row is damaged (see :attr:`JobRecord.damaged`); the
+                message names the job, the column and the reason.
         """
         rows = self._read(
             f"SELECT {self._FULL_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (job_id,)
         )
         if not rows:
             raise self._missing(job_id)
-        return job_record(rows[0], self._decode)
+        record = job_record(rows[0], self._decode)
+        if record.damaged is not None:
+            msg = f"job {job_id!r} is damaged in the store: {record.damaged}"
+            raise JobStoreError(msg, job_id=job_id)
+        return record
 
     def job_status(self, job_id: str) -> str:
         """
@@ -315,7 +381,8 @@ class BaseSqlJobStore:
     ) -> list[JobRecord]:
         """
         Return the jobs (without their state), oldest first, optionally only those with
-        ``status`` and of ``flow_id``.
+        ``status`` and of ``flow_id``. A row that cannot be decoded is listed too, with
+        :attr:`JobRecord.damaged` set.
         """
         where: list[str] = []
         params: list[Any] = []

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,8 @@ class SqliteJobStore(BaseSqlJobStore):
     Raises:
         JobStoreError: The file cannot be opened as a job store (a folder, not an SQLite
             database, a folder that cannot be created, a newer schema); the message names
-            the path and the reason.
+            the path and the reason. Every method raises it too, naming the file, when
+            SQLite fails (a damaged file, a full disk, a lock held past ``busy_timeout``).
 
     Example:
         >>> store = SqliteJobStore(":memory:")
@@ -136,7 +137,7 @@ class SqliteJobStore(BaseSqlJobStore):
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        with self._write() as cur:
+        with self._transaction() as cur:
             version = cur.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 msg = (
@@ -172,22 +173,45 @@ class SqliteJobStore(BaseSqlJobStore):
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Cursor]:
+    def _errors(self, action: str) -> Iterator[None]:
+        # What SQLite raises (a damaged file, a full disk, a lock held too long) is a
+        # JobStoreError naming the file; the store's own errors pass through.
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            msg = f"cannot {action} the job store {self.path!r}: {exc}"
+            raise JobStoreError(msg) from exc
+        except UnicodeEncodeError as exc:
+            # A value with lone surrogates (bytes that were not UTF-8, a "\ud800" escape).
+            msg = f"cannot {action} the job store {self.path!r}: not valid Unicode text: {exc}"
+            raise JobStoreError(msg) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
         # One IMMEDIATE transaction: the write lock is taken up front, so two writers never
         # deadlock upgrading read locks; busy_timeout makes the second one wait.
         with self._lock:
             conn = self._connection()
             cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            else:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    # SQLite may have rolled back already (after some errors it does):
+                    # the error that got here is the one to report, not the rollback's.
+                    if conn.in_transaction:
+                        with suppress(sqlite3.Error):
+                            cur.execute("ROLLBACK")
+                    raise
                 cur.execute("COMMIT")
             finally:
                 cur.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Cursor]:
+        with self._errors("write to"), self._transaction() as cur:
+            yield cur
 
     def _status_changes(self) -> AbstractContextManager[Callable[[float], None]]:
         # SQLite has no way to tell another process of a commit: wait_settled reads the
@@ -195,7 +219,7 @@ class SqliteJobStore(BaseSqlJobStore):
         return nullcontext(time.sleep)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._errors("read"):
             return list(self._connection().execute(sql, params).fetchall())
 
     # -- the statements -------------------------------------------------------------
@@ -295,7 +319,10 @@ class SqliteJobStore(BaseSqlJobStore):
             attempt = int(row[0]) + 1
             state = row[1]
             if state is not None:
-                data = json.loads(state)
+                try:
+                    data = json.loads(state)
+                except (ValueError, TypeError, RecursionError):
+                    data = None  # a damaged state is kept as it is: the job still settles
                 if isinstance(data, dict):
                     data["status"] = status
                     state = _dumps(data, "state")
