@@ -14,7 +14,7 @@ from routilux import Routine
 from routilux.registry import get_routine_class, register_routine
 
 
-__all__ = ["Boom", "CancelSelf", "Emit", "Record", "flow_data"]
+__all__ = ["Boom", "CancelSelf", "Emit", "FailOnce", "PutValue", "Record", "flow_data"]
 
 
 def _register(cls: type[Routine], name: str) -> None:
@@ -106,7 +106,51 @@ class CancelSelf(Routine):
         ctx.flow.cancel(ctx.job_state, reason="self-cancel")
 
 
+class FailOnce(Routine):
+    """
+    Entry that fails the first time (no file at ``config["marker"]``: it writes it and
+    raises), then emits ``item`` ``n`` times as Emit does.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_config(marker="")
+        self.define_slot("trigger", self.go)
+        self.define_event("item", ["i"])
+
+    def go(self, n: int = 3, **_: Any) -> None:
+        marker = self.get_config("marker")
+        if not os.path.exists(marker):
+            with open(marker, "w", encoding="utf-8") as fh:
+                fh.write("failed once")
+            msg = "first run fails"
+            raise RuntimeError(msg)
+        for i in range(int(n)):
+            self.emit("item", i=i)
+
+
+class PutValue(Routine):
+    """
+    Entry that puts a value JSON cannot hold into shared data ``tags``: a set
+    (``kind="set"``), NaN (``"nan"``) or an integer of 5,000 digits (``"bigint"``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_config(kind="set")
+        self.define_slot("trigger", self.go)
+
+    def go(self, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        kind = self.get_config("kind")
+        value: Any = {"set": {"a", "b"}, "nan": float("nan"), "bigint": 10**4999}[kind]
+        ctx.job_state.update_shared_data("tags", value)
+
+
 _register(Emit, "tests.Emit")
+_register(FailOnce, "tests.FailOnce")
+_register(PutValue, "tests.PutValue")
 _register(Record, "tests.Record")
 _register(Boom, "tests.Boom")
 _register(CancelSelf, "tests.CancelSelf")

@@ -621,6 +621,8 @@ class TestCrash:
             "n=10",
             "--checkpoint-every",
             "3",
+            "--checkpoint-interval",
+            "0",
             "--job-id",
             "crash-1",
             "--store",

@@ -18,6 +18,7 @@ __all__ = [
     "format_path",
     "load_object",
     "load_value",
+    "not_json",
     "sanitize",
 ]
 
@@ -206,7 +207,15 @@ def dump_value(
         return float(value)
     if encode_other is not None:
         return encode_other(value)
-    raise BadValue(f"{value!r} is not JSON data (dict, list, str, int, float, bool or None)")
+    raise BadValue(not_json(value, repr(value)))
+
+
+def not_json(value: Any, shown: str) -> str:
+    """
+    Return the reason a value is refused: its type first (``set is not JSON: {'a'}``).
+    """
+    kind = type(value).__name__
+    return f"{kind} is not JSON: {shown} (JSON data is dict, list, str, int, float, bool or None)"
 
 
 def _placeholder(value: Any, reason: str) -> str:

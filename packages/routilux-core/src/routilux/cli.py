@@ -24,12 +24,14 @@ from collections.abc import Callable, Collection, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._cli_interrupt import EXIT_INTERRUPTED
 from .exceptions import (
     InvalidStateError,
     JobNotFoundError,
     JobStoreError,
     RoutiluxError,
 )
+from .lifecycle import Action, next_status
 
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS_ENTRY_POINT_GROUP",
+    "DEFAULT_CHECKPOINT_INTERVAL",
     "DEFAULT_STORE",
     "EXIT_BAD_INPUT",
     "EXIT_BROKEN_PIPE",
@@ -48,9 +51,13 @@ __all__ = [
     "EXIT_COMPLETED",
     "EXIT_COMPLETED_WITH_ERRORS",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_PAUSED",
     "main",
 ]
+
+DEFAULT_CHECKPOINT_INTERVAL = 1.0
+"""Seconds between the time-driven checkpoints of ``routilux run`` by default."""
 
 DEFAULT_STORE = os.path.join(".routilux", "jobs.db")
 """The job store used when neither ``--store`` nor ``ROUTILUX_STORE`` names one."""
@@ -72,7 +79,8 @@ EXIT_CANCELLED = 4
 """Exit code: the job is cancelled."""
 EXIT_COMPLETED_WITH_ERRORS = 5
 """Exit code: the job completed, but handlers raised errors it recorded and went on without
-(an activation that failed for good; errors a retry recovered from do not count)."""
+(an activation that failed for good; errors a retry recovered from, or that failed the job
+before ``routilux retry`` ran it again, do not count)."""
 EXIT_BROKEN_PIPE = 141
 """Exit code: standard output was closed early (``| head``), as after SIGPIPE (128 + 13)."""
 
@@ -279,7 +287,7 @@ def _error_line(error: dict[str, Any]) -> str:
     what = (
         "retried"
         if how == "retry"
-        else {"stop": "job failed", "skip": "skipped"}.get(str(how), "went on without it")
+        else {"stop": "stopped the job", "skip": "skipped"}.get(str(how), "went on without it")
     )
     return (
         f"error in {error.get('routine_id')}.{error.get('slot')} "
@@ -290,8 +298,9 @@ def _error_line(error: dict[str, Any]) -> str:
 
 def _exit_code(status: str, errors: Sequence[Any]) -> int:
     # The exit code of a job: its status, and 5 for a completed job that lost work to errors.
+    # (A completed job's "stop" errors were all run again by a retry of the job.)
     code = _STATUS_EXIT.get(status, EXIT_FAILED)
-    if code == EXIT_COMPLETED and any(e.strategy != "retry" for e in errors):
+    if code == EXIT_COMPLETED and any(e.strategy in ("continue", "skip") for e in errors):
         return EXIT_COMPLETED_WITH_ERRORS
     return code
 
@@ -370,19 +379,30 @@ def _run_stored(
     args: argparse.Namespace,
     prepare: Callable[[Flow, JobState], None] | None = None,
     takeover: bool = False,
+    retry: bool = False,
 ) -> int:
-    from .store import run_job
+    # Run or resume a stored job until it rests; the first Ctrl-C or SIGTERM pauses it
+    # gracefully, a second one exits at once (see _cli_interrupt).
+    from ._cli_interrupt import Interrupts
+    from .store import StoreControl, run_job
 
     progress = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+    interrupts = Interrupts(
+        StoreControl(store, job_id), job_id, lambda: _resume_hints(job_id, args)[0]
+    )
 
     def before(flow: Flow, job_state: JobState) -> None:
         if prepare is not None:
             prepare(flow, job_state)
+        interrupts.attach(flow, job_state)
         if progress is not None:
             progress.attach(flow, job_state)
 
     try:
-        job_state = run_job(job_id, store, prepare=before, takeover=takeover)
+        with interrupts.installed():
+            job_state = run_job(
+                job_id, store, interrupts, prepare=before, takeover=takeover, retry=retry
+            )
     finally:
         if progress is not None:
             progress.close()
@@ -447,7 +467,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.checkpoint_every < 0:
         msg = f"--checkpoint-every must be >= 0, got {args.checkpoint_every}"
         raise _BadInput(msg)
-    options: dict[str, Any] = {"checkpoint_every": args.checkpoint_every}
+    if not args.checkpoint_interval >= 0:
+        msg = f"--checkpoint-interval must be >= 0, got {args.checkpoint_interval}"
+        raise _BadInput(msg)
+    options: dict[str, Any] = {
+        "checkpoint_every": args.checkpoint_every,
+        "checkpoint_interval": args.checkpoint_interval,
+    }
     if args.strategy:
         options["execution_strategy"] = args.strategy
     data = flow.serialize()
@@ -494,9 +520,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
                 )
                 raise _BadInput(msg)
             takeover = True
-        elif record.status not in ("paused", "pending"):
-            msg = f"job {args.job_id} is {record.status}; only a paused job can be resumed"
+        elif record.status == "completed":
+            msg = f"job {args.job_id} is completed; nothing to resume"
             raise _BadInput(msg)
+        else:
+            next_status(record.status, Action.RESUME, job_id=args.job_id)
 
         def answer(flow: Flow, job_state: JobState) -> None:
             if not values:
@@ -671,25 +699,53 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
+    return _control_stored(args, Action.CANCEL)
+
+
+def _cmd_pause(args: argparse.Namespace) -> int:
+    return _control_stored(args, Action.PAUSE)
+
+
+def _control_stored(args: argparse.Namespace, action: Action) -> int:
+    # Pause or cancel a stored job: a running one through a control request its runner
+    # applies at its next activation boundary (waiting --wait seconds for it to rest), any
+    # other at once in the store, as the lifecycle table allows.
     store = _open_store(args)
+    verb = action.value
     try:
         record = store.load_job(args.job_id)
-        if record.status in ("completed", "failed", "cancelled"):
-            msg = f"job {args.job_id} is {record.status} already; nothing to cancel"
+        status = record.status
+        if status == "completed":
+            msg = f"job {args.job_id} is completed; nothing to {verb}"
             raise _BadInput(msg)
-        if record.status == "running" and _runner_alive(record):
-            store.request_control(args.job_id, "cancel")
+        target = next_status(status, action, job_id=args.job_id)
+        if status == "running" and _runner_alive(record):
+            store.request_control(args.job_id, verb)
             status = store.wait_settled(args.job_id, args.wait)
             if status == "running":
-                print(f"job {args.job_id}: cancel requested; its runner stops at the next step")
+                print(f"job {args.job_id}: {verb} requested; its runner stops at the next step")
                 return EXIT_COMPLETED
-        else:
-            store.set_status(args.job_id, "cancelled")
-            status = "cancelled"
+        elif target != status:
+            store.set_status(args.job_id, target)
+            status = target
     finally:
         store.close()
     print(f"job {args.job_id} {status}")
+    if status == "paused":
+        for hint in _resume_hints(args.job_id, args):
+            print(f"  resume with: {hint}")
+        return EXIT_PAUSED
     return _STATUS_EXIT.get(status, EXIT_COMPLETED) if status != "cancelled" else EXIT_COMPLETED
+
+
+def _cmd_retry(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        record = store.load_job(args.job_id)
+        next_status(record.status, Action.RETRY, job_id=args.job_id)
+        return _run_stored(store, args.job_id, args, retry=True)
+    finally:
+        store.close()
 
 
 def _cmd_routines(args: argparse.Namespace) -> int:
@@ -849,6 +905,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cmd_run)
 
+    p.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=DEFAULT_CHECKPOINT_INTERVAL,
+        metavar="SECONDS",
+        help="also checkpoint once this many seconds passed since the last checkpoint, so "
+        "a killed run re-runs about that much work at most (default: "
+        f"{DEFAULT_CHECKPOINT_INTERVAL:g}; 0: only at rest and every N)",
+    )
     p = sub.add_parser("resume", parents=[common], help="continue a paused job")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument(
@@ -876,16 +941,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_show)
 
-    p = sub.add_parser("cancel", parents=[common], help="cancel a job")
+    for name, what in (("cancel", "cancel a job"), ("pause", "pause a job")):
+        p = sub.add_parser(name, parents=[common], help=what)
+        p.add_argument("job_id", metavar="JOB_ID")
+        p.add_argument(
+            "--wait",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help=f"how long to wait for a running job to {name[:-1] if name == 'pause' else name}"
+            " at its next step (default 10)",
+        )
+        p.set_defaults(func=_cmd_cancel if name == "cancel" else _cmd_pause)
+
+    p = sub.add_parser("retry", parents=[common], help="run a failed job's failed work again")
     p.add_argument("job_id", metavar="JOB_ID")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long to wait for a running job to stop (default 10)",
-    )
-    p.set_defaults(func=_cmd_cancel)
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_retry)
 
     p = sub.add_parser("routines", parents=[common], help="list the registered routines")
     p.add_argument("--json", action="store_true", help="print JSON")

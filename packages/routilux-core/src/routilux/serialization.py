@@ -49,6 +49,7 @@ from ._serialization_json import (
     format_path,
     load_object,
     load_value,
+    not_json,
     sanitize,
 )
 from .exceptions import DeserializationError, RegistryError, SerializationError
@@ -742,9 +743,7 @@ def _encode_config_other(value: Any) -> Any:
             return _CallableMarker(callable_name(value))
         except SerializationError as exc:
             raise BadValue(str(exc)) from None
-    raise BadValue(
-        f"{_show(value, 200)} is not JSON data (dict, list, str, int, float, bool or None)"
-    )
+    raise BadValue(not_json(value, _show(value, 200)))
 
 
 def _finish_config(value: Any) -> Any:

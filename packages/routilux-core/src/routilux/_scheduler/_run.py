@@ -318,7 +318,6 @@ class JobRun:
             )
         )
         self.fail()
-        self.checkpoint_due = self.checkpoint_fn is not None
 
     def _take_checkpoint_locked(self) -> dict[str, Any] | None:
         # With the lock held and nothing in flight: clear the due flag, return the snapshot.
@@ -332,39 +331,50 @@ class JobRun:
 
     def _deliver_checkpoint(self, snapshot: dict[str, Any] | None) -> None:
         # Without the lock: hand a snapshot to the checkpoint function. A store that cannot
-        # write the job's data fails the job (its next checkpoint is lenient); any other
-        # error of the checkpoint function abandons the job on this process (a stale
-        # runner, a store gone): nothing more of it runs here, its status is left as it is.
+        # write the job's data fails the job, whose failure is written at once in a lenient
+        # snapshot (or by the runner of what is still in flight); any other error of the
+        # checkpoint function abandons the job on this process (a stale runner, a store
+        # gone): nothing more of it runs here, its status is left as it is.
         fn = self.checkpoint_fn
-        if snapshot is None or fn is None:
-            return
-        handoff = False
-        try:
-            fn(self.job_state, snapshot)
-        except SerializationError as exc:
-            with self.lock:
-                self._unwritable_locked(exc)
-        except Exception as exc:
-            self.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
-            with self.lock:
-                self.abandoned = True
-                self.cancelled = True
-                self.queue.clear()
-                self._drop_timers()
-                _async.interrupt_locked(self, requeue=False)
-                self.finished = True
-            self.flow._job_settled(self)
-        finally:
-            with self.lock:
-                self.delivering -= 1
-                if not self.cancelled:
-                    self._release_locked()
-                    handoff = self._want_finisher_locked()
-                self.cond.notify_all()
-                if self.waiters:
-                    self._fire_waiters_locked()
-        if handoff:
-            self.flow._get_executor().push(self)
+        while snapshot is not None and fn is not None:
+            handoff = retake = False
+            try:
+                fn(self.job_state, snapshot)
+            except SerializationError as exc:
+                with self.lock:
+                    retake = not self.unwritable  # once: a lenient snapshot is strict JSON
+                    self._unwritable_locked(exc)
+                if not retake:
+                    self._abandon(exc)
+            except Exception as exc:  # noqa: BLE001 - a stale runner, a store gone: logged
+                self._abandon(exc)
+            finally:
+                with self.lock:
+                    self.delivering -= 1
+                    snapshot = None
+                    if retake:
+                        self.checkpoint_due = True
+                        snapshot = self._take_checkpoint_locked()
+                    if not self.cancelled:
+                        self._release_locked()
+                        handoff = self._want_finisher_locked()
+                    self.cond.notify_all()
+                    if self.waiters:
+                        self._fire_waiters_locked()
+            if handoff:
+                self.flow._get_executor().push(self)
+
+    def _abandon(self, exc: Exception) -> None:
+        # The checkpoint function failed: nothing more of the job runs on this process.
+        self.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
+        with self.lock:
+            self.abandoned = True
+            self.cancelled = True
+            self.queue.clear()
+            self._drop_timers()
+            _async.interrupt_locked(self, requeue=False)
+            self.finished = True
+        self.flow._job_settled(self)
 
     def _want_finisher_locked(self) -> bool:
         # A job that failed (or has a checkpoint due) while no runner takes its work, for
