@@ -255,6 +255,37 @@ class TestRunJob:
         with pytest.raises(InvalidStateError):
             run_job(job_id, store)
 
+    @pytest.mark.parametrize(
+        ("entry", "slot", "expected"),
+        [
+            ("sink", None, [7]),  # the sink has no trigger: its input slot, as the CLI picks
+            ("sink.input", None, [7]),  # ID.SLOT
+            ("sink", "input", [7]),  # entry_slot=
+        ],
+    )
+    def test_entry_slot_chosen_as_the_cli_does(
+        self, store: SqliteJobStore, entry: str, slot: str | None, expected: list[int]
+    ) -> None:
+        """create_job enters at a built-in-like routine's input slot by default, by ID.SLOT
+        or by entry_slot=; run_job delivers the entry data there."""
+        job_id = create_job(store, make_flow(), entry, {"i": 7}, entry_slot=slot)
+        record = store.load_job(job_id)
+        assert "sink" == record.entry_routine_id
+        state = run_job(job_id, store)
+        assert ("completed", expected) == (state.status, state.shared_data["seen"])
+
+    def test_dotted_routine_id_is_read_whole_first(self, store: SqliteJobStore) -> None:
+        """An entry id with a dot that names a routine is that routine; otherwise ID.SLOT
+        is split at the last dot."""
+        flow = Flow("dots")
+        flow.add_routine(_Sink(), "text.sink")
+        job_id = create_job(store, flow, "text.sink", {"i": 1})
+        assert "text.sink" == store.load_job(job_id).entry_routine_id
+        other = create_job(store, flow, "text.sink.input", {"i": 2})
+        record = store.load_job(other)
+        assert ("text.sink", "input") == (record.entry_routine_id, record.options["entry_slot"])
+        assert [2] == run_job(other, store).shared_data["seen"]
+
     def test_pause_then_resume_in_a_new_run(self, store: SqliteJobStore) -> None:
         """A job paused by a handler is stored paused; a later run_job finishes it."""
         job_id = create_job(store, make_flow(pause_at=1), "src", {"n": 4})
