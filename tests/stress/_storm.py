@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import attrs
 
@@ -161,34 +162,31 @@ def run_storm(
         except Exception as exc:
             errors.append(f"controller: {exc!r}")
 
+    def released(js: JobState, call: Callable[[JobState], object]) -> None:
+        # Resume or retry: handler starts of the job are normal from the call on, unless
+        # the lifecycle refuses it (then the job stays held as it was).
+        with ledger.lock:
+            held = ledger.stopped.get(js.job_id)
+        ledger.release(js.job_id)
+        try:
+            call(js)
+        except JobStateError:
+            if held is not None:
+                ledger.hold(js.job_id, held)
+            raise
+
     def held_action(job: _Job, action: str) -> None:
         js = job.state
         if action == "pause":
             flow.pause(js, "storm")
             ledger.hold(js.job_id, "paused")
         elif action == "resume":
-            with ledger.lock:
-                held = ledger.stopped.get(js.job_id)
-            ledger.release(js.job_id)
-            try:
-                flow.resume(js)
-            except JobStateError:
-                if held is not None:
-                    ledger.hold(js.job_id, held)
-                raise
+            released(js, flow.resume)
             job.resumes += 1
         elif action == "retry":
             if js.status == "failed" and not js.wait_for_completion(0):
                 return  # its failed run is still winding down
-            with ledger.lock:
-                held = ledger.stopped.get(js.job_id)
-            ledger.release(js.job_id)
-            try:
-                flow.retry(js)
-            except JobStateError:
-                if held is not None:
-                    ledger.hold(js.job_id, held)
-                raise
+            released(js, flow.retry)
             job.retries += 1
         elif action == "cancel":
             with js._settled:
