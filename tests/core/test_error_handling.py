@@ -347,7 +347,7 @@ class TestErrorHandlerSurface:
         """handle_error counts retries and sleeps delay * backoff ** (count - 1) in the calling
         thread for each one it grants (SPEC 12.3), not once they are used up; reset clears."""
         slept: list[float] = []
-        monkeypatch.setattr("routilux.error_handler.time.sleep", slept.append)
+        monkeypatch.setattr("routilux.model._error_handler.time.sleep", slept.append)
         h = ErrorHandler("retry", max_retries=2, retry_delay=0.5, retry_backoff=3.0)
         assert h.handle_error(ValueError(), None, "r", None) is True
         assert h.handle_error(ValueError(), None, "r", None) is True

@@ -1,5 +1,5 @@
 """
-Flow files (routilux.store._flowfile): reading hostile files, strict keys, config merged into
+Flow files (routilux.persist._flowfile): reading hostile files, strict keys, config merged into
 the routine's defaults, and entry routines whose id has a dot.
 """
 
@@ -273,7 +273,7 @@ class TestDottedRoutineIds:
         self, flow: Any, entry: str, expected: tuple[str, str]
     ) -> None:
         """--entry is a routine id when it is one, else ID.SLOT split at the last dot."""
-        from routilux.store._flowfile import pick_entry
+        from routilux.persist._flowfile import pick_entry
 
         assert expected == pick_entry(flow, entry)
 
@@ -287,7 +287,7 @@ class TestDottedRoutineIds:
     def test_unknown_entry(self, flow: Any, entry: str, error: str, fragment: str) -> None:
         """An entry that is neither a routine nor ROUTINE.SLOT names what was given."""
         from routilux import exceptions
-        from routilux.store._flowfile import pick_entry
+        from routilux.persist._flowfile import pick_entry
 
         with pytest.raises(getattr(exceptions, error), match=fragment):
             pick_entry(flow, entry)

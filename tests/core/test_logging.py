@@ -25,7 +25,7 @@ from routilux import (
     Routine,
     hookimpl,
 )
-from routilux._log import bind, is_enabled, logger
+from routilux._util._log import bind, is_enabled, logger
 from routilux.exceptions import RoutiluxWarning
 
 

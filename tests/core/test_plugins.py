@@ -20,9 +20,9 @@ from structlog.testing import capture_logs
 
 import routilux
 from routilux import ErrorHandler, ErrorStrategy, Flow, PluginManager, Routine, hookimpl
-from routilux._plugins import default_plugin_manager
 from routilux.exceptions import PluginError
 from routilux.job_state import ChangeKind
+from routilux.plugins._manager import default_plugin_manager
 from routilux.registry import register_routine, unregister_routine
 
 
@@ -365,7 +365,7 @@ class TestHooksOfARealFlow:
     ) -> None:
         """A plugin registered with register_plugin hears routine registrations at once,
         before any job, and without the entry-point plugins being loaded for it."""
-        import routilux._plugins as plugins_module
+        import routilux.plugins._manager as plugins_module
 
         fresh = PluginManager()
         monkeypatch.setattr(plugins_module, "_default", fresh)
@@ -554,7 +554,7 @@ class TestEntryPoints:
             """
             import json, sys
             from routilux import Flow, Routine
-            import routilux._plugins as plugins
+            import routilux.plugins._manager as plugins
 
             class Src(Routine):
                 def __init__(self):

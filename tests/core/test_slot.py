@@ -54,7 +54,7 @@ def _args(*args: Any) -> Any:
 )
 def test_dispatch_rules(handler: Any, payload: dict[str, Any], expected: Any) -> None:
     """The handler is called by its signature, as the original documented."""
-    from routilux._dispatch import make_caller
+    from routilux.model._dispatch import make_caller
 
     assert expected == make_caller(handler)(payload)
 

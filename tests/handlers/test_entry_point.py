@@ -55,7 +55,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     from routilux import Flow, Routine
-    from routilux._plugins import default_plugin_manager
+    from routilux.plugins._manager import default_plugin_manager
 
     class Src(Routine):
         def __init__(self):

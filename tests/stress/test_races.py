@@ -175,7 +175,7 @@ class TestRetryTimerHandOff:
         a worker looking for work then must not finish the job without the retry.
         """
         from routilux import ErrorHandler, ErrorStrategy, Routine
-        from routilux._scheduler._run import JobRun
+        from routilux.engine._run import JobRun
 
         class Once(Routine):
             def __init__(self) -> None:

@@ -11,26 +11,32 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import Any
 
-from . import builtin_routines as _builtin_routines
-from . import lifecycle
-from ._async import run_async
-from ._flow import Flow
-from ._plugins import PluginManager, register_plugin, unregister_plugin
-from .connection import Connection
-from .error_handler import ErrorHandler, ErrorStrategy
-from .event import Event
-from .execution_tracker import ExecutionTracker
-from .history import ExecutionHistory
-from .hookspecs import hookimpl
-from .job_state import ErrorRecord, ExecutionRecord, JobState, JobStateChange, JobStatus
-from .output_handler import (
+from routilux import builtin_routines as _builtin_routines
+from routilux.engine._async import run_async
+from routilux.engine._flow import Flow
+from routilux.model import _lifecycle as lifecycle
+from routilux.model._connection import Connection
+from routilux.model._error_handler import ErrorHandler, ErrorStrategy
+from routilux.model._event import Event
+from routilux.model._history import ExecutionHistory
+from routilux.model._job_state import (
+    ErrorRecord,
+    ExecutionRecord,
+    JobState,
+    JobStateChange,
+    JobStatus,
+)
+from routilux.model._output import (
     CallbackOutputHandler,
     NullOutputHandler,
     OutputHandler,
     QueueOutputHandler,
 )
-from .routine import ExecutionContext, Routine
-from .slot import Slot
+from routilux.model._routine import ExecutionContext, Routine
+from routilux.model._slot import Slot
+from routilux.model._tracker import ExecutionTracker
+from routilux.plugins._hookspecs import hookimpl
+from routilux.plugins._manager import PluginManager, register_plugin, unregister_plugin
 
 
 __all__ = [
@@ -70,12 +76,12 @@ if find_spec("routilux_stdlib") is not None:
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from ._version import __version__
+        from routilux._version import __version__
 
         return __version__
     if name[:1].isupper():
         # Built-in routines (TextClipper...) come from routilux-stdlib through the registry.
-        from .registry import _resolve_exported_routine
+        from routilux.names._registry import _resolve_exported_routine
 
         return _resolve_exported_routine(name)
     msg = f"module 'routilux' has no attribute {name!r}"

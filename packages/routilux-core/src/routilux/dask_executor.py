@@ -27,11 +27,12 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import lifecycle
-from ._flow import Flow
-from .exceptions import ConfigurationError, InvalidStateError
-from .job_state import JobState
-from .store import (
+from routilux.engine._flow import Flow
+from routilux.exceptions import ConfigurationError, InvalidStateError
+from routilux.model import _lifecycle as lifecycle
+from routilux.model._job_state import JobState
+from routilux.persist._runner import BaseJobHandle, run_options
+from routilux.store import (
     SETTLED_STATUSES,
     JobControl,
     JobStore,
@@ -39,7 +40,6 @@ from .store import (
     create_job,
     run_job,
 )
-from .store._run import BaseJobHandle, run_options
 
 
 try:
@@ -85,7 +85,7 @@ def _open_store(spec: _StoreSpec) -> JobStore:
         store = _stores.get(spec)
         if store is None:
             if spec[0] == "postgres":
-                from .postgres import PostgresJobStore
+                from routilux.postgres import PostgresJobStore
 
                 store = PostgresJobStore(spec[1])
             else:

@@ -7,7 +7,7 @@ come from routilux-stdlib through the routine registry (see :mod:`routilux.built
 
 from __future__ import annotations
 
-from . import _registry_getattr
+from routilux.builtin_routines import _registry_getattr
 
 
 __all__ = ["DataTransformer", "DataValidator"]  # noqa: F822 (resolved by __getattr__)

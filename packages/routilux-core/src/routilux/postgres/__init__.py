@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     )
     raise ImportError(msg) from exc
 
-from ._backend import (
+from routilux.postgres._backend import (
     DEFAULT_QUEUE,
     DEFAULT_REAP_EVERY,
     RECOVERY_PRIORITY,
@@ -35,9 +35,9 @@ from ._backend import (
     PostgresJobHandle,
     job_lock,
 )
-from ._control import ControlHub, HubControl
-from ._schema import SCHEMA_VERSION, migrate
-from ._store import CONTROL_CHANNEL, STATUS_CHANNEL, PostgresJobStore
+from routilux.postgres._control import ControlHub, HubControl
+from routilux.postgres._schema import SCHEMA_VERSION, migrate
+from routilux.postgres._store import CONTROL_CHANNEL, STATUS_CHANNEL, PostgresJobStore
 
 
 __all__ = [

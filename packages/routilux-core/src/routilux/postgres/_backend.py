@@ -21,28 +21,28 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.job_context import AbortReason, JobContext
 from procrastinate.jobs import Job, Status
 
-from .._flow import Flow
-from ..exceptions import (
+from routilux.engine._flow import Flow
+from routilux.exceptions import (
     ConfigurationError,
     InvalidStateError,
     JobNotFoundError,
     StaleAttemptError,
 )
-from ..store import (
+from routilux.persist._runner import BaseJobHandle, run_options
+from routilux.postgres._control import ControlHub, HubControl
+from routilux.postgres._schema import migrate
+from routilux.postgres._store import PostgresJobStore
+from routilux.store import (
     create_job,
     default_worker_id,
     run_job,
 )
-from ..store._run import BaseJobHandle, run_options
-from ._control import ControlHub, HubControl
-from ._schema import migrate
-from ._store import PostgresJobStore
 
 
 if TYPE_CHECKING:
     from procrastinate.app import WorkerOptions
 
-    from ..job_state import JobState
+    from routilux.model._job_state import JobState
 
 
 __all__ = [

@@ -12,9 +12,9 @@ import os
 import sys
 from typing import Any
 
-from ..cli import _BadInput
-from ..exceptions import JobStoreError
-from ._backend import DEFAULT_REAP_EVERY
+from routilux.cli._main import _BadInput
+from routilux.exceptions import JobStoreError
+from routilux.postgres._backend import DEFAULT_REAP_EVERY
 
 
 __all__ = ["register"]
@@ -79,7 +79,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import psycopg
     import psycopg_pool
 
-    from ._backend import PostgresBackend
+    from routilux.postgres._backend import PostgresBackend
 
     _check_worker_options(args)
     dsn = _dsn(args)
@@ -112,7 +112,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from ._schema import SCHEMA_VERSION, migrate
+    from routilux.postgres._schema import SCHEMA_VERSION, migrate
 
     for line in migrate(_dsn(args)) or ["nothing to do"]:
         print(line)

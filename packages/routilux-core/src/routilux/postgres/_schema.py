@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from procrastinate.schema import SchemaManager
 
-from ..exceptions import JobStoreError
+from routilux.exceptions import JobStoreError
 
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]

@@ -13,11 +13,11 @@ import psycopg
 import psycopg_pool
 from psycopg.types.json import Jsonb
 
-from ..exceptions import JobStoreError
-from ..serialization import dumps_strict
-from ..store import SETTLED_STATUSES, JobRecord
-from ..store._sql import BaseSqlJobStore, missing_job
-from ._schema import SCHEMA_VERSION, schema_version
+from routilux.codec._serialization import dumps_strict
+from routilux.exceptions import JobStoreError
+from routilux.persist._sql import BaseSqlJobStore, missing_job
+from routilux.postgres._schema import SCHEMA_VERSION, schema_version
+from routilux.store import SETTLED_STATUSES, JobRecord
 
 
 __all__ = ["CONTROL_CHANNEL", "STATUS_CHANNEL", "PostgresJobStore"]

@@ -17,8 +17,9 @@ activations that had not finished at its last checkpoint, and none before it (at
 
 from __future__ import annotations
 
-from .._scheduler._run import JobControl
-from ._base import (
+from routilux.engine._run import JobControl
+from routilux.persist._flowfile import entry_candidates, load_flow_file, read_flow_file
+from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
     CONTROL_REQUESTS,
     SETTLED_STATUSES,
@@ -29,9 +30,14 @@ from ._base import (
     default_worker_id,
     flow_fingerprint,
 )
-from ._flowfile import entry_candidates, load_flow_file, read_flow_file
-from ._run import LocalJobExecutor, StoreControl, create_job, load_job_state, run_job
-from ._sqlite import SqliteJobStore
+from routilux.persist._runner import (
+    LocalJobExecutor,
+    StoreControl,
+    create_job,
+    load_job_state,
+    run_job,
+)
+from routilux.persist._sqlite import SqliteJobStore
 
 
 __all__ = [

@@ -12,10 +12,9 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .. import lifecycle
-from .._flow import Flow
-from .._scheduler._run import JobControl
-from ..exceptions import (
+from routilux.engine._flow import Flow
+from routilux.engine._run import JobControl
+from routilux.exceptions import (
     FlowMismatchError,
     InvalidStateError,
     JobNotFoundError,
@@ -23,9 +22,10 @@ from ..exceptions import (
     RoutineNotFoundError,
     SerializationError,
 )
-from ..job_state import JobState
-from ..lifecycle import Action
-from ._base import (
+from routilux.model import _lifecycle as lifecycle
+from routilux.model._job_state import JobState
+from routilux.model._lifecycle import Action
+from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
     JobRecord,
     JobStore,
@@ -35,7 +35,7 @@ from ._base import (
 
 
 if TYPE_CHECKING:
-    from ._base import JobHandle
+    from routilux.persist._protocols import JobHandle
 
 
 __all__ = ["LocalJobExecutor", "StoreControl", "create_job", "load_job_state", "run_job"]

@@ -24,21 +24,21 @@ from collections.abc import Callable, Collection, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._cli_interrupt import EXIT_INTERRUPTED
-from .exceptions import (
+from routilux.cli._interrupts import EXIT_INTERRUPTED
+from routilux.exceptions import (
     InvalidStateError,
     JobNotFoundError,
     JobStoreError,
     RoutiluxError,
 )
-from .lifecycle import Action, next_status
+from routilux.model._lifecycle import Action, next_status
 
 
 if TYPE_CHECKING:
-    from ._flow import Flow
-    from .job_state import JobState
-    from .store import JobRecord, JobStore
-    from .store._sql import BaseSqlJobStore
+    from routilux.engine._flow import Flow
+    from routilux.model._job_state import JobState
+    from routilux.persist._sql import BaseSqlJobStore
+    from routilux.store import JobRecord, JobStore
 
 
 __all__ = [
@@ -150,12 +150,12 @@ def _check_text_arguments(args: argparse.Namespace) -> None:
 
 def _open_store(args: argparse.Namespace, must_exist: bool = True) -> BaseSqlJobStore:
     # A SQLite file, or a PostgreSQL database given by its URL (the postgres extra).
-    from .store import SqliteJobStore
+    from routilux.store import SqliteJobStore
 
     path = args.store or os.environ.get("ROUTILUX_STORE") or DEFAULT_STORE
     if path.startswith(_POSTGRES_SCHEMES):
         try:
-            from .postgres import PostgresJobStore
+            from routilux.postgres import PostgresJobStore
         except ImportError:
             msg = f"{_POSTGRES_SCHEMES[0]} stores need: pip install 'routilux-core[postgres]'"
             raise _BadInput(msg) from None
@@ -213,8 +213,8 @@ def _import_file(path: str) -> None:
 
 def _human_input() -> Any:
     # HumanInput comes from routilux-stdlib through the registry (core never imports it).
-    from .exceptions import UnknownRoutineTypeError
-    from .registry import get_routine_class
+    from routilux.exceptions import UnknownRoutineTypeError
+    from routilux.names._registry import get_routine_class
 
     try:
         cls = get_routine_class("HumanInput")
@@ -383,8 +383,8 @@ def _run_stored(
 ) -> int:
     # Run or resume a stored job until it rests; the first Ctrl-C or SIGTERM pauses it
     # gracefully, a second one exits at once (see _cli_interrupt).
-    from ._cli_interrupt import Interrupts
-    from .store import StoreControl, run_job
+    from routilux.cli._interrupts import Interrupts
+    from routilux.store import StoreControl, run_job
 
     progress = _Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
     interrupts = Interrupts(
@@ -423,8 +423,8 @@ def _run_stored(
 
 def _load_flow(path: str) -> Flow:
     # Read and check a flow file; a routine type nobody registered gets the hint of --import.
-    from .exceptions import DeserializationError
-    from .store._flowfile import flow_from_data, read_flow_file
+    from routilux.exceptions import DeserializationError
+    from routilux.persist._flowfile import flow_from_data, read_flow_file
 
     data = read_flow_file(path)
     try:
@@ -442,9 +442,9 @@ def _load_flow(path: str) -> Flow:
 def _unregistered_type(data: dict[str, Any], path: str) -> str | None:
     # The routine type at ``path`` (``routines.<id>.type``) when no class is registered
     # under it, else None.
-    from ._serialization_json import format_path
-    from .exceptions import UnknownRoutineTypeError
-    from .registry import get_routine_class
+    from routilux.codec._values import format_path
+    from routilux.exceptions import UnknownRoutineTypeError
+    from routilux.names._registry import get_routine_class
 
     routines = data.get("routines")
     for rid, spec in routines.items() if isinstance(routines, dict) else ():
@@ -458,8 +458,8 @@ def _unregistered_type(data: dict[str, Any], path: str) -> str | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .store import create_job
-    from .store._flowfile import pick_entry
+    from routilux.persist._flowfile import pick_entry
+    from routilux.store import create_job
 
     params = _parse_assignments(args.param, "--param")
     flow = _load_flow(args.flow_file)
@@ -490,7 +490,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _runner_alive(record: JobRecord) -> bool:
     # A job the store says is running: is its runner (on this host) still alive?
-    from .store import default_worker_id
+    from routilux.store import default_worker_id
 
     if not record.worker:
         return False
@@ -626,8 +626,8 @@ def _show_data(record: JobRecord) -> dict[str, Any]:
 def _stored_job_state(record: JobRecord) -> JobState | None:
     # The job's checkpoint as a JobState (None before the first one); a state that does not
     # load is a damaged job, reported like a row that cannot be decoded.
-    from .exceptions import DeserializationError
-    from .job_state import JobState
+    from routilux.exceptions import DeserializationError
+    from routilux.model._job_state import JobState
 
     if record.state is None:
         return None
@@ -749,7 +749,7 @@ def _cmd_retry(args: argparse.Namespace) -> int:
 
 
 def _cmd_routines(args: argparse.Namespace) -> int:
-    from .registry import list_routines
+    from routilux.names._registry import list_routines
 
     rows: list[dict[str, Any]] = []
     for name, cls in sorted(list_routines().items()):
@@ -790,7 +790,7 @@ def _cmd_routines(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .store._flowfile import entry_candidates
+    from routilux.persist._flowfile import entry_candidates
 
     flow = _load_flow(args.flow_file)
     entries = entry_candidates(flow)
@@ -872,7 +872,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 completed, 1 failed, 2 bad input, 3 paused, 4 cancelled, "
         "5 completed with errors, 141 output closed early",
     )
-    from ._version import __version__
+    from routilux._version import __version__
 
     parser.add_argument("--version", action="version", version=f"routilux {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -1031,11 +1031,3 @@ def _silence_stdout() -> None:
         os.dup2(devnull, fd)
     finally:
         os.close(devnull)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    # ``python -m routilux.cli``: run the main of the module ``routilux.cli`` (imported once
-    # more under its name), so that subcommands importing from it share its classes.
-    from routilux.cli import main as _package_main
-
-    sys.exit(_package_main())

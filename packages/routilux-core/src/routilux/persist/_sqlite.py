@@ -14,11 +14,11 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from .._log import logger as log
-from ..exceptions import JobStoreError
-from ..serialization import dumps_strict
-from ._base import SETTLED_STATUSES, JobRecord
-from ._sql import BaseSqlJobStore
+from routilux._util._log import logger as log
+from routilux.codec._serialization import dumps_strict
+from routilux.exceptions import JobStoreError
+from routilux.persist._protocols import SETTLED_STATUSES, JobRecord
+from routilux.persist._sql import BaseSqlJobStore
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteJobStore"]

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from . import hookspecs
-from ._log import bind, logger, repr_of
-from .job_state import ChangeKind, JobStateChange
+from routilux._util._log import bind, logger, repr_of
+from routilux.model._job_state import ChangeKind, JobStateChange
+from routilux.plugins import _hookspecs as hookspecs
 
 
 if TYPE_CHECKING:
-    from ._flow import Flow
-    from .job_state import JobState
+    from routilux.engine._flow import Flow
+    from routilux.model._job_state import JobState
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -97,7 +97,7 @@ class PluginManager:
         return registered
 
     def _register(self, plugin: object, name: str | None) -> str:
-        from .exceptions import PluginError
+        from routilux.exceptions import PluginError
 
         pm = self._pm
         try:
@@ -193,7 +193,7 @@ class PluginManager:
             self._relay = None
 
     def _load_group(self) -> None:
-        from .exceptions import PluginError
+        from routilux.exceptions import PluginError
 
         pm = self._pm
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):

@@ -17,29 +17,30 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .. import _async, lifecycle
-from .._context import Frame, current_frame, set_frame
-from .._log import bind, is_enabled, logger, repr_of, text_of
-from ..error_handler import ErrorStrategy
-from ..exceptions import JobStateError, SerializationError
-from ..execution_tracker import ExecutionTracker
-from ..job_state import ErrorRecord
-from ..lifecycle import Action
-from ..serialization import dump_job_state
-from ..slot import merge
+from routilux._util._log import bind, is_enabled, logger, repr_of, text_of
+from routilux.codec._serialization import dump_job_state
+from routilux.engine import _async
+from routilux.exceptions import JobStateError, SerializationError
+from routilux.model import _lifecycle as lifecycle
+from routilux.model._context import Frame, current_frame, set_frame
+from routilux.model._error_handler import ErrorStrategy
+from routilux.model._job_state import ErrorRecord
+from routilux.model._lifecycle import Action
+from routilux.model._slot import merge
+from routilux.model._tracker import ExecutionTracker
 
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
-    from .._flow import Flow
-    from .._plugins import HookRelay
-    from ..connection import Connection
-    from ..event import Event
-    from ..job_state import JobState
-    from ..slot import Slot
-    from ._pool import WorkerPool
+    from routilux.engine._flow import Flow
+    from routilux.engine._pool import WorkerPool
+    from routilux.model._connection import Connection
+    from routilux.model._event import Event
+    from routilux.model._job_state import JobState
+    from routilux.model._slot import Slot
+    from routilux.plugins._manager import HookRelay
 
 __all__ = ["Activation", "JobControl", "JobRun"]
 

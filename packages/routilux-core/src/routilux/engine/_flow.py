@@ -11,14 +11,11 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
-from ._checks import require_mapping
-from ._context import Frame, current_frame, reset_frame, set_frame
-from ._log import repr_of
-from ._scheduler._pool import Timer, WorkerPool
-from ._scheduler._run import JobRun, ReleasedRun
-from .connection import Connection
-from .error_handler import ErrorHandler
-from .exceptions import (
+from routilux._util._checks import require_mapping
+from routilux._util._log import repr_of
+from routilux.engine._pool import Timer, WorkerPool
+from routilux.engine._run import JobRun, ReleasedRun
+from routilux.exceptions import (
     ConfigurationError,
     DuplicateNameError,
     EventNotFoundError,
@@ -28,23 +25,26 @@ from .exceptions import (
     RoutineNotFoundError,
     SlotNotFoundError,
 )
-from .job_state import JobState
-from .lifecycle import Action, next_status, transition
-from .routine import Routine
-from .slot import Slot
+from routilux.model._connection import Connection
+from routilux.model._context import Frame, current_frame, reset_frame, set_frame
+from routilux.model._error_handler import ErrorHandler
+from routilux.model._job_state import JobState
+from routilux.model._lifecycle import Action, next_status, transition
+from routilux.model._routine import Routine
+from routilux.model._slot import Slot
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-    from ._async import AsyncGate
-    from ._plugins import PluginManager
-    from ._scheduler._run import JobControl
-    from .event import Event
-    from .execution_tracker import ExecutionTracker
-    from .output_handler import OutputHandler
-    from .store._base import JobHandle
+    from routilux.engine._async import AsyncGate
+    from routilux.engine._run import JobControl
+    from routilux.model._event import Event
+    from routilux.model._output import OutputHandler
+    from routilux.model._tracker import ExecutionTracker
+    from routilux.persist._protocols import JobHandle
+    from routilux.plugins._manager import PluginManager
 
 
 class _JobBackend(Protocol):
@@ -332,7 +332,7 @@ class Flow:
         Each routine id with the ids of the routines that feed it (see
         :func:`routilux.flow.dependency.build_dependency_graph`; the scheduler does not use it).
         """
-        from .flow.dependency import build_dependency_graph
+        from routilux.model._dependency import build_dependency_graph
 
         return build_dependency_graph(self.routines, self.connections)
 
@@ -343,7 +343,7 @@ class Flow:
         The routine ids of ``graph`` whose sources are all completed and that neither ran
         nor run (see :func:`routilux.flow.dependency.get_ready_routines`).
         """
-        from .flow.dependency import get_ready_routines
+        from routilux.model._dependency import get_ready_routines
 
         return get_ready_routines(completed, graph, running)
 
@@ -417,7 +417,7 @@ class Flow:
         # The bound on this flow's coroutine activations, across all loops they run on.
         gate = self._async_gate
         if gate is None:
-            from ._async import AsyncGate
+            from routilux.engine._async import AsyncGate
 
             with self._lock:
                 gate = self._async_gate
@@ -430,7 +430,7 @@ class Flow:
     def _plugin_manager(self) -> PluginManager:
         if self._plugins is not None:
             return self._plugins
-        from ._plugins import default_plugin_manager
+        from routilux.plugins._manager import default_plugin_manager
 
         return default_plugin_manager()
 
@@ -709,7 +709,7 @@ class Flow:
         """
         import asyncio
 
-        from ._async import wait_for_job
+        from routilux.engine._async import wait_for_job
 
         if on_cancel not in ("cancel", "pause"):
             msg = f"on_cancel must be 'cancel' or 'pause', got {on_cancel!r}"
@@ -981,7 +981,7 @@ class Flow:
         """
         Return the flow's definition as plain JSON-able data (no job state).
         """
-        from .serialization import dump_flow
+        from routilux.codec._serialization import dump_flow
 
         return dump_flow(self)
 
@@ -994,7 +994,7 @@ class Flow:
         Raises:
             DeserializationError: ``data`` is malformed or names an unknown type.
         """
-        from .serialization import load_flow_into
+        from routilux.codec._serialization import load_flow_into
 
         load_flow_into(self, data)
 

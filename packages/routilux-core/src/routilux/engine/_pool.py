@@ -12,12 +12,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._log import logger, repr_of
-from ..exceptions import SchedulerShutdownError
+from routilux._util._log import logger, repr_of
+from routilux.exceptions import SchedulerShutdownError
 
 
 if TYPE_CHECKING:
-    from ._run import JobRun
+    from routilux.engine._run import JobRun
 
 __all__ = ["Timer", "WorkerPool"]
 

@@ -12,9 +12,14 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 
-from ..exceptions import ConfigurationError, JobNotFoundError, JobStoreError, StaleAttemptError
-from ..serialization import dumps_strict
-from ._base import (
+from routilux.codec._serialization import dumps_strict
+from routilux.exceptions import (
+    ConfigurationError,
+    JobNotFoundError,
+    JobStoreError,
+    StaleAttemptError,
+)
+from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
     CONTROL_REQUESTS,
     SETTLED_STATUSES,

@@ -14,8 +14,8 @@ import attrs
 
 
 if TYPE_CHECKING:
-    from ._scheduler._run import Activation, JobRun
-    from .slot import Slot
+    from routilux.engine._run import Activation, JobRun
+    from routilux.model._slot import Slot
 
 __all__ = ["Frame", "current_frame", "record_standalone_error"]
 
@@ -48,7 +48,7 @@ def record_standalone_error(slot: Slot, exc: BaseException) -> None:
     Log a handler error of a slot used on its own, and record it in the current job when
     the slot's routine belongs to it.
     """
-    from ._log import logger, repr_of, text_of
+    from routilux._util._log import logger, repr_of, text_of
 
     routine = slot.routine
     frame = current_frame()

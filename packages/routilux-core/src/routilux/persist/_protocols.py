@@ -15,7 +15,7 @@ import attrs
 
 
 if TYPE_CHECKING:
-    from ..job_state import JobState
+    from routilux.model._job_state import JobState
 
 
 __all__ = [

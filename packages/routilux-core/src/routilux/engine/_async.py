@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from ._context import Frame, set_frame
-from ._log import repr_of
-from .exceptions import ExecutionContextError
+from routilux._util._log import repr_of
+from routilux.exceptions import ExecutionContextError
+from routilux.model._context import Frame, set_frame
 
 
 if TYPE_CHECKING:
-    from ._scheduler._run import Activation, JobRun
+    from routilux.engine._run import Activation, JobRun
 
 __all__ = [
     "AsyncGate",
@@ -146,7 +146,7 @@ def on_event_loop() -> bool:
 def _loop_for_caller() -> asyncio.AbstractEventLoop:
     # The loop of the job the caller runs for (the caller's loop under aexecute), else the
     # background loop.
-    from ._context import current_frame
+    from routilux.model._context import current_frame
 
     frame = current_frame()
     if frame is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .exceptions import ConfigurationTypeError
+from routilux.exceptions import ConfigurationTypeError
 
 
 __all__ = ["require_mapping"]

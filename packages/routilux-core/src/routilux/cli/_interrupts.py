@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ._scheduler._run import JobControl
+from routilux.engine._run import JobControl
 
 
 if TYPE_CHECKING:
-    from ._flow import Flow
-    from .job_state import JobState
+    from routilux.engine._flow import Flow
+    from routilux.model._job_state import JobState
 
 __all__ = ["EXIT_INTERRUPTED", "Interrupts"]
 
@@ -125,7 +125,7 @@ class Interrupts(JobControl):
 
 
 def _pause(flow: Flow, job_state: JobState, name: str) -> None:
-    from .exceptions import JobStateError
+    from routilux.exceptions import JobStateError
 
     # A job that finished or failed meanwhile keeps its outcome.
     with contextlib.suppress(JobStateError):

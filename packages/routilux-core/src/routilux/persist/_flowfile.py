@@ -15,11 +15,7 @@ from typing import Any
 
 import attrs
 
-from .._flow import Flow, default_entry_slot
-from .._serialization_json import format_path
-from ..exceptions import DeserializationError, RoutineNotFoundError, SlotNotFoundError
-from ..routine import Routine
-from ..serialization import (
+from routilux.codec._serialization import (
     _ConnectionDoc,
     _ErrorHandlerDoc,
     _EventDoc,
@@ -27,6 +23,10 @@ from ..serialization import (
     _RoutineDoc,
     _SlotDoc,
 )
+from routilux.codec._values import format_path
+from routilux.engine._flow import Flow, default_entry_slot
+from routilux.exceptions import DeserializationError, RoutineNotFoundError, SlotNotFoundError
+from routilux.model._routine import Routine
 
 
 __all__ = [

@@ -1,0 +1,41 @@
+"""
+The ``routilux`` command: run flow files as jobs on a job store, and inspect, pause, resume,
+retry and cancel those jobs from any process.
+
+Exit codes: 0 completed (or success), 1 failed, 2 bad input or usage, 3 paused, 4 cancelled,
+5 completed with errors, 130 a second interrupt, 141 standard output closed early. Other
+packages add subcommands through the ``routilux.commands`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from routilux.cli._main import (
+    COMMANDS_ENTRY_POINT_GROUP,
+    DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_STORE,
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_CANCELLED,
+    EXIT_COMPLETED,
+    EXIT_COMPLETED_WITH_ERRORS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_PAUSED,
+    main,
+)
+
+
+__all__ = [
+    "COMMANDS_ENTRY_POINT_GROUP",
+    "DEFAULT_CHECKPOINT_INTERVAL",
+    "DEFAULT_STORE",
+    "EXIT_BAD_INPUT",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_CANCELLED",
+    "EXIT_COMPLETED",
+    "EXIT_COMPLETED_WITH_ERRORS",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_PAUSED",
+    "main",
+]

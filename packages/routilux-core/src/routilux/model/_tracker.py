@@ -1,0 +1,322 @@
+"""
+ExecutionTracker: per-job timings of routine activations and the events they emitted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+
+__all__ = ["ExecutionTracker"]
+
+
+_BOOKING_SIZE = 5
+"""Fields of one booking: (routine, start, end, status, error) or (time, source, event,
+target, data)."""
+
+
+def _bounded(limit: int | None) -> Any:
+    return deque(maxlen=limit) if limit else []
+
+
+class ExecutionTracker:
+    """
+    Records, for one job, each routine activation's start, end, status and duration, and
+    each emitted event; and summarises them.
+
+    The scheduler books activations and events as compact tuples; the dict records of
+    :attr:`routine_executions` and :attr:`event_flow` are built when they are read.
+
+    Args:
+        flow_id: The flow of the job.
+        limit: Keep at most this many records per list (the most recent), or ``None``.
+    """
+
+    __slots__ = (
+        "_entry",
+        "_events",
+        "_executions",
+        "_limit",
+        "_lock",
+        "_metrics",
+        "_new_activations",
+        "_new_events",
+        "flow_id",
+    )
+
+    def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
+        #: The flow of the job.
+        self.flow_id = flow_id
+        self._limit = limit
+        # Guards the records; only reads and the public record methods take it (the
+        # scheduler books lock-free). A job's tracker shares the job's lock.
+        self._lock: threading.RLock = threading.RLock()
+        # Made on first use: most trackers are never read.
+        self._metrics: dict[str, Any] | None = None
+        self._executions: Any = None
+        self._events: Any = None
+        # Compact bookings not yet turned into dicts: (routine, start, end, status, error)
+        # and (time, source, event, target, data).
+        # Deques: their appends are thread-safe by documentation, so the scheduler books
+        # without taking the tracker's lock.
+        # After the job finishes they become tuples (see _freeze), hence Any.
+        self._new_activations: Any = deque(maxlen=limit)
+        self._new_events: Any = deque(maxlen=limit)
+        # The entry routine and its parameters, for the params of its first record.
+        self._entry: tuple[str, dict[str, Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"ExecutionTracker[{self.flow_id}]"
+
+    @property
+    def performance_metrics(self) -> dict[str, Any]:
+        """
+        Reserved for summary metrics (kept empty, as in the original).
+        """
+        with self._lock:
+            if self._metrics is None:
+                self._metrics = {}
+            return self._metrics
+
+    @performance_metrics.setter
+    def performance_metrics(self, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._metrics = value
+
+    def _freeze(self) -> None:
+        # The job finished: keep pending bookings flattened into one tuple each (a deque
+        # reserves a block of 64 slots, and a tuple per booking costs its header) until
+        # the job runs again (:meth:`_thaw`) or the records are read.
+        with self._lock:
+            self._new_activations = tuple(chain.from_iterable(self._new_activations))
+            self._new_events = tuple(chain.from_iterable(self._new_events))
+
+    def _unfrozen(self) -> tuple[deque[tuple[Any, ...]], deque[tuple[Any, ...]]]:
+        # With the lock held: the pending bookings as deques of tuples again.
+        pending = []
+        for booked in (self._new_activations, self._new_events):
+            if isinstance(booked, tuple):
+                booked = deque(
+                    zip(*[iter(booked)] * _BOOKING_SIZE, strict=True), maxlen=self._limit
+                )
+            pending.append(booked)
+        return pending[0], pending[1]
+
+    def _thaw(self) -> None:
+        # The job runs again: the scheduler books into deques once more.
+        with self._lock:
+            self._new_activations, self._new_events = self._unfrozen()
+
+    def _materialize(self) -> None:
+        # With the lock held: turn compact bookings into dict records. A finished job's
+        # flattened bookings are replaced by empty tuples (not deques, which reserve space).
+        frozen = isinstance(self._new_activations, tuple)
+        activations, events = self._unfrozen()
+        self._convert(activations, events)
+        if frozen:
+            self._new_activations = self._new_events = ()
+
+    def _convert(self, activations: deque[tuple[Any, ...]], events: deque[tuple[Any, ...]]) -> None:
+        if self._events is None:
+            self._events = _bounded(self._limit)
+        if self._executions is None:
+            self._executions = {}
+        while activations:
+            rid, start, end, status, error = activations.popleft()
+            params: dict[str, Any] = {}
+            if self._entry is not None and self._entry[0] == rid:
+                params = dict(self._entry[1])
+                self._entry = None
+            entry: dict[str, Any] = {
+                "routine_id": rid,
+                "start_time": datetime.fromtimestamp(start).isoformat(),
+                "end_time": datetime.fromtimestamp(end).isoformat(),
+                "params": params,
+                "status": status,
+                "execution_time": end - start,
+            }
+            if error is not None:
+                entry["error"] = error
+            self._list_for(rid).append(entry)
+        while events:
+            ts, source, event, target, data = events.popleft()
+            self._events.append(
+                {
+                    "timestamp": datetime.fromtimestamp(ts).isoformat(),
+                    "source_routine_id": source,
+                    "event_name": event,
+                    "target_routine_id": target,
+                    "data": data or {},
+                }
+            )
+
+    def _list_for(self, routine_id: str) -> Any:
+        # With the lock held and the records materialized.
+        records = self._executions.get(routine_id)
+        if records is None:
+            records = self._executions[routine_id] = _bounded(self._limit)
+        return records
+
+    @property
+    def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
+        """
+        Activation records by flow routine id, oldest first.
+        """
+        with self._lock:
+            self._materialize()
+            executions: dict[str, list[dict[str, Any]]] = self._executions
+            return executions
+
+    @routine_executions.setter
+    def routine_executions(self, value: dict[str, list[dict[str, Any]]]) -> None:
+        with self._lock:
+            self._new_activations.clear()
+            self._executions = value
+
+    @property
+    def event_flow(self) -> list[dict[str, Any]]:
+        """
+        Emitted events, oldest first.
+        """
+        with self._lock:
+            self._materialize()
+            return self._events  # type: ignore[no-any-return]  # a list or bounded deque
+
+    @event_flow.setter
+    def event_flow(self, value: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._new_events.clear()
+            self._events = value
+
+    def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
+        """
+        Record that an activation of ``routine_id`` started.
+        """
+        entry = {
+            "routine_id": routine_id,
+            "start_time": datetime.now().isoformat(),
+            "params": params or {},
+            "status": "running",
+        }
+        with self._lock:
+            self._materialize()
+            self._list_for(routine_id).append(entry)
+
+    def record_routine_end(
+        self,
+        routine_id: str,
+        status: str = "completed",
+        result: Any = None,
+        error: str | None = None,
+    ) -> None:
+        """
+        Complete the last start record of ``routine_id`` (nothing happens without one).
+        """
+        end = datetime.now()
+        with self._lock:
+            self._materialize()
+            records = self._executions.get(routine_id)
+            if not records:
+                return
+            entry = records[-1]
+            entry["end_time"] = end.isoformat()
+            entry["status"] = status
+            if result is not None:
+                entry["result"] = result
+            if error is not None:
+                entry["error"] = error
+            start = datetime.fromisoformat(entry["start_time"])
+            entry["execution_time"] = (end - start).total_seconds()
+
+    def _record_emit(
+        self, source: str, event_name: str, target: str | None, data: dict[str, Any]
+    ) -> None:
+        # The scheduler's booking of one emitted event.
+        self._new_events.append((time.time(), source, event_name, target, data))
+
+    def record_event(
+        self,
+        source_routine_id: str,
+        event_name: str,
+        target_routine_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """
+        Record an emitted event.
+        """
+        self._record_emit(source_routine_id, event_name, target_routine_id, data or {})
+
+    def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
+        """
+        Summarise the activations of ``routine_id``: counts, success rate and execution
+        times; ``None`` when it has none.
+        """
+        with self._lock:
+            self._materialize()
+            records = list(self._executions.get(routine_id) or ())
+        if not records:
+            return None
+        total = len(records)
+        completed = sum(1 for r in records if r.get("status") == "completed")
+        failed = sum(1 for r in records if r.get("status") == "failed")
+        times = [r["execution_time"] for r in records if "execution_time" in r]
+        return {
+            "total_executions": total,
+            "completed": completed,
+            "failed": failed,
+            "success_rate": completed / total,
+            "avg_execution_time": sum(times) / len(times) if times else 0,
+            "min_execution_time": min(times) if times else 0,
+            "max_execution_time": max(times) if times else 0,
+        }
+
+    def get_flow_performance(self) -> dict[str, Any]:
+        """
+        Summarise the job: routines seen, events emitted, the sum of the routines' average
+        execution times and their mean.
+        """
+        with self._lock:
+            self._materialize()
+            routine_ids = list(self._executions)
+            total_events = len(self._events)
+        averages = []
+        for rid in routine_ids:
+            perf = self.get_routine_performance(rid)
+            if perf and perf["avg_execution_time"] > 0:
+                averages.append(perf["avg_execution_time"])
+        total = sum(averages)
+        return {
+            "total_routines": len(routine_ids),
+            "total_events": total_events,
+            "total_execution_time": total,
+            "avg_routine_time": total / len(averages) if averages else 0,
+        }
+
+    def serialize(self) -> dict[str, Any]:
+        """
+        Return the tracker as a ``routilux.execution_tracker`` document (plain JSON-able
+        data; see :func:`routilux.serialization.dump_tracker`).
+
+        Raises:
+            SerializationError: A record holds data that is not JSON; the message gives its path.
+        """
+        from routilux.codec._serialization import dump_tracker
+
+        return dump_tracker(self)
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """
+        Restore the tracker from :meth:`serialize` output (or the older
+        ``{"_type": "ExecutionTracker", ...}`` shape); ``data`` is not changed.
+
+        Raises:
+            DeserializationError: ``data`` is malformed.
+        """
+        from routilux.codec._serialization import load_tracker_into
+
+        load_tracker_into(self, data)
