@@ -12,7 +12,6 @@ from importlib.util import find_spec
 from typing import Any
 
 from routilux import builtin_routines as _builtin_routines
-from routilux.engine._async import run_async
 from routilux.engine._flow import Flow
 from routilux.model import _lifecycle as lifecycle
 from routilux.model._connection import Connection
@@ -26,6 +25,7 @@ from routilux.model._job_state import (
     JobStateChange,
     JobStatus,
 )
+from routilux.model._loop import run_async
 from routilux.model._output import (
     CallbackOutputHandler,
     NullOutputHandler,

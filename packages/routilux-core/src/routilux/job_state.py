@@ -14,8 +14,8 @@ from routilux.model._job_state import (
     JobState,
     JobStateChange,
     JobStatus,
-    register_serializable,
 )
+from routilux.names._registry import register_serializable
 
 
 __all__ = [

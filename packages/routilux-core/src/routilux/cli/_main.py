@@ -261,7 +261,7 @@ def _resume_hints(
 
 
 def _print_outcome(
-    job_state: JobState, out: TextIO, args: argparse.Namespace | None = None
+    flow: Flow, job_state: JobState, out: TextIO, args: argparse.Namespace | None = None
 ) -> None:
     status = job_state.status
     print(f"job {job_state.job_id} {status}", file=out)
@@ -270,7 +270,7 @@ def _print_outcome(
     for entry in job_state.output_log:
         data = json.dumps(_jsonable(entry.get("data")), ensure_ascii=False)
         print(f"  output {entry.get('routine_id')}.{entry.get('output_type')}: {data}", file=out)
-    for rid, event, data in _results(job_state):
+    for rid, event, data in _results(flow, job_state):
         payload = json.dumps(_jsonable(data), ensure_ascii=False)
         print(f"  result {rid}.{event}: {payload}", file=out)
     if status == "paused":
@@ -305,14 +305,10 @@ def _exit_code(status: str, errors: Sequence[Any]) -> int:
     return code
 
 
-def _results(job_state: JobState) -> list[tuple[str, str, Any]]:
+def _results(flow: Flow, job_state: JobState) -> list[tuple[str, str, Any]]:
     # The events of the job's last routines: emitted events that reached no slot (leaves
     # of the flow), read from the history. Kept in the job's order.
     flow_targets: set[tuple[str, str]] = set()
-    run = job_state._run
-    flow = run.flow if run is not None else None
-    if flow is None:
-        return []
     for conn in flow.connections:
         if conn.source_event is not None:
             flow_targets.add((str(conn.source_routine_id), conn.source_event.name))
@@ -391,7 +387,10 @@ def _run_stored(
         StoreControl(store, job_id), job_id, lambda: _resume_hints(job_id, args)[0]
     )
 
+    flows: list[Flow] = []
+
     def before(flow: Flow, job_state: JobState) -> None:
+        flows.append(flow)
         if prepare is not None:
             prepare(flow, job_state)
         interrupts.attach(flow, job_state)
@@ -410,11 +409,11 @@ def _run_stored(
         data = _show_data(store.load_job(job_id))
         data["results"] = [
             {"routine_id": rid, "event_name": event, "data": _jsonable(payload)}
-            for rid, event, payload in _results(job_state)
+            for rid, event, payload in _results(flows[0], job_state)
         ]
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
-        _print_outcome(job_state, sys.stdout, args)
+        _print_outcome(flows[0], job_state, sys.stdout, args)
     return _exit_code(job_state.status, job_state.errors)
 
 

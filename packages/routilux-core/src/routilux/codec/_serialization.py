@@ -58,8 +58,8 @@ from routilux.model._job_state import ErrorRecord
 
 
 if TYPE_CHECKING:
-    from routilux.engine._flow import Flow
     from routilux.model._connection import Connection
+    from routilux.model._definition import FlowDefinition as Flow
     from routilux.model._error_handler import ErrorHandler
     from routilux.model._event import Event
     from routilux.model._job_state import ExecutionRecord, JobState
@@ -1344,8 +1344,8 @@ def load_flow_into(flow: Flow, data: Any) -> None:
     .. versionchanged:: 0.10
        A routine's config is merged into its defaults instead of replacing them.
     """
-    from routilux.engine._flow import EXECUTION_STRATEGIES
     from routilux.exceptions import UnknownRoutineTypeError
+    from routilux.model._definition import EXECUTION_STRATEGIES
     from routilux.names._registry import get_routine_class
 
     _check_header(data, FLOW_FORMAT)
@@ -1400,17 +1400,14 @@ def load_flow_into(flow: Flow, data: Any) -> None:
             if not ok:
                 raise DeserializationError(msg, path=_sub(path, field))
     # Everything resolved: now change the flow.
-    with flow._lock:
-        old_pool, flow._executor = flow._executor, None
-        flow.flow_id = doc.flow_id
-        flow.execution_strategy = doc.execution_strategy
-        flow.max_workers = doc.max_workers if doc.execution_strategy == "concurrent" else 1
-        flow.max_async = doc.max_async
-    if old_pool is not None:
-        old_pool.shutdown(wait=True)
-    flow.history_limit = doc.history_limit
-    flow.error_handler = flow_eh
-    flow._reset_definition()
+    flow.redefine(
+        flow_id=doc.flow_id,
+        execution_strategy=doc.execution_strategy,
+        max_workers=doc.max_workers,
+        max_async=doc.max_async,
+        history_limit=doc.history_limit,
+        error_handler=flow_eh,
+    )
     for rid, routine in built.items():
         flow.add_routine(routine, rid)
     for cdoc in doc.connections:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Protocol, cast, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from routilux._util._checks import require_mapping
 from routilux._util._log import repr_of
@@ -17,7 +16,6 @@ from routilux.engine._pool import Timer, WorkerPool
 from routilux.engine._run import JobRun, ReleasedRun
 from routilux.exceptions import (
     ConfigurationError,
-    DuplicateNameError,
     EventNotFoundError,
     ExecutionContextError,
     FlowMismatchError,
@@ -25,9 +23,13 @@ from routilux.exceptions import (
     RoutineNotFoundError,
     SlotNotFoundError,
 )
-from routilux.model._connection import Connection
-from routilux.model._context import Frame, current_frame, reset_frame, set_frame
-from routilux.model._error_handler import ErrorHandler
+from routilux.model._context import Frame, reset_frame, set_frame
+from routilux.model._definition import (
+    FlowDefinition,
+    check_strategy,
+    check_workers,
+    default_entry_slot,
+)
 from routilux.model._job_state import JobState
 from routilux.model._lifecycle import Action, next_status, transition
 from routilux.model._routine import Routine
@@ -40,15 +42,18 @@ if TYPE_CHECKING:
 
     from routilux.engine._async import AsyncGate
     from routilux.engine._run import JobControl
-    from routilux.model._event import Event
+    from routilux.model._error_handler import ErrorHandler
     from routilux.model._output import OutputHandler
     from routilux.model._tracker import ExecutionTracker
-    from routilux.persist._protocols import JobHandle
     from routilux.plugins._manager import PluginManager
 
 
-class _JobBackend(Protocol):
-    # What ``Flow.submit(..., backend=...)`` delegates to (PostgresBackend, DaskJobExecutor).
+_H = TypeVar("_H", covariant=True)
+
+
+class _JobBackend(Protocol[_H]):
+    # What ``Flow.submit(..., backend=...)`` delegates to (PostgresBackend, DaskJobExecutor):
+    # it returns its JobHandle (routilux.store.JobHandle).
     def submit(
         self,
         flow: Flow,
@@ -57,27 +62,10 @@ class _JobBackend(Protocol):
         *,
         execution_strategy: str | None = None,
         checkpoint_every: int = ...,
-    ) -> JobHandle: ...
+    ) -> _H: ...
 
 
-__all__ = ["EXECUTION_STRATEGIES", "Flow", "default_entry_slot"]
-
-EXECUTION_STRATEGIES = ("sequential", "concurrent")
-"""The accepted values of ``execution_strategy``."""
-
-
-def _check_strategy(strategy: Any) -> str:
-    if strategy not in EXECUTION_STRATEGIES:
-        msg = f"Invalid execution strategy: {strategy!r} (expected 'sequential' or 'concurrent')"
-        raise ConfigurationError(msg, name="execution_strategy", value=strategy)
-    return str(strategy)
-
-
-def _check_workers(value: Any, name: str = "max_workers") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"{name} must be an int >= 1, got {value!r}"
-        raise ConfigurationError(msg, name=name, value=value)
-    return value
+__all__ = ["Flow"]
 
 
 def _check_timeout(timeout: Any) -> None:
@@ -88,50 +76,17 @@ def _check_timeout(timeout: Any) -> None:
         raise ConfigurationError(msg, name="timeout", value=timeout)
 
 
-class _JobStateView:
+class Flow(FlowDefinition):
     """
-    ``flow._current_execution_job_state.value``: the JobState of the job of this flow that
-    the calling code runs for, or ``None`` (kept for code written against the original).
+    A workflow: routines by id and the connections from their events to their slots, and
+    the jobs that run it.
 
-    Code outside the flow's jobs may set it, as the original's thread-local: then, in that
-    thread, the flow's routines find that job through ``get_execution_context()`` (and so
-    ``send_output`` and ``emit_deferred_event`` work); inside a job's handler the running
-    job wins. Set it back to ``None`` when done.
-    """
-
-    __slots__ = ("_flow", "_local")
-
-    def __init__(self, flow: Flow) -> None:
-        self._flow = flow
-        self._local = threading.local()
-
-    @property
-    def value(self) -> JobState | None:
-        frame = current_frame()
-        if frame is not None and frame.run.flow is self._flow:
-            return frame.run.job_state
-        return self.assigned
-
-    @value.setter
-    def value(self, job_state: JobState | None) -> None:
-        self._local.value = job_state
-
-    @property
-    def assigned(self) -> JobState | None:
-        """The JobState the calling thread set, or ``None``."""
-        job_state: JobState | None = getattr(self._local, "value", None)
-        return job_state
-
-
-class Flow:
-    """
-    A workflow: routines by id and the connections from their events to their slots.
-
-    A Flow is a definition. Running a job (:meth:`execute`, :meth:`submit`) never changes
-    it, so one Flow runs any number of jobs at once, from any number of threads; each job's
-    state lives in its own :class:`~routilux.job_state.JobState`. The Flow owns one worker
-    pool shared by its jobs, created on first use and released by :meth:`shutdown` (or by
-    leaving a ``with`` block).
+    A Flow is a definition (:class:`~routilux.model.FlowDefinition`). Running a job
+    (:meth:`execute`, :meth:`submit`) never changes it, so one Flow runs any number of jobs
+    at once, from any number of threads; each job's state lives in its own
+    :class:`~routilux.job_state.JobState`. The Flow owns one worker pool shared by its
+    jobs, created on first use and released by :meth:`shutdown` (or by leaving a ``with``
+    block).
 
     Args:
         flow_id: The flow's id (a new UUID when empty).
@@ -158,26 +113,13 @@ class Flow:
         plugins: PluginManager | None = None,
         thread_name_prefix: str | None = None,
     ) -> None:
-        strategy = _check_strategy(execution_strategy)
-        _check_workers(max_workers)
-        #: The flow's id.
-        self.flow_id: str = flow_id or str(uuid.uuid4())
-        #: The default strategy of the flow's jobs.
-        self.execution_strategy: str = strategy
-        #: Worker threads for sync handlers.
-        self.max_workers: int = max_workers if strategy == "concurrent" else 1
-        #: Coroutine activations that may run at once.
-        self.max_async: int = _check_workers(max_async, "max_async")
-        #: History limit given to each new job.
-        self.history_limit = history_limit
-        #: Routines by flow routine id, in the order they were added.
-        self.routines: dict[str, Routine] = {}
-        #: Connections, in the order they were made.
-        self.connections: list[Connection] = []
-        #: The flow-level error handler (routine-level handlers take precedence).
-        self.error_handler: ErrorHandler | None = None
-        self._event_slot_connections: dict[tuple[Event, Slot], Connection] = {}
-        self._ids: dict[int, str] = {}
+        super().__init__(
+            flow_id,
+            execution_strategy,
+            max_workers,
+            max_async=max_async,
+            history_limit=history_limit,
+        )
         self._plugins = plugins
         self._thread_name_prefix = thread_name_prefix
         self._lock = threading.Lock()
@@ -191,10 +133,6 @@ class Flow:
         #: (shared: see ReleasedRun).
         self._released: dict[bool, ReleasedRun] = {}
         self._finalizers: dict[str, weakref.finalize[..., Flow]] = {}
-        self._current_execution_job_state = _JobStateView(self)
-
-    def __repr__(self) -> str:
-        return f"Flow[{self.flow_id}]"
 
     def __enter__(self) -> Flow:
         return self
@@ -207,91 +145,34 @@ class Flow:
     ) -> None:
         self.shutdown(wait=exc is None)
 
-    # -- building -------------------------------------------------------------------
+    # -- definition -----------------------------------------------------------------
 
-    def add_routine(self, routine: Routine, routine_id: str | None = None) -> str:
-        """
-        Add ``routine`` under ``routine_id`` (its own ``_id`` when not given) and return the
-        id. The routine's ``_id`` becomes that id.
-
-        Raises:
-            DuplicateNameError: The id is taken.
-        """
-        if not isinstance(cast(object, routine), Routine):
-            msg = f"add_routine expects a Routine, got {routine!r}"
-            raise ConfigurationError(msg, name="routine", value=routine)
-        rid = routine_id or routine._id
-        if rid in self.routines:
-            msg = f"Routine ID '{rid}' already exists in flow {self.flow_id!r}"
-            raise DuplicateNameError(msg, name=rid)
-        self.routines[rid] = routine
-        self._ids.setdefault(id(routine), rid)
-        routine._id = rid
-        routine._flow = self
-        return rid
-
-    def _routine(self, routine_id: str, role: str) -> Routine:
-        routine = self.routines.get(routine_id)
-        if routine is None:
-            known = ", ".join(repr(r) for r in self.routines) or "none"
-            msg = (
-                f"{role} routine '{routine_id}' not found in flow {self.flow_id!r} "
-                f"(routines: {known})"
-            )
-            raise RoutineNotFoundError(msg, name=routine_id)
-        return routine
-
-    def connect(
+    def redefine(
         self,
-        source_routine_id: str,
-        source_event: str,
-        target_routine_id: str,
-        target_slot: str,
-        param_mapping: dict[str, str] | None = None,
-    ) -> Connection:
+        *,
+        flow_id: str,
+        execution_strategy: str,
+        max_workers: int,
+        max_async: int,
+        history_limit: int | None,
+        error_handler: ErrorHandler | None,
+    ) -> None:
         """
-        Connect an event of one routine to a slot of another (or the same) routine.
-
-        Args:
-            param_mapping: Payload keys to rename on the way, ``{source key: slot key}``.
-
-        Raises:
-            RoutineNotFoundError: A routine id is unknown.
-            EventNotFoundError: The source routine has no such event.
-            SlotNotFoundError: The target routine has no such slot.
+        As :meth:`FlowDefinition.redefine`; the worker pool is replaced (jobs already running
+        keep theirs until they finish).
         """
-        source = self._routine(source_routine_id, "Source")
-        event = source.get_event(source_event)
-        if event is None:
-            known = ", ".join(repr(e) for e in source._events) or "none"
-            msg = (
-                f"Event '{source_event}' not found in routine '{source_routine_id}' "
-                f"(events: {known})"
+        with self._lock:
+            old, self._executor = self._executor, None
+            super().redefine(
+                flow_id=flow_id,
+                execution_strategy=execution_strategy,
+                max_workers=max_workers,
+                max_async=max_async,
+                history_limit=history_limit,
+                error_handler=error_handler,
             )
-            raise EventNotFoundError(msg, name=source_event)
-        target = self._routine(target_routine_id, "Target")
-        slot = target.get_slot(target_slot)
-        if slot is None:
-            known = ", ".join(repr(s) for s in target._slots) or "none"
-            msg = (
-                f"Slot '{target_slot}' not found in routine '{target_routine_id}' (slots: {known})"
-            )
-            raise SlotNotFoundError(msg, name=target_slot)
-        connection = Connection(event, slot, param_mapping)
-        connection.source_routine_id = source_routine_id
-        connection.target_routine_id = target_routine_id
-        self.connections.append(connection)
-        self._event_slot_connections[(event, slot)] = connection
-        return connection
-
-    def set_error_handler(self, error_handler: ErrorHandler | None) -> None:
-        """
-        Set the flow-level error handler, used for routines without their own.
-        """
-        if error_handler is not None and not isinstance(cast(object, error_handler), ErrorHandler):
-            msg = f"error_handler must be an ErrorHandler or None, got {error_handler!r}"
-            raise ConfigurationError(msg, name="error_handler", value=error_handler)
-        self.error_handler = error_handler
+        if old is not None:
+            old.shutdown(wait=True)
 
     def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
         """
@@ -301,8 +182,8 @@ class Flow:
         Raises:
             ConfigurationError: An unknown strategy or a bad worker count.
         """
-        strategy = _check_strategy(strategy)
-        workers = 1 if strategy == "sequential" else _check_workers(max_workers or 5)
+        strategy = check_strategy(strategy)
+        workers = 1 if strategy == "sequential" else check_workers(max_workers or 5)
         with self._lock:
             old, self._executor = self._executor, None
             self.execution_strategy = strategy
@@ -310,75 +191,6 @@ class Flow:
         if old is not None:
             old.shutdown(wait=True)
         self._get_executor()
-
-    # -- lookups --------------------------------------------------------------------
-
-    def _get_routine_id(self, routine: Routine) -> str | None:
-        return self._ids.get(id(routine))
-
-    def _get_error_handler_for_routine(
-        self, routine: Routine | None, routine_id: str | None = None
-    ) -> ErrorHandler | None:
-        """
-        The error handler that applies to ``routine``: its own, else the flow's, else
-        ``None`` (the default treatment). ``routine_id`` is accepted for the original's
-        signature; the routine decides.
-        """
-        own = routine._error_handler if routine is not None else None
-        return own if own is not None else self.error_handler
-
-    def _build_dependency_graph(self) -> dict[str, set[str]]:
-        """
-        Each routine id with the ids of the routines that feed it (see
-        :func:`routilux.flow.dependency.build_dependency_graph`; the scheduler does not use it).
-        """
-        from routilux.model._dependency import build_dependency_graph
-
-        return build_dependency_graph(self.routines, self.connections)
-
-    def _get_ready_routines(
-        self, completed: set[str], graph: dict[str, set[str]], running: set[str]
-    ) -> list[str]:
-        """
-        The routine ids of ``graph`` whose sources are all completed and that neither ran
-        nor run (see :func:`routilux.flow.dependency.get_ready_routines`).
-        """
-        from routilux.model._dependency import get_ready_routines
-
-        return get_ready_routines(completed, graph, running)
-
-    def _find_connection(self, event: Event, slot: Slot) -> Connection | None:
-        return self._event_slot_connections.get((event, slot))
-
-    def _find_connection_by_ids(
-        self, source_id: Any, event_name: Any, target_id: Any, slot_name: Any
-    ) -> Connection | None:
-        for conn in self.connections:
-            if (
-                conn.source_routine_id == source_id
-                and conn.target_routine_id == target_id
-                and conn.source_event is not None
-                and conn.source_event.name == event_name
-                and conn.target_slot is not None
-                and conn.target_slot.name == slot_name
-            ):
-                return conn
-        return None
-
-    def _targets(self, event: Event) -> list[tuple[str | None, Slot, Connection | None]]:
-        # The slots an emit of ``event`` reaches in a job of this flow, in connection order.
-        out: list[tuple[str | None, Slot, Connection | None]] = []
-        ids = self._ids
-        conns = self._event_slot_connections
-        for slot in event.connected_slots:
-            routine = slot.routine
-            if routine is None:
-                out.append((None, slot, conns.get((event, slot))))
-                continue
-            rid = ids.get(id(routine))
-            if rid is not None:
-                out.append((rid, slot, conns.get((event, slot))))
-        return out
 
     # -- resources ------------------------------------------------------------------
 
@@ -482,7 +294,7 @@ class Flow:
     ) -> JobRun:
         require_mapping(entry_params, "entry_params", "parameter names to values")
         entry = self._routine(entry_routine_id, "Entry")
-        strategy = _check_strategy(execution_strategy or self.execution_strategy)
+        strategy = check_strategy(execution_strategy or self.execution_strategy)
         if job_state is None:
             job_state = JobState(self.flow_id, history_limit=self.history_limit)
         else:
@@ -490,7 +302,7 @@ class Flow:
                 job_state.flow_id = self.flow_id
             self._check_job(job_state)
             run = job_state._run
-            if run is not None and not run.finished and not run.paused:
+            if run is not None and not run.finished and not getattr(run, "paused", False):
                 msg = f"{job_state!r} is already running; pass a new JobState to execute"
                 raise ExecutionContextError(msg)
             next_status(job_state.status, Action.START, job_id=job_state.job_id)
@@ -613,8 +425,8 @@ class Flow:
         execution_strategy: str | None = None,
         *,
         checkpoint_every: int = 0,
-        backend: _JobBackend,
-    ) -> JobHandle: ...
+        backend: _JobBackend[_H],
+    ) -> _H: ...
 
     def submit(
         self,
@@ -629,8 +441,8 @@ class Flow:
         checkpoint_interval: float = 0.0,
         control: JobControl | None = None,
         entry_slot: str | None = None,
-        backend: _JobBackend | None = None,
-    ) -> JobState | JobHandle:
+        backend: _JobBackend[_H] | None = None,
+    ) -> JobState | _H:
         """
         Start a job like :meth:`execute` (same arguments but ``timeout``) and return its
         running JobState at once; wait for it with ``job_state.wait_for_completion()``.
@@ -974,49 +786,6 @@ class Flow:
                     job_state._set_cancelled(reason)
                 return
         run.cancel(reason)
-
-    # -- persistence ------------------------------------------------------------------
-
-    def serialize(self) -> dict[str, Any]:
-        """
-        Return the flow's definition as plain JSON-able data (no job state).
-        """
-        from routilux.codec._serialization import dump_flow
-
-        return dump_flow(self)
-
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """
-        Rebuild this flow from :meth:`serialize` output: routines by registered type name,
-        connections by routine ids. ``data`` is not changed and nothing it names is
-        imported or executed.
-
-        Raises:
-            DeserializationError: ``data`` is malformed or names an unknown type.
-        """
-        from routilux.codec._serialization import load_flow_into
-
-        load_flow_into(self, data)
-
-    def _reset_definition(self) -> None:
-        # Used by deserialization: forget routines and connections (not running jobs).
-        self.routines = {}
-        self.connections = []
-        self._event_slot_connections = {}
-        self._ids = {}
-
-
-def default_entry_slot(routine: Routine) -> str | None:
-    """
-    Return the slot a job entering at ``routine`` is delivered to when none is named:
-    ``trigger``, else ``input``, else the routine's only slot; ``None`` when there is no
-    such slot. The command line and the job stores choose the same way.
-    """
-    slots = list(routine._slots)
-    for name in ("trigger", "input"):
-        if name in slots:
-            return name
-    return slots[0] if len(slots) == 1 else None
 
 
 def _missing_trigger(entry_id: str, routine: Routine, slot_name: str) -> Any:

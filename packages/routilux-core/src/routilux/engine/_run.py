@@ -26,6 +26,7 @@ from routilux.model._context import Frame, current_frame, set_frame
 from routilux.model._error_handler import ErrorStrategy
 from routilux.model._job_state import ErrorRecord
 from routilux.model._lifecycle import Action
+from routilux.model._loop import on_event_loop
 from routilux.model._slot import merge
 from routilux.model._tracker import ExecutionTracker
 
@@ -1147,7 +1148,7 @@ class JobRun:
             frame = current_frame()
             inside = frame is not None and frame.run is self
             # On an event loop's thread, waiting could block the coroutines we wait for.
-            if not inside and not _async.on_event_loop():
+            if not inside and not on_event_loop():
                 self.cond.wait_for(lambda: self.in_flight == 0 or not self.paused)
             snapshot = self._take_checkpoint_locked() if self.paused else None
             # The flow counts the job as running until it settles (a handler that paused
@@ -1237,7 +1238,7 @@ class JobRun:
         # stopped everything else), unless it is one of them, or on an event loop.
         frame = current_frame()
         js = self.job_state
-        if (frame is not None and frame.run is self) or _async.on_event_loop():
+        if (frame is not None and frame.run is self) or on_event_loop():
             msg = (
                 f"cannot retry job {js.job_id!r} from one of its own handlers or on an event "
                 "loop while its failed run winds down (wait_for_completion() first)"

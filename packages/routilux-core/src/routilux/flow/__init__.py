@@ -4,7 +4,8 @@ The Flow class, and the task types kept for code written against the original li
 
 from __future__ import annotations
 
-from routilux.engine._flow import EXECUTION_STRATEGIES, Flow, default_entry_slot
+from routilux.engine._flow import Flow
+from routilux.model._definition import EXECUTION_STRATEGIES, default_entry_slot
 from routilux.model._task import SlotActivationTask, TaskPriority
 
 

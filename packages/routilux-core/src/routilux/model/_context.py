@@ -8,16 +8,89 @@ and event-loop tasks all find their job, and lets copied contexts carry it along
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 
 if TYPE_CHECKING:
-    from routilux.engine._run import Activation, JobRun
+    import asyncio
+
+    from routilux.model._connection import Connection
+    from routilux.model._definition import FlowDefinition
+    from routilux.model._event import Event
+    from routilux.model._job_state import JobState
     from routilux.model._slot import Slot
 
-__all__ = ["Frame", "current_frame", "record_standalone_error"]
+__all__ = [
+    "ActivationView",
+    "ActiveRun",
+    "Frame",
+    "RunState",
+    "current_frame",
+    "record_standalone_error",
+]
+
+
+class ActivationView(Protocol):
+    """
+    One activation, as the model sees it (the engine's ``Activation``).
+    """
+
+    @property
+    def seq(self) -> int:
+        """The job-wide sequence number (for idempotency keys)."""
+
+    @property
+    def routine_id(self) -> str | None:
+        """The flow routine id of the routine the activation is delivered to."""
+
+    @property
+    def connection(self) -> Connection | None:
+        """The connection it came through, if any."""
+
+
+class ActiveRun(Protocol):
+    """
+    The run of a job, as the model sees it: what a routine's handler reaches through its
+    frame (the engine's ``JobRun`` implements it).
+    """
+
+    @property
+    def flow(self) -> FlowDefinition:
+        """The flow the job belongs to."""
+
+    @property
+    def job_state(self) -> JobState:
+        """The job's state."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop of the job's coroutine activations, or ``None`` (the background loop)."""
+
+    def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame | None = None) -> None:
+        """Record an emitted event and queue its activations in the job."""
+
+
+class RunState(Protocol):
+    """
+    What a JobState asks of the run that holds it (a live run or what a finished one left).
+    """
+
+    @property
+    def finished(self) -> bool:
+        """The run finished its work (or was cancelled)."""
+
+    @property
+    def abandoned(self) -> bool:
+        """The run stopped on this process because its store refused a checkpoint."""
+
+    @property
+    def in_flight(self) -> int:
+        """Activations taken from the queue and not finished yet."""
+
+    def is_settled(self) -> bool:
+        """Finished, cancelled, or paused with nothing running, its checkpoints written."""
 
 
 @attrs.define(eq=False)
@@ -27,8 +100,8 @@ class Frame:
     example while ``resume`` emits deferred events).
     """
 
-    run: JobRun
-    activation: Activation | None
+    run: ActiveRun
+    activation: ActivationView | None
     #: True when this frame runs on one of the job's scheduler runners (a worker or the
     #: draining caller), which will pick up one queued activation itself when it returns.
     on_runner: bool = False

@@ -14,7 +14,7 @@ from routilux.exceptions import ConfigurationError
 
 
 if TYPE_CHECKING:
-    from routilux.engine._flow import Flow
+    from routilux.model._definition import FlowDefinition as Flow
     from routilux.model._routine import Routine
 
 __all__ = ["ErrorHandler", "ErrorStrategy"]

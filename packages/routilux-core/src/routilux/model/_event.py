@@ -10,7 +10,7 @@ import attrs
 
 
 if TYPE_CHECKING:
-    from routilux.engine._flow import Flow
+    from routilux.model._definition import FlowDefinition as Flow
     from routilux.model._routine import Routine
     from routilux.model._slot import Slot
 

@@ -24,7 +24,7 @@ from routilux.model._history import ExecutionHistory, ExecutionRecord
 if TYPE_CHECKING:
     from os import PathLike
 
-    from routilux.engine._run import JobRun, ReleasedRun
+    from routilux.model._context import RunState
     from routilux.model._output import OutputHandler
     from routilux.model._tracker import ExecutionTracker
 
@@ -37,7 +37,6 @@ __all__ = [
     "JobState",
     "JobStateChange",
     "JobStatus",
-    "register_serializable",
 ]
 
 
@@ -305,7 +304,7 @@ class JobState:
         def failed_tasks(self, value: list[dict[str, Any]]) -> None: ...
 
     _cond: threading.Condition | None = attrs.field(default=None, init=False)
-    _run: JobRun | ReleasedRun | None = attrs.field(default=None, init=False)
+    _run: RunState | None = attrs.field(default=None, init=False)
     # The change listener (see the _listener property).
     _on_change: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
 
@@ -935,25 +934,3 @@ def _new_job_id() -> str:
     import uuid
 
     return str(uuid.uuid4())
-
-
-def register_serializable(cls: type[Any]) -> type[Any]:
-    """
-    Register a Routine subclass under its class name so that flows using it can be loaded.
-
-    Kept for code written against the original library, which registered any serializable
-    class this way; new code uses :func:`routilux.registry.register_routine`. Only routines
-    are rebuilt by type name here (everything else in a document is plain data), so another
-    class is returned unchanged with a :class:`~routilux.exceptions.RoutiluxWarning`.
-    """
-    from routilux.model._routine import Routine
-    from routilux.names._registry import register_routine
-
-    if isinstance(cls, type) and issubclass(cls, Routine):
-        return register_routine(cls)
-    msg = (
-        f"register_serializable({cls.__module__}.{cls.__qualname__}): only Routine subclasses "
-        "are rebuilt by type name; this class is not registered (documents hold plain data)"
-    )
-    warnings.warn(msg, RoutiluxWarning, stacklevel=2)
-    return cls

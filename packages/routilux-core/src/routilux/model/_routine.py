@@ -15,7 +15,7 @@ from routilux.model._slot import MergeStrategy, Slot
 
 
 if TYPE_CHECKING:
-    from routilux.engine._flow import Flow
+    from routilux.model._definition import FlowDefinition as Flow
     from routilux.model._job_state import JobState
 
 __all__ = ["ExecutionContext", "Routine"]

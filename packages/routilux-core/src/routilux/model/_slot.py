@@ -173,7 +173,7 @@ class Slot:
                 event loop, where waiting for it would block that loop.
         """
         if self._is_async:
-            from routilux.engine._async import refuse_standalone_on_loop
+            from routilux.model._loop import refuse_standalone_on_loop
 
             refuse_standalone_on_loop()
         merged = self._merge_data(data)
@@ -182,7 +182,7 @@ class Slot:
         try:
             result = self._call(merged)
             if self._is_async:
-                from routilux.engine._async import run_async
+                from routilux.model._loop import run_async
 
                 run_async(result)
         except Exception as exc:

@@ -10,11 +10,12 @@ document can never make routilux import a module it names.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, TypeVar, overload
 
-from routilux.exceptions import RegistryError, UnknownRoutineTypeError
+from routilux.exceptions import RegistryError, RoutiluxWarning, UnknownRoutineTypeError
 from routilux.model._routine import Routine
 
 
@@ -24,6 +25,7 @@ __all__ = [
     "is_registered",
     "list_routines",
     "register_routine",
+    "register_serializable",
     "routine_type_name",
     "unregister_routine",
 ]
@@ -206,3 +208,25 @@ def _resolve_exported_routine(name: str) -> type[Routine]:
 
 
 register_routine(Routine)
+
+
+def register_serializable(cls: type[Any]) -> type[Any]:
+    """
+    Register a Routine subclass under its class name so that flows using it can be loaded.
+
+    Kept for code written against the original library, which registered any serializable
+    class this way; new code uses :func:`register_routine`. Only routines
+    are rebuilt by type name here (everything else in a document is plain data), so another
+    class is returned unchanged with a :class:`~routilux.exceptions.RoutiluxWarning`.
+    """
+    from routilux.model._routine import Routine
+    from routilux.names._registry import register_routine
+
+    if isinstance(cls, type) and issubclass(cls, Routine):
+        return register_routine(cls)
+    msg = (
+        f"register_serializable({cls.__module__}.{cls.__qualname__}): only Routine subclasses "
+        "are rebuilt by type name; this class is not registered (documents hold plain data)"
+    )
+    warnings.warn(msg, RoutiluxWarning, stacklevel=2)
+    return cls

@@ -24,8 +24,9 @@ from routilux.codec._serialization import (
     _SlotDoc,
 )
 from routilux.codec._values import format_path
-from routilux.engine._flow import Flow, default_entry_slot
+from routilux.engine._flow import Flow
 from routilux.exceptions import DeserializationError, RoutineNotFoundError, SlotNotFoundError
+from routilux.model._definition import default_entry_slot
 from routilux.model._routine import Routine
 
 

@@ -26,7 +26,7 @@ import pluggy
 
 
 if TYPE_CHECKING:
-    from routilux.engine._flow import Flow
+    from routilux.model._definition import FlowDefinition as Flow
     from routilux.model._job_state import JobState, JobStateChange
     from routilux.model._routine import Routine
 

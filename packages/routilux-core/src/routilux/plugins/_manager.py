@@ -24,7 +24,7 @@ from routilux.plugins import _hookspecs as hookspecs
 
 
 if TYPE_CHECKING:
-    from routilux.engine._flow import Flow
+    from routilux.model._definition import FlowDefinition as Flow
     from routilux.model._job_state import JobState
 
 __all__ = [
