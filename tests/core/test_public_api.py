@@ -204,6 +204,16 @@ class TestBuiltinRoutines:
         with pytest.raises(ImportError, match="cannot import name 'Nope'"):
             exec("from routilux.builtin_routines.utils import Nope", {})
 
+    @pytest.mark.parametrize("name", ["Nope", "nope", "Flowx"])
+    def test_unknown_top_level_names_are_attribute_errors(self, name: str) -> None:
+        """PEP 562: routilux.__getattr__ raises AttributeError for a name it does not know
+        (so hasattr is False), whether or not it looks like a routine name."""
+        import routilux
+
+        assert not hasattr(routilux, name)
+        with pytest.raises(AttributeError, match=f"has no attribute '{name}'"):
+            getattr(routilux, name)
+
     def test_modules_import_without_loading_stdlib(self) -> None:
         """Importing the sub-modules loads routilux-stdlib only when a name is used."""
         out = run_python(

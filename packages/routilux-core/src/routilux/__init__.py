@@ -75,14 +75,26 @@ if find_spec("routilux_stdlib") is not None:
 
 
 def __getattr__(name: str) -> Any:
+    # PEP 562: registered routine names resolve (TextClipper... from routilux-stdlib); a
+    # built-in name whose package is missing is an ImportError saying what to install; any
+    # other name is an AttributeError, so that hasattr(routilux, "Nope") is False.
     if name == "__version__":
         from routilux._version import __version__
 
         return __version__
     if name[:1].isupper():
-        # Built-in routines (TextClipper...) come from routilux-stdlib through the registry.
-        from routilux.names._registry import _resolve_exported_routine
+        from routilux.exceptions import UnknownRoutineTypeError
+        from routilux.names._registry import get_routine_class
 
-        return _resolve_exported_routine(name)
+        try:
+            return get_routine_class(name)
+        except UnknownRoutineTypeError:
+            if name in _builtin_routines.__all__:
+                msg = (
+                    f"cannot import name {name!r} from 'routilux': it is not part of "
+                    "routilux-core; built-in routines come from routilux-stdlib "
+                    "(pip install routilux-stdlib)"
+                )
+                raise ImportError(msg, name=name) from None
     msg = f"module 'routilux' has no attribute {name!r}"
     raise AttributeError(msg)
