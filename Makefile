@@ -35,8 +35,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check packages tests benchmarks examples
-	$(BIN)/ruff format --check packages tests benchmarks examples
+	$(BIN)/ruff check packages tests benchmarks examples tools
+	$(BIN)/ruff format --check packages tests benchmarks examples tools
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
