@@ -747,6 +747,26 @@ def _cmd_retry(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _cmd_testcase(args: argparse.Namespace) -> int:
+    from routilux.testing import write_testcase
+
+    store = _open_store(args)
+    try:
+        source = write_testcase(store, args.job_id, imports=args.imports or ())
+    finally:
+        store.close()
+    if args.output is None:
+        sys.stdout.write(source)
+        return EXIT_COMPLETED
+    directory = os.path.dirname(args.output)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as fh:
+        fh.write(source)
+    print(f"wrote {args.output}: run it with pytest")
+    return EXIT_COMPLETED
+
+
 def _cmd_routines(args: argparse.Namespace) -> int:
     from routilux.names._registry import list_routines
 
@@ -958,6 +978,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cmd_retry)
+
+    p = sub.add_parser(
+        "testcase", parents=[common], help="write a pytest test that replays a completed job"
+    )
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the test here (default: stdout)")
+    p.set_defaults(func=_cmd_testcase)
 
     p = sub.add_parser("routines", parents=[common], help="list the registered routines")
     p.add_argument("--json", action="store_true", help="print JSON")
