@@ -85,9 +85,10 @@ def delta_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, A
         else:
             delta["set"][part] = after
     for part in KEYED:
-        before, after = dict(old.get(part) or {}), dict(new.get(part) or {})
-        changed = {k: v for k, v in after.items() if k not in before or before[k] != v}
-        deleted = [k for k in before if k not in after]
+        was: dict[str, Any] = dict(old.get(part) or {})
+        now: dict[str, Any] = dict(new.get(part) or {})
+        changed = {k: v for k, v in now.items() if k not in was or was[k] != v}
+        deleted = [k for k in was if k not in now]
         if changed or deleted:
             delta["keys"][part] = {"set": changed, "delete": deleted}
     for key, value in new.items():
