@@ -81,7 +81,7 @@ def __getattr__(name: str) -> Any:
         return __version__
     if name[:1].isupper():
         # Built-in routines (TextClipper...) come from routilux-stdlib through the registry.
-        from routilux.names._registry import _resolve_exported_routine
+        from routilux.names._routines import _resolve_exported_routine
 
         return _resolve_exported_routine(name)
     msg = f"module 'routilux' has no attribute {name!r}"

@@ -4,7 +4,8 @@ Flows, routines and jobs as plain JSON-able data, and safe loading of that data.
 Every document is a dict with a format name and a version, such as
 ``{"format": "routilux.flow", "version": 1, ...}``. Loading is safe by construction:
 routine types resolve only through :mod:`routilux.registry`, callables only through the
-callable registry of this module, exception classes only through its exception registry.
+callable registry, exception classes only through the exception registry (both in
+:mod:`routilux.names`).
 Nothing a document names is imported, evaluated or called while it is loaded, and a
 malformed document raises :class:`~routilux.exceptions.DeserializationError` whose
 ``path`` names the bad field. Loading never changes the caller's dict.
@@ -22,7 +23,6 @@ import gc
 import inspect
 import json
 import math
-import sys
 import threading
 import types
 from collections import deque
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import chain, compress, repeat
 from operator import is_, itemgetter
-from typing import TYPE_CHECKING, Any, NewType, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NewType, TypeVar
 
 import attrs
 import cattrs
@@ -38,7 +38,6 @@ from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.errors import AttributeValidationNote, BaseValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 
-from routilux import exceptions as _exc
 from routilux.codec._values import (
     _MAX_INT_BITS,
     MAX_DEPTH,
@@ -55,6 +54,14 @@ from routilux.exceptions import DeserializationError, RegistryError, Serializati
 from routilux.model import _lifecycle as lifecycle
 from routilux.model._history import Booking, ExecutionHistory, _as_record
 from routilux.model._job_state import ErrorRecord
+from routilux.names._callables import (
+    callable_name,
+    get_callable,
+    register_callable,
+    unregister_callable,
+)
+from routilux.names._exceptions import exception_name, get_exception, register_exception
+from routilux.names._registry import module_level_name
 
 
 if TYPE_CHECKING:
@@ -125,12 +132,8 @@ _MAX_SECONDS = 10.0**9
 
 _F = TypeVar("_F")
 
-# -- the callable registry -------------------------------------------------------------
 
 _lock = threading.RLock()
-_callables: dict[str, Any] = {}
-_callable_names: dict[Any, str] = {}
-_callable_ids: dict[int, tuple[Any, str]] = {}
 
 
 def _show(value: Any, limit: int) -> str:
@@ -141,275 +144,6 @@ def _show(value: Any, limit: int) -> str:
     except Exception:  # noqa: BLE001 - any failure of repr just gets a neutral description
         text = f"<unprintable {type(value).__name__}>"
     return text[:limit]
-
-
-def _describe(obj: Any) -> str:
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if module and qualname:
-        return f"{module}.{qualname}"
-    return repr(obj)
-
-
-def _known_name(obj: Any) -> str | None:
-    try:
-        name = _callable_names.get(obj)
-    except TypeError:  # unhashable callable object: fall back to identity
-        name = None
-    if name is None:
-        entry = _callable_ids.get(id(obj))
-        if entry is not None and entry[0] is obj:
-            name = entry[1]
-    return name
-
-
-def _add_callable(obj: Any, name: str) -> None:
-    with _lock:
-        existing = _callables.get(name)
-        if existing is not None and existing is not obj:
-            try:
-                same = bool(existing == obj)
-            except Exception:  # noqa: BLE001 - an odd __eq__ only means "not the same"
-                same = False
-            if not same:
-                msg = (
-                    f"callable name {name!r} is taken by {_describe(existing)}; "
-                    f"cannot register {_describe(obj)} under it"
-                )
-                raise RegistryError(msg)
-        _callables[name] = obj
-        try:
-            _callable_names.setdefault(obj, name)
-        except TypeError:
-            _callable_ids.setdefault(id(obj), (obj, name))
-
-
-@overload
-def register_callable(func: _F, name: str | None = None) -> _F: ...
-
-
-@overload
-def register_callable(func: None = None, name: str | None = None) -> Callable[[_F], _F]: ...
-
-
-def register_callable(func: Any = None, name: str | None = None) -> Any:
-    """
-    Give a callable a stable name so that flows holding it (as a slot handler, a merge
-    strategy or a config value) can be written and loaded.
-
-    Use as ``register_callable(func)``, ``register_callable(func, "acme.clean")``,
-    ``@register_callable`` or ``@register_callable(name="acme.clean")``. The default name
-    is ``module:qualname``. Registering the same callable again is harmless.
-
-    Raises:
-        RegistryError: The name is taken by another callable, the name is empty, or a
-            default name is asked for a callable that has none (a lambda, a closure).
-    """
-
-    def decorate(f: _F) -> _F:
-        if not callable(f):
-            msg = f"only callables can be registered, got {f!r}"
-            raise RegistryError(msg)
-        chosen = name if name is not None else _auto_name(f)
-        if not isinstance(chosen, str) or not chosen:
-            msg = (
-                f"{f!r} has no module-level name; pass one: register_callable(func, name=...)"
-                if chosen is None
-                else f"a callable name must be a non-empty string, got {chosen!r}"
-            )
-            raise RegistryError(msg)
-        _add_callable(f, chosen)
-        return f
-
-    if func is None or isinstance(func, str):
-        if isinstance(func, str):  # @register_callable("name")
-            name = func
-        return decorate
-    return decorate(func)
-
-
-def unregister_callable(name: str) -> None:
-    """
-    Forget the callable registered under ``name`` (mostly for tests).
-    """
-    with _lock:
-        obj = _callables.pop(name, None)
-        if obj is None:
-            return
-        try:
-            if _callable_names.get(obj) == name:
-                del _callable_names[obj]
-        except TypeError:
-            entry = _callable_ids.get(id(obj))
-            if entry is not None and entry[1] == name:
-                del _callable_ids[id(obj)]
-
-
-def _auto_name(obj: Any) -> str | None:
-    # ``module:qualname`` when the object really is reachable under that name; lambdas,
-    # closures, local functions, bound methods and instances have no such name.
-    if isinstance(obj, types.MethodType):
-        return None
-    if not (inspect.isfunction(obj) or inspect.isbuiltin(obj) or isinstance(obj, type)):
-        return None
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
-        return None
-    target: Any = sys.modules.get(module)
-    for part in qualname.split("."):
-        if target is None:
-            return None
-        target = inspect.getattr_static(target, part, None)
-        if isinstance(target, (staticmethod, classmethod)):
-            target = target.__func__
-    if target is not obj:
-        return None
-    return f"{module}:{qualname}"
-
-
-def callable_name(func: Any) -> str:
-    """
-    Return the registered name of ``func``; a module-level function (or class) is
-    registered as ``module:qualname`` the first time it is asked for.
-
-    Raises:
-        SerializationError: ``func`` has no name: a lambda, a closure, a local function,
-            a bound method or a callable object that was never registered.
-    """
-    with _lock:
-        name = _known_name(func)
-        if name is not None:
-            return name
-        auto = _auto_name(func)
-        if auto is not None:
-            _add_callable(func, auto)
-            return auto
-    kind = "lambda" if getattr(func, "__name__", "") == "<lambda>" else "callable"
-    msg = (
-        f"cannot serialize the {kind} {func!r}: it has no registered name (lambdas, "
-        "closures, local functions and bound methods of other objects cannot be named); "
-        "use a module-level function or routilux.serialization.register_callable(func, name=...)"
-    )
-    raise SerializationError(msg)
-
-
-def get_callable(name: str) -> Any:
-    """
-    Return the callable registered under ``name``. Nothing is imported.
-
-    Raises:
-        RegistryError: No callable is registered under ``name``.
-    """
-    with _lock:
-        obj = _callables.get(name) if isinstance(name, str) else None
-    if obj is None:
-        msg = (
-            f"no callable is registered under {name!r}; the process that loads must "
-            "register it with routilux.serialization.register_callable"
-        )
-        raise RegistryError(msg)
-    return obj
-
-
-# -- the exception registry ------------------------------------------------------------
-
-_exceptions: dict[str, type[BaseException]] = {}
-_exception_names: dict[type[BaseException], str] = {}
-_builtin_exceptions_added = False
-
-
-def _ensure_builtin_exceptions() -> None:
-    global _builtin_exceptions_added
-    with _lock:
-        if _builtin_exceptions_added:
-            return
-        import builtins
-
-        for attr, value in vars(builtins).items():
-            if isinstance(value, type) and issubclass(value, BaseException):
-                _exceptions.setdefault(attr, value)
-                _exception_names.setdefault(value, attr)
-        for attr in _exc.__all__:
-            value = getattr(_exc, attr)
-            if isinstance(value, type) and issubclass(value, BaseException):
-                _exceptions.setdefault(f"routilux.{attr}", value)
-                _exception_names.setdefault(value, f"routilux.{attr}")
-        _builtin_exceptions_added = True
-
-
-def register_exception(cls: type[BaseException], name: str | None = None) -> type[BaseException]:
-    """
-    Give an exception class a stable name for ``ErrorHandler.retryable_exceptions``.
-
-    Built-in exceptions are known by their names (``"ValueError"``) and routilux's own as
-    ``"routilux.<Name>"``. The default name of others is ``module:qualname``.
-
-    Raises:
-        RegistryError: ``cls`` is not an exception class, or the name is taken by another.
-    """
-    _ensure_builtin_exceptions()
-    candidate: Any = cls
-    if not (isinstance(candidate, type) and issubclass(candidate, BaseException)):
-        msg = f"only exception classes can be registered, got {cls!r}"
-        raise RegistryError(msg)
-    chosen = name or _auto_name(cls)
-    if not chosen:
-        msg = f"{cls!r} has no module-level name; pass one: register_exception(cls, name=...)"
-        raise RegistryError(msg)
-    with _lock:
-        existing = _exceptions.get(chosen)
-        if existing is not None and existing is not cls:
-            msg = (
-                f"exception name {chosen!r} is taken by {_describe(existing)}; "
-                f"cannot register {_describe(cls)} under it"
-            )
-            raise RegistryError(msg)
-        _exceptions[chosen] = cls
-        _exception_names.setdefault(cls, chosen)
-    return cls
-
-
-def exception_name(cls: type[BaseException]) -> str:
-    """
-    Return the registered name of an exception class, registering a module-level class
-    as ``module:qualname`` the first time.
-
-    Raises:
-        SerializationError: The class has no name (it was defined in a function).
-    """
-    _ensure_builtin_exceptions()
-    with _lock:
-        name = _exception_names.get(cls)
-    if name is not None:
-        return name
-    if _auto_name(cls) is None:
-        msg = (
-            f"cannot serialize the exception class {cls!r}: it is not reachable by a "
-            "module-level name; register it with routilux.serialization.register_exception"
-        )
-        raise SerializationError(msg)
-    register_exception(cls)
-    return _exception_names[cls]
-
-
-def get_exception(name: str) -> type[BaseException]:
-    """
-    Return the exception class registered under ``name``. Nothing is imported.
-
-    Raises:
-        RegistryError: No exception class is registered under ``name``.
-    """
-    _ensure_builtin_exceptions()
-    with _lock:
-        cls = _exceptions.get(name) if isinstance(name, str) else None
-    if cls is None:
-        msg = (
-            f"no exception class is registered under {name!r}; the process that loads "
-            "must register it with routilux.serialization.register_exception"
-        )
-        raise RegistryError(msg)
-    return cls
 
 
 # -- the converter and the document schemas -------------------------------------------
@@ -1012,15 +746,15 @@ def _required_arguments(cls: type[Routine]) -> tuple[str, ...]:
 
 
 def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
-    from routilux.names._registry import routine_type_name
+    from routilux.names._routines import routine_type_name
 
     cls = type(routine)
     name = routine_type_name(cls)
-    if name is None and _auto_name(cls) is not None:
+    if name is None and module_level_name(cls) is not None:
         # Like a module-level function, a module-level class gets its registered name (its
         # class name) the first time this process serializes it; another process loads it
         # once the class's module registers it or is imported and serializes it.
-        from routilux.names._registry import register_routine
+        from routilux.names._routines import register_routine
 
         try:
             register_routine(cls)
@@ -1277,7 +1011,7 @@ def load_routine_into(routine: Routine, data: Any) -> None:
     .. versionchanged:: 0.10
        The config is merged into the routine's instead of replacing it.
     """
-    from routilux.names._registry import routine_type_name
+    from routilux.names._routines import routine_type_name
 
     _check_header(data, _ROUTINE_FORMAT)
     doc = _structure(data, _RoutineDoc, "")
@@ -1346,7 +1080,7 @@ def load_flow_into(flow: Flow, data: Any) -> None:
     """
     from routilux.exceptions import UnknownRoutineTypeError
     from routilux.model._definition import EXECUTION_STRATEGIES
-    from routilux.names._registry import get_routine_class
+    from routilux.names._routines import get_routine_class
 
     _check_header(data, FLOW_FORMAT)
     doc = _structure(data, _FlowDoc, "")
