@@ -51,8 +51,7 @@ from routilux.codec._values import (
     sanitize,
 )
 from routilux.exceptions import DeserializationError, RegistryError, SerializationError
-from routilux.model import _lifecycle as lifecycle
-from routilux.model._history import Booking, ExecutionHistory, _as_record
+from routilux.model._history import Booking, as_record
 from routilux.model._job_state import ErrorRecord
 from routilux.names._callables import (
     callable_name,
@@ -633,9 +632,9 @@ def _connection_doc(conn: Connection, path: str) -> dict[str, Any]:
     source_id, target_id = conn.source_routine_id, conn.target_routine_id
     # A connection made without Flow.connect: its ends' routines give their ids.
     if source_id is None and event is not None and event.routine is not None:
-        source_id = event.routine._id
+        source_id = event.routine.get_id()
     if target_id is None and slot is not None and slot.routine is not None:
-        target_id = slot.routine._id
+        target_id = slot.routine.get_id()
     values = {
         "source_routine_id": source_id,
         "source_event": event.name if event is not None else None,
@@ -791,17 +790,17 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
             msg = f"cannot serialize {where}: {exc}"
             raise SerializationError(msg, path=where) from exc
     else:
-        config = routine._config
+        config = routine.config()
     doc: dict[str, Any] = {"type": name}
     if with_id:
-        doc["id"] = routine._id
+        doc["id"] = routine.get_id()
     doc["config"] = _dump_config(config, _sub(path, "config"))
-    eh = routine._error_handler
+    eh = routine.get_error_handler()
     doc["error_handler"] = (
         _error_handler_doc(eh, _sub(path, "error_handler")) if eh is not None else None
     )
     slots = []
-    for slot_name, slot in routine._slots.items():
+    for slot_name, slot in routine.get_slots().items():
         where = _sub(_sub(path, "slots"), slot_name)
         slots.append(
             {
@@ -813,7 +812,7 @@ def _routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
     doc["slots"] = slots
     doc["events"] = [
         {"name": event_name, "output_params": [str(p) for p in event.output_params]}
-        for event_name, event in routine._events.items()
+        for event_name, event in routine.get_events().items()
     ]
     return doc
 
@@ -938,6 +937,9 @@ def _merge_from_doc(value: Any, path: str) -> Any:
 def _apply_routine_doc(routine: Routine, doc: _RoutineDoc, path: str) -> None:
     # Resolve everything first, then change the routine.
     config = _load_config(doc.config, _sub(path, "config"))
+    if type(config) is not dict:  # a {"$callable": name} marker at the top
+        msg = f"a routine config must be an object, got {_show(doc.config, 200)}"
+        raise DeserializationError(msg, path=_sub(path, "config"))
     eh = (
         _build_error_handler(doc.error_handler, _sub(path, "error_handler"))
         if doc.error_handler is not None
@@ -972,15 +974,13 @@ def _apply_routine_doc(routine: Routine, doc: _RoutineDoc, path: str) -> None:
             raise DeserializationError(exc.reason, path=where) from exc
         except (ValueError, TypeError, LookupError) as exc:
             raise DeserializationError(str(exc), path=_sub(path, "config")) from exc
-    elif type(config) is dict:
+    else:
         # Merged into what the constructor set: a document that sets some keys keeps the
         # routine's defaults for the others (a full document lists every key anyway).
-        routine._config = {**routine._config, **config}
-    else:
-        routine._config = config
-    routine._error_handler = eh
+        routine.merge_config(config)
+    routine.set_error_handler(eh)
     for name, handler, merge in slots:
-        slot = routine._slots.get(name)
+        slot = routine.get_slot(name)
         if slot is None:
             routine.define_slot(name, handler, merge)
         else:
@@ -989,7 +989,7 @@ def _apply_routine_doc(routine: Routine, doc: _RoutineDoc, path: str) -> None:
             if handler != slot.handler:  # a bound method equals another of the same method
                 slot.handler = handler  # re-analyses the signature: only when it changed
     for event_doc in doc.events:
-        event = routine._events.get(event_doc.name)
+        event = routine.get_event(event_doc.name)
         if event is None:
             routine.define_event(event_doc.name, list(event_doc.output_params))
         else:
@@ -1021,7 +1021,7 @@ def load_routine_into(routine: Routine, data: Any) -> None:
         raise DeserializationError(msg, path="type")
     _apply_routine_doc(routine, doc, "")
     if doc.id is not None:
-        routine._id = doc.id
+        routine.set_id(doc.id)
 
 
 # -- Flow -------------------------------------------------------------------------------
@@ -1120,12 +1120,12 @@ def load_flow_into(flow: Flow, data: Any) -> None:
             (source is not None, "source_routine_id", f"no routine {cdoc.source_routine_id!r}"),
             (target is not None, "target_routine_id", f"no routine {cdoc.target_routine_id!r}"),
             (
-                source is not None and cdoc.source_event in source._events,
+                source is not None and source.get_event(cdoc.source_event) is not None,
                 "source_event",
                 f"routine {cdoc.source_routine_id!r} has no event {cdoc.source_event!r}",
             ),
             (
-                target is not None and cdoc.target_slot in target._slots,
+                target is not None and target.get_slot(cdoc.target_slot) is not None,
                 "target_slot",
                 f"routine {cdoc.target_routine_id!r} has no slot {cdoc.target_slot!r}",
             ),
@@ -1284,7 +1284,7 @@ def _dump_history(items: list[Any]) -> list[dict[str, Any]]:
         return out
     for j, item in enumerate(items[i:], start=i):  # find the bad record
         try:
-            _dump_record(_as_record(item))
+            _dump_record(as_record(item))
         except BadValue as bad:
             where = format_path(f"execution_history[{j}]", bad.parts)
             msg = f"cannot serialize {where}: {bad.reason}"
@@ -1320,7 +1320,7 @@ def dump_job_state(js: JobState, *, lenient: bool = False) -> dict[str, Any]:
     """
     field = _sanitized_field if lenient else _dump_field
     history = _sanitized_history if lenient else _dump_history
-    with js._lock, _gc_paused():
+    with js.lock, _gc_paused():
         return {
             **_header(JOB_STATE_FORMAT),
             "flow_id": js.flow_id,
@@ -1328,7 +1328,7 @@ def dump_job_state(js: JobState, *, lenient: bool = False) -> dict[str, Any]:
             "status": str.__str__(js.status) if isinstance(js.status, str) else js.status,
             "current_routine_id": js.current_routine_id,
             "routine_states": field(js.routine_states, "routine_states"),
-            "execution_history": history(js.execution_history._raw()),
+            "execution_history": history(js.execution_history.entries()),
             "pause_points": field(js.pause_points, "pause_points"),
             "pending_tasks": field(js.pending_tasks, "pending_tasks"),
             "deferred_events": field(js.deferred_events, "deferred_events"),
@@ -1342,7 +1342,7 @@ def dump_job_state(js: JobState, *, lenient: bool = False) -> dict[str, Any]:
             "history_limit": js.history_limit,
             "history_dropped": js.history_dropped,
             "failed_tasks": field(js.failed_tasks, "failed_tasks"),
-            "errors": [dump_error_record(e) for e in js._errors or ()],
+            "errors": [dump_error_record(e) for e in js.errors],
             "output_handler_failures": js.output_handler_failures,
             "checkpoint_seq": js.checkpoint_seq,
         }
@@ -1353,7 +1353,7 @@ def _sanitized_field(value: Any, path: str) -> Any:
 
 
 def _sanitized_history(items: list[Any]) -> list[dict[str, Any]]:
-    records = map(_as_record, items)
+    records = map(as_record, items)
     return [
         {
             "routine_id": str(r.routine_id),
@@ -1645,20 +1645,17 @@ def _load_routine_states(value: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def load_job_state_into(js: JobState, data: Any) -> None:
-    """
-    Replace the state of ``js`` with a :func:`dump_job_state` document (or the original
-    library's ``{"_type": "JobState", ...}``). Everything is checked and copied before
-    ``js`` changes; its output handler is kept, and it is detached from any running job.
+def _load_job_state(data: Any, receiver: JobState | None) -> JobState:
+    # A new JobState made from a job document; a legacy document takes the flow id, job
+    # id and status it lacks from ``receiver`` (the original kept the receiving JobState's
+    # values), else from a new JobState.
+    from routilux.model._job_state import JobState
 
-    Raises:
-        DeserializationError: ``data`` is malformed; the message gives the bad field's path.
-    """
     legacy = _check_header(data, JOB_STATE_FORMAT, legacy_type="JobState")
     if legacy:
-        # The original kept the receiving JobState's values for keys a document lacks.
-        with js._lock:
-            kept = {"flow_id": js.flow_id, "job_id": js.job_id, "status": str(js.status)}
+        base = receiver if receiver is not None else JobState()
+        with base.lock:
+            kept = {"flow_id": base.flow_id, "job_id": base.job_id, "status": str(base.status)}
         data = {**kept, **data}
     head = _structure(data, _JobStateHead, "")
     limit = head.history_limit
@@ -1669,7 +1666,7 @@ def load_job_state_into(js: JobState, data: Any) -> None:
     get = data.get
     with _gc_paused():
         routine_states = _load_routine_states(get("routine_states", {}))
-        history: Any = _load_history(get("execution_history", []), legacy)
+        history = _load_history(get("execution_history", []), legacy)
         pause_points = _load_object_list(get("pause_points", []), "pause_points")
         pending = _load_pending(get("pending_tasks", []))
         deferred = _load_deferred(get("deferred_events", []))
@@ -1683,37 +1680,44 @@ def load_job_state_into(js: JobState, data: Any) -> None:
     if not 0 <= head.output_handler_failures < 2**62:
         got = head.output_handler_failures
         raise _bad(f"expected an integer >= 0, got {got!r}", "output_handler_failures")
-    # A history longer than its limit keeps the newest records; the rest count as dropped.
-    history = ExecutionHistory(history, limit, js._lock)
-    history.dropped += head.history_dropped
     now = datetime.now()
-    with js._lock:
-        js.flow_id = head.flow_id
-        js.job_id = head.job_id
-        lifecycle.restore(js, head.status)
-        js.current_routine_id = head.current_routine_id
-        js.routine_states = routine_states
-        js._listener = None
-        js._adopt_history(history)
-        js.pause_points = pause_points
-        js.pending_tasks = pending
-        js.deferred_events = deferred
-        js.shared_data = shared_data
-        js.shared_log = shared_log
-        js.output_log = output_log
-        js.failed_tasks = failed
-        js._errors = errors or None
-        js.output_handler_failures = head.output_handler_failures
-        js.checkpoint_seq = head.checkpoint_seq
-        js.metadata = dict(head.metadata)
-        js.checkpoint = dict(head.checkpoint) if head.checkpoint is not None else None
-        js.created_at = head.created_at or now
-        js.updated_at = head.updated_at or now
-        js.history_limit = limit
-        js.execution_tracker = None
-        js._run = None
-        if js._cond is not None:
-            js._cond.notify_all()
+    # A history longer than its limit keeps the newest records; the rest count as dropped.
+    return JobState(
+        flow_id=head.flow_id,
+        job_id=head.job_id,
+        status=head.status,
+        current_routine_id=head.current_routine_id,
+        routine_states=routine_states,
+        execution_history=history,  # type: ignore[arg-type]  # any iterable of records or bookings
+        pause_points=pause_points,
+        pending_tasks=pending,
+        deferred_events=deferred,
+        shared_data=shared_data,
+        shared_log=shared_log,
+        output_log=output_log,
+        metadata=dict(head.metadata),
+        failed_tasks=failed,
+        checkpoint=dict(head.checkpoint) if head.checkpoint is not None else None,
+        created_at=head.created_at or now,
+        updated_at=head.updated_at or now,
+        history_limit=limit,
+        history_dropped=head.history_dropped,
+        output_handler_failures=head.output_handler_failures,
+        checkpoint_seq=head.checkpoint_seq,
+        errors=errors or None,
+    )
+
+
+def load_job_state_into(js: JobState, data: Any) -> None:
+    """
+    Replace the state of ``js`` with a :func:`dump_job_state` document (or the original
+    library's ``{"_type": "JobState", ...}``). Everything is checked and copied before
+    ``js`` changes; its output handler is kept, and it is detached from any running job.
+
+    Raises:
+        DeserializationError: ``data`` is malformed; the message gives the bad field's path.
+    """
+    js.restore_from(_load_job_state(data, js))
 
 
 def load_record_into(record: ExecutionRecord, data: Any) -> None:
@@ -1749,18 +1753,18 @@ def dump_tracker(tracker: ExecutionTracker) -> dict[str, Any]:
         SerializationError: A record holds data that is not JSON (a set, an object...);
             the message gives its path.
     """
-    with tracker._lock:
-        tracker._materialize()
-        executions: dict[str, Any] = tracker._executions
+    with tracker.lock:
         return {
             **_header(_TRACKER_FORMAT),
             "flow_id": tracker.flow_id,
             "routine_executions": {
                 rid: _dump_field(list(records), _sub("routine_executions", rid))
-                for rid, records in executions.items()
+                for rid, records in tracker.routine_executions.items()
             },
-            "event_flow": _dump_field(list(tracker._events), "event_flow"),
-            "performance_metrics": _dump_field(dict(tracker._metrics or {}), "performance_metrics"),
+            "event_flow": _dump_field(list(tracker.event_flow), "event_flow"),
+            "performance_metrics": _dump_field(
+                dict(tracker.performance_metrics), "performance_metrics"
+            ),
         }
 
 
@@ -1775,7 +1779,7 @@ def load_tracker_into(tracker: ExecutionTracker, data: Any) -> None:
     """
     _check_header(data, _TRACKER_FORMAT, legacy_type="ExecutionTracker")
     doc = _structure(data, _TrackerDoc, "")
-    limit = tracker._limit
+    limit = tracker.limit
     executions: dict[str, list[dict[str, Any]]] = {
         rid: (deque(records, maxlen=limit) if limit else list(records))  # type: ignore[misc]
         for rid, records in doc.routine_executions.items()

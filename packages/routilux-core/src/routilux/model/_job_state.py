@@ -322,6 +322,17 @@ class JobState:
         return f"JobState[{self.job_id}:{self.status}]"
 
     @property
+    def lock(self) -> threading.RLock:
+        """
+        The job's lock: every change of the job takes it. Hold it to read several parts of
+        the job as one consistent snapshot (as serializing does); never while waiting for
+        the job, whose handlers need it to make progress.
+
+        .. versionadded:: 0.10
+        """
+        return self._lock
+
+    @property
     def execution_history(self) -> ExecutionHistory:
         """
         The execution history, oldest first: a list-like :class:`ExecutionHistory` of
@@ -859,6 +870,42 @@ class JobState:
         from routilux.codec._serialization import load_job_state_into
 
         load_job_state_into(self, data)
+
+    def restore_from(self, other: JobState) -> None:
+        """
+        Replace this job's state with the state of ``other``, a JobState just built from a
+        document (what :meth:`deserialize` does). Everything :meth:`serialize` writes is
+        taken over from ``other``, not copied, so ``other`` must not be used afterwards.
+        This job keeps its output handler and lets go of its running job, execution
+        tracker and change listener; its waiters are woken.
+
+        .. versionadded:: 0.10
+        """
+        with other._lock:
+            history = ExecutionHistory(other._history, other.history_limit, self._lock)
+            history.dropped = other._history.dropped
+            containers = {name: getattr(other, "_" + name) for name in _LAZY_CONTAINERS}
+        with self._lock:
+            self.flow_id = other.flow_id
+            self.job_id = other.job_id
+            lifecycle.restore(self, other.status)
+            self.current_routine_id = other.current_routine_id
+            self.routine_states = other.routine_states
+            self._listener = None
+            self._adopt_history(history)
+            for name, value in containers.items():
+                setattr(self, "_" + name, value)
+            self._errors = other._errors
+            self.output_handler_failures = other.output_handler_failures
+            self.checkpoint_seq = other.checkpoint_seq
+            self.checkpoint = other.checkpoint
+            self.created_at = other.created_at
+            self._updated_at = other._updated_at
+            self.history_limit = other.history_limit
+            self.execution_tracker = None
+            self._run = None
+            if self._cond is not None:
+                self._cond.notify_all()
 
     def save(self, filepath: str | PathLike[str]) -> None:
         """

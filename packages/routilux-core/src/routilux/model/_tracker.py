@@ -74,6 +74,25 @@ class ExecutionTracker:
         return f"ExecutionTracker[{self.flow_id}]"
 
     @property
+    def lock(self) -> threading.RLock:
+        """
+        The tracker's lock (a job's tracker shares the job's): hold it to read the records
+        as one consistent snapshot, as serializing does.
+
+        .. versionadded:: 0.10
+        """
+        return self._lock
+
+    @property
+    def limit(self) -> int | None:
+        """
+        The most records kept per list (the most recent), or ``None`` for all.
+
+        .. versionadded:: 0.10
+        """
+        return self._limit
+
+    @property
     def performance_metrics(self) -> dict[str, Any]:
         """
         Reserved for summary metrics (kept empty, as in the original).
