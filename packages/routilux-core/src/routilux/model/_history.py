@@ -78,7 +78,7 @@ class ExecutionRecord:
         """
         Fill this record from :meth:`serialize` output (the argument is not changed).
         """
-        from routilux.codec._serialization import load_record_into
+        from routilux.codec._history import load_record_into
 
         load_record_into(self, data)
 

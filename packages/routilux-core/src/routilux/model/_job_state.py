@@ -137,7 +137,7 @@ class ErrorRecord:
         """
         Return the record as plain JSON-able data (as a job document holds it).
         """
-        from routilux.codec._serialization import dump_error_record
+        from routilux.codec._job_states import dump_error_record
 
         return dump_error_record(self)
 
@@ -856,7 +856,7 @@ class JobState:
         Return the job as plain JSON-able data (everything but the output handler and
         the live runtime objects).
         """
-        from routilux.codec._serialization import dump_job_state
+        from routilux.codec._job_states import dump_job_state
 
         return dump_job_state(self)
 
@@ -867,7 +867,7 @@ class JobState:
         Raises:
             DeserializationError: ``data`` is malformed; the message gives the bad field's path.
         """
-        from routilux.codec._serialization import load_job_state_into
+        from routilux.codec._job_states import load_job_state_into
 
         load_job_state_into(self, data)
 

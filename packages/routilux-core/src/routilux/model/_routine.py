@@ -389,7 +389,7 @@ class Routine:
         Return the routine as data: its registered type name, config, error handler,
         slots and events.
         """
-        from routilux.codec._serialization import dump_routine
+        from routilux.codec._routines import dump_routine
 
         return dump_routine(self)
 
@@ -398,6 +398,6 @@ class Routine:
         Restore config, error handler, slots and events from :meth:`serialize` output.
         ``data`` is not changed.
         """
-        from routilux.codec._serialization import load_routine_into
+        from routilux.codec._routines import load_routine_into
 
         load_routine_into(self, data)

@@ -324,7 +324,7 @@ class ExecutionTracker:
         Raises:
             SerializationError: A record holds data that is not JSON; the message gives its path.
         """
-        from routilux.codec._serialization import dump_tracker
+        from routilux.codec._tracker import dump_tracker
 
         return dump_tracker(self)
 
@@ -336,6 +336,6 @@ class ExecutionTracker:
         Raises:
             DeserializationError: ``data`` is malformed.
         """
-        from routilux.codec._serialization import load_tracker_into
+        from routilux.codec._tracker import load_tracker_into
 
         load_tracker_into(self, data)
