@@ -1,6 +1,8 @@
 """
-Connections as documents (``routilux.connection``): source and target routine ids, event
-and slot names, and the parameter mapping.
+Connections as documents (``routilux.connection``).
+
+A connection is written as its source and target routine ids, event and slot names, and
+its parameter mapping.
 """
 
 from __future__ import annotations

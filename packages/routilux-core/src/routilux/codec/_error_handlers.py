@@ -1,6 +1,8 @@
 """
-Error handlers as documents (``routilux.error_handler``): strategy, retry settings and
-retryable exception classes by registered name.
+Error handlers as documents (``routilux.error_handler``).
+
+An error handler is written as its strategy, retry settings and retryable exception
+classes by registered name.
 """
 
 from __future__ import annotations

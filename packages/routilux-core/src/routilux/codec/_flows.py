@@ -1,6 +1,8 @@
 """
-Flows as documents (``routilux.flow``): the settings, the routines by flow routine id and
-the connections between them; never any job state.
+Flows as documents (``routilux.flow``): settings, routines and connections.
+
+A flow is written as its settings, its routines by flow routine id and the connections
+between them; never any job state.
 """
 
 from __future__ import annotations

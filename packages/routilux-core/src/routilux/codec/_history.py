@@ -1,7 +1,8 @@
 """
-A job's big lists as document data: the execution history and the logs. These are the
-hot loops of writing and reading a big job: plain cases are copied in a few C-level
-passes; anything else takes the careful path, which reports errors with their paths.
+A job's big lists as document data: its execution history and its logs.
+
+These are the hot loops of writing and reading a big job: plain cases are copied in a few
+C-level passes; anything else takes the careful path, which reports errors with their paths.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """
-Jobs as documents (``routilux.job_state``): everything a JobState holds but its live
-objects (output handler, locks, threads, execution tracker).
+Jobs as documents (``routilux.job_state``).
+
+A job is written as everything its JobState holds but its live objects (output handler,
+locks, threads, execution tracker).
 """
 
 from __future__ import annotations

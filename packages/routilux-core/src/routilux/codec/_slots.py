@@ -1,6 +1,8 @@
 """
-Slots as documents (``routilux.slot``), and the handler and merge strategy of a slot as
-document data: a method of the slot's routine by name, anything else by registered name.
+Slots as documents (``routilux.slot``), with their handlers and merge strategies by name.
+
+A handler that is a method of the slot's routine is written as the method's name; any
+other handler or merge strategy callable by its registered name.
 """
 
 from __future__ import annotations

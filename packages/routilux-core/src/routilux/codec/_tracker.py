@@ -1,6 +1,8 @@
 """
-Execution trackers as documents (``routilux.execution_tracker``): the flow id, activation
-records by routine id, emitted events and performance metrics.
+Execution trackers as documents (``routilux.execution_tracker``).
+
+A tracker is written as its flow id, activation records by routine id, emitted events and
+performance metrics.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """
-Checked deep copies of JSON-like values, for writing and for loading documents, and the
-paths and short descriptions that errors about them give.
+Checked deep copies of JSON-like values, and the paths and texts of errors about them.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """
-The callable registry: stable names for the handlers, merge strategies and config values
-a flow document refers to.
+The callable registry: stable names for the callables a flow document refers to.
 
-A module-level function (or class) is named ``module:qualname`` the first time it is
-serialized; anything else must be registered by name. Loading resolves a name only here:
-nothing a document names is imported.
+Handlers, merge strategies and config values are written by these names. A module-level
+function (or class) is named ``module:qualname`` the first time it is serialized; anything
+else must be registered by name. Loading resolves a name only here: nothing a document
+names is imported.
 """
 
 from __future__ import annotations

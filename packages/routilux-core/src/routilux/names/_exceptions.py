@@ -1,10 +1,10 @@
 """
-The exception registry: stable names for the exception classes of
-``ErrorHandler.retryable_exceptions``.
+The exception registry: stable names for retryable exception classes.
 
-Built-in exceptions are known by their own names (``"ValueError"``) and routilux's as
-``"routilux.<Name>"``; others are named ``module:qualname`` the first time they are
-serialized, or registered by name. Loading resolves a name only here.
+``ErrorHandler.retryable_exceptions`` are written by these names. Built-in exceptions are
+known by their own names (``"ValueError"``) and routilux's as ``"routilux.<Name>"``; others
+are named ``module:qualname`` the first time they are serialized, or registered by name.
+Loading resolves a name only here.
 """
 
 from __future__ import annotations
