@@ -285,9 +285,12 @@ def run_storm(
                 report.problems.append(f"{js!r} completed with {running} handler(s) running")
             _, delivered = ledger.snapshot(jid)
             if delivered != expected_deliveries(fanout):
+                with life.lock:
+                    seen = list(life.statuses[jid])
                 report.problems.append(
                     f"{js!r} completed, yet delivered {sorted(delivered.items())} "
-                    f"(expected each of {fanout} items once)\n{describe(js)}"
+                    f"(expected each of {fanout} items once; statuses {seen}; "
+                    f"{job.resumes} resumes, {job.retries} retries)\n{describe(js)}"
                 )
         found = check_job(ledger, js, lossy=job.cancelled)
         if found and len(report.problems) < 20:

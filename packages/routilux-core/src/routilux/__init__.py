@@ -124,7 +124,7 @@ def __getattr__(name: str) -> Any:
         return import_module("routilux.lifecycle")
     if name[:1].isupper():
         from routilux.exceptions import UnknownRoutineTypeError
-        from routilux.names._registry import get_routine_class
+        from routilux.names._routines import get_routine_class
 
         try:
             return get_routine_class(name)

@@ -15,7 +15,7 @@ from routilux.model._job_state import (
     JobStateChange,
     JobStatus,
 )
-from routilux.names._registry import register_serializable
+from routilux.names._routines import register_serializable
 
 
 __all__ = [

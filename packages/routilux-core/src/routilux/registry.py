@@ -1,12 +1,12 @@
 """
 The routine registry: stable type names for Routine classes.
 
-The public path of :mod:`routilux.names._registry`.
+The public path of :mod:`routilux.names._routines`.
 """
 
 from __future__ import annotations
 
-from routilux.names._registry import (
+from routilux.names._routines import (
     ENTRY_POINT_GROUP,
     get_routine_class,
     is_registered,

@@ -38,7 +38,7 @@ def _registry_getattr(module: str, names: Sequence[str]) -> Callable[[str], Any]
 
     def __getattr__(name: str) -> Any:
         if name in exported:
-            from routilux.names._registry import _resolve_exported_routine
+            from routilux.names._routines import _resolve_exported_routine
 
             return _resolve_exported_routine(name)
         msg = f"module {module!r} has no attribute {name!r} (it provides {', '.join(names)})"

@@ -214,7 +214,7 @@ def _import_file(path: str) -> None:
 def _human_input() -> Any:
     # HumanInput comes from routilux-stdlib through the registry (core never imports it).
     from routilux.exceptions import UnknownRoutineTypeError
-    from routilux.names._registry import get_routine_class
+    from routilux.names._routines import get_routine_class
 
     try:
         cls = get_routine_class("HumanInput")
@@ -443,7 +443,7 @@ def _unregistered_type(data: dict[str, Any], path: str) -> str | None:
     # under it, else None.
     from routilux.codec._values import format_path
     from routilux.exceptions import UnknownRoutineTypeError
-    from routilux.names._registry import get_routine_class
+    from routilux.names._routines import get_routine_class
 
     routines = data.get("routines")
     for rid, spec in routines.items() if isinstance(routines, dict) else ():
@@ -768,7 +768,7 @@ def _cmd_testcase(args: argparse.Namespace) -> int:
 
 
 def _cmd_routines(args: argparse.Namespace) -> int:
-    from routilux.names._registry import list_routines
+    from routilux.names._routines import list_routines
 
     rows: list[dict[str, Any]] = []
     for name, cls in sorted(list_routines().items()):

@@ -1,25 +1,32 @@
 """
-Checked deep copies of JSON-like values, for writing and for loading documents.
+Checked deep copies of JSON-like values, and the paths and texts of errors about them.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from routilux.exceptions import SerializationError
+
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_INT_BITS",
     "BadValue",
     "check_strict",
     "dump_value",
+    "dumps_strict",
     "format_path",
     "load_object",
     "load_value",
     "not_json",
     "sanitize",
+    "show",
+    "subpath",
 ]
 
 MAX_DEPTH = 100
@@ -35,7 +42,8 @@ def _max_int_bits() -> int:
     return int(digits * 3.32) if digits else 1 << 20
 
 
-_MAX_INT_BITS = _max_int_bits()
+MAX_INT_BITS = _max_int_bits()
+"""The widest integer (in bits) a document may hold: one a JSON writer can write."""
 
 
 class BadValue(Exception):
@@ -64,6 +72,26 @@ def format_path(prefix: str, parts: list[str | int]) -> str:
     return out
 
 
+def subpath(path: str, part: str | int) -> str:
+    """
+    Return the path of ``part`` inside ``path`` (``subpath("a", 0)`` is ``"a[0]"``).
+    """
+    return format_path(path, [part])
+
+
+def show(value: Any, limit: int) -> str:
+    """
+    Return ``repr(value)`` cut to ``limit`` characters, for error messages; it never
+    raises (a hostile document may hold values whose repr fails: a 5,000-digit int, lists
+    nested past the recursion limit).
+    """
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - any failure of repr just gets a neutral description
+        text = f"<unprintable {type(value).__name__}>"
+    return text[:limit]
+
+
 def _too_deep() -> BadValue:
     return BadValue(f"containers nested more than {MAX_DEPTH} levels deep")
 
@@ -82,7 +110,7 @@ def load_value(value: Any, depth: int = 0) -> Any:
     if t is str or t is float or t is bool or value is None:
         return value
     if t is int:
-        if value.bit_length() > _MAX_INT_BITS:
+        if value.bit_length() > MAX_INT_BITS:
             raise BadValue(f"integer too large ({value.bit_length()} bits)")
         return value
     if t is dict:
@@ -233,7 +261,7 @@ def _strict(value: Any, on_bad: Callable[[Any, str], Any], depth: int = 0) -> An
     if t is str or t is bool or value is None:
         return value
     if t is int:
-        if value.bit_length() > _MAX_INT_BITS:
+        if value.bit_length() > MAX_INT_BITS:
             return on_bad(value, f"integer too large ({value.bit_length()} bits)")
         return value
     if t is float:
@@ -282,3 +310,25 @@ def sanitize(value: Any) -> Any:
     naming it: for the last record of a job that failed because its data cannot be written.
     """
     return _strict(value, _placeholder)
+
+
+def dumps_strict(data: Any, what: str = "") -> str:
+    """
+    Return ``data`` (plain JSON data) as compact strict JSON text (RFC 8259: no NaN or
+    Infinity, which standard parsers refuse), as job stores write it.
+
+    Raises:
+        SerializationError: A value cannot be written; the message gives its path under
+            ``what``.
+    """
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        try:
+            check_strict(data)
+        except BadValue as bad:
+            where = format_path(what, bad.parts)
+            msg = f"cannot write {where or 'the value'}: {bad.reason}"
+            raise SerializationError(msg, path=where) from None
+        msg = f"cannot write {what or 'the value'} as JSON: {exc}"
+        raise SerializationError(msg, path=what) from None

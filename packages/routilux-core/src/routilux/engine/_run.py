@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from routilux._util._log import bind, is_enabled, logger, repr_of, text_of
-from routilux.codec._serialization import dump_job_state
+from routilux.codec._job_states import dump_job_state
 from routilux.engine import _async
 from routilux.exceptions import JobStateError, SerializationError
 from routilux.model import _lifecycle as lifecycle

@@ -79,7 +79,7 @@ class Connection:
         """
         Return the connection as data: routine ids, event and slot names, mapping.
         """
-        from routilux.codec._serialization import dump_connection
+        from routilux.codec._connections import dump_connection
 
         return dump_connection(self)
 
@@ -88,6 +88,6 @@ class Connection:
         Read the ids and names of :meth:`serialize` output; the ends are bound by
         ``Flow.deserialize``. ``data`` is not changed.
         """
-        from routilux.codec._serialization import load_connection_into
+        from routilux.codec._connections import load_connection_into
 
         load_connection_into(self, data)

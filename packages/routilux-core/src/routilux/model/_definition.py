@@ -331,7 +331,7 @@ class FlowDefinition:
         """
         Return the flow's definition as plain JSON-able data (no job state).
         """
-        from routilux.codec._serialization import dump_flow
+        from routilux.codec._flows import dump_flow
 
         return dump_flow(self)
 
@@ -344,7 +344,7 @@ class FlowDefinition:
         Raises:
             DeserializationError: ``data`` is malformed or names an unknown type.
         """
-        from routilux.codec._serialization import load_flow_into
+        from routilux.codec._flows import load_flow_into
 
         load_flow_into(self, data)
 

@@ -233,7 +233,7 @@ class ErrorHandler:
         """
         Return the handler's settings as data (exception classes by registered name).
         """
-        from routilux.codec._serialization import dump_error_handler
+        from routilux.codec._error_handlers import dump_error_handler
 
         return dump_error_handler(self)
 
@@ -241,6 +241,6 @@ class ErrorHandler:
         """
         Restore the settings from :meth:`serialize` output; ``data`` is not changed.
         """
-        from routilux.codec._serialization import load_error_handler_into
+        from routilux.codec._error_handlers import load_error_handler_into
 
         load_error_handler_into(self, data)

@@ -57,7 +57,7 @@ class Event:
         """
         Return the event as data: name and ``output_params`` (connections belong to the flow).
         """
-        from routilux.codec._serialization import dump_event
+        from routilux.codec._routines import dump_event
 
         return dump_event(self)
 
@@ -65,7 +65,7 @@ class Event:
         """
         Restore name and ``output_params`` from :meth:`serialize` output.
         """
-        from routilux.codec._serialization import load_event_into
+        from routilux.codec._routines import load_event_into
 
         load_event_into(self, data)
 

@@ -17,7 +17,7 @@ import attrs
 if TYPE_CHECKING:
     from routilux.model._job_state import JobState
 
-__all__ = ["ExecutionHistory", "ExecutionRecord"]
+__all__ = ["Booking", "ExecutionHistory", "ExecutionRecord", "as_record"]
 
 
 @attrs.define(eq=False, repr=False, init=False)
@@ -78,7 +78,7 @@ class ExecutionRecord:
         """
         Fill this record from :meth:`serialize` output (the argument is not changed).
         """
-        from routilux.codec._serialization import load_record_into
+        from routilux.codec._history import load_record_into
 
         load_record_into(self, data)
 
@@ -90,7 +90,7 @@ epoch float (booked live) or a datetime (loaded from a document)."""
 _fromtimestamp = datetime.fromtimestamp
 
 
-def _as_record(item: ExecutionRecord | Booking) -> ExecutionRecord:
+def as_record(item: ExecutionRecord | Booking) -> ExecutionRecord:
     """
     Return ``item`` as an :class:`ExecutionRecord` (a booking becomes a new record).
     """
@@ -147,7 +147,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         # The JobState whose change listener hears about public changes: set by the job
         # only while it has a listener (so a job and its history make no reference cycle).
         self._owner: JobState | None = None
-        items: Any = records._raw() if isinstance(records, ExecutionHistory) else records
+        items: Any = records.entries() if isinstance(records, ExecutionHistory) else records
         self._items: Any = []
         if maxlen is None:
             self._items = list(items)
@@ -156,8 +156,14 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
 
     # -- the scheduler's side ---------------------------------------------------------
 
-    def _raw(self) -> list[ExecutionRecord | Booking]:
-        # A copy of the stored items, records and bookings as they are (for serialization).
+    def entries(self) -> list[ExecutionRecord | Booking]:
+        """
+        Return the stored entries as they are, oldest first (a new list): records, and
+        the bookings no one has read yet (:func:`as_record` turns one into its record).
+        Serializers read these, so that writing a job does not make a record per booking.
+
+        .. versionadded:: 0.10
+        """
         with self._lock:
             return list(self._items)
 
@@ -165,7 +171,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         # With the lock held.
         item = self._items[index]
         if item.__class__ is tuple:
-            item = self._items[index] = _as_record(item)
+            item = self._items[index] = as_record(item)
         return item  # type: ignore[no-any-return]
 
     def _records(self) -> list[ExecutionRecord]:
@@ -173,7 +179,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         items = self._items
         for i, item in enumerate(items):
             if item.__class__ is tuple:
-                items[i] = _as_record(item)
+                items[i] = as_record(item)
         return list(items)
 
     def _before(self) -> list[ExecutionRecord] | None:

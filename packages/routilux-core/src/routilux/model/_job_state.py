@@ -137,7 +137,7 @@ class ErrorRecord:
         """
         Return the record as plain JSON-able data (as a job document holds it).
         """
-        from routilux.codec._serialization import dump_error_record
+        from routilux.codec._job_states import dump_error_record
 
         return dump_error_record(self)
 
@@ -320,6 +320,17 @@ class JobState:
 
     def __repr__(self) -> str:
         return f"JobState[{self.job_id}:{self.status}]"
+
+    @property
+    def lock(self) -> threading.RLock:
+        """
+        The job's lock: every change of the job takes it. Hold it to read several parts of
+        the job as one consistent snapshot (as serializing does); never while waiting for
+        the job, whose handlers need it to make progress.
+
+        .. versionadded:: 0.10
+        """
+        return self._lock
 
     @property
     def execution_history(self) -> ExecutionHistory:
@@ -845,7 +856,7 @@ class JobState:
         Return the job as plain JSON-able data (everything but the output handler and
         the live runtime objects).
         """
-        from routilux.codec._serialization import dump_job_state
+        from routilux.codec._job_states import dump_job_state
 
         return dump_job_state(self)
 
@@ -856,9 +867,45 @@ class JobState:
         Raises:
             DeserializationError: ``data`` is malformed; the message gives the bad field's path.
         """
-        from routilux.codec._serialization import load_job_state_into
+        from routilux.codec._job_states import load_job_state_into
 
         load_job_state_into(self, data)
+
+    def restore_from(self, other: JobState) -> None:
+        """
+        Replace this job's state with the state of ``other``, a JobState just built from a
+        document (what :meth:`deserialize` does). Everything :meth:`serialize` writes is
+        taken over from ``other``, not copied, so ``other`` must not be used afterwards.
+        This job keeps its output handler and lets go of its running job, execution
+        tracker and change listener; its waiters are woken.
+
+        .. versionadded:: 0.10
+        """
+        with other._lock:
+            history = ExecutionHistory(other._history, other.history_limit, self._lock)
+            history.dropped = other._history.dropped
+            containers = {name: getattr(other, "_" + name) for name in _LAZY_CONTAINERS}
+        with self._lock:
+            self.flow_id = other.flow_id
+            self.job_id = other.job_id
+            lifecycle.restore(self, other.status)
+            self.current_routine_id = other.current_routine_id
+            self.routine_states = other.routine_states
+            self._listener = None
+            self._adopt_history(history)
+            for name, value in containers.items():
+                setattr(self, "_" + name, value)
+            self._errors = other._errors
+            self.output_handler_failures = other.output_handler_failures
+            self.checkpoint_seq = other.checkpoint_seq
+            self.checkpoint = other.checkpoint
+            self.created_at = other.created_at
+            self._updated_at = other._updated_at
+            self.history_limit = other.history_limit
+            self.execution_tracker = None
+            self._run = None
+            if self._cond is not None:
+                self._cond.notify_all()
 
     def save(self, filepath: str | PathLike[str]) -> None:
         """

@@ -4,7 +4,7 @@ Routine: a workflow node that declares input slots and output events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from routilux.exceptions import DuplicateNameError, EventNotFoundError, ExecutionContextError
@@ -154,6 +154,40 @@ class Routine:
         """
         return self._events.get(name)
 
+    def get_slots(self) -> dict[str, Slot]:
+        """
+        Return the routine's slots by name, in the order they were declared (a new dict).
+
+        .. versionadded:: 0.10
+        """
+        return dict(self._slots)
+
+    def get_events(self) -> dict[str, Event]:
+        """
+        Return the routine's events by name, in the order they were declared (a new dict).
+
+        .. versionadded:: 0.10
+        """
+        return dict(self._events)
+
+    def get_id(self) -> str:
+        """
+        Return the routine's id: the flow routine id it was added under, or the generated
+        unique id it has before it is added to a flow (``_id`` is the same value).
+
+        .. versionadded:: 0.10
+        """
+        return self._id
+
+    def set_id(self, routine_id: str) -> None:
+        """
+        Give the routine the id a document says it has (what loading a routine does).
+        Adding the routine to a flow gives it the flow routine id instead.
+
+        .. versionadded:: 0.10
+        """
+        self._id = routine_id
+
     # -- config ---------------------------------------------------------------------
 
     def set_config(self, **kwargs: Any) -> None:
@@ -161,6 +195,17 @@ class Routine:
         Update the routine's static configuration.
         """
         self._config.update(kwargs)
+
+    def merge_config(self, config: Mapping[str, Any]) -> None:
+        """
+        Merge ``config`` into the routine's configuration as it is: what loading a
+        document does. Unlike :meth:`set_config`, which a subclass may override to check
+        what it is given, this takes any string key; a class checks a loaded config in
+        its ``deserialize_config`` hook instead.
+
+        .. versionadded:: 0.10
+        """
+        self._config.update(config)
 
     def get_config(self, key: str, default: Any = None) -> Any:
         """
@@ -344,7 +389,7 @@ class Routine:
         Return the routine as data: its registered type name, config, error handler,
         slots and events.
         """
-        from routilux.codec._serialization import dump_routine
+        from routilux.codec._routines import dump_routine
 
         return dump_routine(self)
 
@@ -353,6 +398,6 @@ class Routine:
         Restore config, error handler, slots and events from :meth:`serialize` output.
         ``data`` is not changed.
         """
-        from routilux.codec._serialization import load_routine_into
+        from routilux.codec._routines import load_routine_into
 
         load_routine_into(self, data)

@@ -135,7 +135,7 @@ class Slot:
         Raises:
             SerializationError: The handler or merge strategy is a lambda or closure.
         """
-        from routilux.codec._serialization import dump_slot
+        from routilux.codec._slots import dump_slot
 
         return dump_slot(self)
 
@@ -144,7 +144,7 @@ class Slot:
         Restore name, merge strategy and handler from :meth:`serialize` output; ``data``
         is not changed and nothing it names is imported.
         """
-        from routilux.codec._serialization import load_slot_into
+        from routilux.codec._slots import load_slot_into
 
         load_slot_into(self, data)
 

@@ -74,6 +74,25 @@ class ExecutionTracker:
         return f"ExecutionTracker[{self.flow_id}]"
 
     @property
+    def lock(self) -> threading.RLock:
+        """
+        The tracker's lock (a job's tracker shares the job's): hold it to read the records
+        as one consistent snapshot, as serializing does.
+
+        .. versionadded:: 0.10
+        """
+        return self._lock
+
+    @property
+    def limit(self) -> int | None:
+        """
+        The most records kept per list (the most recent), or ``None`` for all.
+
+        .. versionadded:: 0.10
+        """
+        return self._limit
+
+    @property
     def performance_metrics(self) -> dict[str, Any]:
         """
         Reserved for summary metrics (kept empty, as in the original).
@@ -305,7 +324,7 @@ class ExecutionTracker:
         Raises:
             SerializationError: A record holds data that is not JSON; the message gives its path.
         """
-        from routilux.codec._serialization import dump_tracker
+        from routilux.codec._tracker import dump_tracker
 
         return dump_tracker(self)
 
@@ -317,6 +336,6 @@ class ExecutionTracker:
         Raises:
             DeserializationError: ``data`` is malformed.
         """
-        from routilux.codec._serialization import load_tracker_into
+        from routilux.codec._tracker import load_tracker_into
 
         load_tracker_into(self, data)

@@ -1,232 +1,281 @@
 """
-The routine registry: stable type names for Routine classes.
+The generic name registry behind routine types, callables and exception classes.
 
-A name maps to a class either by explicit registration (:func:`register_routine`) or
-through the ``routilux.routines`` entry-point group of an installed distribution. The
-name is what a serialized flow stores; loading a flow resolves names only here, so a
-document can never make routilux import a module it names.
+A :class:`Registry` maps stable names to objects of one kind and back. A kind with an
+entry-point group also knows the names installed distributions declare there, and loads
+each one the first time it is asked for; nothing else is ever imported to resolve a name.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
+import sys
 import threading
-import warnings
+import types
 from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, final
 
-from routilux.exceptions import RegistryError, RoutiluxWarning, UnknownRoutineTypeError
-from routilux.model._routine import Routine
+from routilux.exceptions import RegistryError
 
 
-__all__ = [
-    "ENTRY_POINT_GROUP",
-    "get_routine_class",
-    "is_registered",
-    "list_routines",
-    "register_routine",
-    "register_serializable",
-    "routine_type_name",
-    "unregister_routine",
-]
+__all__ = ["Registry", "describe", "module_level_name"]
 
-ENTRY_POINT_GROUP = "routilux.routines"
-"""The entry-point group routine packages declare their routines in (``name = "module:Class"``)."""
-
-_R = TypeVar("_R", bound=type[Routine])
-
-_lock = threading.RLock()
-_by_name: dict[str, type[Routine]] = {}
-_by_class: dict[type[Routine], str] = {}
-_all_entry_points_loaded = False
+_T = TypeVar("_T")
 
 
-def _add(name: str, cls: object, origin: str) -> type[Routine]:
-    if not (isinstance(cls, type) and issubclass(cls, Routine)):
-        msg = f"only Routine subclasses can be registered, got {cls!r} ({origin})"
-        raise RegistryError(msg)
-    label: object = name
-    if not isinstance(label, str) or not name:
-        msg = f"a routine type name must be a non-empty string, got {name!r}"
-        raise RegistryError(msg)
-    with _lock:
-        existing = _by_name.get(name)
-        if existing is not None and existing is not cls:
-            msg = (
-                f"routine type name {name!r} is taken by "
-                f"{existing.__module__}.{existing.__qualname__}; "
-                f"cannot register {cls.__module__}.{cls.__qualname__} under it ({origin})"
-            )
+def describe(obj: object) -> str:
+    """
+    Return ``module.qualname`` of ``obj`` when it has both, else its ``repr`` (for messages).
+    """
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if module and qualname:
+        return f"{module}.{qualname}"
+    return repr(obj)
+
+
+def module_level_name(obj: object) -> str | None:
+    """
+    Return ``module:qualname`` when ``obj`` (a function, a builtin or a class) really is
+    reachable under that name in its imported module, else ``None``: lambdas, closures,
+    local functions, bound methods and instances have no such name.
+    """
+    if isinstance(obj, types.MethodType):
+        return None
+    if not (inspect.isfunction(obj) or inspect.isbuiltin(obj) or isinstance(obj, type)):
+        return None
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    target: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        if target is None:
+            return None
+        target = inspect.getattr_static(target, part, None)
+        if isinstance(target, (staticmethod, classmethod)):
+            target = target.__func__
+    if target is not obj:
+        return None
+    return f"{module}:{qualname}"
+
+
+def _same(existing: object, obj: object) -> bool:
+    if existing is obj:
+        return True
+    try:
+        return bool(existing == obj)
+    except Exception:  # noqa: BLE001 - an odd __eq__ only means "not the same"
+        return False
+
+
+@final
+class Registry(Generic[_T]):
+    """
+    Stable names for objects of one kind, and the objects by name.
+
+    Every method is thread-safe. An object may have several names; :meth:`name_of` gives
+    the first it was registered under. Registering an object again under its name is
+    harmless; another object under a taken name is an error.
+
+    Args:
+        kind: What a name names, for messages (``"routine type"``, ``"callable"``).
+        accepts: Tells whether an object may be registered.
+        accepted: What ``accepts`` lets in, for messages (``"Routine subclasses"``).
+        missing: Builds the error :meth:`require` raises for a name nothing is registered
+            or declared under.
+        group: The entry-point group in which distributions declare names
+            (``name = "module:attr"``), or ``None``.
+        on_add: Called after each registration (without the registry's lock held) with
+            the name and the object.
+    """
+
+    __slots__ = (
+        "_accepted",
+        "_accepts",
+        "_all_declared",
+        "_by_name",
+        "_lock",
+        "_missing",
+        "_names",
+        "_names_by_id",
+        "_on_add",
+        "group",
+        "kind",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        accepts: Callable[[object], bool],
+        accepted: str,
+        missing: Callable[[object], RegistryError],
+        group: str | None = None,
+        on_add: Callable[[str, _T], None] | None = None,
+    ) -> None:
+        #: What a name names, for messages.
+        self.kind = kind
+        #: The entry-point group in which distributions declare names, or ``None``.
+        self.group = group
+        self._accepts = accepts
+        self._accepted = accepted
+        self._missing = missing
+        self._on_add = on_add
+        self._lock = threading.RLock()
+        self._by_name: dict[str, _T] = {}
+        # The other way: by the object itself, or by identity for an unhashable object.
+        self._names: dict[Any, str] = {}
+        self._names_by_id: dict[int, tuple[Any, str]] = {}
+        self._all_declared = False
+
+    def __repr__(self) -> str:
+        return f"Registry[{self.kind}]"
+
+    def check(self, obj: object, origin: str = "") -> _T:
+        """
+        Return ``obj`` if it is of this registry's kind.
+
+        Raises:
+            RegistryError: It is not (the message names ``origin`` when given).
+        """
+        if not self._accepts(obj):
+            where = f" ({origin})" if origin else ""
+            msg = f"only {self._accepted} can be registered, got {obj!r}{where}"
             raise RegistryError(msg)
-        _by_name[name] = cls
-        _by_class.setdefault(cls, name)
-    from routilux.plugins._manager import notify_loaded_plugins
+        return obj  # type: ignore[return-value]  # checked by ``accepts``
 
-    notify_loaded_plugins("routilux_routine_registered", name=name, routine_class=cls)
-    return cls
+    def add(self, name: str, obj: object, origin: str = "") -> _T:
+        """
+        Register ``obj`` under ``name`` and return it. An object equal to the one already
+        registered under ``name`` replaces it.
 
+        Args:
+            origin: Where the registration comes from, for messages
+                (``"register_routine"``, ``"entry point 'pkg.mod:Cls'"``).
 
-@overload
-def register_routine(cls: _R, *, name: str | None = None) -> _R: ...
+        Raises:
+            RegistryError: ``obj`` is not of this kind, ``name`` is not a non-empty
+                string, or another object is registered under ``name``.
+        """
+        value = self.check(obj, origin)
+        label: object = name
+        if not isinstance(label, str) or not name:
+            msg = f"a {self.kind} name must be a non-empty string, got {name!r}"
+            raise RegistryError(msg)
+        with self._lock:
+            existing = self._by_name.get(name)
+            if existing is not None and not _same(existing, value):
+                where = f" ({origin})" if origin else ""
+                msg = (
+                    f"{self.kind} name {name!r} is taken by {describe(existing)}; "
+                    f"cannot register {describe(value)} under it{where}"
+                )
+                raise RegistryError(msg)
+            self._by_name[name] = value
+            self._remember(value, name)
+        if self._on_add is not None:
+            self._on_add(name, value)
+        return value
 
-
-@overload
-def register_routine(cls: None = None, *, name: str | None = None) -> Callable[[_R], _R]: ...
-
-
-def register_routine(cls: _R | None = None, *, name: str | None = None) -> Any:
-    """
-    Register a Routine subclass under ``name`` (its class name by default).
-
-    Use as ``register_routine(MyRoutine)``, ``@register_routine`` or
-    ``@register_routine(name="acme.MyRoutine")``. Registering the same class again is
-    harmless; another class under a taken name is an error.
-
-    Raises:
-        RegistryError: The name is taken by another class, or ``cls`` is not a Routine.
-    """
-
-    def decorate(c: _R) -> _R:
-        _add(name or c.__name__, c, "register_routine")
-        return c
-
-    if cls is None:
-        return decorate
-    return decorate(cls)
-
-
-def unregister_routine(name: str) -> None:
-    """
-    Forget the class registered under ``name`` (mostly for tests).
-    """
-    with _lock:
-        cls = _by_name.pop(name, None)
-        if cls is not None and _by_class.get(cls) == name:
-            del _by_class[cls]
-            for other, c in _by_name.items():
-                if c is cls:
-                    _by_class[cls] = other
+    def remove(self, name: str) -> None:
+        """
+        Forget the object registered under ``name`` (nothing happens when there is none).
+        Its other names, if any, stay.
+        """
+        with self._lock:
+            obj = self._by_name.pop(name, None)
+            if obj is None or self._name_locked(obj) != name:
+                return
+            try:
+                del self._names[obj]
+            except TypeError:
+                del self._names_by_id[id(obj)]
+            for other, value in self._by_name.items():
+                if value is obj:
+                    self._remember(obj, other)
                     break
 
+    def get(self, name: object) -> _T | None:
+        """
+        Return the object registered under ``name``, loading the entry point declared
+        under it in :attr:`group` when needed; ``None`` when there is neither.
+        """
+        if not isinstance(name, str):
+            return None
+        with self._lock:
+            obj = self._by_name.get(name)
+        if obj is None and self.group is not None and name:
+            for ep in importlib.metadata.entry_points(group=self.group, name=name):
+                return self.add(name, ep.load(), f"entry point {ep.value!r}")
+        return obj
 
-def _load_entry_point(name: str) -> type[Routine] | None:
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        return _add(name, ep.load(), f"entry point {ep.value!r}")
-    return None
+    def require(self, name: object) -> _T:
+        """
+        Return the object registered (or declared) under ``name``.
 
+        Raises:
+            RegistryError: There is none (the error the registry was made with).
+        """
+        obj = self.get(name)
+        if obj is None:
+            raise self._missing(name)
+        return obj
 
-def get_routine_class(name: str) -> type[Routine]:
-    """
-    Return the class registered under ``name``, loading it from the ``routilux.routines``
-    entry points when needed.
+    def name_of(self, obj: object) -> str | None:
+        """
+        Return the name ``obj`` was first registered under, or ``None`` (declared entry
+        points that were not loaded yet are not looked at).
+        """
+        with self._lock:
+            return self._name_locked(obj)
 
-    Raises:
-        UnknownRoutineTypeError: No class is registered or declared under ``name``.
-    """
-    with _lock:
-        cls = _by_name.get(name)
-    if cls is not None:
-        return cls
-    if isinstance(name, str) and name:
-        loaded = _load_entry_point(name)
-        if loaded is not None:
-            return loaded
-    msg = (
-        f"no routine class is registered under {name!r} (class not found in registry); "
-        "register it with "
-        "routilux.registry.register_routine or install the package that declares it "
-        f"in the {ENTRY_POINT_GROUP!r} entry-point group"
-    )
-    raise UnknownRoutineTypeError(msg, name=str(name))
+    @property
+    def all_declared_loaded(self) -> bool:
+        """
+        Whether :meth:`as_dict` has loaded every entry point of :attr:`group`.
+        """
+        return self._all_declared
 
+    def load_declared(self, wanted: Callable[[str], bool]) -> None:
+        """
+        Load the entry points of :attr:`group` whose module ``wanted`` accepts and whose
+        names are not registered yet.
+        """
+        if self.group is None:
+            return
+        for ep in importlib.metadata.entry_points(group=self.group):
+            if not wanted(ep.module):
+                continue
+            with self._lock:
+                known = ep.name in self._by_name
+            if not known:
+                self.add(ep.name, ep.load(), f"entry point {ep.value!r}")
 
-def is_registered(name: str) -> bool:
-    """
-    Tell whether ``name`` resolves to a routine class (registered or declared).
-    """
-    try:
-        get_routine_class(name)
-    except UnknownRoutineTypeError:
-        return False
-    return True
+    def as_dict(self) -> dict[str, _T]:
+        """
+        Return every object by name (a new dict), loading all the declared entry points.
+        """
+        self.load_declared(lambda _module: True)
+        self._all_declared = True
+        with self._lock:
+            return dict(self._by_name)
 
+    def _remember(self, obj: _T, name: str) -> None:
+        # With the lock held: ``name`` becomes the name of ``obj`` unless it has one.
+        try:
+            self._names.setdefault(obj, name)
+        except TypeError:  # unhashable: by identity
+            self._names_by_id.setdefault(id(obj), (obj, name))
 
-def routine_type_name(cls: type[Routine]) -> str | None:
-    """
-    Return the name ``cls`` is registered under, or ``None``.
-    """
-    with _lock:
-        name = _by_class.get(cls)
-    if name is not None or _all_entry_points_loaded:
+    def _name_locked(self, obj: object) -> str | None:
+        try:
+            name = self._names.get(obj)
+        except TypeError:  # unhashable: by identity
+            name = None
+        if name is None:
+            entry = self._names_by_id.get(id(obj))
+            if entry is not None and entry[0] is obj:
+                name = entry[1]
         return name
-    # Only entry points that can declare this class are loaded: those of its own top-level
-    # package (its module is imported already), so other routine packages stay unimported.
-    package = cls.__module__.partition(".")[0]
-    _load_declared(lambda module: module.partition(".")[0] == package)
-    with _lock:
-        return _by_class.get(cls)
-
-
-def _load_declared(wanted: Callable[[str], bool]) -> None:
-    # Load the declared entry points whose module ``wanted`` accepts and that are not
-    # registered yet.
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if not wanted(ep.module):
-            continue
-        with _lock:
-            known = ep.name in _by_name
-        if not known:
-            _add(ep.name, ep.load(), f"entry point {ep.value!r}")
-
-
-def list_routines() -> dict[str, type[Routine]]:
-    """
-    Return every routine class by name, loading all declared entry points.
-    """
-    global _all_entry_points_loaded
-    _load_declared(lambda _module: True)
-    _all_entry_points_loaded = True
-    with _lock:
-        return dict(_by_name)
-
-
-def _resolve_exported_routine(name: str) -> type[Routine]:
-    """
-    Resolve ``from routilux import <Name>`` for routines of other packages (routilux-stdlib).
-
-    Raises:
-        ImportError: No installed package declares a routine of that name.
-    """
-    try:
-        return get_routine_class(name)
-    except UnknownRoutineTypeError:
-        msg = (
-            f"cannot import name {name!r} from 'routilux': it is not part of routilux-core; "
-            "built-in routines come from routilux-stdlib (pip install routilux-stdlib)"
-        )
-        raise ImportError(msg, name=name) from None
-
-
-register_routine(Routine)
-
-
-def register_serializable(cls: type[Any]) -> type[Any]:
-    """
-    Register a Routine subclass under its class name so that flows using it can be loaded.
-
-    Kept for code written against the original library, which registered any serializable
-    class this way; new code uses :func:`register_routine`. Only routines
-    are rebuilt by type name here (everything else in a document is plain data), so another
-    class is returned unchanged with a :class:`~routilux.exceptions.RoutiluxWarning`.
-    """
-    from routilux.model._routine import Routine
-    from routilux.names._registry import register_routine
-
-    if isinstance(cls, type) and issubclass(cls, Routine):
-        return register_routine(cls)
-    msg = (
-        f"register_serializable({cls.__module__}.{cls.__qualname__}): only Routine subclasses "
-        "are rebuilt by type name; this class is not registered (documents hold plain data)"
-    )
-    warnings.warn(msg, RoutiluxWarning, stacklevel=2)
-    return cls

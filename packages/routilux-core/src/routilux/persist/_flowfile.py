@@ -15,13 +15,13 @@ from typing import Any
 
 import attrs
 
-from routilux.codec._serialization import (
-    _ConnectionDoc,
-    _ErrorHandlerDoc,
-    _EventDoc,
-    _FlowDoc,
-    _RoutineDoc,
-    _SlotDoc,
+from routilux.codec._schemas import (
+    ConnectionDoc,
+    ErrorHandlerDoc,
+    EventDoc,
+    FlowDoc,
+    RoutineDoc,
+    SlotDoc,
 )
 from routilux.codec._values import format_path
 from routilux.engine._flow import Flow
@@ -204,12 +204,12 @@ def _names(cls: type) -> frozenset[str]:
 
 
 # The keys each part of a flow document may have: the fields of the document schemas.
-_TOP_KEYS = _names(_FlowDoc) | {"format", "version"}
-_ROUTINE_KEYS = _names(_RoutineDoc)
-_CONNECTION_KEYS = _names(_ConnectionDoc)
-_ERROR_HANDLER_KEYS = _names(_ErrorHandlerDoc)
-_SLOT_KEYS = _names(_SlotDoc)
-_EVENT_KEYS = _names(_EventDoc)
+_TOP_KEYS = _names(FlowDoc) | {"format", "version"}
+_ROUTINE_KEYS = _names(RoutineDoc)
+_CONNECTION_KEYS = _names(ConnectionDoc)
+_ERROR_HANDLER_KEYS = _names(ErrorHandlerDoc)
+_SLOT_KEYS = _names(SlotDoc)
+_EVENT_KEYS = _names(EventDoc)
 
 
 def _unknown(

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 
-from routilux.codec._serialization import dumps_strict
+from routilux.codec._values import dumps_strict
 from routilux.exceptions import (
     ConfigurationError,
     JobNotFoundError,

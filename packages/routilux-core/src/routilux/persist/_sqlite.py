@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from routilux._util._log import logger as log
-from routilux.codec._serialization import dumps_strict
+from routilux.codec._values import dumps_strict
 from routilux.exceptions import JobStoreError
 from routilux.persist._protocols import SETTLED_STATUSES, JobRecord
 from routilux.persist._sql import BaseSqlJobStore

@@ -13,7 +13,7 @@ import psycopg
 import psycopg_pool
 from psycopg.types.json import Jsonb
 
-from routilux.codec._serialization import dumps_strict
+from routilux.codec._values import dumps_strict
 from routilux.exceptions import JobStoreError
 from routilux.persist._sql import BaseSqlJobStore, missing_job
 from routilux.postgres._schema import SCHEMA_VERSION, schema_version

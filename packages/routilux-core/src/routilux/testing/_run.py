@@ -11,7 +11,7 @@ from typing import Any
 from routilux.engine._flow import Flow
 from routilux.exceptions import UnknownRoutineTypeError
 from routilux.model._job_state import JobState
-from routilux.names._registry import get_routine_class
+from routilux.names._routines import get_routine_class
 from routilux.testing._checks import describe_job
 
 
