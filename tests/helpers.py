@@ -4,6 +4,8 @@ Small routines shared by the tests (importable as ``helpers`` thanks to tests/co
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -76,6 +78,25 @@ def chain(flow: Flow, length: int) -> str:
         flow.connect(prev, "out", rid, "input")
         prev = rid
     return prev
+
+
+def check_all(name: str) -> None:
+    """
+    Import the module ``name`` and check its ``__all__``: every listed name exists, and
+    every public class or function the module defines itself is listed.
+    """
+    module = importlib.import_module(name)
+    exported = set(module.__all__)
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.__all__ lists missing {attr}"
+    defined = {
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_")
+        and getattr(value, "__module__", None) == module.__name__
+        and (inspect.isclass(value) or inspect.isfunction(value))
+    }
+    assert defined <= exported, f"{name} defines public names missing from __all__"
 
 
 def run_python(code: str, *, prelude: str = "") -> str:

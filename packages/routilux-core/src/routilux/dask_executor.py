@@ -38,6 +38,7 @@ from routilux.store import (
     JobStore,
     SqliteJobStore,
     create_job,
+    open_store,
     run_job,
 )
 
@@ -59,38 +60,28 @@ _wait: Any = distributed.wait
 # Raised by distributed.wait (2024.8+) when one of the futures was cancelled.
 _FuturesCancelledError: Any = getattr(distributed.client, "FuturesCancelledError", ())
 
-_StoreSpec = tuple[str, str]
-"""How a worker opens the store: ``("postgres", dsn)`` or ``("sqlite", path)``."""
-
-_stores: dict[_StoreSpec, JobStore] = {}
+_stores: dict[str, JobStore] = {}
 _stores_lock = threading.Lock()
 
 
-def _store_spec(store: JobStore) -> _StoreSpec:
-    dsn = getattr(store, "dsn", None)
-    if type(store).__name__ == "PostgresJobStore" and isinstance(dsn, str):
-        return ("postgres", dsn)
-    if isinstance(store, SqliteJobStore) and store.path != ":memory:":
-        return ("sqlite", store.path)
-    msg = (
-        f"{store!r} cannot be reached from Dask workers: use a PostgresJobStore, or a "
-        "SqliteJobStore file on a single-machine cluster"
-    )
-    raise ConfigurationError(msg, name="store", value=store)
+def _store_url(store: JobStore) -> str:
+    # The URL Dask workers re-open the store from.
+    url = store.url
+    if url is None:
+        msg = (
+            f"{store!r} cannot be reached from Dask workers: use a store other processes can "
+            "open (a PostgresJobStore, or a SqliteJobStore file on a single-machine cluster)"
+        )
+        raise ConfigurationError(msg, name="store", value=store)
+    return url
 
 
-def _open_store(spec: _StoreSpec) -> JobStore:
-    # One store per worker process and spec (its connections are reused by every task).
+def _open_store(url: str) -> JobStore:
+    # One store per worker process and URL (its connections are reused by every task).
     with _stores_lock:
-        store = _stores.get(spec)
+        store = _stores.get(url)
         if store is None:
-            if spec[0] == "postgres":
-                from routilux.postgres import PostgresJobStore
-
-                store = PostgresJobStore(spec[1])
-            else:
-                store = SqliteJobStore(spec[1])
-            _stores[spec] = store
+            store = _stores[url] = open_store(url)
         return store
 
 
@@ -160,7 +151,7 @@ def _import(modules: Sequence[str]) -> None:
 
 
 def _run_stored(
-    spec: _StoreSpec,
+    url: str,
     job_id: str,
     prefix: str,
     imports: Sequence[str],
@@ -173,7 +164,7 @@ def _run_stored(
     # rests then, claimed or settled since the task was submitted (its attempt went up),
     # and the task returns the stored state instead of running the job again.
     _import(imports)
-    store = _open_store(spec)
+    store = _open_store(url)
     record = store.load_job(job_id)
     if record.status in SETTLED_STATUSES and record.attempt > submitted_attempt:
         return _stored_rest(store, job_id).serialize()
@@ -424,7 +415,7 @@ class DaskJobExecutor:
         self.client = client
         #: The shared job store, or ``None``.
         self.store = store
-        self._spec = _store_spec(store) if store is not None else None
+        self._url = _store_url(store) if store is not None else None
         self._imports = tuple(imports)
         self._interval = control_interval
         self._handles: list[DaskJobHandle] = []
@@ -455,7 +446,9 @@ class DaskJobExecutor:
         Args:
             checkpoint_every: Activations between checkpoints in the store (1: every one).
         """
-        options = run_options(execution_strategy, checkpoint_every)
+        options = run_options(
+            execution_strategy=execution_strategy, checkpoint_every=checkpoint_every
+        )
         if self.store is not None:
             new_id = create_job(
                 self.store, flow, entry_routine_id, entry_params, job_id=job_id, options=options
@@ -497,8 +490,8 @@ class DaskJobExecutor:
         Raises:
             ConfigurationError: The executor has no store.
         """
-        spec, store = self._spec, self.store
-        if spec is None or store is None:
+        url, store = self._url, self.store
+        if url is None or store is None:
             msg = "submit_job needs a DaskJobExecutor with a store"
             raise ConfigurationError(msg, name="store", value=None)
 
@@ -507,7 +500,7 @@ class DaskJobExecutor:
             attempt = store.load_job(job_id).attempt
             return self.client.submit(
                 _run_stored,
-                spec,
+                url,
                 job_id,
                 self.prefix(job_id),
                 self._imports,

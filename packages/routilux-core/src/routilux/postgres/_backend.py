@@ -337,7 +337,9 @@ class PostgresBackend:
             RoutineNotFoundError: The flow has no routine ``entry_routine_id``.
             JobStoreError: A job with ``job_id`` exists already.
         """
-        options = run_options(execution_strategy, checkpoint_every)
+        options = run_options(
+            execution_strategy=execution_strategy, checkpoint_every=checkpoint_every
+        )
         new_id = create_job(
             self.store, flow, entry_routine_id, entry_params, job_id=job_id, options=options
         )
