@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from routilux import Flow, Routine
 
 
@@ -97,6 +99,20 @@ def check_all(name: str) -> None:
         and (inspect.isclass(value) or inspect.isfunction(value))
     }
     assert defined <= exported, f"{name} defines public names missing from __all__"
+
+
+def check_moved_module(old: str, new: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Check the deprecated re-export ``old`` of module ``new``: importing it (again) issues a
+    DeprecationWarning naming the new import, and it gives exactly ``new``'s public names.
+    """
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=f"import {new} instead"):
+        shim = importlib.import_module(old)
+    module = importlib.import_module(new)
+    assert set(module.__all__) == set(shim.__all__)
+    for name in shim.__all__:
+        assert getattr(module, name) is getattr(shim, name)
 
 
 def run_python(code: str, *, prelude: str = "") -> str:

@@ -15,12 +15,11 @@ import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from routilux.codec._serialization import dumps_strict
 from routilux.exceptions import JobStoreError
-from routilux.persist._rows import missing_job
-from routilux.persist._sql import BaseSqlJobStore
-from routilux.postgres._schema import SCHEMA_VERSION, schema_version
+from routilux.serialization import dumps_strict
 from routilux.store import SETTLED_STATUSES, JobRecord
+from routilux.store.sql import BaseSqlJobStore, missing_job
+from routilux_postgres._schema import SCHEMA_VERSION, schema_version
 
 
 __all__ = ["CONTROL_CHANNEL", "STATUS_CHANNEL", "PostgresJobStore"]
@@ -99,7 +98,8 @@ class PostgresJobStore(BaseSqlJobStore):
     the truth that pollers read.
 
     The schema must exist: create or upgrade it with ``routilux db init --dsn DSN`` (or
-    :func:`routilux.postgres.migrate`).
+    :func:`routilux_postgres.migrate`). :func:`routilux.store.open_store` opens one from a
+    ``postgresql://`` or ``postgres://`` URL (the ``routilux.stores`` entry points).
 
     Args:
         dsn: A libpq connection string or URI (``postgresql://user@host/db``).
@@ -140,7 +140,7 @@ class PostgresJobStore(BaseSqlJobStore):
             else:
                 msg = (
                     f"the job store database has schema version {version}; this routilux "
-                    f"understands up to {SCHEMA_VERSION}: upgrade routilux-core"
+                    f"understands up to {SCHEMA_VERSION}: upgrade routilux-postgres"
                 )
             raise JobStoreError(msg)
 

@@ -1,6 +1,5 @@
 """
-The ``routilux worker`` and ``routilux db`` subcommands (registered through the
-``routilux.commands`` entry point when the postgres extra is installed).
+The ``routilux worker`` and ``routilux db`` subcommands (a ``routilux.commands`` entry point).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 
 from routilux.cli import UsageError
 from routilux.exceptions import JobStoreError
-from routilux.postgres._backend import DEFAULT_REAP_EVERY
+from routilux_postgres._queue import DEFAULT_REAP_EVERY
 
 
 __all__ = ["register"]
@@ -79,7 +78,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import psycopg
     import psycopg_pool
 
-    from routilux.postgres._backend import PostgresBackend
+    from routilux_postgres._backend import PostgresBackend
 
     _check_worker_options(args)
     dsn = _dsn(args)
@@ -112,7 +111,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from routilux.postgres._schema import SCHEMA_VERSION, migrate
+    from routilux_postgres._schema import SCHEMA_VERSION, migrate
 
     for line in migrate(_dsn(args)) or ["nothing to do"]:
         print(line)
