@@ -197,6 +197,7 @@ class TestBuiltinRoutines:
 
     def test_modules_import_without_loading_stdlib(self) -> None:
         """Importing the sub-modules loads routilux-stdlib only when a name is used."""
+        pytest.importorskip("routilux_stdlib")
         out = run_python(
             """
             import sys
