@@ -1,6 +1,7 @@
 # Two commands matter (see README.md): `make run` runs the main job, `make test` runs the tests.
-# Each sets up .venv by itself: the first run creates it and installs the three packages
-# (editable) and the test tools; later runs reuse it until a pyproject.toml changes.
+# Each sets up .venv by itself: the first run creates it and installs the five packages of
+# packages/ (editable: they are not on a package index) and the test tools; later runs reuse it
+# until a pyproject.toml changes.
 
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' && { echo $$p; break; }; done)
@@ -10,13 +11,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint typecheck check docs clean
 
-$(STAMP): pyproject.toml packages/routilux-core/pyproject.toml packages/routilux-handlers/pyproject.toml packages/routilux-stdlib/pyproject.toml
+PACKAGES := routilux-core routilux-stdlib routilux-handlers routilux-postgres routilux-dask
+
+$(STAMP): pyproject.toml $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
 	@test -n "$(PYTHON)" || { echo "Python 3.10 or newer is needed" >&2; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install -q --disable-pip-version-check \
-		-e packages/routilux-core -e packages/routilux-stdlib -e packages/routilux-handlers \
-		--group dev
+		$(foreach p,$(PACKAGES),-e packages/$(p)) --group dev
 	@touch $(STAMP)
 
 setup: $(STAMP)

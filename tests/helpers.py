@@ -4,12 +4,16 @@ Small routines shared by the tests (importable as ``helpers`` thanks to tests/co
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from routilux import Flow, Routine
 
@@ -76,6 +80,39 @@ def chain(flow: Flow, length: int) -> str:
         flow.connect(prev, "out", rid, "input")
         prev = rid
     return prev
+
+
+def check_all(name: str) -> None:
+    """
+    Import the module ``name`` and check its ``__all__``: every listed name exists, and
+    every public class or function the module defines itself is listed.
+    """
+    module = importlib.import_module(name)
+    exported = set(module.__all__)
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.__all__ lists missing {attr}"
+    defined = {
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_")
+        and getattr(value, "__module__", None) == module.__name__
+        and (inspect.isclass(value) or inspect.isfunction(value))
+    }
+    assert defined <= exported, f"{name} defines public names missing from __all__"
+
+
+def check_moved_module(old: str, new: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Check the deprecated re-export ``old`` of module ``new``: importing it (again) issues a
+    DeprecationWarning naming the new import, and it gives exactly ``new``'s public names.
+    """
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=f"import {new} instead"):
+        shim = importlib.import_module(old)
+    module = importlib.import_module(new)
+    assert set(module.__all__) == set(shim.__all__)
+    for name in shim.__all__:
+        assert getattr(module, name) is getattr(shim, name)
 
 
 def run_python(code: str, *, prelude: str = "") -> str:

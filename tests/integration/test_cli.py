@@ -413,13 +413,13 @@ class TestNoTraceback:
 
 
 class TestWorker:
-    """routilux worker (the postgres extra): bad options and an unreachable database."""
+    """routilux worker (routilux-postgres): bad options and an unreachable database."""
 
     UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing"
 
     @pytest.fixture(autouse=True)
-    def _postgres_extra(self) -> None:
-        pytest.importorskip("procrastinate", reason="the postgres extra is not installed")
+    def _postgres_package(self) -> None:
+        pytest.importorskip("routilux_postgres", reason="routilux-postgres is not installed")
 
     def test_unreachable_database(self, tmp_path: Path) -> None:
         """A database that refuses connections: a clear error and exit 2, at once."""

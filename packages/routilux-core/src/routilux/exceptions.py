@@ -33,6 +33,7 @@ __all__ = [
     "SlotNotFoundError",
     "StaleAttemptError",
     "UnknownRoutineTypeError",
+    "UsageError",
 ]
 
 
@@ -274,6 +275,17 @@ class StaleAttemptError(JobStoreError):
         self.attempt = attempt
         #: The attempt the store holds.
         self.current = current
+
+
+class UsageError(RoutiluxError, ValueError):
+    """
+    Bad input or usage of the ``routilux`` command (an option out of range, a missing
+    ``--dsn``): the command prints it as one line, ``routilux: error: ...``, and exits with
+    code 2 (:data:`routilux.cli.EXIT_BAD_INPUT`). Subcommands added through the
+    ``routilux.commands`` entry points raise it for their own options.
+
+    .. versionadded:: 0.10
+    """
 
 
 class RoutiluxWarning(UserWarning):

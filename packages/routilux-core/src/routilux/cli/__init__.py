@@ -3,8 +3,15 @@ The ``routilux`` command: run flow files as jobs on a job store, and inspect, pa
 retry and cancel those jobs from any process.
 
 Exit codes: 0 completed (or success), 1 failed, 2 bad input or usage, 3 paused, 4 cancelled,
-5 completed with errors, 130 a second interrupt, 141 standard output closed early. Other
-packages add subcommands through the ``routilux.commands`` entry-point group.
+5 completed with errors, 130 a second interrupt, 141 standard output closed early.
+
+Other packages add subcommands through the ``routilux.commands`` entry-point group
+(:data:`COMMANDS_ENTRY_POINT_GROUP`): each entry point names a callable
+``register(subparsers)`` that adds its parsers (``subparsers.add_parser(...)``) and sets
+``func(args) -> int`` as their default; ``func`` raises :class:`UsageError` for bad input,
+which the command prints as one line and exits 2 (:data:`EXIT_BAD_INPUT`), as it does for
+every :class:`~routilux.exceptions.RoutiluxError`. A parser with a ``--import`` option
+(``dest="imports"``, ``action="append"``) gets its modules imported before ``func`` runs.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from routilux.cli._main import (
     EXIT_PAUSED,
     main,
 )
+from routilux.exceptions import UsageError
 
 
 __all__ = [
@@ -37,5 +45,6 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_PAUSED",
+    "UsageError",
     "main",
 ]

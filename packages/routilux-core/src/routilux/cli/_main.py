@@ -31,13 +31,13 @@ from routilux.exceptions import (
     JobStoreError,
     RoutiluxError,
 )
+from routilux.exceptions import UsageError as _BadInput  # what the commands here raise
 from routilux.model._lifecycle import Action, next_status
 
 
 if TYPE_CHECKING:
     from routilux.engine._flow import Flow
     from routilux.model._job_state import JobState
-    from routilux.persist._sql import BaseSqlJobStore
     from routilux.store import JobRecord, JobStore
 
 
@@ -61,8 +61,6 @@ DEFAULT_CHECKPOINT_INTERVAL = 1.0
 
 DEFAULT_STORE = os.path.join(".routilux", "jobs.db")
 """The job store used when neither ``--store`` nor ``ROUTILUX_STORE`` names one."""
-
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 COMMANDS_ENTRY_POINT_GROUP = "routilux.commands"
 """The entry-point group of extra subcommands (``name = "module:register"``)."""
@@ -90,12 +88,6 @@ _STATUS_EXIT = {
     "paused": EXIT_PAUSED,
     "cancelled": EXIT_CANCELLED,
 }
-
-
-class _BadInput(Exception):
-    """
-    A user error the command reports with exit code 2 (private: never leaves :func:`main`).
-    """
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -148,22 +140,17 @@ def _check_text_arguments(args: argparse.Namespace) -> None:
                 raise _BadInput(msg)
 
 
-def _open_store(args: argparse.Namespace, must_exist: bool = True) -> BaseSqlJobStore:
-    # A SQLite file, or a PostgreSQL database given by its URL (the postgres extra).
-    from routilux.store import SqliteJobStore
+def _open_store(args: argparse.Namespace, must_exist: bool = True) -> JobStore:
+    # --store (else $ROUTILUX_STORE, else DEFAULT_STORE): a SQLite file, or the URL of a store
+    # installed through the routilux.stores entry points (postgresql:// in routilux-postgres).
+    from routilux.store import open_store, sqlite_path
 
-    path = args.store or os.environ.get("ROUTILUX_STORE") or DEFAULT_STORE
-    if path.startswith(_POSTGRES_SCHEMES):
-        try:
-            from routilux.postgres import PostgresJobStore
-        except ImportError:
-            msg = f"{_POSTGRES_SCHEMES[0]} stores need: pip install 'routilux-core[postgres]'"
-            raise _BadInput(msg) from None
-        return PostgresJobStore(path)
-    if must_exist and path != ":memory:" and not os.path.exists(path):
+    target = args.store or os.environ.get("ROUTILUX_STORE") or DEFAULT_STORE
+    path = sqlite_path(target)
+    if must_exist and path is not None and path != ":memory:" and not os.path.exists(path):
         msg = f"no job store at {path!r} (run a flow first, or pass --store)"
         raise _BadInput(msg)
-    return SqliteJobStore(path)
+    return open_store(target)
 
 
 def _import_modules(modules: Sequence[str] | None) -> None:
@@ -874,8 +861,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--store",
         metavar="PATH|URL",
-        help="the job store: a SQLite file, or a postgresql:// URL "
-        f"(default: $ROUTILUX_STORE or {DEFAULT_STORE})",
+        help="the job store: a SQLite file (or sqlite: URL), or the URL of a store installed "
+        f"through routilux.stores, such as postgresql:// (default: $ROUTILUX_STORE or "
+        f"{DEFAULT_STORE})",
     )
     common.add_argument(
         "--import",

@@ -113,10 +113,21 @@ class JobStore(Protocol):
     snapshot's ``checkpoint_seq``). Everything a store writes is strict JSON (no NaN).
     Every method is one atomic transaction, and every method may be called from any
     thread. :class:`~routilux.store.SqliteJobStore` is the embedded implementation; a
-    networked store (PostgreSQL) implements the same methods.
+    networked store (routilux-postgres's ``PostgresJobStore``) implements the same methods,
+    and :func:`~routilux.store.open_store` opens either from its :attr:`url`.
 
     .. versionadded:: 0.10
     """
+
+    @property
+    def url(self) -> str | None:
+        """
+        The URL :func:`~routilux.store.open_store` opens this store from, in any process
+        (``sqlite:/abs/path/jobs.db``, ``postgresql://host/db``), or ``None`` when no other
+        process can open it (a private in-memory database). Executors that run jobs in
+        other processes (Dask) re-open the store there from it.
+        """
+        ...
 
     def save_flow(self, flow_data: Mapping[str, Any]) -> str:
         """
@@ -219,6 +230,18 @@ class JobStore(Protocol):
             JobNotFoundError: No such job.
             JobStoreError: The job's row cannot be decoded; the message names the job, the
                 column and the reason.
+        """
+        ...
+
+    def wait_settled(self, job_id: str, timeout: float | None, *, poll: float | None = None) -> str:
+        """
+        Wait until the job is ``paused``, ``completed``, ``failed`` or ``cancelled`` (see
+        :data:`SETTLED_STATUSES`) or ``timeout`` seconds pass; return its status then. The
+        runner may be another process, on another host for a networked store; ``poll`` is
+        the most seconds between two reads of the status (the store's default when ``None``).
+
+        Raises:
+            JobNotFoundError: No such job.
         """
         ...
 

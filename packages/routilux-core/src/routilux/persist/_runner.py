@@ -38,12 +38,30 @@ if TYPE_CHECKING:
     from routilux.persist._protocols import JobHandle
 
 
-__all__ = ["LocalJobExecutor", "StoreControl", "create_job", "load_job_state", "run_job"]
+__all__ = [
+    "BaseJobHandle",
+    "LocalJobExecutor",
+    "StoreControl",
+    "create_job",
+    "load_job_state",
+    "run_job",
+    "run_options",
+]
 
 
-def run_options(execution_strategy: str | None, checkpoint_every: int) -> dict[str, Any]:
+def run_options(
+    *, execution_strategy: str | None = None, checkpoint_every: int = 0
+) -> dict[str, Any]:
     """
-    Return the run options an executor's ``submit`` stores with a new job.
+    Return the run options a new job keeps for every run of it (the ``options`` of
+    :func:`create_job`), as an executor's ``submit`` stores them.
+
+    Args:
+        execution_strategy: ``"sequential"`` or ``"concurrent"``; ``None``: the flow's.
+        checkpoint_every: Activations between checkpoints (0: only when the job rests;
+            a negative number counts as 0).
+
+    .. versionadded:: 0.10
     """
     options: dict[str, Any] = {"checkpoint_every": max(0, checkpoint_every)}
     if execution_strategy is not None:
@@ -53,8 +71,15 @@ def run_options(execution_strategy: str | None, checkpoint_every: int) -> dict[s
 
 class BaseJobHandle:
     """
-    What every executor's :class:`~routilux.store.JobHandle` has: its job id, its repr,
-    and the job's state read from a store.
+    A base for the job handles of executors (:class:`~routilux.store.JobHandle`): the job
+    id, the repr (``Kind[job id]``, the class attribute ``_kind`` names the kind) and
+    ``_stored_state(store)``, the job's last checkpointed JobState in ``store``. A
+    subclass adds ``status``, ``state``, ``pause``, ``resume``, ``cancel`` and ``wait``.
+
+    Args:
+        job_id: The job's id in the store.
+
+    .. versionadded:: 0.10
     """
 
     #: The name the handle's repr shows.
@@ -74,7 +99,7 @@ class BaseJobHandle:
         return self._job_id
 
     def _stored_state(self, store: JobStore) -> JobState:
-        # The job's last checkpointed JobState in ``store``.
+        # The job's last checkpointed JobState in ``store`` (its flow rebuilt to load it).
         return load_job_state(store, self._job_id)[1]
 
 

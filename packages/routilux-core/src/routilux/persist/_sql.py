@@ -1,6 +1,5 @@
 """
-What the SQL job stores share: the :class:`~routilux.store.JobStore` methods, their checks
-and errors, and the row -> :class:`JobRecord` conversion; each dialect writes only its SQL.
+BaseSqlJobStore: the JobStore methods SQL stores share; each dialect writes only its SQL.
 """
 
 from __future__ import annotations
@@ -26,106 +25,46 @@ from routilux.persist._protocols import (
     JobRecord,
     flow_fingerprint,
 )
+from routilux.persist._rows import decode_failure, job_record, missing_job
 
 
-__all__ = ["BaseSqlJobStore", "job_record", "missing_job"]
+__all__ = ["BaseSqlJobStore"]
 
 _S = TypeVar("_S", bound="BaseSqlJobStore")
 
 
-def missing_job(job_id: str) -> JobNotFoundError:
-    """
-    Return the error of a job the store does not hold.
-    """
-    msg = f"no job {job_id!r} in the store"
-    return JobNotFoundError(msg, job_id=job_id)
-
-
-def _reason(exc: BaseException) -> str:
-    # One line saying why a stored value could not be decoded.
-    if isinstance(exc, RecursionError):
-        return "not valid JSON (nested too deeply)"
-    text = " ".join(str(exc).split())
-    if len(text) > 200:
-        text = text[:197] + "..."
-    return f"not valid JSON ({text})" if isinstance(exc, ValueError) else text
-
-
-def job_record(row: Sequence[Any], decode: Callable[[Any], Any] = lambda v: v) -> JobRecord:
-    """
-    Return the JobRecord of a job row selected with the stores' column order: ``job_id,
-    flow_id, fingerprint, status, entry_routine_id, entry_params, options, state, requested,
-    attempt, worker, created_at, updated_at``.
-
-    A row that cannot be decoded (a column that is not valid JSON, not a JSON object, or a
-    number column that holds no number) is returned all the same, with empty values in
-    place of what could not be read and :attr:`JobRecord.damaged` saying which column and
-    why (the first such column).
-
-    Args:
-        row: The row.
-        decode: Turns a stored JSON column into data (``json.loads`` for text columns).
-
-    .. versionchanged:: 0.10
-       A damaged row is returned with ``damaged`` set instead of raising.
-    """
-    problems: list[str] = []
-
-    def json_object(index: int, column: str, nullable: bool = False) -> Any:
-        value = row[index]
-        if value is None and nullable:
-            return None
-        try:
-            data = decode(value)
-        except (ValueError, TypeError, RecursionError) as exc:
-            problems.append(f"{column}: {_reason(exc)}")
-            return None if nullable else {}
-        if data is None and not nullable:
-            return {}
-        if not isinstance(data, dict):
-            problems.append(f"{column}: expected a JSON object, got {type(data).__name__}")
-            return None if nullable else {}
-        return data
-
-    def number(index: int, column: str, kind: Callable[[Any], Any]) -> Any:
-        try:
-            return kind(row[index])
-        except (ValueError, TypeError, OverflowError):
-            what = "an integer" if kind is int else "a number"
-            problems.append(f"{column}: expected {what}, got {str(row[index])[:50]!r}")
-            return kind(0)
-
-    entry_params = json_object(5, "entry_params")
-    options = json_object(6, "options")
-    state = json_object(7, "state_json", nullable=True)
-    attempt = number(9, "attempt", int)
-    created_at = number(11, "created_at", float)
-    updated_at = number(12, "updated_at", float)
-    return JobRecord(
-        job_id=row[0],
-        flow_id=row[1],
-        fingerprint=row[2],
-        status=row[3],
-        entry_routine_id=row[4],
-        entry_params=dict(entry_params),
-        options=dict(options),
-        state=state,
-        requested=row[8],
-        attempt=attempt,
-        worker=row[10],
-        created_at=created_at,
-        updated_at=updated_at,
-        damaged=problems[0] if problems else None,
-    )
-
-
 class BaseSqlJobStore:
     """
-    The :class:`~routilux.store.JobStore` methods over a SQL database: the checks, the errors
-    and the plain reads are here (written with ``?`` placeholders), the dialect's column
-    lists, ``_read`` and ``_execute`` and its writes in the subclass's hooks (``_put_flow``,
-    ``_put_job``, ``_claim``, ``_put_checkpoint``, ``_settle`` and ``_put_request``). Every
-    hook is one transaction.
+    The :class:`~routilux.store.JobStore` methods over a SQL database, for store
+    implementers: the checks, the errors and the plain reads are here, the dialect in a
+    subclass.
+
+    Both tables are the stores' common schema: ``routilux_flows (flow_id, fingerprint,
+    flow_json, saved_at)`` and ``routilux_jobs`` with at least the columns that
+    :func:`~routilux.store.sql.job_record` reads and a ``checkpoint_seq``. A subclass sets
+    the class attributes ``_FULL_COLUMNS`` and ``_SUMMARY_COLUMNS`` (the job columns a full
+    row and a listing select, in :func:`~routilux.store.sql.job_record`'s order, the
+    listing with a NULL state), ``_STATUS_POLL`` (seconds between two status reads of
+    :meth:`wait_settled`) and, when its driver returns JSON columns as text, ``_decode``;
+    and it implements these hooks, each one transaction:
+
+    - ``_read(sql, params)`` and ``_execute(sql, params)``: one query (its rows) or one
+      write (its row count), written with ``?`` placeholders;
+    - ``_put_flow``, ``_put_job``, ``_claim``, ``_put_checkpoint``, ``_settle`` and
+      ``_put_request``: the writes of :meth:`save_flow`, :meth:`create_job`,
+      :meth:`claim_job`, :meth:`save_checkpoint`, :meth:`set_status` and
+      :meth:`request_control` (their comments below say what each must do; the static
+      helpers ``_check_claim`` and ``_check_checkpoint`` check a claim and a checkpoint
+      on the row read in their transaction, and ``_missing`` and ``_missing_flow`` give
+      the protocol's errors);
+    - ``_status_changes()``: a context giving ``wait(seconds)``, which returns when the
+      database announces a status change or after ``seconds``;
+    - :meth:`close` and, for stores other processes can open, :attr:`url`.
+
+    :class:`~routilux.store.SqliteJobStore` is the reference dialect; routilux-postgres's
+    ``PostgresJobStore`` another.
+
+    .. versionadded:: 0.10
     """
 
     def __enter__(self: _S) -> _S:
@@ -135,6 +74,14 @@ class BaseSqlJobStore:
         self.close()
 
     # -- checks shared by the hooks -------------------------------------------------
+
+    @property
+    def url(self) -> str | None:
+        """
+        The URL :func:`~routilux.store.open_store` opens this store from, in any process,
+        or ``None`` when no other process can open it (the default).
+        """
+        return None
 
     @staticmethod
     def _missing(job_id: str) -> JobNotFoundError:
@@ -147,34 +94,49 @@ class BaseSqlJobStore:
         return JobNotFoundError(msg, job_id=job_id)
 
     @staticmethod
-    def _check_claimable(
-        job_id: str, status: str, holder: str | None, statuses: Collection[str]
-    ) -> None:
-        # Raise when a job in ``status`` (claimed last by ``holder``) cannot be claimed.
+    def _check_claim(
+        job_id: str,
+        row: Sequence[Any] | None,
+        statuses: Collection[str],
+        attempt: int | None,
+    ) -> int:
+        # The checks of a claim on the job's ``(status, worker, attempt)`` row, read (and
+        # locked) in the claim's transaction, ``None`` when there is no such job: the status
+        # is one of ``statuses`` and, with ``attempt``, the attempt is still that one (the
+        # compare-and-set). Return the job's current attempt.
+        if row is None:
+            raise missing_job(job_id)
+        status, holder, current = row[0], row[1], int(row[2])
         if status not in statuses:
             by = f" by {holder}" if status == "running" and holder else ""
             msg = f"job {job_id!r} is {status}{by}; it cannot be claimed"
             raise JobStoreError(msg, job_id=job_id)
-
-    @staticmethod
-    def _check_claim_attempt(job_id: str, attempt: int | None, current: int) -> None:
-        # The compare-and-set of a claim: the job's attempt is still the one read.
         if attempt is not None and current != attempt:
             msg = (
                 f"job {job_id!r} was claimed by another runner since it was read "
                 f"(attempt {attempt}, now {current}); it cannot be claimed"
             )
             raise JobStoreError(msg, job_id=job_id)
+        return current
 
     @staticmethod
-    def _check_attempt(job_id: str, attempt: int | None, current: int) -> None:
-        # The fencing check of a checkpoint: ``attempt`` must be the job's current one.
+    def _check_checkpoint(
+        job_id: str, row: Sequence[Any] | None, attempt: int | None, seq: int | None
+    ) -> bool:
+        # The checks of a checkpoint on the job's ``(attempt, checkpoint_seq)`` row, read
+        # (and locked) in the checkpoint's transaction, ``None`` when there is no such job:
+        # raise when ``attempt`` is not the job's current one (the fencing); return False
+        # when ``seq`` is not above the stored checkpoint_seq (the snapshot is older).
+        if row is None:
+            raise missing_job(job_id)
+        current = int(row[0])
         if attempt is not None and current != attempt:
             msg = (
                 f"checkpoint of job {job_id!r} refused: this runner holds attempt "
                 f"{attempt}, the store is at attempt {current}"
             )
             raise StaleAttemptError(msg, job_id=job_id, attempt=attempt, current=current)
+        return seq is None or seq > int(row[1])
 
     # -- flows ----------------------------------------------------------------------
 
@@ -219,7 +181,7 @@ class BaseSqlJobStore:
         try:
             data = self._decode(rows[0][0])
         except (ValueError, TypeError, RecursionError) as exc:
-            why = _reason(exc)
+            why = decode_failure(exc)
         else:
             if isinstance(data, dict):
                 return data
@@ -239,28 +201,16 @@ class BaseSqlJobStore:
         entry_routine_id: str,
         entry_params: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        status: str = "pending",
     ) -> JobRecord:
         """
-        Create a ``pending`` job of a stored flow version, with no state yet.
+        Create a job of a stored flow version, with no state yet: ``pending`` (run it with
+        :func:`~routilux.store.run_job`) or, for an executor's queue, ``queued``.
 
         Raises:
             JobNotFoundError: The flow version is not stored.
             JobStoreError: A job with this id exists already.
         """
-        return self._create_job(
-            job_id, flow_id, fingerprint, "pending", entry_routine_id, entry_params, options
-        )
-
-    def _create_job(
-        self,
-        job_id: str,
-        flow_id: str,
-        fingerprint: str,
-        status: str,
-        entry_routine_id: str,
-        entry_params: Mapping[str, Any] | None,
-        options: Mapping[str, Any] | None,
-    ) -> JobRecord:
         record = JobRecord(
             job_id=job_id,
             flow_id=flow_id,
@@ -492,13 +442,13 @@ class BaseSqlJobStore:
     def _claim(
         self, job_id: str, worker: str, statuses: Collection[str], attempt: int | None
     ) -> int:
-        # The transaction of claim_job (see _check_claimable and _check_claim_attempt).
+        # The transaction of claim_job (see _check_claim).
         raise NotImplementedError
 
     def _put_checkpoint(
         self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
     ) -> bool:
-        # The transaction of save_checkpoint (see _check_attempt): write the state's JSON
+        # The transaction of save_checkpoint (see _check_checkpoint): write the state's JSON
         # ``text`` unless ``seq`` is given and not above the stored checkpoint_seq.
         raise NotImplementedError
 

@@ -5,6 +5,7 @@ SqliteJobStore: the embedded job store, on the standard library's sqlite3.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -163,6 +164,16 @@ class SqliteJobStore(BaseSqlJobStore):
     def __repr__(self) -> str:
         return f"SqliteJobStore({self.path!r})"
 
+    @property
+    def url(self) -> str | None:
+        """
+        ``"sqlite:"`` and the file's absolute path, what :func:`~routilux.store.open_store`
+        opens in any process of this machine; ``None`` for ``":memory:"``.
+        """
+        if self.path == ":memory:":
+            return None
+        return f"sqlite:{os.path.abspath(self.path)}"
+
     # -- plumbing -------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
@@ -274,20 +285,15 @@ class SqliteJobStore(BaseSqlJobStore):
     ) -> int:
         with self._write() as cur:
             row = cur.execute(
-                "SELECT status, attempt, worker FROM routilux_jobs WHERE job_id = ?", (job_id,)
+                "SELECT status, worker, attempt FROM routilux_jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
-            if row is None:
-                raise self._missing(job_id)
-            status, current, holder = row
-            self._check_claimable(job_id, status, holder, statuses)
-            self._check_claim_attempt(job_id, attempt, current)
-            current += 1
+            current = self._check_claim(job_id, row, statuses, attempt) + 1
             cur.execute(
                 "UPDATE routilux_jobs SET status = 'running', attempt = ?, worker = ?, "
                 "requested = NULL, updated_at = ? WHERE job_id = ?",
                 (current, worker, time.time(), job_id),
             )
-        return int(current)
+        return current
 
     def _put_checkpoint(
         self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
@@ -296,10 +302,7 @@ class SqliteJobStore(BaseSqlJobStore):
             row = cur.execute(
                 "SELECT attempt, checkpoint_seq FROM routilux_jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
-            if row is None:
-                raise self._missing(job_id)
-            self._check_attempt(job_id, attempt, row[0])
-            if seq is not None and seq <= row[1]:
+            if not self._check_checkpoint(job_id, row, attempt, seq):
                 return False  # older than the stored checkpoint
             cur.execute(
                 "UPDATE routilux_jobs SET state_json = ?, status = ?, updated_at = ?, "

@@ -1,58 +1,29 @@
 """
-Scale-out on PostgreSQL (extra ``routilux-core[postgres]``): a shared job store, and whole
-jobs queued with procrastinate and run by ``routilux worker`` processes on any machine.
+Deprecated: PostgreSQL scale-out moved to routilux-postgres (import ``routilux_postgres``).
 
-- :class:`PostgresBackend` submits jobs (``flow.submit(..., backend=PostgresBackend(dsn))``),
-  runs workers and reaps jobs whose worker died; :class:`PostgresJobHandle` pauses, resumes,
-  cancels and waits for one job from any process.
-- :class:`PostgresJobStore` is the :class:`~routilux.store.JobStore` in the database.
-- :func:`migrate` (``routilux db init --dsn ...``) creates or upgrades the schema.
+Importing this module issues a :class:`DeprecationWarning` and gives the names of
+:mod:`routilux_postgres`, which must be installed (``pip install routilux-postgres``, or the
+``routilux-core[postgres]`` extra).
 
-Delivery is at least once: a worker that dies re-runs, on another worker, the activations
-after the job's last committed checkpoint and none before it (see docs/deployment.md).
-
-.. versionadded:: 0.10
+.. deprecated:: 0.10
+   Import ``routilux_postgres`` instead; this module goes away in routilux-core 0.11.
 """
 
 from __future__ import annotations
 
+import warnings
+
+
+warnings.warn(
+    "routilux.postgres is deprecated and goes away in routilux-core 0.11: "
+    "import routilux_postgres instead (from the routilux-postgres package)",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 try:
-    import procrastinate as _procrastinate  # noqa: F401 - fail here, with a clear message
-    import psycopg as _psycopg  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    msg = (
-        f"routilux.postgres needs the postgres extra: pip install 'routilux-core[postgres]' ({exc})"
-    )
+    from routilux_postgres import *  # noqa: F403 - the deprecated path gives all its names
+    from routilux_postgres import __all__ as __all__
+except ImportError as exc:  # pragma: no cover - depends on the installed packages
+    msg = f"{__name__} moved to routilux-postgres: pip install routilux-postgres ({exc})"
     raise ImportError(msg) from exc
-
-from routilux.postgres._backend import (
-    DEFAULT_QUEUE,
-    DEFAULT_REAP_EVERY,
-    RECOVERY_PRIORITY,
-    RUN_TASK,
-    PostgresBackend,
-    PostgresJobHandle,
-    job_lock,
-)
-from routilux.postgres._control import ControlHub, HubControl
-from routilux.postgres._schema import SCHEMA_VERSION, migrate
-from routilux.postgres._store import CONTROL_CHANNEL, STATUS_CHANNEL, PostgresJobStore
-
-
-__all__ = [
-    "CONTROL_CHANNEL",
-    "DEFAULT_QUEUE",
-    "DEFAULT_REAP_EVERY",
-    "RECOVERY_PRIORITY",
-    "RUN_TASK",
-    "SCHEMA_VERSION",
-    "STATUS_CHANNEL",
-    "ControlHub",
-    "HubControl",
-    "PostgresBackend",
-    "PostgresJobHandle",
-    "PostgresJobStore",
-    "job_lock",
-    "migrate",
-]

@@ -2,11 +2,14 @@
 Job stores: flows and job checkpoints that outlive the process, and the seams executors use.
 
 - :class:`JobStore` is the protocol every store implements; :class:`SqliteJobStore` is the
-  embedded one (one file, no server).
+  embedded one (one file, no server). :func:`open_store` opens a store from its URL or
+  path: other kinds (``postgresql://`` in routilux-postgres) come from the
+  ``routilux.stores`` entry points; :mod:`routilux.store.sql` helps implement one on SQL.
 - :func:`create_job` writes a flow and a new job to a store; :func:`run_job` runs or resumes
   a stored job, checkpointing it into the store, until it rests.
 - :class:`JobExecutor` and :class:`JobHandle` are the protocol of whatever runs jobs
-  (:class:`LocalJobExecutor` here; PostgreSQL and Dask executors in extras).
+  (:class:`LocalJobExecutor` here; PostgreSQL and Dask executors in routilux-postgres and
+  routilux-dask, built on :class:`BaseJobHandle` and :func:`run_options`).
 - :func:`load_flow_file` reads and validates a flow file (the JSON of ``Flow.serialize()``).
 - :class:`JobControl` is what the scheduler polls between activations for pause and
   cancel requests; :class:`StoreControl` reads them from a store.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from routilux.engine._run import JobControl
 from routilux.persist._flowfile import entry_candidates, load_flow_file, read_flow_file
+from routilux.persist._open import STORES_ENTRY_POINT_GROUP, open_store, sqlite_path
 from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
     CONTROL_REQUESTS,
@@ -31,11 +35,13 @@ from routilux.persist._protocols import (
     flow_fingerprint,
 )
 from routilux.persist._runner import (
+    BaseJobHandle,
     LocalJobExecutor,
     StoreControl,
     create_job,
     load_job_state,
     run_job,
+    run_options,
 )
 from routilux.persist._sqlite import SqliteJobStore
 
@@ -44,6 +50,8 @@ __all__ = [
     "CLAIMABLE_STATUSES",
     "CONTROL_REQUESTS",
     "SETTLED_STATUSES",
+    "STORES_ENTRY_POINT_GROUP",
+    "BaseJobHandle",
     "JobControl",
     "JobExecutor",
     "JobHandle",
@@ -58,6 +66,9 @@ __all__ = [
     "flow_fingerprint",
     "load_flow_file",
     "load_job_state",
+    "open_store",
     "read_flow_file",
     "run_job",
+    "run_options",
+    "sqlite_path",
 ]

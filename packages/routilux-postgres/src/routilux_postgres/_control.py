@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import structlog
 
-from routilux.engine._run import JobControl
-from routilux.postgres._store import CONTROL_CHANNEL, PostgresJobStore
+from routilux.store import JobControl
+from routilux_postgres._store import CONTROL_CHANNEL, PostgresJobStore
 
 
 __all__ = ["ControlHub", "HubControl"]

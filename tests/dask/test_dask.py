@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scaleout.conftest import wait_until
-from scaleout.routines import chain_flow, read_log
+from helpers import wait_until
+from scaleout_routines import chain_flow, read_log
 
 
-pytest.importorskip("distributed", reason="the dask extra is not installed")
+pytest.importorskip("routilux_dask", reason="routilux-dask is not installed")
 
 import distributed
 
-from routilux.dask_executor import DaskJobExecutor
 from routilux.exceptions import InvalidStateError
 from routilux.store import JobExecutor, JobHandle, SqliteJobStore
+from routilux_dask import DaskJobExecutor
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_killed_worker_job_resumes_from_checkpoint(client: Any, tmp_path: Path) 
     """SIGKILL the worker running a job: Dask reruns it elsewhere, from its last checkpoint."""
     log = tmp_path / "effects.log"
     store = SqliteJobStore(tmp_path / "jobs.db")
-    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, store, imports=["scaleout_routines"])
     h = chain_flow(delay=0.15, log=str(log)).submit("step", {"n": 0, "steps": 8}, backend=executor)
     assert isinstance(executor, JobExecutor)
     assert isinstance(h, JobHandle)
@@ -76,7 +76,7 @@ def test_killed_worker_job_resumes_from_checkpoint(client: Any, tmp_path: Path) 
 def test_cancel_through_event(client: Any, tmp_path: Path) -> None:
     """Cancel reaches a running job (no store) through its Event."""
     log = tmp_path / "effects.log"
-    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, imports=["scaleout_routines"])
     h = chain_flow(delay=0.05, log=str(log)).submit(
         "step", {"n": 0, "steps": 500}, backend=executor
     )
@@ -90,7 +90,7 @@ def test_cancel_through_event(client: Any, tmp_path: Path) -> None:
 def test_pause_then_resubmit(client: Any, tmp_path: Path) -> None:
     """A paused job comes back as its paused state; resubmitted, it completes like one run."""
     log = tmp_path / "effects.log"
-    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, imports=["scaleout_routines"])
     flow = chain_flow(delay=0.03, log=str(log))
     h = flow.submit("step", {"n": 0, "steps": 40}, backend=executor)
     wait_until(lambda: len(read_log(str(log))) >= 2, 30, "the job running")
@@ -109,7 +109,7 @@ def test_pause_then_resubmit(client: Any, tmp_path: Path) -> None:
 def test_shutdown_after_future_cancel(client: Any, tmp_path: Path) -> None:
     """shutdown() waits for the other jobs and tolerates a run cancelled by future.cancel()."""
     log = tmp_path / "effects.log"
-    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, imports=["scaleout_routines"])
     quick = chain_flow().submit("step", {"n": 0, "steps": 2}, backend=executor)
     dropped = chain_flow(delay=0.02, log=str(log)).submit(
         "step", {"n": 0, "steps": 20}, backend=executor
@@ -131,7 +131,7 @@ def test_completed_job_whose_result_is_lost_returns_its_stored_state(
     """
     log = tmp_path / "effects.log"
     store = SqliteJobStore(tmp_path / "jobs.db")
-    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, store, imports=["scaleout_routines"])
     h = chain_flow(log=str(log)).submit("step", {"n": 0, "steps": 3}, backend=executor)
     wait_until(h.done, 30, "the job's task to finish")
     key = h.future.key
@@ -158,7 +158,7 @@ def test_cancel_of_a_queued_job_drops_its_task(client: Any, tmp_path: Path) -> N
     """
     log = tmp_path / "effects.log"
     store = SqliteJobStore(tmp_path / "jobs.db")
-    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, store, imports=["scaleout_routines"])
     busy = chain_flow(delay=0.05, log=str(log), flow_id="busy")
     blockers = [busy.submit("step", {"n": 0, "steps": 400}, backend=executor) for _ in range(2)]
 
@@ -184,7 +184,7 @@ def test_cancel_of_a_queued_job_drops_its_task(client: Any, tmp_path: Path) -> N
 def test_cancel_of_a_queued_job_without_store_never_runs_it(client: Any, tmp_path: Path) -> None:
     """Without a store, a job cancelled while queued runs no activation; its result is cancelled."""
     log = tmp_path / "effects.log"
-    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, imports=["scaleout_routines"])
     busy = chain_flow(delay=0.05, log=str(log), flow_id="busy")
     blockers = [busy.submit("step", {"n": 0, "steps": 400}, backend=executor) for _ in range(2)]
 
@@ -206,7 +206,7 @@ def test_cancel_of_a_queued_job_without_store_never_runs_it(client: Any, tmp_pat
 def test_cancel_of_a_paused_job_returns_the_cancelled_state(client: Any, tmp_path: Path) -> None:
     """A paused job cancelled afterwards: result() is its cancelled state, as stored."""
     store = SqliteJobStore(tmp_path / "jobs.db")
-    executor = DaskJobExecutor(client, store, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, store, imports=["scaleout_routines"])
     h = chain_flow(delay=0.03).submit("step", {"n": 0, "steps": 200}, backend=executor)
     wait_until(lambda: "running" == h.status(), 30, "the job running")
     h.pause()
@@ -219,7 +219,7 @@ def test_cancel_of_a_paused_job_returns_the_cancelled_state(client: Any, tmp_pat
 
 def test_cancel_of_a_paused_job_without_store(client: Any) -> None:
     """Without a store, a paused job cancelled afterwards: result() is its cancelled state."""
-    executor = DaskJobExecutor(client, imports=["scaleout.routines"])
+    executor = DaskJobExecutor(client, imports=["scaleout_routines"])
     h = chain_flow(delay=0.03).submit("step", {"n": 0, "steps": 200}, backend=executor)
     h.pause()
     paused = h.result(timeout=20)

@@ -8,16 +8,18 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import psycopg
 import psycopg_pool
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from routilux.codec._values import dumps_strict
 from routilux.exceptions import JobStoreError
-from routilux.persist._sql import BaseSqlJobStore, missing_job
-from routilux.postgres._schema import SCHEMA_VERSION, schema_version
+from routilux.serialization import dumps_strict
 from routilux.store import SETTLED_STATUSES, JobRecord
+from routilux.store.sql import BaseSqlJobStore, missing_job
+from routilux_postgres._schema import SCHEMA_VERSION, schema_version
 
 
 __all__ = ["CONTROL_CHANNEL", "STATUS_CHANNEL", "PostgresJobStore"]
@@ -96,7 +98,8 @@ class PostgresJobStore(BaseSqlJobStore):
     the truth that pollers read.
 
     The schema must exist: create or upgrade it with ``routilux db init --dsn DSN`` (or
-    :func:`routilux.postgres.migrate`).
+    :func:`routilux_postgres.migrate`). :func:`routilux.store.open_store` opens one from a
+    ``postgresql://`` or ``postgres://`` URL (the ``routilux.stores`` entry points).
 
     Args:
         dsn: A libpq connection string or URI (``postgresql://user@host/db``).
@@ -137,12 +140,25 @@ class PostgresJobStore(BaseSqlJobStore):
             else:
                 msg = (
                     f"the job store database has schema version {version}; this routilux "
-                    f"understands up to {SCHEMA_VERSION}: upgrade routilux-core"
+                    f"understands up to {SCHEMA_VERSION}: upgrade routilux-postgres"
                 )
             raise JobStoreError(msg)
 
     def __repr__(self) -> str:
         return "PostgresJobStore(...)"
+
+    @property
+    def url(self) -> str:
+        """
+        The database as a ``postgresql://`` URL, what :func:`~routilux.store.open_store`
+        opens in any process: the DSN itself when it is a URL, else its ``key=value``
+        settings as the URL's query (``postgresql://?host=db&dbname=app``).
+        """
+        if self.dsn.startswith(("postgresql://", "postgres://")):
+            return self.dsn
+        settings = conninfo_to_dict(self.dsn)
+        query = urlencode({k: str(v) for k, v in settings.items()}, quote_via=quote)
+        return f"postgresql://?{query}" if query else "postgresql://"
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -174,29 +190,6 @@ class PostgresJobStore(BaseSqlJobStore):
     def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
         with self._conn() as conn:
             return conn.execute(sql.replace("?", "%s"), params).rowcount
-
-    def create_job(
-        self,
-        job_id: str,
-        flow_id: str,
-        fingerprint: str,
-        *,
-        entry_routine_id: str,
-        entry_params: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-        status: str = "pending",
-    ) -> JobRecord:
-        """
-        Create a job of a stored flow version, with no state yet: ``pending`` (run it with
-        :func:`~routilux.store.run_job`) or ``queued`` (a worker will run it).
-
-        Raises:
-            JobNotFoundError: The flow version is not stored.
-            JobStoreError: A job with this id exists already.
-        """
-        return self._create_job(
-            job_id, flow_id, fingerprint, status, entry_routine_id, entry_params, options
-        )
 
     def _put_job(self, record: JobRecord) -> float:
         try:
@@ -235,10 +228,7 @@ class PostgresJobStore(BaseSqlJobStore):
                 "SELECT status, worker, attempt FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
                 (job_id,),
             ).fetchone()
-            if row is None:
-                raise self._missing(job_id)
-            self._check_claimable(job_id, row[0], row[1], statuses)
-            self._check_claim_attempt(job_id, attempt, row[2])
+            self._check_claim(job_id, row, statuses, attempt)
             claimed = conn.execute(
                 "UPDATE routilux_jobs SET status = 'running', attempt = attempt + 1, "
                 "worker = %s, heartbeat_at = now(), requested = NULL, updated_at = now() "
@@ -258,10 +248,7 @@ class PostgresJobStore(BaseSqlJobStore):
                 "SELECT attempt, checkpoint_seq FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
                 (job_id,),
             ).fetchone()
-            if row is None:
-                raise self._missing(job_id)
-            self._check_attempt(job_id, attempt, row[0])
-            if seq is not None and seq <= row[1]:
+            if not self._check_checkpoint(job_id, row, attempt, seq):
                 return False  # older than the stored checkpoint
             conn.execute(
                 "UPDATE routilux_jobs SET state_json = %s::jsonb, status = %s, "

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from routilux import Flow
+from routilux.store import open_store
 
 
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
@@ -63,16 +64,6 @@ def _reported(proc: subprocess.Popen[str], out: str) -> str | None:
     # The status a runner printed as its outcome (first line "job ID STATUS").
     first = out.splitlines()[0] if out else ""
     return first.split()[-1] if first.startswith("job ") else None
-
-
-def _open(store: str) -> Any:
-    if store.startswith("postgresql://"):
-        from routilux.postgres import PostgresJobStore
-
-        return PostgresJobStore(store)
-    from routilux.store import SqliteJobStore
-
-    return SqliteJobStore(store)
 
 
 def _wait_for_row(store: Any, job: str, proc: subprocess.Popen[str]) -> None:
@@ -130,7 +121,7 @@ def test_chaos(store_url: str, tmp_path: Path) -> None:
         else:
             last_report[job] = report
 
-    with _open(store_url) as store:
+    with open_store(store_url) as store:
         for job in sorted(doomed):
             _wait_for_row(store, job, runners[job])
             pause.wait(rng.uniform(0.0, 0.3))
@@ -140,7 +131,7 @@ def test_chaos(store_url: str, tmp_path: Path) -> None:
 
     # Resume what was left running by a dead runner: two resumers race for each job, and
     # now and then one of them is killed too; repeat until every job rests.
-    with _open(store_url) as store:
+    with open_store(store_url) as store:
         for _ in range(6):
             stranded = [r.job_id for r in store.list_jobs() if r.status in ("running", "pending")]
             if not stranded:

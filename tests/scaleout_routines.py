@@ -1,7 +1,7 @@
 """
-Routines and flows of the scale-out tests, registered by name so that ``routilux worker``
-subprocesses and Dask workers rebuild them (they import this module: ``--import
-scaleout.routines`` with the tests folder on PYTHONPATH).
+Routines and flows of the scale-out tests (tests/postgres, tests/dask), registered by name so
+that ``routilux worker`` subprocesses and Dask workers rebuild them (they import this module:
+``--import scaleout_routines`` with the tests folder on PYTHONPATH).
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """
-The ``routilux worker`` and ``routilux db`` subcommands (registered through the
-``routilux.commands`` entry point when the postgres extra is installed).
+The ``routilux worker`` and ``routilux db`` subcommands (a ``routilux.commands`` entry point).
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ import os
 import sys
 from typing import Any
 
-from routilux.cli._main import _BadInput
+from routilux.cli import UsageError
 from routilux.exceptions import JobStoreError
-from routilux.postgres._backend import DEFAULT_REAP_EVERY
+from routilux_postgres._queue import DEFAULT_REAP_EVERY
 
 
 __all__ = ["register"]
@@ -27,7 +26,7 @@ def _dsn(args: argparse.Namespace) -> str:
     dsn = args.dsn or os.environ.get("ROUTILUX_DSN")
     if not dsn:
         msg = "give --dsn or set ROUTILUX_DSN"
-        raise _BadInput(msg)
+        raise UsageError(msg)
     return str(dsn)
 
 
@@ -36,14 +35,14 @@ def _check_worker_options(args: argparse.Namespace) -> None:
     def positive(option: str, value: float) -> None:
         if not math.isfinite(value) or value <= 0:
             msg = f"{option} must be a positive number of seconds, got {value}"
-            raise _BadInput(msg)
+            raise UsageError(msg)
 
     if args.concurrency < 1:
         msg = f"--concurrency must be at least 1, got {args.concurrency}"
-        raise _BadInput(msg)
+        raise UsageError(msg)
     if args.max_attempts < 1:
         msg = f"--max-attempts must be at least 1, got {args.max_attempts}"
-        raise _BadInput(msg)
+        raise UsageError(msg)
     positive("--heartbeat", args.heartbeat)
     positive("--stall-timeout", args.stall_timeout)
     positive("--poll-interval", args.poll_interval)
@@ -52,14 +51,14 @@ def _check_worker_options(args: argparse.Namespace) -> None:
             f"--stall-timeout ({args.stall_timeout}) must be longer than "
             f"--heartbeat ({args.heartbeat})"
         )
-        raise _BadInput(msg)
+        raise UsageError(msg)
     for option, value in (
         ("--shutdown-timeout", args.shutdown_timeout),
         ("--reap-every", args.reap_every),
     ):
         if value is not None and (not math.isfinite(value) or value < 0):
             msg = f"{option} must be a number of seconds >= 0, got {value}"
-            raise _BadInput(msg)
+            raise UsageError(msg)
 
 
 def _check_reachable(dsn: str) -> None:
@@ -79,7 +78,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import psycopg
     import psycopg_pool
 
-    from routilux.postgres._backend import PostgresBackend
+    from routilux_postgres._backend import PostgresBackend
 
     _check_worker_options(args)
     dsn = _dsn(args)
@@ -112,7 +111,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from routilux.postgres._schema import SCHEMA_VERSION, migrate
+    from routilux_postgres._schema import SCHEMA_VERSION, migrate
 
     for line in migrate(_dsn(args)) or ["nothing to do"]:
         print(line)

@@ -1,6 +1,6 @@
 """
-Fixtures of the scale-out tests: a throwaway PostgreSQL cluster on a free loopback port and
-real ``routilux worker`` subprocesses.
+Fixtures of the routilux-postgres tests: a throwaway PostgreSQL cluster on a free loopback port
+and real ``routilux worker`` subprocesses.
 
 The server comes from the system packages (``apt-get install postgresql``; ``.ci/run`` installs
 it). Where it is missing the PostgreSQL tests skip, saying so, except under CI (``CI=true``),
@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,19 +47,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll ``predicate`` (a real condition in another process) until true or fail."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.fixture(scope="session")
 def pg_dsn() -> Iterator[str]:
     """A fresh PostgreSQL cluster on 127.0.0.1 with the routilux schema; its DSN."""
-    pytest.importorskip("procrastinate", reason="the postgres extra is not installed")
+    pytest.importorskip("routilux_postgres", reason="routilux-postgres is not installed")
     bindir = _bindir()
     if bindir is None:
         reason = "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"
@@ -116,7 +106,7 @@ def pg_dsn() -> Iterator[str]:
     )
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
-        from routilux.postgres import migrate
+        from routilux_postgres import migrate
 
         migrate(dsn)
         yield dsn
@@ -177,7 +167,7 @@ def start_worker(clean_db: str, tmp_path: Path) -> Iterator[Callable[..., Worker
             "--dsn",
             clean_db,
             "--import",
-            "scaleout.routines",
+            "scaleout_routines",
             "--concurrency",
             str(concurrency),
             "--heartbeat",

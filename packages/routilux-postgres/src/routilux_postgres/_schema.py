@@ -99,7 +99,7 @@ def migrate(dsn: str) -> list[str]:
             if current > SCHEMA_VERSION:
                 msg = (
                     f"the database has routilux schema version {current}; this routilux "
-                    f"understands up to {SCHEMA_VERSION}: upgrade routilux-core"
+                    f"understands up to {SCHEMA_VERSION}: upgrade routilux-postgres"
                 )
                 raise JobStoreError(msg)
             for version, sql in MIGRATIONS:

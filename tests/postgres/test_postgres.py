@@ -20,17 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scaleout.conftest import wait_until
-from scaleout.routines import chain_flow, read_log
+from helpers import wait_until
+from scaleout_routines import chain_flow, read_log
 
 
-pytest.importorskip("procrastinate", reason="the postgres extra is not installed")
+pytest.importorskip("routilux_postgres", reason="routilux-postgres is not installed")
 
 from procrastinate.exceptions import AlreadyEnqueued
 
 from routilux.exceptions import InvalidStateError, StaleAttemptError
-from routilux.postgres import RUN_TASK, PostgresBackend, job_lock
 from routilux.store import JobExecutor, JobHandle, run_job
+from routilux_postgres import RUN_TASK, PostgresBackend, job_lock
 
 
 @pytest.fixture
@@ -474,7 +474,7 @@ class TestSchemaAndFlows:
 
         from routilux.cli import main
         from routilux.exceptions import JobStoreError
-        from routilux.postgres import PostgresJobStore
+        from routilux_postgres import PostgresJobStore
 
         with psycopg.connect(clean_db, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS bare")
