@@ -10,12 +10,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint typecheck check docs clean
 
-$(STAMP): pyproject.toml packages/routilux-core/pyproject.toml packages/routilux-handlers/pyproject.toml packages/routilux-stdlib/pyproject.toml
+$(STAMP): pyproject.toml packages/routilux-core/pyproject.toml packages/routilux-handlers/pyproject.toml packages/routilux-stdlib/pyproject.toml packages/routilux-ui/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.10 or newer is needed" >&2; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install -q --disable-pip-version-check \
 		-e packages/routilux-core -e packages/routilux-stdlib -e packages/routilux-handlers \
+		-e packages/routilux-ui \
 		--group dev
 	@touch $(STAMP)
 

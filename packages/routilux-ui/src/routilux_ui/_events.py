@@ -1,0 +1,108 @@
+"""
+Server-sent events: the changes of every job (``/api/events``) and of one job
+(``/api/jobs/{id}/events``), read from the store by polling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+from routilux.exceptions import JobNotFoundError, JobStoreError
+from starlette.responses import StreamingResponse
+
+from ._job_listing import JobIndex, Snapshot
+
+
+__all__ = ["event_stream", "job_changes", "jobs_changes", "sse"]
+
+_HEARTBEAT = 15.0
+"""Seconds between two comments sent to an idle stream (so a closed one is noticed)."""
+
+
+def sse(event: str, data: Any) -> bytes:
+    """
+    Return one server-sent event: its name and its data as one line of JSON.
+    """
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return f"event: {event}\ndata: {text}\n\n".encode()
+
+
+def event_stream(chunks: AsyncIterator[bytes]) -> StreamingResponse:
+    """
+    Return a streaming response of server-sent events (never cached, never buffered).
+    """
+    return StreamingResponse(
+        chunks,
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+async def jobs_changes(index: JobIndex, interval: float) -> AsyncIterator[bytes]:
+    """
+    Yield a ``jobs`` event with the rows that changed (new, other status or other update
+    time) and the counts per status, every time the store's listing changes.
+    """
+    yield b"retry: 2000\n\n"
+    last: Snapshot | None = None
+    quiet = 0.0
+    while True:
+        snap = await anyio.to_thread.run_sync(index.snapshot, interval)
+        if last is not None and snap is not last and snap.marks != last.marks:
+            old = last.marks
+            changed = [
+                {"job_id": r.job_id, "status": r.status, "updated_at": r.updated_at,
+                 "requested": r.requested}
+                for r in snap.records
+                if old.get(r.job_id) != snap.marks[r.job_id]
+            ]
+            counts: dict[str, int] = {}
+            for status, _, _ in snap.marks.values():
+                counts[status] = counts.get(status, 0) + 1
+            removed = [job_id for job_id in old if job_id not in snap.marks]
+            yield sse("jobs", {"changed": changed, "removed": removed, "counts": counts})
+            quiet = 0.0
+        elif quiet >= _HEARTBEAT:
+            yield b": ping\n\n"
+            quiet = 0.0
+        last = snap
+        # A listing that takes long is read less often (at most a fifth of the time).
+        pause = max(interval, 5 * snap.took)
+        quiet += pause
+        await anyio.sleep(pause)
+
+
+async def job_changes(
+    load: Callable[[], dict[str, Any]], interval: float
+) -> AsyncIterator[bytes]:
+    """
+    Yield a ``job`` event with the job's detail (as ``load()`` returns it) at once and every
+    time its status, update time or control request changes; a ``gone`` event and the end
+    when the job is deleted.
+    """
+    yield b"retry: 2000\n\n"
+    mark: tuple[Any, ...] | None = None
+    quiet = 0.0
+    while True:
+        try:
+            detail = await anyio.to_thread.run_sync(load)
+        except JobNotFoundError as exc:
+            yield sse("gone", {"error": str(exc)})
+            return
+        except JobStoreError as exc:  # damaged, or the store is down for a moment
+            yield sse("problem", {"error": str(exc)})
+            detail = None
+        if detail is not None:
+            now = (detail["status"], detail["updated_at"], detail["requested"], detail["note"])
+            if now != mark:
+                mark = now
+                quiet = 0.0
+                yield sse("job", detail)
+        if quiet >= _HEARTBEAT:
+            yield b": ping\n\n"
+            quiet = 0.0
+        quiet += interval
+        await anyio.sleep(interval)
