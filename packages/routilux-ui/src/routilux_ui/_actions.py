@@ -22,7 +22,13 @@ from ._runner_liveness import runner_alive
 
 __all__ = ["ActionError", "Actions", "offered_actions"]
 
-log = structlog.get_logger("routilux_ui")
+
+
+def _log(level: str, event: str, **values: Any) -> None:
+    # Silent until the application configures structlog (as routilux-core is): unconfigured,
+    # structlog would print every event.
+    if structlog.is_configured():
+        getattr(structlog.get_logger("routilux_ui"), level)(event, **values)
 
 _ACTIONS = ("pause", "resume", "cancel", "retry")
 
@@ -174,9 +180,9 @@ class Actions:
             job_state = run_job(job_id, self._store, **options)
         except Exception as exc:  # noqa: BLE001  # a thread's failure is shown on the job's page
             self.failures[job_id] = f"{verb} did not run: {type(exc).__name__}: {exc}"
-            log.warning("ui_run_failed", job_id=job_id, action=verb, error=str(exc))
+            _log("warning", "ui_run_failed", job_id=job_id, action=verb, error=str(exc))
         else:
-            log.info("ui_run_rested", job_id=job_id, action=verb, status=job_state.status)
+            _log("info", "ui_run_rested", job_id=job_id, action=verb, status=job_state.status)
         finally:
             self._index.invalidate()
 
@@ -192,7 +198,7 @@ class Actions:
                 try:
                     self._store.request_control(job_id, "pause")
                 except Exception as exc:  # noqa: BLE001  # the store may be closing; say so
-                    log.warning("ui_pause_failed", job_id=job_id, error=str(exc))
+                    _log("warning", "ui_pause_failed", job_id=job_id, error=str(exc))
         for thread in threads.values():
             thread.join(timeout)
 
