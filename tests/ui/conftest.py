@@ -45,7 +45,9 @@ class LiveServer:
     """The page served by uvicorn in a thread, on a free port of 127.0.0.1."""
 
     def __init__(self, store: SqliteJobStore, **options: object) -> None:
-        app = create_app(store, poll_interval=0.1, **options)  # type: ignore[arg-type]
+        #: The pages' CSRF token.
+        self.csrf = CSRF
+        app = create_app(store, poll_interval=0.1, csrf_token=CSRF, **options)  # type: ignore[arg-type]
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
