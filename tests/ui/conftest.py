@@ -47,12 +47,12 @@ class LiveServer:
     def __init__(self, store: SqliteJobStore, **options: object) -> None:
         #: The pages' CSRF token.
         self.csrf = CSRF
-        app = create_app(store, poll_interval=0.1, csrf_token=CSRF, **options)  # type: ignore[arg-type]
+        self.app = create_app(store, poll_interval=0.1, csrf_token=CSRF, **options)  # type: ignore[arg-type]
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         config = uvicorn.Config(
-            app, log_level="warning", ws="none", timeout_graceful_shutdown=1, lifespan="on"
+            self.app, log_level="warning", ws="none", timeout_graceful_shutdown=5, lifespan="on"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
@@ -66,7 +66,8 @@ class LiveServer:
         assert self.server.started, "uvicorn did not start"
 
     def stop(self) -> None:
-        """Stop the server and wait for it."""
+        """End the event streams, stop the server and wait for it."""
+        self.app.state.ui.closing.set()
         self.server.should_exit = True
         self.thread.join(15)
         self.sock.close()

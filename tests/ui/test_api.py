@@ -75,7 +75,7 @@ class TestOneJob:
             r["routine_id"]: r["state"] for r in body["routines"]
         }
         assert ["ask"] == [q["routine_id"] for q in body["waiting"]]
-        assert {"pause": True, "resume": True, "cancel": True, "retry": False} == body["actions"]
+        assert {"pause": False, "resume": True, "cancel": True, "retry": False} == body["actions"]
         assert body["checkpoint_seq"] >= 1
         assert 1 == len(body["pause_points"])
         assert [] == body["pending_tasks"] == body["failed_tasks"]
@@ -283,7 +283,7 @@ class TestSecurity:
                 f"/api/jobs/{job}/resume", headers=auth, json={"values": {"answer": "no"}}
             )
             assert 202 == scripted.status_code
-        assert "completed" == wait_status(store, job, "completed")
+            assert "completed" == wait_status(store, job, "completed")
 
     def test_read_only_refuses_every_post(self, store: SqliteJobStore) -> None:
         """--read-only: every POST is 403, even with the tokens; the pages show no buttons."""

@@ -33,10 +33,10 @@ class TestPages:
     def test_job_page_shows_what_the_lifecycle_allows(
         self, client: TestClient, store: SqliteJobStore
     ) -> None:
-        """A paused job offers resume, pause and cancel; a failed one only retry, and shows
-        its error with the traceback; a completed one offers nothing."""
+        """A paused job offers resume and cancel; a failed one only retry, and shows its
+        error with the traceback; a completed one offers nothing."""
         paused = client.get(f"/jobs/{approval_job(store)}").text
-        assert {"resume", "pause", "cancel"} == _buttons(paused)
+        assert {"resume", "cancel"} == _buttons(paused)
         assert "Approve 120 EUR for ana (train ticket)? yes/no" in paused
         failed = client.get(f"/jobs/{failed_job(store)}").text
         assert {"retry"} == _buttons(failed)
@@ -136,6 +136,7 @@ class TestEvents:
         url = f"{live.url}/api/events"
         with httpx.stream("GET", url, timeout=30) as response:
             lines = response.iter_lines()
+            assert ("jobs", []) == (lambda e: (e[0], e[1]["changed"]))(_next_event(lines))
             job = approval_job(store)
             seen: dict[str, str] = {}
             while seen.get(job) != "paused":
@@ -174,3 +175,23 @@ class TestCommand:
         """An --import that fails is bad input."""
         assert 2 == main(["ui", "--store", store.path, "--import", "no_such_module_here"])
         assert "--import no_such_module_here" in capsys.readouterr().err
+
+
+def test_a_sparse_checkpoint_still_renders(client: TestClient, store: SqliteJobStore) -> None:
+    """A checkpoint missing the fields the page shows (another writer's) renders, not a 500."""
+    job = approval_job(store)
+    sparse = {
+        "status": "paused",
+        "checkpoint_seq": 99,
+        "errors": [{"message": "lost"}, "not a dict"],
+        "pending_tasks": [{"data": {}}],
+        "failed_tasks": [{}],
+        "pause_points": [{}],
+        "output_log": [{}],
+        "execution_history": [{}],
+        "routine_states": {"ask": "not a dict"},
+    }
+    assert store.save_checkpoint(job, sparse)
+    response = client.get(f"/jobs/{job}")
+    assert 200 == response.status_code
+    assert "lost" in response.text

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from routilux import Flow, JobState
 from routilux.exceptions import JobStateError
-from routilux.lifecycle import Action, allowed, next_status
+from routilux.lifecycle import TRANSITIONS, Action, allowed, next_status
 from routilux.store import JobRecord, JobStore, run_job
 
 from ._inbox import human_input, waiting_in
@@ -46,12 +46,18 @@ class ActionError(Exception):
 
 def offered_actions(record: JobRecord, *, read_only: bool = False) -> dict[str, bool]:
     """
-    Return which buttons a job's page shows: what the lifecycle table allows, less what the
-    ``routilux`` command refuses (pausing, cancelling or resuming a completed job, resuming a
-    job whose runner is alive), and nothing when the page is read-only.
+    Return which buttons a job's page shows: what the lifecycle table allows and changes
+    (no pause of a paused job, no cancel of a cancelled one), less what the ``routilux``
+    command refuses (pausing, cancelling or resuming a completed job, resuming a job whose
+    runner is alive), and nothing when the page is read-only.
     """
     status = record.status
-    offered = {name: not read_only and allowed(status, name) for name in _ACTIONS}
+    offered = {
+        name: not read_only
+        and allowed(status, name)
+        and TRANSITIONS[(status, Action(name))] != status
+        for name in _ACTIONS
+    }
     if status == "completed":
         offered.update(pause=False, cancel=False, resume=False)
     if status == "running" and runner_alive(record):

@@ -98,7 +98,7 @@ def make_api(ctx: UiContext) -> dict[str, Any]:
         return JSONResponse({"items": [q.as_json() for q in ctx.inbox.questions()]})
 
     async def events(request: Request) -> Response:
-        return event_stream(jobs_changes(ctx.index, ctx.poll_interval))
+        return event_stream(jobs_changes(ctx.index, ctx.poll_interval, ctx.closing))
 
     async def job(request: Request) -> Response:
         parts = job_segments(request, "/api/jobs/")
@@ -118,7 +118,9 @@ def make_api(ctx: UiContext) -> dict[str, Any]:
                 return api_error(404, str(exc))
             except JobStoreError as exc:
                 return api_error(500, str(exc))
-            return event_stream(job_changes(lambda: _live(job_id), ctx.poll_interval))
+            return event_stream(
+                job_changes(lambda: _live(job_id), ctx.poll_interval, ctx.closing)
+            )
         return api_error(404, f"no such address: {request.url.path}")
 
     def _detail(job_id: str) -> Response:

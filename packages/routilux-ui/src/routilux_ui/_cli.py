@@ -8,6 +8,10 @@ import argparse
 import importlib
 import os
 import sys
+from types import FrameType
+from urllib.parse import quote
+
+import uvicorn
 
 from routilux.cli import DEFAULT_STORE, EXIT_BAD_INPUT, EXIT_COMPLETED
 from routilux.exceptions import JobStoreError
@@ -62,14 +66,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=_cmd_ui)
 
 
+class _Server(uvicorn.Server):
+    # Ends the page's event streams as soon as Ctrl-C or SIGTERM stops the server.
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.config.app.state.ui.closing.set()
+        super().handle_exit(sig, frame)
+
+
 def _fail(message: str) -> int:
     print(f"routilux: error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from ._app import create_app
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
@@ -90,16 +99,18 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     try:
         app = create_app(store, read_only=args.read_only, token=token, store_label=url)
         shown = f"[{args.host}]" if ":" in args.host else args.host
-        address = f"http://{shown}:{args.port}/" + (f"?token={token}" if token else "")
+        address = f"http://{shown}:{args.port}/" + (f"?token={quote(token)}" if token else "")
         config = uvicorn.Config(
             app,
             host=args.host,
             port=args.port,
             log_level="warning",
-            # Live pages keep their event streams open: stop waiting for them after 3 s.
+            ws="none",
+            # Live pages keep their event streams open: they end when the server stops
+            # (see _Server), and are not waited for longer than 3 s.
             timeout_graceful_shutdown=3,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         print(f"routilux ui: {address}  (store {url}; Ctrl-C stops)", flush=True)
         server.run()
     finally:

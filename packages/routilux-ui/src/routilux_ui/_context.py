@@ -5,6 +5,7 @@ templates and the security settings.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -62,6 +63,8 @@ class UiContext:
     poll_interval: float
     #: The store as ``--store`` named it (shown in the header).
     store_label: str
+    #: Set when the server stops: the event streams end at once instead of being cut.
+    closing: threading.Event = attrs.field(factory=threading.Event)
 
     def detail(self, job_id: str) -> dict[str, Any]:
         """

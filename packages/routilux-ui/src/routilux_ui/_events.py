@@ -6,6 +6,7 @@ Server-sent events: the changes of every job (``/api/events``) and of one job
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -41,21 +42,29 @@ def event_stream(chunks: AsyncIterator[bytes]) -> StreamingResponse:
     )
 
 
-async def jobs_changes(index: JobIndex, interval: float) -> AsyncIterator[bytes]:
+async def jobs_changes(
+    index: JobIndex, interval: float, closing: threading.Event
+) -> AsyncIterator[bytes]:
     """
-    Yield a ``jobs`` event with the rows that changed (new, other status or other update
-    time) and the counts per status, every time the store's listing changes.
+    Yield a ``jobs`` event with the counts per status at once, then one with the rows that
+    changed (new, other status, other update time or control request) and the counts every
+    time the store's listing changes, until ``closing`` is set.
     """
     yield b"retry: 2000\n\n"
     last: Snapshot | None = None
     quiet = 0.0
-    while True:
+    while not closing.is_set():
         snap = await anyio.to_thread.run_sync(index.snapshot, interval)
-        if last is not None and snap is not last and snap.marks != last.marks:
-            old = last.marks
+        if last is None or (snap is not last and snap.marks != last.marks):
+            # The first event has the counts only: the baseline later ones are changes to.
+            old = snap.marks if last is None else last.marks
             changed = [
-                {"job_id": r.job_id, "status": r.status, "updated_at": r.updated_at,
-                 "requested": r.requested}
+                {
+                    "job_id": r.job_id,
+                    "status": r.status,
+                    "updated_at": r.updated_at,
+                    "requested": r.requested,
+                }
                 for r in snap.records
                 if old.get(r.job_id) != snap.marks[r.job_id]
             ]
@@ -76,17 +85,17 @@ async def jobs_changes(index: JobIndex, interval: float) -> AsyncIterator[bytes]
 
 
 async def job_changes(
-    load: Callable[[], dict[str, Any]], interval: float
+    load: Callable[[], dict[str, Any]], interval: float, closing: threading.Event
 ) -> AsyncIterator[bytes]:
     """
     Yield a ``job`` event with the job's detail (as ``load()`` returns it) at once and every
-    time its status, update time or control request changes; a ``gone`` event and the end
-    when the job is deleted.
+    time its status, update time or control request changes, until ``closing`` is set; a
+    ``gone`` event and the end when the job is deleted.
     """
     yield b"retry: 2000\n\n"
     mark: tuple[Any, ...] | None = None
     quiet = 0.0
-    while True:
+    while not closing.is_set():
         try:
             detail = await anyio.to_thread.run_sync(load)
         except JobNotFoundError as exc:

@@ -53,15 +53,20 @@
     });
   }
 
-  // Fetch the page again and swap one region (selected from the answer), at most every 300 ms.
+  // Fetch the page again and swap one region (selected from the answer): at most one fetch
+  // at a time, 300 ms apart, and one more after it when a change came in meanwhile.
   let refreshTimer = null;
+  let refreshAgain = false;
   function refresh(selector, guard) {
-    if (refreshTimer) return;
+    if (refreshTimer) { refreshAgain = true; return; }
     refreshTimer = setTimeout(function () {
-      refreshTimer = null;
-      if (guard && !guard()) return;
+      const done = function () {
+        refreshTimer = null;
+        if (refreshAgain) { refreshAgain = false; refresh(selector, guard); }
+      };
+      if (guard && !guard()) { done(); return; }
       htmx.ajax("GET", location.pathname + location.search,
-        { target: selector, select: selector, swap: "outerHTML" });
+        { target: selector, select: selector, swap: "outerHTML" }).then(done, done);
     }, 300);
   }
 
