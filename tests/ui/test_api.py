@@ -40,7 +40,9 @@ class TestJobsList:
         """status, flow and q (an id prefix) filter; limit and offset page."""
         ids = [approval_job(store, job_id=f"job-{i}") for i in range(3)]
         failed_job(store)
-        assert ids[::-1] == [r["job_id"] for r in client.get("/api/jobs?status=paused").json()["jobs"]]
+        assert ids[::-1] == [
+            r["job_id"] for r in client.get("/api/jobs?status=paused").json()["jobs"]
+        ]
         by_flow = client.get("/api/jobs?flow=ui-boom").json()
         assert (1, ["ui-boom"]) == (by_flow["total"], [r["flow_id"] for r in by_flow["jobs"]])
         assert ["job-1"] == [r["job_id"] for r in client.get("/api/jobs?q=job-1").json()["jobs"]]
@@ -297,7 +299,7 @@ class TestSecurity:
                 assert "read-only" in response.json()["error"]
             page = c.get(f"/jobs/{job}").text
             assert "data-action=" not in page
-            assert "<form class=\"answer\"" not in c.get("/inbox").text
+            assert '<form class="answer"' not in c.get("/inbox").text
             assert {"pause": False, "resume": False, "cancel": False, "retry": False} == (
                 c.get(f"/api/jobs/{job}").json()["actions"]
             )
@@ -313,7 +315,9 @@ class TestSecurity:
             headers["referrer-policy"],
         )
 
-    def test_ids_with_a_slash_are_one_segment(self, client: TestClient, store: SqliteJobStore) -> None:
+    def test_ids_with_a_slash_are_one_segment(
+        self, client: TestClient, store: SqliteJobStore
+    ) -> None:
         """A job id with ``/`` in it is addressed with ``%2F`` and found."""
         job = approval_job(store, job_id="team/a")
         assert "team/a" == client.get(f"/api/jobs/{quote(job, safe='')}").json()["job_id"]

@@ -117,16 +117,16 @@ def test_answer_the_approval_from_the_inbox(
 
     page.click("nav >> text=Inbox")
     task = page.locator(f'.task[data-job="{job}"]')
-    assert "Approve 120 EUR for ana (train ticket)? yes/no" == task.locator(".question").inner_text()
+    assert (
+        "Approve 120 EUR for ana (train ticket)? yes/no" == task.locator(".question").inner_text()
+    )
     page.screenshot(path=str(SHOTS / "ui-inbox.png"))
     task.focus()
     page.keyboard.press("1")  # the first choice: yes
     answered = page.locator(f'#answered [data-live-job="{job}"]')
     answered.wait_for(timeout=WAIT)
     page.wait_for_function(
-        "id => document.querySelector(`#answered [data-live-job=\"${id}\"]`).textContent === 'completed'",
-        arg=job,
-        timeout=WAIT,
+        "el => el.textContent === 'completed'", arg=answered.element_handle(), timeout=WAIT
     )
     assert "completed" == store.load_job(job).status
     assert 2 == page.locator("#inbox-items .task").count()

@@ -63,7 +63,9 @@ class TestPages:
         detail = pages[1]
         assert "&lt;script&gt;alert(" in detail
         assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in detail
-        failed = client.get(f"/jobs/{client.get('/api/jobs?flow=ui-boom').json()['jobs'][0]['job_id']}")
+        failed = client.get(
+            f"/jobs/{client.get('/api/jobs?flow=ui-boom').json()['jobs'][0]['job_id']}"
+        )
         assert "&lt;b&gt;today&lt;/b&gt;" in failed.text
         assert "<b>today</b>" not in failed.text
 
@@ -74,7 +76,9 @@ class TestPages:
         assert EVIL[1] not in html
         assert quote(EVIL[1], safe="") in html
 
-    @pytest.mark.parametrize("path", ["/jobs/nope", "/jobs/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/nothing"])
+    @pytest.mark.parametrize(
+        "path", ["/jobs/nope", "/jobs/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/nothing"]
+    )
     def test_404_pages(self, client: TestClient, path: str) -> None:
         """An unknown job or address is a 404 page with one line, never a traceback."""
         response = client.get(path)
@@ -161,7 +165,9 @@ def _next_event(lines: object) -> tuple[str, dict[str, object]]:
 
 
 class TestCommand:
-    def test_another_host_needs_a_token(self, store: SqliteJobStore, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_another_host_needs_a_token(
+        self, store: SqliteJobStore, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """Binding another address than loopback without --token is refused (exit 2)."""
         assert 2 == main(["ui", "--store", store.path, "--host", "0.0.0.0"])
         assert "give --token" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+
 from routilux import Flow, JobState
 from routilux.exceptions import JobStateError
 from routilux.lifecycle import TRANSITIONS, Action, allowed, next_status
@@ -23,12 +24,12 @@ from ._runner_liveness import runner_alive
 __all__ = ["ActionError", "Actions", "offered_actions"]
 
 
-
 def _log(level: str, event: str, **values: Any) -> None:
     # Silent until the application configures structlog (as routilux-core is): unconfigured,
     # structlog would print every event.
     if structlog.is_configured():
         getattr(structlog.get_logger("routilux_ui"), level)(event, **values)
+
 
 _ACTIONS = ("pause", "resume", "cancel", "retry")
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from routilux.exceptions import JobNotFoundError, JobStoreError
-from routilux.lifecycle import Action
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from routilux.exceptions import JobNotFoundError, JobStoreError
+from routilux.lifecycle import Action
 
 from ._actions import ActionError
 from ._context import UiContext
@@ -118,9 +119,7 @@ def make_api(ctx: UiContext) -> dict[str, Any]:
                 return api_error(404, str(exc))
             except JobStoreError as exc:
                 return api_error(500, str(exc))
-            return event_stream(
-                job_changes(lambda: _live(job_id), ctx.poll_interval, ctx.closing)
-            )
+            return event_stream(job_changes(lambda: _live(job_id), ctx.poll_interval, ctx.closing))
         return api_error(404, f"no such address: {request.url.path}")
 
     def _detail(job_id: str) -> Response:

@@ -9,7 +9,6 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from routilux.store import JobStore
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from routilux.store import JobStore
 
 from ._actions import Actions
 from ._api import make_api
@@ -104,4 +105,3 @@ def create_app(
     )
     app.state.ui = ctx
     return app
-

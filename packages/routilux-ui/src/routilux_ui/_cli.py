@@ -8,6 +8,7 @@ import argparse
 import importlib
 import os
 import sys
+import threading
 from types import FrameType
 from urllib.parse import quote
 
@@ -68,8 +69,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 class _Server(uvicorn.Server):
     # Ends the page's event streams as soon as Ctrl-C or SIGTERM stops the server.
+    def __init__(self, config: uvicorn.Config, closing: threading.Event) -> None:
+        super().__init__(config)
+        self._closing = closing
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.config.app.state.ui.closing.set()
+        self._closing.set()
         super().handle_exit(sig, frame)
 
 
@@ -83,7 +88,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(args.host) and token is None:
-        return _fail(f"--host {args.host} makes the page reachable from other machines: give --token")
+        return _fail(
+            f"--host {args.host} makes the page reachable from other machines: give --token"
+        )
     if not 0 < args.port < 65536:
         return _fail(f"--port must be 1 to 65535, got {args.port}")
     for name in args.imports or ():
@@ -110,7 +117,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
             # (see _Server), and are not waited for longer than 3 s.
             timeout_graceful_shutdown=3,
         )
-        server = _Server(config)
+        server = _Server(config, app.state.ui.closing)
         print(f"routilux ui: {address}  (store {url}; Ctrl-C stops)", flush=True)
         server.run()
     finally:

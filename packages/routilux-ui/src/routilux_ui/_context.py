@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import attrs
 import jinja2
+
 from routilux.exceptions import JobStoreError
 from routilux.store import JobStore
 

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
-from routilux.exceptions import JobNotFoundError, JobStoreError
 from starlette.responses import StreamingResponse
+
+from routilux.exceptions import JobNotFoundError, JobStoreError
 
 from ._job_listing import JobIndex, Snapshot
 

@@ -39,7 +39,7 @@ def flow_dot(flow_data: Mapping[str, Any], states: Mapping[str, str]) -> str:
         "    rankdir=LR;",
         '    bgcolor="transparent";',
         '    node [shape=box, style="rounded,filled", fillcolor="white", fontname="Helvetica", '
-        "fontsize=12, margin=\"0.2,0.1\"];",
+        'fontsize=12, margin="0.2,0.1"];',
         '    edge [fontname="Helvetica", fontsize=10];',
     ]
     for rid, spec in routines.items():

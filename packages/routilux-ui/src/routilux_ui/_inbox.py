@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
+
 from routilux import JobState
 from routilux.exceptions import JobStoreError, UnknownRoutineTypeError
 from routilux.registry import get_routine_class

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import attrs
+
 from routilux.exceptions import JobStoreError
 from routilux.store import JobRecord, JobStore
 

@@ -1,8 +1,9 @@
 """
 Adapter: open a job store from a ``--store`` value (a SQLite path or a ``postgresql://`` URL).
 
-Core opens stores this way inside its command (a private function); ``routilux.store.open_store(url)``
-and the ``routilux.stores`` entry-point group are to replace this module.
+Core opens stores this way inside its command (a private function);
+``routilux.store.open_store(url)`` and the ``routilux.stores`` entry-point group are to
+replace this module.
 """
 
 from __future__ import annotations

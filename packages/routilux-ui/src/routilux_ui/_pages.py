@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from routilux.exceptions import JobNotFoundError, JobStoreError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+
+from routilux.exceptions import JobNotFoundError, JobStoreError
 
 from ._api import job_segments, jobs_query
 from ._context import UiContext
@@ -50,7 +51,7 @@ def make_pages(ctx: UiContext) -> dict[str, Any]:
         def page_url(offset: int) -> str:
             return "/?" + urlencode({**kept, "limit": page.limit, "offset": offset})
 
-        values = {
+        values: dict[str, Any] = {
             "rows": rows,
             "page": page,
             "query": query,

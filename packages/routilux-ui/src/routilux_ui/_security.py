@@ -64,7 +64,9 @@ class Guard:
       from a page of the same origin.
     """
 
-    def __init__(self, app: ASGIApp, *, token: str | None, read_only: bool, csrf_token: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, token: str | None, read_only: bool, csrf_token: str
+    ) -> None:
         self.app = app
         self.token = token
         self.read_only = read_only
@@ -105,9 +107,9 @@ class Guard:
             if given is not None and _same(given, self.token) and scope["method"] == "GET":
                 # Keep the token in an HttpOnly cookie and drop it from the address bar.
                 rest = urlencode(query)
-                cookie = (
-                    f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
-                ).encode("latin-1")
+                cookie = (f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/").encode(
+                    "latin-1"
+                )
                 location = (path + (f"?{rest}" if rest else "")).encode("latin-1")
                 return 303, "", [(b"location", location), (b"set-cookie", cookie)]
             if not self._has_cookie(headers):
