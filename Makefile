@@ -1,5 +1,6 @@
-# Two commands matter (see README.md): `make run` runs the main job, `make test` runs the tests.
-# Each sets up .venv by itself: the first run creates it and installs the three packages
+# Two commands matter (see README.md): `make run` runs the main job, `make test` runs the tests;
+# `make ui` serves the page where a person answers the job `make run` left waiting.
+# Each sets up .venv by itself: the first run creates it and installs the packages of packages/
 # (editable) and the test tools; later runs reuse it until a pyproject.toml changes.
 
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; do \
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck check docs clean
+.PHONY: setup run ui test lint typecheck check docs clean
 
 $(STAMP): pyproject.toml packages/routilux-core/pyproject.toml packages/routilux-handlers/pyproject.toml packages/routilux-stdlib/pyproject.toml packages/routilux-ui/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.10 or newer is needed" >&2; exit 2; }
@@ -30,7 +31,14 @@ run: $(STAMP)
 	if [ $$rc -ne 3 ]; then exit $$rc; fi; \
 	echo; echo "The job is paused and saved in .routilux/jobs.db. Answer it from any shell:"; \
 	echo "  $(BIN)/routilux resume <job id above> --set answer=yes"; \
-	echo "  $(BIN)/routilux jobs        # list jobs;  $(BIN)/routilux show <job id>"
+	echo "  $(BIN)/routilux jobs        # list jobs;  $(BIN)/routilux show <job id>"; \
+	echo "Or in a browser: make ui     # http://127.0.0.1:8237/inbox"
+
+# The page of the main job's store: answer the approval `make run` left waiting, in a browser.
+# It prints its address (http://127.0.0.1:8237/) and opens nothing; Ctrl-C stops it.
+ui: $(STAMP)
+	@test -e .routilux/jobs.db || { echo "no .routilux/jobs.db yet: run 'make run' first" >&2; exit 2; }
+	$(BIN)/routilux ui --store .routilux/jobs.db
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
