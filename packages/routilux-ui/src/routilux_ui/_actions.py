@@ -14,7 +14,7 @@ import structlog
 from routilux import Flow, JobState
 from routilux.exceptions import JobStateError
 from routilux.lifecycle import TRANSITIONS, Action, allowed, next_status
-from routilux.store import JobRecord, JobStore, run_job
+from routilux.store import JobRecord, JobStore, StoreControl, run_job
 
 from ._inbox import human_input, waiting_in
 from ._job_listing import JobIndex
@@ -32,6 +32,27 @@ def _log(level: str, event: str, **values: Any) -> None:
 
 
 _ACTIONS = ("pause", "resume", "cancel", "retry")
+
+_CLAIM_WAIT = 5.0
+"""Seconds a resume or retry waits for its run to claim the job before it answers."""
+
+
+class _ClaimSignal(StoreControl):
+    """
+    The store's control requests, telling ``started`` at the first poll: the scheduler polls
+    before each activation, so the run has claimed the job by then.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, started: threading.Event) -> None:
+        super().__init__(store, job_id)
+        self._started = started
+
+    def poll(self) -> str | None:
+        """
+        Tell the waiting request the run has started, then return the store's request.
+        """
+        self._started.set()
+        return super().poll()
 
 
 class ActionError(Exception):
@@ -119,7 +140,7 @@ class Actions:
     ) -> dict[str, Any]:
         """
         Answer the job's waiting ``HumanInput`` with ``values`` (when given) and run it on
-        in a background thread; return at once.
+        in a background thread; return once the run has claimed the job (its status then).
 
         Raises:
             JobNotFoundError: No such job.
@@ -149,12 +170,13 @@ class Actions:
                 if cls is not None:
                     cls.provide_answer(job_state, target, **answer)
 
-        self._start(job_id, "resume", prepare=prepare, takeover=takeover)
-        return {"job_id": job_id, "action": "resume", "status": "running", "requested": None}
+        status = self._start(job_id, "resume", prepare=prepare, takeover=takeover)
+        return {"job_id": job_id, "action": "resume", "status": status, "requested": None}
 
     def retry(self, job_id: str) -> dict[str, Any]:
         """
-        Run a failed job again in a background thread; return at once.
+        Run a failed job again in a background thread; return once the run has claimed the
+        job (its status then).
 
         Raises:
             JobNotFoundError: No such job.
@@ -162,10 +184,14 @@ class Actions:
         """
         record = self._store.load_job(job_id)
         _next(record.status, Action.RETRY, job_id)
-        self._start(job_id, "retry", retry=True)
-        return {"job_id": job_id, "action": "retry", "status": "running", "requested": None}
+        status = self._start(job_id, "retry", retry=True)
+        return {"job_id": job_id, "action": "retry", "status": status, "requested": None}
 
-    def _start(self, job_id: str, verb: str, **options: Any) -> None:
+    def _start(self, job_id: str, verb: str, **options: Any) -> str:
+        # Run the job in a thread; return its status once the run claimed it (or ended, or
+        # did not start within _CLAIM_WAIT seconds).
+        started = threading.Event()
+        options["control"] = _ClaimSignal(self._store, job_id, started)
         with self._lock:
             thread = self._threads.get(job_id)
             if thread is not None and thread.is_alive():
@@ -173,16 +199,20 @@ class Actions:
                 raise ActionError(msg)
             thread = threading.Thread(
                 target=self._run,
-                args=(job_id, verb, options),
+                args=(job_id, verb, options, started),
                 name=f"routilux-ui-{verb}-{job_id}",
                 daemon=True,
             )
             self._threads[job_id] = thread
             self.failures.pop(job_id, None)
             thread.start()
+        started.wait(_CLAIM_WAIT)
         self._index.invalidate()
+        return self._store.load_job(job_id).status
 
-    def _run(self, job_id: str, verb: str, options: dict[str, Any]) -> None:
+    def _run(
+        self, job_id: str, verb: str, options: dict[str, Any], started: threading.Event
+    ) -> None:
         try:
             job_state = run_job(job_id, self._store, **options)
         except Exception as exc:  # noqa: BLE001  # a thread's failure is shown on the job's page
@@ -191,6 +221,7 @@ class Actions:
         else:
             _log("info", "ui_run_rested", job_id=job_id, action=verb, status=job_state.status)
         finally:
+            started.set()
             self._index.invalidate()
 
     def shutdown(self, timeout: float = 10.0) -> None:
