@@ -1,6 +1,8 @@
 """
-Fixtures of the routilux-ui tests: a store, the page app over it (Starlette's TestClient),
-and the page served by uvicorn for the browser and event-stream tests.
+Fixtures of the routilux-ui tests: a store, the page over it, and the page on a real port.
+
+The page is driven by Starlette's TestClient, or served by uvicorn for the browser and
+event-stream tests.
 """
 
 from __future__ import annotations

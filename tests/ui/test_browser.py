@@ -1,7 +1,8 @@
 """
-The pages in headless Chromium (Debian's ``chromium``, driven by Playwright): answer the
-approval job from the inbox and watch it complete, read the flow's picture, cancel a running
-job. The screenshots of the documentation are taken here (``docs/_static/ui-*.png``).
+The pages in headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Answer the approval job from the inbox and watch it complete, read the flow's picture, cancel
+a running job. The screenshots of the documentation are taken here (``docs/_static/ui-*.png``).
 
 When Chromium cannot start, these tests are skipped with one line saying why; under
 ``CI=true`` they fail instead.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ def browser() -> Iterator[Any]:
         why = f"{CHROMIUM} is missing (apt-get install chromium)"
     if why is not None:
         _cannot_start(why)
+    threads = set(threading.enumerate())
     with sync_playwright() as p:
         try:
             chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -55,6 +58,10 @@ def browser() -> Iterator[Any]:
             _cannot_start(f"{CHROMIUM} does not start: {str(exc).splitlines()[0]}")
         yield chromium
         chromium.close()
+    # Playwright's event loop leaves its executor's threads to end by themselves: wait for
+    # them, so that no later test counts them.
+    for thread in set(threading.enumerate()) - threads:
+        thread.join(10)
 
 
 def _cannot_start(why: str) -> None:

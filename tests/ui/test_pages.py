@@ -1,6 +1,5 @@
 """
-The HTML pages (escaping, buttons, 404s), the event streams on a real server, and the
-``routilux ui`` command.
+The HTML pages (escaping, buttons, 404s), the event streams, and the ``routilux ui`` command.
 """
 
 from __future__ import annotations

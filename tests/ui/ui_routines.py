@@ -1,6 +1,8 @@
 """
-Routines and jobs of the routilux-ui tests: the approval example, a job that runs until it
-is stopped, a job that fails, and a job whose data holds markup.
+Routines and jobs of the routilux-ui tests.
+
+The approval example, a job that runs until it is stopped, a job that fails, and a job whose
+data holds markup.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """
-``routilux ui``: a web page for the jobs of a routilux job store and the human tasks waiting
-in them (Starlette, Jinja2, htmx and Graphviz in WebAssembly, served from this package).
+``routilux ui``: the web page of a job store's jobs and of the human tasks waiting in them.
+
+Starlette, Jinja2, htmx and Graphviz in WebAssembly, all served from this package.
 
 :func:`create_app` builds the ASGI application over any ``JobStore``; the ``routilux ui``
 command (the ``routilux.commands`` entry point ``ui``) serves it with uvicorn.

@@ -1,6 +1,7 @@
 """
-Pause, resume (with an answer), cancel and retry of stored jobs, as the lifecycle table and
-the ``routilux`` command allow them; resumed and retried jobs run in background threads.
+Pause, resume (with an answer), cancel and retry of stored jobs, run in background threads.
+
+Each is checked as the lifecycle table and the ``routilux`` command check it.
 """
 
 from __future__ import annotations

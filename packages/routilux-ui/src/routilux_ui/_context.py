@@ -1,6 +1,5 @@
 """
-What every route of the page shares: the store, its job index and inbox, the actions, the
-templates and the security settings.
+What every route of the page shares: the store, its index, inbox, actions and templates.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """
-Server-sent events: the changes of every job (``/api/events``) and of one job
-(``/api/jobs/{id}/events``), read from the store by polling.
+Server-sent events of every job (``/api/events``) and of one (``/api/jobs/{id}/events``).
+
+The store tells no one of a change: they are read by polling it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """
-Adapter: the jobs of a store as pages (filtered, newest first, counted by status), with each
-row's error count, over ``JobStore.list_jobs`` and ``load_job``.
+Adapter: the jobs of a store as pages, counted by status, with each row's error count.
+
+Filtered, newest first, over ``JobStore.list_jobs`` and ``load_job``.
 
 ``list_jobs`` returns every row, oldest first, without the error count, so this module keeps
 the last listing for ``max_age`` seconds (shared by the page, the API and the live updates)

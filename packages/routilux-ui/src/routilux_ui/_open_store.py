@@ -1,5 +1,5 @@
 """
-Adapter: open a job store from a ``--store`` value (a SQLite path or a ``postgresql://`` URL).
+Adapter: open a job store from a ``--store`` value (a SQLite path or a PostgreSQL URL).
 
 Core opens stores this way inside its command (a private function);
 ``routilux.store.open_store(url)`` and the ``routilux.stores`` entry-point group are to

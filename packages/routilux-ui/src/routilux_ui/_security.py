@@ -1,6 +1,8 @@
 """
-Who may use the page: the host check, the access token, the CSRF token of POSTs, read-only
-mode and the security headers, as one ASGI middleware.
+Who may use the page: one ASGI middleware for the host, the tokens and read-only mode.
+
+It checks the host a request names, the access token, the CSRF token of POSTs and read-only
+mode, and adds the security headers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """
-What the pages and the API show of a job: its row, its detail, its routines' states and its
-timeline, as plain JSON-able data.
+What the pages and the API show of a job, as plain JSON-able data.
+
+Its row, its detail, its routines' states and its timeline.
 """
 
 from __future__ import annotations
@@ -165,48 +166,37 @@ def job_detail(
     }
 
 
+_TIMELINE: tuple[tuple[str, str, str, str, str], ...] = (
+    # (detail key, kind, routine key, what key, data key)
+    ("history", "event", "routine_id", "event_name", "data"),
+    ("outputs", "output", "routine_id", "output_type", "data"),
+    ("pause_points", "pause", "current_routine_id", "reason", "checkpoint"),
+)
+"""Where the timeline's items come from."""
+
+
 def timeline(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
-    Return the job's history, outputs, errors and pause points as one list in time order:
-    ``{"time", "kind", "routine_id", "what", "data"}``.
+    Return the job's history (with its errors), outputs and pause points as one list in
+    time order: ``{"time", "kind", "routine_id", "what", "data"}``. An error's traceback is
+    left out (the errors section shows it).
     """
     items: list[dict[str, Any]] = []
-    for record in detail["history"]:
-        if isinstance(record, dict):
-            data = record.get("data")
-            kind = "error" if record.get("event_name") == "error" else "event"
-            if kind == "error" and isinstance(data, dict):
-                data = {k: v for k, v in data.items() if k != "traceback"}
-            items.append(
-                {
-                    "time": str(record.get("timestamp", "")),
-                    "kind": kind,
-                    "routine_id": record.get("routine_id"),
-                    "what": record.get("event_name"),
-                    "data": data,
-                }
-            )
-    for output in detail["outputs"]:
-        if isinstance(output, dict):
-            items.append(
-                {
-                    "time": str(output.get("timestamp", "")),
-                    "kind": "output",
-                    "routine_id": output.get("routine_id"),
-                    "what": output.get("output_type"),
-                    "data": output.get("data"),
-                }
-            )
-    for point in detail["pause_points"]:
-        if isinstance(point, dict):
-            items.append(
-                {
-                    "time": str(point.get("timestamp", "")),
-                    "kind": "pause",
-                    "routine_id": point.get("current_routine_id"),
-                    "what": point.get("reason") or "paused",
-                    "data": point.get("checkpoint"),
-                }
-            )
+    for key, kind, routine_key, what_key, data_key in _TIMELINE:
+        for record in detail[key]:
+            if not isinstance(record, dict):
+                continue
+            item = {
+                "time": str(record.get("timestamp", "")),
+                "kind": kind,
+                "routine_id": record.get(routine_key),
+                "what": record.get(what_key) or kind,
+                "data": record.get(data_key),
+            }
+            if kind == "event" and item["what"] == "error":
+                item["kind"] = "error"
+                if isinstance(item["data"], dict):
+                    item["data"] = {k: v for k, v in item["data"].items() if k != "traceback"}
+            items.append(item)
     items.sort(key=lambda item: item["time"])
     return items
