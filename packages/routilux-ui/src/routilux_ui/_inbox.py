@@ -19,7 +19,16 @@ from routilux.store import JobStore
 from ._job_listing import JobIndex
 
 
-__all__ = ["ANSWER_FIELDS", "Inbox", "Question", "answer_options", "human_input", "waiting_in"]
+__all__ = [
+    "ANSWER_FIELDS",
+    "HumanInputClass",
+    "Inbox",
+    "Question",
+    "answer_options",
+    "human_input",
+    "questions_of",
+    "waiting_in",
+]
 
 ANSWER_FIELDS: tuple[str, ...] = ("answer",)
 """The values a ``HumanInput`` answer form asks for (``answer=`` is what the routine emits)."""
