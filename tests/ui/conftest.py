@@ -49,7 +49,13 @@ class LiveServer:
     def __init__(self, store: SqliteJobStore, **options: object) -> None:
         #: The pages' CSRF token.
         self.csrf = CSRF
-        self.app = create_app(store, poll_interval=0.1, csrf_token=CSRF, **options)  # type: ignore[arg-type]
+        self.app = create_app(
+            store,
+            poll_interval=0.1,
+            csrf_token=CSRF,
+            store_label=".routilux/jobs.db",  # as `make ui` names it, for the screenshots
+            **options,  # type: ignore[arg-type]
+        )
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
