@@ -38,18 +38,24 @@ SHOTS = Path(__file__).parents[2] / "docs" / "_static"
 WAIT = 20_000  # ms
 
 
+def _cannot_start(why: str, *, module: bool = False) -> None:
+    # One line saying why; a failure under CI=true, where the browser must be there.
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests: {why}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {why}", allow_module_level=module)
+
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError as _exc:
+    _cannot_start(f"playwright is not installed ({_exc})", module=True)
+if not os.path.exists(CHROMIUM):
+    _cannot_start(f"{CHROMIUM} is missing (apt-get install chromium)", module=True)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium, or a skip (a failure under CI=true) naming why it cannot start."""
-    why = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        why = f"playwright is not installed ({exc})"
-    if why is None and not os.path.exists(CHROMIUM):
-        why = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if why is not None:
-        _cannot_start(why)
     threads = set(threading.enumerate())
     with sync_playwright() as p:
         try:
@@ -62,12 +68,6 @@ def browser() -> Iterator[Any]:
     # them, so that no later test counts them.
     for thread in set(threading.enumerate()) - threads:
         thread.join(10)
-
-
-def _cannot_start(why: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests: {why}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {why}")
 
 
 @pytest.fixture
