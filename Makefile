@@ -1,5 +1,6 @@
-# Two commands matter (see README.md): `make run` runs the main job, `make test` runs the tests.
-# Each sets up .venv by itself: the first run creates it and installs the five packages of
+# Two commands matter (see README.md): `make run` runs the main job, `make test` runs the tests;
+# `make ui` serves the page where a person answers the job `make run` left waiting.
+# Each sets up .venv by itself: the first run creates it and installs the six packages of
 # packages/ (editable: they are not on a package index) and the test tools; later runs reuse it
 # until a pyproject.toml changes.
 
@@ -9,9 +10,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck check docs clean
+.PHONY: setup run ui screenshots test lint typecheck check docs clean
 
-PACKAGES := routilux-core routilux-stdlib routilux-handlers routilux-postgres routilux-dask
+PACKAGES := routilux-core routilux-stdlib routilux-handlers routilux-postgres routilux-dask routilux-ui
 
 $(STAMP): pyproject.toml $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
 	@test -n "$(PYTHON)" || { echo "Python 3.10 or newer is needed" >&2; exit 2; }
@@ -31,7 +32,18 @@ run: $(STAMP)
 	if [ $$rc -ne 3 ]; then exit $$rc; fi; \
 	echo; echo "The job is paused and saved in .routilux/jobs.db. Answer it from any shell:"; \
 	echo "  $(BIN)/routilux resume <job id above> --set answer=yes"; \
-	echo "  $(BIN)/routilux jobs        # list jobs;  $(BIN)/routilux show <job id>"
+	echo "  $(BIN)/routilux jobs        # list jobs;  $(BIN)/routilux show <job id>"; \
+	echo "Or in a browser: make ui     # http://127.0.0.1:8237/inbox"
+
+# The page of the main job's store: answer the approval `make run` left waiting, in a browser.
+# It prints its address (http://127.0.0.1:8237/) and opens nothing; Ctrl-C stops it.
+ui: $(STAMP)
+	@test -e .routilux/jobs.db || { echo "no .routilux/jobs.db yet: run 'make run' first" >&2; exit 2; }
+	$(BIN)/routilux ui --store .routilux/jobs.db
+
+# The screenshots of docs/_static/ui-*.png, taken by the browser tests of routilux-ui.
+screenshots: $(STAMP)
+	ROUTILUX_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:randomly tests/ui/test_browser.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
