@@ -1038,7 +1038,7 @@ class TestHints:
         """When two HumanInputs wait, each hint names its routine with --routine."""
         import argparse
 
-        from routilux.cli._main import _resume_hints
+        from routilux.cli._outcome import resume_hints as _resume_hints
 
         monkeypatch.delenv("ROUTILUX_STORE", raising=False)
         args = argparse.Namespace(store="a b.db", imports=["m"])

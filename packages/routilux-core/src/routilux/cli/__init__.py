@@ -16,7 +16,7 @@ every :class:`~routilux.exceptions.RoutiluxError`. A parser with a ``--import`` 
 
 from __future__ import annotations
 
-from routilux.cli._main import (
+from routilux.cli._codes import (
     COMMANDS_ENTRY_POINT_GROUP,
     DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_STORE,
@@ -26,10 +26,10 @@ from routilux.cli._main import (
     EXIT_COMPLETED,
     EXIT_COMPLETED_WITH_ERRORS,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_PAUSED,
-    main,
 )
+from routilux.cli._interrupts import EXIT_INTERRUPTED
+from routilux.cli._main import main
 from routilux.exceptions import UsageError
 
 

@@ -5,12 +5,8 @@ gave, run again with the testing kit and checked against the outputs the job rec
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import os
 import pprint
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,49 +14,12 @@ from typing import Any
 from routilux.engine._flow import Flow
 from routilux.exceptions import JobStateError
 from routilux.model._job_state import JobState
+from routilux.names._imports import import_routines
 from routilux.persist._protocols import JobStore
 from routilux.persist._runner import load_job_state
 
 
 __all__ = ["import_routines", "job_results", "write_testcase"]
-
-
-def import_routines(*modules: str) -> None:
-    """
-    Import modules (names, or ``.py`` files by path) so that the routines they register are
-    known, as ``routilux --import`` does. A file is imported once per resolved path.
-    """
-    for name in modules:
-        if name.endswith(".py"):
-            _import_file(name)
-        else:
-            importlib.import_module(name)
-
-
-def _import_file(path: str) -> None:
-    # The module is named after the file's resolved path: two files with one name are two
-    # modules, and importing the same file again does nothing.
-    import hashlib
-
-    resolved = os.path.realpath(path)
-    stem = os.path.splitext(os.path.basename(resolved))[0]
-    digest = hashlib.sha256(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    name = f"routilux_cli_import_{stem}_{digest}"
-    if name in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(name, resolved)
-    if spec is None or spec.loader is None:
-        msg = f"cannot import {path!r}"
-        raise ImportError(msg)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        # Never leave a half-executed module behind.
-        if sys.modules.get(name) is module:
-            del sys.modules[name]
-        raise
 
 
 def job_results(flow: Flow, job: JobState) -> list[tuple[str, str, Any]]:
