@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from routilux._util._checks import require_mapping
 from routilux._util._log import repr_of
+from routilux.engine._options import ReopenKwargs, RunKwargs, RunOptions, documented
 from routilux.engine._pool import Timer, WorkerPool
 from routilux.engine._run import JobRun, ReleasedRun
 from routilux.exceptions import (
@@ -37,13 +38,12 @@ from routilux.model._slot import Slot
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import TracebackType
 
+    from typing_extensions import Unpack
+
     from routilux.engine._async import AsyncGate
-    from routilux.engine._run import JobControl
     from routilux.model._error_handler import ErrorHandler
-    from routilux.model._output import OutputHandler
     from routilux.model._tracker import ExecutionTracker
     from routilux.plugins._manager import PluginManager
 
@@ -280,21 +280,12 @@ class Flow(FlowDefinition):
                 self._active_cond.notify_all()
 
     def _start_job(
-        self,
-        entry_routine_id: str,
-        entry_params: dict[str, Any] | None,
-        execution_strategy: str | None,
-        job_state: JobState | None,
-        output_handler: OutputHandler | None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
-        checkpoint_interval: float = 0.0,
+        self, entry_routine_id: str, entry_params: dict[str, Any] | None, options: RunOptions
     ) -> JobRun:
         require_mapping(entry_params, "entry_params", "parameter names to values")
         entry = self._routine(entry_routine_id, "Entry")
-        strategy = check_strategy(execution_strategy or self.execution_strategy)
+        strategy = check_strategy(options.execution_strategy or self.execution_strategy)
+        job_state = options.job_state
         if job_state is None:
             job_state = JobState(self.flow_id, history_limit=self.history_limit)
         else:
@@ -306,12 +297,12 @@ class Flow(FlowDefinition):
                 msg = f"{job_state!r} is already running; pass a new JobState to execute"
                 raise ExecutionContextError(msg)
             next_status(job_state.status, Action.START, job_id=job_state.job_id)
-        if output_handler is not None:
-            job_state.output_handler = output_handler
+        if options.output_handler is not None:
+            job_state.output_handler = options.output_handler
         params = dict(entry_params or {})
         job_state.current_routine_id = entry_routine_id
         run = self._new_run(job_state, strategy == "sequential")
-        run.configure(checkpoint, checkpoint_every, control, checkpoint_interval)
+        run.configure(options)
         transition(job_state, Action.START)
         self._job_active(run)
         job_state.record_execution(entry_routine_id, "start", params)
@@ -319,7 +310,7 @@ class Flow(FlowDefinition):
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
-        name = entry_slot if entry_slot is not None else default_entry_slot(entry)
+        name = options.entry_slot if options.entry_slot is not None else default_entry_slot(entry)
         slot = entry.get_slot(name) if name is not None else None
         if slot is None:
             name = name or "trigger"
@@ -328,20 +319,15 @@ class Flow(FlowDefinition):
             run.queue.append(run.make_activation(entry_routine_id, slot, params, None, entry=True))
         return run
 
+    @documented()
     def execute(
         self,
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
         timeout: float | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
+        **options: Unpack[RunKwargs],
     ) -> JobState:
         """
         Run a job: call the entry routine's ``trigger`` slot with ``entry_params`` and wait
@@ -351,22 +337,8 @@ class Flow(FlowDefinition):
             entry_routine_id: The routine whose ``trigger`` slot starts the job.
             entry_params: The data given to the trigger slot.
             execution_strategy: The strategy of this job only (the flow's by default).
-            job_state: A JobState to run the job in (for example with shared data or an
-                output handler set up beforehand); a new one by default.
-            output_handler: Where the job's ``send_output`` calls go.
             timeout: Seconds to wait at most; then the running JobState is returned.
-            checkpoint: Called as ``checkpoint(job_state, snapshot)`` with the serialized
-                job (queued activations included as pending tasks) after every
-                ``checkpoint_every`` activations and when the job pauses, finishes,
-                fails or is cancelled; for job stores.
-            checkpoint_every: Activations between checkpoints (0: only at those points).
-            checkpoint_interval: Also checkpoint at the first activation boundary once
-                this many seconds passed since the last checkpoint (0: never), so that a
-                crash re-runs about that much work at most.
-            control: Polled before each activation for remote ``"pause"``/``"cancel"``.
-            entry_slot: The slot of the entry routine that receives ``entry_params``;
-                by default its ``trigger`` slot, else its ``input`` slot (the built-in
-                routines' entry), else its only slot (see :func:`default_entry_slot`).
+            {options}
 
         Returns:
             The job's JobState: ``completed``, ``failed``, ``paused``, ``cancelled``, or
@@ -379,18 +351,8 @@ class Flow(FlowDefinition):
         """
         _refuse_on_event_loop()
         _check_timeout(timeout)
-        run = self._start_job(
-            entry_routine_id,
-            entry_params,
-            execution_strategy,
-            job_state,
-            output_handler,
-            checkpoint,
-            checkpoint_every,
-            control,
-            entry_slot,
-            checkpoint_interval,
-        )
+        run_options = RunOptions.of("execute", options, execution_strategy=execution_strategy)
+        run = self._start_job(entry_routine_id, entry_params, run_options)
         pool = self._executor
         on_own_worker = pool is not None and pool.owns_current_thread()
         if timeout is None and (run.sequential or on_own_worker):
@@ -407,14 +369,8 @@ class Flow(FlowDefinition):
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
         backend: None = None,
+        **options: Unpack[RunKwargs],
     ) -> JobState: ...
 
     @overload
@@ -428,20 +384,15 @@ class Flow(FlowDefinition):
         backend: _JobBackend[_H],
     ) -> _H: ...
 
+    @documented()
     def submit(
         self,
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
         backend: _JobBackend[_H] | None = None,
+        **options: Unpack[RunKwargs],
     ) -> JobState | _H:
         """
         Start a job like :meth:`execute` (same arguments but ``timeout``) and return its
@@ -453,47 +404,40 @@ class Flow(FlowDefinition):
         :class:`~routilux.store.JobHandle`; only ``execution_strategy`` and
         ``checkpoint_every`` (by default the backend's: every activation) apply then.
 
+        Args:
+            entry_routine_id: The routine whose ``trigger`` slot starts the job.
+            entry_params: The data given to the trigger slot.
+            execution_strategy: The strategy of this job only (the flow's by default).
+            backend: Where to run the job instead of this process.
+            {options}
+
         .. versionchanged:: 0.10 ``backend``.
         """
+        run_options = RunOptions.of("submit", options, execution_strategy=execution_strategy)
         if backend is not None:
-            if job_state is not None or output_handler is not None or checkpoint or control:
+            o = run_options
+            if o.job_state is not None or o.output_handler is not None or o.checkpoint or o.control:
                 msg = "with backend=, job_state, output_handler, checkpoint, control do not apply"
                 raise ConfigurationError(msg, name="backend", value=backend)
-            more = {"checkpoint_every": checkpoint_every} if checkpoint_every else {}
+            more = {"checkpoint_every": o.checkpoint_every} if o.checkpoint_every else {}
             return backend.submit(
                 self, entry_routine_id, entry_params, execution_strategy=execution_strategy, **more
             )
-        run = self._start_job(
-            entry_routine_id,
-            entry_params,
-            execution_strategy,
-            job_state,
-            output_handler,
-            checkpoint,
-            checkpoint_every,
-            control,
-            entry_slot,
-            checkpoint_interval,
-        )
+        run = self._start_job(entry_routine_id, entry_params, run_options)
         run.schedule()
         return run.job_state
 
+    @documented()
     async def aexecute(
         self,
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
         timeout: float | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
         on_cancel: str = "cancel",
         cancel_timeout: float = 30.0,
+        **options: Unpack[RunKwargs],
     ) -> JobState:
         """
         Run a job like :meth:`execute` (same arguments), awaiting it on the running event
@@ -503,12 +447,17 @@ class Flow(FlowDefinition):
         application's loop-bound clients; sync handlers run on the flow's worker threads.
 
         Args:
+            entry_routine_id: The routine whose ``trigger`` slot starts the job.
+            entry_params: The data given to the trigger slot.
+            execution_strategy: The strategy of this job only (the flow's by default).
+            timeout: Seconds to wait at most; then the running JobState is returned.
             on_cancel: What cancelling the awaiting task does to the job: ``"cancel"``
                 (the default: running coroutines see ``CancelledError``, queued work is
                 dropped) or ``"pause"`` (running coroutines are re-queued and the job can
                 be resumed).
             cancel_timeout: Seconds the cancelled awaiting task waits at most for the
                 job's running handlers to stop before it re-raises ``CancelledError``.
+            {options}
 
         Returns:
             The job's JobState, as :meth:`execute` returns it.
@@ -528,18 +477,8 @@ class Flow(FlowDefinition):
             raise ConfigurationError(msg, name="on_cancel", value=on_cancel)
         _check_timeout(timeout)
         loop = asyncio.get_running_loop()
-        run = self._start_job(
-            entry_routine_id,
-            entry_params,
-            execution_strategy,
-            job_state,
-            output_handler,
-            checkpoint,
-            checkpoint_every,
-            control,
-            entry_slot,
-            checkpoint_interval,
-        )
+        run_options = RunOptions.of("aexecute", options, execution_strategy=execution_strategy)
+        run = self._start_job(entry_routine_id, entry_params, run_options)
         run.loop = loop
         run.schedule()
         await wait_for_job(run, timeout, on_cancel, cancel_timeout)
@@ -614,21 +553,17 @@ class Flow(FlowDefinition):
                 return
         run.pause(reason, checkpoint)
 
-    def resume(
-        self,
-        job_state: JobState,
-        *,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-    ) -> JobState:
+    @documented(reopen=True)
+    def resume(self, job_state: JobState, **options: Unpack[ReopenKwargs]) -> JobState:
         """
         Resume a job (paused here, or loaded from data on any host): emit its deferred
         events first, then queue its pending activations. Returns the same JobState,
         ``running``; the flow's pool finishes it. Resuming a job this flow runs does
-        nothing. ``checkpoint``, ``checkpoint_every`` and ``control`` are as for
-        :meth:`execute` (when given, they replace the job's own).
+        nothing.
+
+        Args:
+            job_state: The job to resume.
+            {options}
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
@@ -637,27 +572,21 @@ class Flow(FlowDefinition):
                 and ``EventNotFoundError`` likewise for slots and events.
             JobStateError: The job is cancelled, or failed (use :meth:`retry`).
         """
-        return self._reopen(
-            job_state, Action.RESUME, checkpoint, checkpoint_every, control, checkpoint_interval
-        )
+        return self._reopen(job_state, Action.RESUME, RunOptions.of("resume", options, reopen=True))
 
-    def retry(
-        self,
-        job_state: JobState,
-        *,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-    ) -> JobState:
+    @documented(reopen=True)
+    def retry(self, job_state: JobState, **options: Unpack[ReopenKwargs]) -> JobState:
         """
         Run a failed job again, as a new attempt of the same job: its deferred events
         first, then its ``failed_tasks`` (the activations that failed, and the work that was
         queued or pending when it failed) in their original order, each with a fresh
         retry budget. The history and the routine states go on; the retry is recorded in
         the history (a ``retry`` record of the entry routine). Returns the same JobState,
-        ``running``; it ends ``completed`` or ``failed`` again. Arguments as for
-        :meth:`resume`.
+        ``running``; it ends ``completed`` or ``failed`` again.
+
+        Args:
+            job_state: The failed job.
+            {options}
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
@@ -667,19 +596,9 @@ class Flow(FlowDefinition):
 
         .. versionadded:: 0.10
         """
-        return self._reopen(
-            job_state, Action.RETRY, checkpoint, checkpoint_every, control, checkpoint_interval
-        )
+        return self._reopen(job_state, Action.RETRY, RunOptions.of("retry", options, reopen=True))
 
-    def _reopen(
-        self,
-        job_state: JobState,
-        action: Action,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None,
-        checkpoint_every: int,
-        control: JobControl | None,
-        checkpoint_interval: float = 0.0,
-    ) -> JobState:
+    def _reopen(self, job_state: JobState, action: Action, options: RunOptions) -> JobState:
         self._check_job(job_state)
         with job_state._lock:
             next_status(job_state.status, action, job_id=job_state.job_id)
@@ -699,8 +618,8 @@ class Flow(FlowDefinition):
                 else:
                     run = self._new_run(job_state, self.execution_strategy == "sequential")
                 run.paused = True
-        if checkpoint is not None or control is not None:
-            run.configure(checkpoint, checkpoint_every, control, checkpoint_interval)
+        if options.checkpoint is not None or options.control is not None:
+            run.configure(options)
         if not run.reopen(action):
             return job_state
         self._job_active(run)

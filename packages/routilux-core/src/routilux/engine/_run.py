@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from routilux.engine._flow import Flow
+    from routilux.engine._options import RunOptions
     from routilux.engine._pool import WorkerPool
     from routilux.model._connection import Connection
     from routilux.model._event import Event
@@ -255,33 +256,27 @@ class JobRun:
             self.hooks.change_listener(flow, job_state) if self.hooks is not None else None
         )
 
-    def configure(
-        self,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None,
-        checkpoint_every: int,
-        control: JobControl | None,
-        checkpoint_interval: float = 0.0,
-    ) -> None:
+    def configure(self, options: RunOptions) -> None:
         """
-        Set the job's checkpointing and remote control.
+        Set the job's checkpointing and remote control from ``options``.
 
-        ``checkpoint(job_state, snapshot)`` is called after every ``checkpoint_every``
-        finished activations (0: never), at the first activation boundary once
-        ``checkpoint_interval`` seconds passed since the last one (0: never), and when the
-        job pauses, finishes, fails or is cancelled. The snapshot is the serialized
-        JobState whose ``pending_tasks`` hold every queued activation, taken while no
-        activation of the job runs, so resuming from it re-runs exactly the activations
-        that had not finished. A checkpoint function that raises ``SerializationError``
-        fails the job (its data cannot be written); any other error abandons the job on
-        this process (nothing more of it runs here; its status is left as it was): that
-        is how a stale worker stops.
+        ``options.checkpoint(job_state, snapshot)`` is called after every
+        ``checkpoint_every`` finished activations (0: never), at the first activation
+        boundary once ``checkpoint_interval`` seconds passed since the last one (0: never),
+        and when the job pauses, finishes, fails or is cancelled. The snapshot is the
+        serialized JobState whose ``pending_tasks`` hold every queued activation, taken
+        while no activation of the job runs, so resuming from it re-runs exactly the
+        activations that had not finished. A checkpoint function that raises
+        ``SerializationError`` fails the job (its data cannot be written); any other error
+        abandons the job on this process (nothing more of it runs here; its status is left
+        as it was): that is how a stale worker stops.
         """
         with self.lock:
-            self.checkpoint_fn = checkpoint
-            self.checkpoint_every = max(0, checkpoint_every)
-            self.checkpoint_interval = max(0.0, checkpoint_interval)
+            self.checkpoint_fn = options.checkpoint
+            self.checkpoint_every = max(0, options.checkpoint_every)
+            self.checkpoint_interval = max(0.0, options.checkpoint_interval)
             self.last_checkpoint = time.monotonic()
-            self.control = control
+            self.control = options.control
 
     # -- checkpoints ------------------------------------------------------------------
 
