@@ -225,7 +225,7 @@ def _cancelled(run: JobRun, coro: CoroActivation, exc: asyncio.CancelledError, t
         return
     if requeued:
         if rid is not None:
-            run.job_state._merge_state(rid, {"status": "interrupted"})
+            run.job_state.merge_routine_state(rid, {"status": "interrupted"})
     else:
         run._ended(rid, t0, "cancelled", None)
     if run.hooks is not None:

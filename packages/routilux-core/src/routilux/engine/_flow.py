@@ -264,7 +264,7 @@ class Flow(FlowDefinition):
 
     def _new_run(self, job_state: JobState, sequential: bool) -> JobRun:
         run = JobRun(self, job_state, sequential, self._plugin_manager().relay())
-        job_state._run = run
+        job_state.attach_run(run)
         job_state.execution_tracker = run.tracker
         self._last_run = run
         return run
@@ -292,7 +292,7 @@ class Flow(FlowDefinition):
             if not job_state.flow_id:
                 job_state.flow_id = self.flow_id
             self._check_job(job_state)
-            run = job_state._run
+            run = job_state.run_state
             if run is not None and not run.finished and not getattr(run, "paused", False):
                 msg = f"{job_state!r} is already running; pass a new JobState to execute"
                 raise ExecutionContextError(msg)
@@ -306,7 +306,7 @@ class Flow(FlowDefinition):
         transition(job_state, Action.START)
         self._job_active(run)
         job_state.record_execution(entry_routine_id, "start", params)
-        run.tracker._entry = (entry_routine_id, params)
+        run.tracker.set_entry(entry_routine_id, params)
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
@@ -517,7 +517,7 @@ class Flow(FlowDefinition):
     # -- pause, resume, cancel --------------------------------------------------------
 
     def _run_of(self, job_state: JobState) -> JobRun | None:
-        run = job_state._run
+        run = job_state.run_state
         return run if isinstance(run, JobRun) and run.flow is self else None
 
     def pause(
@@ -539,11 +539,11 @@ class Flow(FlowDefinition):
             JobStateError: The job is failed or cancelled (a ``ValueError``).
         """
         self._check_job(job_state)
-        with job_state._lock:
+        with job_state.lock:
             # Under the job's lock: a concurrent resume may be giving the job a new run.
             run = self._run_of(job_state)
             if run is None:
-                job_state._set_paused(
+                job_state.record_pause(
                     reason,
                     checkpoint,
                     pending_tasks_count=len(job_state.pending_tasks),
@@ -600,20 +600,20 @@ class Flow(FlowDefinition):
 
     def _reopen(self, job_state: JobState, action: Action, options: RunOptions) -> JobState:
         self._check_job(job_state)
-        with job_state._lock:
+        with job_state.lock:
             next_status(job_state.status, action, job_id=job_state.job_id)
             self._check_names(job_state, action)
             # Under the job's lock, so that concurrent resumes make at most one new run.
             run = self._run_of(job_state)
             if run is None:
-                released = job_state._run
+                released = job_state.run_state
                 if isinstance(released, ReleasedRun) and released.flow is self:
                     # A finished job: a new run that takes over what the old one kept.
                     tracker = job_state.execution_tracker
                     run = self._new_run(job_state, released.sequential)
                     if tracker is not None:
                         run.tracker = job_state.execution_tracker = tracker
-                        tracker._thaw()
+                        tracker.thaw()
                     run.buffers = released.buffers or {}
                 else:
                     run = self._new_run(job_state, self.execution_strategy == "sequential")
@@ -625,7 +625,7 @@ class Flow(FlowDefinition):
         self._job_active(run)
         try:
             retry = action is Action.RETRY
-            deferred, tasks = job_state._take_resume_work(failed=retry)
+            deferred, tasks = job_state.take_resume_work(failed=retry)
             if retry:
                 entry = job_state.current_routine_id
                 job_state.record_execution(entry or "", "retry", {"tasks": len(tasks)})
@@ -696,13 +696,13 @@ class Flow(FlowDefinition):
             JobStateError: The job failed (it runs nothing to cancel; it stays failed).
         """
         self._check_job(job_state)
-        with job_state._lock:
+        with job_state.lock:
             run = self._run_of(job_state)
             if run is None:
                 status = job_state.status
                 if next_status(status, Action.CANCEL, job_id=job_state.job_id) != status:
-                    job_state._drop_pending()
-                    job_state._set_cancelled(reason)
+                    job_state.drop_pending_tasks()
+                    job_state.record_cancel(reason)
                 return
         run.cancel(reason)
 

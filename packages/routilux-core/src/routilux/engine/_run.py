@@ -127,7 +127,7 @@ class Activation:
 
 class ReleasedRun:
     """
-    What a finished job keeps of its run in ``job_state._run``: the flow, the strategy and
+    What a finished job keeps of its run in ``job_state.run_state``: the flow, the strategy and
     the merge buffers, for code that looks them up and for a resume (the tracker stays in
     ``job_state.execution_tracker``; per-routine counters are taken up again from the
     routine states). The queue, caches, control state and the run object itself are let
@@ -156,7 +156,7 @@ class ReleasedRun:
         """
         Return what the finished ``run`` leaves behind (freezing its tracker).
         """
-        run.tracker._freeze()
+        run.tracker.freeze()
         if run.buffers:
             return ReleasedRun(run.flow, run.sequential, run.buffers)
         shared = run.flow._released
@@ -187,9 +187,9 @@ class JobRun:
         self.sequential = sequential
         self.hooks = _IsolatedHooks(hooks) if hooks is not None else None
         #: The job's lock and condition (shared with the JobState).
-        self.cond: threading.Condition = job_state._settled
+        self.cond: threading.Condition = job_state.condition
         #: The job's lock itself (entering it directly is cheaper than through the condition).
-        self.lock = job_state._lock
+        self.lock = job_state.lock
         self.queue: deque[Activation] = deque()
         self.in_flight = 0
         self.timers: dict[int, Activation] = {}
@@ -214,8 +214,12 @@ class JobRun:
         #: Per event: (source routine id, targets), computed once per job (the flow is static).
         self.routes: dict[Event, tuple[str | None, list[_Target]]] = {}
         self.drainer_waiting = False
-        self.tracker = ExecutionTracker(flow.flow_id, limit=job_state.history_limit)
-        self.tracker._lock = job_state._lock
+        self.tracker = ExecutionTracker(
+            flow.flow_id,
+            limit=job_state.history_limit,
+            history=job_state.execution_history,
+            lock=job_state.lock,
+        )
         self.started = time.perf_counter()
         self.entry_retried = False
         #: Called with (job_state, snapshot) at checkpoints; see :meth:`configure`.
@@ -252,7 +256,7 @@ class JobRun:
         self.debug = is_enabled()
         #: No hooks and no debug log: an activation's success is booked by its runner.
         self.plain = self.hooks is None and not self.debug
-        job_state._listener = (
+        job_state.set_change_listener(
             self.hooks.change_listener(flow, job_state) if self.hooks is not None else None
         )
 
@@ -303,7 +307,7 @@ class JobRun:
         # write a string naming each such value in its place.
         self.unwritable = True
         self.log.error("checkpoint_unwritable", error=str(exc), path=exc.path)
-        self.job_state._record_error(
+        self.job_state.record_error(
             ErrorRecord(
                 routine_id="",
                 slot="",
@@ -444,26 +448,27 @@ class JobRun:
             cached = self.routes[event] = (source, self.flow._targets(event))
         source_id, targets = cached
         now = time.time()
-        # A deque's append is thread-safe by its documentation: no lock needed.
-        self.tracker._new_events.append(
-            (now, source_id or "", event.name, targets[0][0] if targets else None, payload)
-        )
-        if self.hooks is not None:
-            if source_id is not None:
-                with self.lock:
-                    self.job_state._book_locked(source_id, event.name, payload, now)
-            self.hooks.call(
+        target = targets[0][0] if targets else None
+        js = self.job_state
+        if source_id is None:
+            # Not a routine of the flow: its emit is not in the history (which speaks in
+            # flow routine ids), so the tracker books it.
+            self.tracker.record_event("", event.name, target, payload)
+        hooks = self.hooks
+        if hooks is not None:
+            if source_id is not None:  # booked before the plugins hear of it
+                js.record_emitted(source_id, event.name, payload, target, now)
+            hooks.call(
                 "routilux_event_emitted",
                 flow=self.flow,
-                job_state=self.job_state,
+                job_state=js,
                 routine_id=source_id,
                 event_name=event.name,
                 data=payload,
             )
-            source_id = None  # booked
         with self.lock:
-            if source_id is not None:
-                self.job_state._book_locked(source_id, event.name, payload, now)
+            if source_id is not None and hooks is None:
+                js.record_emitted(source_id, event.name, payload, target, now)
             if not targets:
                 return
             seq = self.seq
@@ -502,10 +507,10 @@ class JobRun:
                 return
             if self.failed:
                 # A handler still running when the job failed: its work is kept for retry.
-                self.job_state._keep_failed(self.as_pending(a) for a in acts)
+                self.job_state.keep_failed_tasks(self.as_pending(a) for a in acts)
                 return
             if self.paused:
-                self.job_state._add_pending(self.as_pending(a) for a in acts)
+                self.job_state.add_pending_tasks(self.as_pending(a) for a in acts)
                 return
             self.queue.extend(acts)
             if self.drainer:
@@ -818,7 +823,7 @@ class JobRun:
             else:
                 start = _iso(t0)
                 self.stats[rid] = [0, 0.0, start, t0, "running", None]
-            self.job_state._merge_state(rid, {"status": "running", "start_time": start})
+            self.job_state.merge_routine_state(rid, {"status": "running", "start_time": start})
 
     def _ended(
         self,
@@ -859,15 +864,15 @@ class JobRun:
             # (the history keeps it); the retry count stays.
             stale = {k: v for k, v in stats[5].items() if k in _ERROR_KEYS}
             stats[5] = {k: v for k, v in stats[5].items() if k not in _ERROR_KEYS}
-            self.job_state._drop_state_keys(rid, stale)
+            self.job_state.drop_routine_state_keys(rid, stale)
         if extra:
             stats[5] = {**(stats[5] or {}), **extra}
         if status == "completed":
             self.dirty.add(rid)
         else:
             self.dirty.discard(rid)
-            self.job_state._merge_state(rid, self._state_of(stats))
-        self.tracker._new_activations.append((rid, t0, t1, status, error))
+            self.job_state.merge_routine_state(rid, self._state_of(stats))
+        self.tracker.record_activation(rid, t0, t1, status, error)
 
     @staticmethod
     def _state_of(stats: list[Any]) -> dict[str, Any]:
@@ -885,7 +890,7 @@ class JobRun:
     def _flush_states_locked(self) -> None:
         # Write the routine states of activations booked since the last flush.
         if self.dirty:
-            merge_state = self.job_state._merge_state
+            merge_state = self.job_state.merge_routine_state
             for rid in self.dirty:
                 merge_state(rid, self._state_of(self.stats[rid]))
             self.dirty.clear()
@@ -972,7 +977,7 @@ class JobRun:
         else:
             applied = "stop" if act.entry else "continue"
             self._ended(rid, t0, "failed", failed_state, message)
-        js._record_error(
+        js.record_error(
             ErrorRecord(
                 routine_id=record_id,
                 slot=act.slot.name,
@@ -1006,10 +1011,10 @@ class JobRun:
             if self.cancelled:
                 return
             if self.failed:
-                self.job_state._keep_failed([self.as_pending(again)])
+                self.job_state.keep_failed_tasks([self.as_pending(again)])
                 return
             if self.paused:
-                self.job_state._add_pending([self.as_pending(again)])
+                self.job_state.add_pending_tasks([self.as_pending(again)])
                 return
             loop = _async.running_loop() if act.slot._is_async else None
             if loop is not None:
@@ -1052,7 +1057,7 @@ class JobRun:
             self.failed = True
             # A pause under way gives way: the runner that sees the job quiescent finishes it.
             self.paused = False
-            self.job_state._keep_failed(kept)
+            self.job_state.keep_failed_tasks(kept)
             lifecycle.transition(self.job_state, Action.FAIL)
             self.cond.notify_all()
             if self.waiters:
@@ -1097,9 +1102,8 @@ class JobRun:
 
     def _release_locked(self) -> None:
         # A finished job whose last checkpoint is written keeps only a ReleasedRun.
-        if self.finished and self.is_settled() and self.job_state._run is self:
-            self.job_state._run = ReleasedRun.of(self)
-            self.job_state._cond = None
+        if self.finished and self.is_settled() and self.job_state.run_state is self:
+            self.job_state.release_run(ReleasedRun.of(self))
 
     # -- control --------------------------------------------------------------------
 
@@ -1115,7 +1119,7 @@ class JobRun:
         """
         js = self.job_state
         with self.lock:
-            live = js._run
+            live = js.run_state
             if isinstance(live, JobRun) and live is not self:
                 # This run finished and a resume gave the job a new one: pause that.
                 return live.pause(reason, checkpoint)
@@ -1127,9 +1131,9 @@ class JobRun:
             moved.extend(self.as_pending(a) for a in self.queue)
             self.queue.clear()
             moved.extend(self.as_pending(a) for a in self._drop_timers())
-            js._add_pending(moved)
+            js.add_pending_tasks(moved)
             self._flush_states_locked()
-            js._set_paused(
+            js.record_pause(
                 reason,
                 checkpoint,
                 pending_tasks_count=len(js.pending_tasks),
@@ -1172,7 +1176,7 @@ class JobRun:
         """
         with self.lock:
             js = self.job_state
-            live = js._run
+            live = js.run_state
             if isinstance(live, JobRun) and live is not self:
                 # This run finished and a resume gave the job a new one: cancel that.
                 return live.cancel(reason)
@@ -1180,11 +1184,11 @@ class JobRun:
                 return  # cancelled already
             self.cancelled = True
             self.queue.clear()
-            js._drop_pending()
+            js.drop_pending_tasks()
             self._drop_timers()
             _async.interrupt_locked(self, requeue=False)
             self._flush_states_locked()
-            js._set_cancelled(reason)
+            js.record_cancel(reason)
             self.finished = True
             snapshot = None
             if self.checkpoint_fn is not None:
@@ -1213,15 +1217,15 @@ class JobRun:
                 self._wait_failed_run_locked()
             if not (self.paused or self.finished or self.cancelled):
                 return False
-            live = js._run
+            live = js.run_state
             if live is not self:
                 if isinstance(live, JobRun):
                     # A resume gave the job a new run after this one finished.
                     return False
                 # Released at finish while a resume held this run: attach it again (its
                 # tracker books again).
-                js._run = self
-                self.tracker._thaw()
+                js.attach_run(self)
+                self.tracker.thaw()
             lifecycle.transition(js, action)
             self.paused = self.cancelled = self.failed = self.finished = False
             self.holds += 1
