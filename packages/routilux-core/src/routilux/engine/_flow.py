@@ -4,48 +4,30 @@ Flow: the static definition of a workflow, and the entry points that run its job
 
 from __future__ import annotations
 
-import threading
-import time
-import warnings
-import weakref
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from routilux._util._checks import require_mapping
-from routilux._util._log import repr_of
 from routilux.engine._options import ReopenKwargs, RunKwargs, RunOptions, documented
-from routilux.engine._pool import Timer, WorkerPool
-from routilux.engine._run import JobRun, ReleasedRun
+from routilux.engine._released import ReleasedRun
+from routilux.engine._runtime import FlowRuntime
+from routilux.engine._steps import check_names, emit_deferred
 from routilux.exceptions import (
     ConfigurationError,
-    EventNotFoundError,
     ExecutionContextError,
-    FlowMismatchError,
-    RoutiluxWarning,
-    RoutineNotFoundError,
-    SlotNotFoundError,
 )
 from routilux.model._context import Frame, reset_frame, set_frame
 from routilux.model._definition import (
-    FlowDefinition,
     check_strategy,
-    check_workers,
-    default_entry_slot,
+    entry_slot,
 )
 from routilux.model._job_state import JobState
 from routilux.model._lifecycle import Action, next_status, transition
-from routilux.model._routine import Routine
-from routilux.model._slot import Slot
 
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Unpack
 
-    from routilux.engine._async import AsyncGate
-    from routilux.model._error_handler import ErrorHandler
-    from routilux.model._tracker import ExecutionTracker
-    from routilux.plugins._manager import PluginManager
+    from routilux.engine._run import JobRun
 
 
 _H = TypeVar("_H", covariant=True)
@@ -76,7 +58,7 @@ def _check_timeout(timeout: Any) -> None:
         raise ConfigurationError(msg, name="timeout", value=timeout)
 
 
-class Flow(FlowDefinition):
+class Flow(FlowRuntime):
     """
     A workflow: routines by id and the connections from their events to their slots, and
     the jobs that run it.
@@ -101,183 +83,6 @@ class Flow(FlowDefinition):
     Raises:
         ConfigurationError: An unknown strategy or a bad worker count (a ``ValueError``).
     """
-
-    def __init__(
-        self,
-        flow_id: str | None = None,
-        execution_strategy: str = "sequential",
-        max_workers: int = 5,
-        *,
-        max_async: int = 32,
-        history_limit: int | None = None,
-        plugins: PluginManager | None = None,
-        thread_name_prefix: str | None = None,
-    ) -> None:
-        super().__init__(
-            flow_id,
-            execution_strategy,
-            max_workers,
-            max_async=max_async,
-            history_limit=history_limit,
-        )
-        self._plugins = plugins
-        self._thread_name_prefix = thread_name_prefix
-        self._lock = threading.Lock()
-        self._active_cond = threading.Condition(self._lock)
-        self._active: set[JobRun] = set()
-        self._executor: WorkerPool | None = None
-        self._timer: Timer | None = None
-        self._async_gate: AsyncGate | None = None
-        self._last_run: JobRun | None = None
-        #: What finished jobs without merge buffers keep of their run, by strategy
-        #: (shared: see ReleasedRun).
-        self._released: dict[bool, ReleasedRun] = {}
-        self._finalizers: dict[str, weakref.finalize[..., Flow]] = {}
-
-    def __enter__(self) -> Flow:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown(wait=exc is None)
-
-    # -- definition -----------------------------------------------------------------
-
-    def redefine(
-        self,
-        *,
-        flow_id: str,
-        execution_strategy: str,
-        max_workers: int,
-        max_async: int,
-        history_limit: int | None,
-        error_handler: ErrorHandler | None,
-    ) -> None:
-        """
-        As :meth:`FlowDefinition.redefine`; the worker pool is replaced (jobs already running
-        keep theirs until they finish).
-        """
-        with self._lock:
-            old, self._executor = self._executor, None
-            super().redefine(
-                flow_id=flow_id,
-                execution_strategy=execution_strategy,
-                max_workers=max_workers,
-                max_async=max_async,
-                history_limit=history_limit,
-                error_handler=error_handler,
-            )
-        if old is not None:
-            old.shutdown(wait=True)
-
-    def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
-        """
-        Change the default strategy: sequential uses one worker; concurrent uses
-        ``max_workers`` (5 when not given). The worker pool is replaced.
-
-        Raises:
-            ConfigurationError: An unknown strategy or a bad worker count.
-        """
-        strategy = check_strategy(strategy)
-        workers = 1 if strategy == "sequential" else check_workers(max_workers or 5)
-        with self._lock:
-            old, self._executor = self._executor, None
-            self.execution_strategy = strategy
-            self.max_workers = workers
-        if old is not None:
-            old.shutdown(wait=True)
-        self._get_executor()
-
-    # -- resources ------------------------------------------------------------------
-
-    def _get_executor(self) -> WorkerPool:
-        pool = self._executor
-        if pool is None:
-            with self._lock:
-                pool = self._executor
-                if pool is None:
-                    pool = WorkerPool(self.max_workers, self._thread_name_prefix)
-                    self._executor = pool
-                    self._stop_when_collected("pool", pool)
-        return pool
-
-    def _get_timer(self) -> Timer:
-        timer = self._timer
-        if timer is None:
-            with self._lock:
-                timer = self._timer
-                if timer is None:
-                    timer = Timer(f"routilux-timer-{self.flow_id}")
-                    self._timer = timer
-                    self._stop_when_collected("timer", timer)
-        return timer
-
-    def _stop_when_collected(self, kind: str, resource: WorkerPool | Timer) -> None:
-        # With the lock held: a flow dropped without shutdown() stops the threads of its
-        # pool or timer when it is collected (neither refers back to the flow). The
-        # finalizer of a resource this one replaces is no longer needed.
-        old = self._finalizers.pop(kind, None)
-        if old is not None:
-            old.detach()
-        self._finalizers[kind] = weakref.finalize(self, resource.shutdown, False)
-
-    def _get_async_gate(self) -> AsyncGate:
-        # The bound on this flow's coroutine activations, across all loops they run on.
-        gate = self._async_gate
-        if gate is None:
-            from routilux.engine._async import AsyncGate
-
-            with self._lock:
-                gate = self._async_gate
-                if gate is None:
-                    gate = self._async_gate = AsyncGate(self.max_async)
-        if gate.limit != self.max_async:
-            gate.limit = self.max_async
-        return gate
-
-    def _plugin_manager(self) -> PluginManager:
-        if self._plugins is not None:
-            return self._plugins
-        from routilux.plugins._manager import default_plugin_manager
-
-        return default_plugin_manager()
-
-    @property
-    def execution_tracker(self) -> ExecutionTracker | None:
-        """
-        The execution tracker of the job this flow started most recently (``None`` before
-        any). Each job keeps its own in ``job_state.execution_tracker``.
-        """
-        run = self._last_run
-        return run.tracker if run is not None else None
-
-    # -- jobs -----------------------------------------------------------------------
-
-    def _check_job(self, job_state: JobState) -> None:
-        if job_state.flow_id != self.flow_id:
-            msg = f"JobState flow_id {job_state.flow_id!r} does not match flow {self.flow_id!r}"
-            raise FlowMismatchError(msg)
-
-    def _new_run(self, job_state: JobState, sequential: bool) -> JobRun:
-        run = JobRun(self, job_state, sequential, self._plugin_manager().relay())
-        job_state.attach_run(run)
-        job_state.execution_tracker = run.tracker
-        self._last_run = run
-        return run
-
-    def _job_active(self, run: JobRun) -> None:
-        with self._active_cond:
-            self._active.add(run)
-
-    def _job_settled(self, run: JobRun) -> None:
-        with self._active_cond:
-            self._active.discard(run)
-            if not self._active:
-                self._active_cond.notify_all()
 
     def _start_job(
         self, entry_routine_id: str, entry_params: dict[str, Any] | None, options: RunOptions
@@ -310,13 +115,8 @@ class Flow(FlowDefinition):
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
-        name = options.entry_slot if options.entry_slot is not None else default_entry_slot(entry)
-        slot = entry.get_slot(name) if name is not None else None
-        if slot is None:
-            name = name or "trigger"
-            slot = Slot(name, entry, _missing_trigger(entry_routine_id, entry, name))
-        with run.cond:
-            run.queue.append(run.make_activation(entry_routine_id, slot, params, None, entry=True))
+        slot = entry_slot(entry_routine_id, entry, options.entry_slot)
+        run.queue_entry(entry_routine_id, slot, params)
         return run
 
     @documented()
@@ -484,41 +284,7 @@ class Flow(FlowDefinition):
         await wait_for_job(run, timeout, on_cancel, cancel_timeout)
         return run.job_state
 
-    def wait_for_completion(self, timeout: float | None = None) -> bool:
-        """
-        Wait until no job of this flow is running (paused jobs do not count).
-
-        Returns:
-            ``True`` when none is running, ``False`` if the timeout passed first.
-        """
-        with self._active_cond:
-            return self._active_cond.wait_for(lambda: not self._active, timeout)
-
-    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """
-        Release the worker pool and the retry timer; with ``wait``, first wait for the
-        running jobs. A later job creates a new pool.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-
-        def left() -> float | None:  # one deadline for the whole shutdown
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-        if wait:
-            self.wait_for_completion(timeout)
-        with self._lock:
-            pool, self._executor = self._executor, None
-            timer, self._timer = self._timer, None
-        if pool is not None:
-            pool.shutdown(wait=wait, timeout=left())
-        if timer is not None:
-            timer.shutdown(wait=wait, timeout=left())
-
     # -- pause, resume, cancel --------------------------------------------------------
-
-    def _run_of(self, job_state: JobState) -> JobRun | None:
-        run = job_state.run_state
-        return run if isinstance(run, JobRun) and run.flow is self else None
 
     def pause(
         self, job_state: JobState, reason: str = "", checkpoint: dict[str, Any] | None = None
@@ -602,7 +368,7 @@ class Flow(FlowDefinition):
         self._check_job(job_state)
         with job_state.lock:
             next_status(job_state.status, action, job_id=job_state.job_id)
-            self._check_names(job_state, action)
+            check_names(self, job_state, action)
             # Under the job's lock, so that concurrent resumes make at most one new run.
             run = self._run_of(job_state)
             if run is None:
@@ -632,7 +398,7 @@ class Flow(FlowDefinition):
             token = set_frame(Frame(run, None))
             try:
                 for item in deferred:
-                    self._emit_deferred(item)
+                    emit_deferred(self, item)
             finally:
                 reset_frame(token)
             acts = [run.from_pending(t, fresh=retry) for t in tasks]
@@ -641,46 +407,6 @@ class Flow(FlowDefinition):
         finally:
             run.release_hold()
         return job_state
-
-    def _check_names(self, job_state: JobState, action: Action) -> None:
-        # Every routine, slot and event the job names must be in this flow, before
-        # anything of the job changes.
-        where = f"of {job_state!r} not found in flow {self.flow_id!r}"
-        entry = job_state.current_routine_id
-        if entry is not None and entry not in self.routines:
-            msg = f"Entry routine '{entry}' {where}"
-            raise RoutineNotFoundError(msg, name=entry)
-        tasks = job_state.failed_tasks if action is Action.RETRY else job_state.pending_tasks
-        for task in tasks:
-            rid, name = task.get("slot_routine_id"), task.get("slot_name")
-            routine = self.routines.get(rid) if isinstance(rid, str) else None
-            if routine is None:
-                msg = f"Routine {rid!r} of a pending activation {where}"
-                raise RoutineNotFoundError(msg, name=str(rid))
-            if not isinstance(name, str) or routine.get_slot(name) is None:
-                msg = f"Slot {rid!r}.{name!r} of a pending activation {where}"
-                raise SlotNotFoundError(msg, name=str(name))
-        for item in job_state.deferred_events:
-            rid, name = item.get("routine_id"), item.get("event_name")
-            routine = self.routines.get(rid) if isinstance(rid, str) else None
-            if routine is None:
-                msg = f"Routine {rid!r} of a deferred event {where}"
-                raise RoutineNotFoundError(msg, name=str(rid))
-            if not isinstance(name, str) or routine.get_event(name) is None:
-                msg = f"Event {rid!r}.{name!r} of a deferred event {where}"
-                raise EventNotFoundError(msg, name=str(name))
-
-    def _emit_deferred(self, item: dict[str, Any]) -> None:
-        # The routine and event were checked by _check_names.
-        rid, name = item["routine_id"], item["event_name"]
-        event = self.routines[rid].get_event(name)
-        assert event is not None
-        data = item.get("data") or {}
-        try:
-            event.emit(self, **data)
-        except Exception as exc:  # noqa: BLE001 - one bad deferred event must not stop resume
-            msg = f"deferred event {rid!r}.{name!r} failed on resume: {repr_of(exc)}"
-            warnings.warn(msg, RoutiluxWarning, stacklevel=4)
 
     def cancel(self, job_state: JobState, reason: str = "") -> None:
         """
@@ -705,18 +431,6 @@ class Flow(FlowDefinition):
                     job_state.record_cancel(reason)
                 return
         run.cancel(reason)
-
-
-def _missing_trigger(entry_id: str, routine: Routine, slot_name: str) -> Any:
-    def missing(**_: Any) -> None:
-        known = ", ".join(repr(s) for s in routine._slots) or "none"
-        msg = (
-            f"Entry routine '{entry_id}' has no {slot_name!r} slot (slots: {known}); "
-            f"define one with define_slot({slot_name!r}, handler) or pass entry_slot="
-        )
-        raise SlotNotFoundError(msg, name=slot_name)
-
-    return missing
 
 
 def _refuse_on_event_loop() -> None:

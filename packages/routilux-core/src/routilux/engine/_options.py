@@ -113,7 +113,7 @@ class RunOptions:
         metadata=_about(
             "The slot of the entry routine that receives ``entry_params``; by default its "
             "``trigger`` slot, else its ``input`` slot (the built-in routines' entry), else "
-            "its only slot (see :func:`~routilux.model.default_entry_slot`)."
+            "its only slot (see :func:`~routilux.flow.default_entry_slot`)."
         ),
     )
 

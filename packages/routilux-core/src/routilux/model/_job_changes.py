@@ -13,6 +13,7 @@ import attrs
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable
 
 
 __all__ = ["FINAL_STATUSES", "ChangeKind", "JobStateChange", "JobStatePart", "JobStatus"]
@@ -88,9 +89,9 @@ class JobStateChange:
 class JobStatePart:
     """
     The base of the parts :class:`~routilux.job_state.JobState` is made of (its containers,
-    shared data, tasks): it declares, for type checkers, what every part may use of the
-    job. Every part keeps no state of its own (empty ``__slots__``), and every mutation
-    takes the job's lock.
+    shared data, tasks...): it reports a change to the job's listener, and declares, for
+    type checkers, what every part may use of the job. No part keeps state of its own
+    (empty ``__slots__``), and every mutation takes the job's lock.
     """
 
     __slots__ = ()
@@ -101,6 +102,10 @@ class JobStatePart:
         status: str
         current_routine_id: str | None
         _lock: threading.RLock
+        _on_change: Callable[[JobStateChange], None] | None
+
+        @property
+        def lock(self) -> threading.RLock: ...
 
         @property
         def updated_at(self) -> datetime: ...
@@ -108,12 +113,18 @@ class JobStatePart:
         @updated_at.setter
         def updated_at(self, when: datetime) -> None: ...
 
-        def _changed(
-            self,
-            kind: ChangeKind,
-            key: str | None,
-            old: Any,
-            new: Any,
-            routine_id: str | None,
-            when: datetime | None = None,
-        ) -> None: ...
+    def _changed(
+        self,
+        kind: ChangeKind,
+        key: str | None,
+        old: Any,
+        new: Any,
+        routine_id: str | None,
+        when: datetime | None = None,
+    ) -> None:
+        # Called with the lock held; the listener (the plugin relay) must not block.
+        # ``when`` defaults to the job's updated_at (set by the change).
+        listener = self._on_change
+        if listener is not None:
+            stamp = self.updated_at if when is None else when
+            listener(JobStateChange(self.job_id, kind, key, old, new, routine_id, stamp))

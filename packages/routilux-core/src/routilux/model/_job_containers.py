@@ -44,7 +44,7 @@ class MadeOnUse(Generic[_C]):
             return self
         value: _C | None = getattr(job, self.slot)
         if value is None:
-            with job._lock:
+            with job.lock:
                 value = getattr(job, self.slot)
                 if value is None:
                     value = self.factory()

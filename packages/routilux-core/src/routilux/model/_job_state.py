@@ -280,22 +280,6 @@ class JobState(JobShared, JobTasks, JobWaiting):
 
     # -- change notification --------------------------------------------------------
 
-    def _changed(
-        self,
-        kind: ChangeKind,
-        key: str | None,
-        old: Any,
-        new: Any,
-        routine_id: str | None,
-        when: datetime | None = None,
-    ) -> None:
-        # Called with the lock held; the listener (the plugin relay) must not block.
-        # ``when`` defaults to the job's updated_at (set by the change).
-        listener = self._on_change
-        if listener is not None:
-            stamp = self.updated_at if when is None else when
-            listener(JobStateChange(self.job_id, kind, key, old, new, routine_id, stamp))
-
     def history_changed(self, old: Any, new: Any, routine_id: str | None) -> None:
         """
         Report a change of the job's history made through its public interface, with the
