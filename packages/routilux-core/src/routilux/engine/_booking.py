@@ -74,7 +74,7 @@ def _started(run: JobRun, rid: str | None, t0: float) -> None:
         else:
             start = iso(t0)
             run.stats[rid] = [0, 0.0, start, t0, "running", None]
-        run.job_state.merge_routine_state(rid, {"status": "running", "start_time": start})
+        run.job_state.book_routine_state(rid, {"status": "running", "start_time": start})
 
 
 def succeeded(run: JobRun, act: Activation, t0: float) -> None:
@@ -114,7 +114,7 @@ def interrupted(
     rid = act.routine_id
     if requeued:
         if rid is not None:
-            run.job_state.merge_routine_state(rid, {"status": "interrupted"})
+            run.job_state.book_routine_state(rid, {"status": "interrupted"})
     else:
         ended(run, rid, t0, "cancelled", None)
     if run.hooks is not None:
@@ -179,7 +179,7 @@ def ended_locked(
         run.dirty.add(rid)
     else:
         run.dirty.discard(rid)
-        run.job_state.merge_routine_state(rid, _state_of(stats))
+        run.job_state.book_routine_state(rid, _state_of(stats))
     run.tracker.record_activation(rid, t0, t1, status, error)
 
 
@@ -202,7 +202,7 @@ def flush_locked(run: JobRun) -> None:
     last flush.
     """
     if run.dirty:
-        merge_state = run.job_state.merge_routine_state
+        merge_state = run.job_state.book_routine_state
         for rid in run.dirty:
             merge_state(rid, _state_of(run.stats[rid]))
         run.dirty.clear()

@@ -132,12 +132,17 @@ class RunOptions:
         Raises:
             TypeError: ``options`` holds a name ``method`` does not take, as Python says it.
         """
+        if not options and execution_strategy is None:
+            return _DEFAULTS  # most calls: made once, not per job
         allowed = REOPEN_OPTIONS if reopen else RUN_OPTIONS
         for name in options:
             if name not in allowed:
                 msg = f"{method}() got an unexpected keyword argument {name!r}"
                 raise TypeError(msg)
         return cls(execution_strategy=execution_strategy, **options)
+
+
+_DEFAULTS: Final = RunOptions()
 
 
 RUN_OPTIONS: Final = frozenset(attrs.fields_dict(RunOptions)) - {"execution_strategy"}

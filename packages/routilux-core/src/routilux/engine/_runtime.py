@@ -34,7 +34,7 @@ _R = TypeVar("_R", bound="FlowRuntime")
 class RunHost(Protocol):
     """
     The flow's resources as a job's run uses them (the engine's interface of a Flow to
-    its runs; a Flow makes one for each run).
+    its runs; each Flow has one).
     """
 
     def pool(self) -> WorkerPool:
@@ -94,6 +94,8 @@ class FlowRuntime(FlowDefinition):
         #: (shared: see ReleasedRun).
         self._released: dict[bool, ReleasedRun] = {}
         self._finalizers: dict[str, weakref.finalize[..., FlowRuntime]] = {}
+        # What this flow's runs use of it (see RunHost).
+        self._host = _Host(self)
 
     def __enter__(self: _R) -> _R:
         return self
@@ -224,7 +226,7 @@ class FlowRuntime(FlowDefinition):
             raise FlowMismatchError(msg)
 
     def _new_run(self, job_state: JobState, sequential: bool) -> JobRun:
-        run = JobRun(self, job_state, sequential, self._plugin_manager().relay(), _Host(self))
+        run = JobRun(self, job_state, sequential, self._plugin_manager().relay(), self._host)
         job_state.attach_run(run)
         job_state.execution_tracker = run.tracker
         self._last_run = run

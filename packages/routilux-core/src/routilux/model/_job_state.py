@@ -320,6 +320,14 @@ class JobState(JobShared, JobTasks, JobWaiting):
         .. versionadded:: 0.10
         """
         with self._lock:
+            return dict(self.book_routine_state(routine_id, updates))
+
+    def book_routine_state(self, routine_id: str, updates: dict[str, Any]) -> dict[str, Any]:
+        """
+        :meth:`merge_routine_state` without the copy: return the stored state itself (the
+        engine's bookkeeping, which never changes it). Engine interface.
+        """
+        with self._lock:
             old = self.routine_states.get(routine_id)
             # A state that is not a dict (a user may assign anything) is replaced.
             new = {**old, **updates} if isinstance(old, dict) else dict(updates)
@@ -327,7 +335,7 @@ class JobState(JobShared, JobTasks, JobWaiting):
             self.updated_at = datetime.now()
             if self._on_change is not None:
                 self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
-            return dict(new)
+            return new
 
     def drop_routine_state_keys(self, routine_id: str, stale: dict[str, Any]) -> None:
         """
