@@ -1,10 +1,10 @@
 """
-The coroutine lane of a job: coroutine activations on the job's event loop (the caller's
-under ``aexecute``, else the background loop of :mod:`routilux.model._loop`), the gate that
-bounds a flow's coroutine activations, and awaiting a job on a loop.
+The coroutine lane of a job: its coroutine activations on an event loop, and awaiting it.
 
-The lane knows a job's run only through :class:`LaneRun` (and :class:`AwaitedRun` to await
-it): the engine's ``JobRun`` implements both.
+Coroutine activations run on the job's event loop (the caller's under ``aexecute``, else
+the background loop of :mod:`routilux.model._loop`); a gate bounds a flow's coroutine
+activations across loops. The lane knows a job's run only through :class:`LaneRun` (and
+:class:`AwaitedRun` to await it): the engine's ``JobRun`` implements both.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """
-What a run books of each activation: its routine's state, its tracker record, its debug log
-lines and hooks.
+What a run books of each activation: routine state, tracker record, debug log and hooks.
 
 A routine's counters live in the run (``JobRun.stats``) and are written to its routine
 state at settle points (finish, pause, checkpoint, cancel); anything but a success is

@@ -1,6 +1,8 @@
 """
-Checkpoints of a job's run: when one is due, the snapshot (taken while no activation of the
-job runs), its ordered delivery to the checkpoint function, and data that cannot be written.
+Checkpoints of a job's run: when one is due, its snapshot, its delivery, unwritable data.
+
+A snapshot is taken while no activation of the job runs, under the job's next checkpoint
+sequence number, and handed to the checkpoint function without the lock.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """
-The error path of a job's run: every handler error, of the sync and the async lane alike,
-goes through :func:`on_error`, where the error strategy that applies decides.
+The error path of a job's run: where the error strategy decides about a handler's error.
+
+Every handler error, of the sync and the async lane alike, goes through :func:`on_error`.
 """
 
 from __future__ import annotations

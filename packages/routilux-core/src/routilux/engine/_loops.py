@@ -1,6 +1,8 @@
 """
-The loops that run a job's queue: a pool worker's (:func:`work`), the blocking caller's
-(:func:`drain`), and the step of one sync activation they share (:func:`run_activation`).
+The loops that run a job's queue, and the step of one sync activation they share.
+
+A pool worker runs :func:`work`, the caller of a blocking sequential ``execute``
+:func:`drain`; both run a sync activation with :func:`run_activation`.
 """
 
 from __future__ import annotations

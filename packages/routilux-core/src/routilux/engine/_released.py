@@ -1,6 +1,5 @@
 """
-What a finished job keeps of its run: :class:`ReleasedRun`, which replaces the run once the
-job finished and its last checkpoint is written.
+What a finished job keeps of its run once its last checkpoint is written: a ReleasedRun.
 """
 
 from __future__ import annotations

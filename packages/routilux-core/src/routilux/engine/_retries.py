@@ -1,7 +1,8 @@
 """
-Retries of a job's activations: each waits on a timer (the flow's retry timer, or the event
-loop of a coroutine activation), never in a worker, and counts as the job's outstanding work
-until it is queued again.
+Retries of a job's activations, each waiting on a timer and never in a worker.
+
+A retry waits on the flow's retry timer, or on the event loop of a coroutine activation,
+and counts as the job's outstanding work until it is queued again.
 """
 
 from __future__ import annotations

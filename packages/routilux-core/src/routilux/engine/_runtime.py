@@ -1,6 +1,7 @@
 """
-What a Flow keeps to run its jobs: the worker pool, the retry timer, the async gate and the
-jobs running, and the host through which each run uses them.
+What a Flow keeps to run its jobs (pool, retry timer, async gate), and its runs' host.
+
+The host (:class:`RunHost`) is the flow as a job's run uses it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """
-The lifecycle steps of a job's run: pause, cancel, reopen (resume or retry), fail, finish,
-and the remote control requests; each status change goes through the lifecycle table.
+The lifecycle steps of a job's run: pause, cancel, resume or retry, fail, finish.
+
+Each status change goes through the lifecycle table (:mod:`routilux.lifecycle`); remote
+control requests are applied here too.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """
-How a JobState meets the engine's run of it: the run it holds, its lock and condition, and
-waiting for the job to finish or settle.
+The engine's run of a JobState: the run it holds, its lock and condition, and waiting.
+
+A job is waited for until it finishes (:meth:`JobWaiting.wait_for_completion`) or settles
+(:meth:`JobWaiting.wait_settled`).
 """
 
 from __future__ import annotations
