@@ -88,7 +88,10 @@ class ExecutionTracker:
         # The history viewed, and the position (see emitted_since) up to which its events
         # are in _events.
         self._history = history
-        self._seen = 0 if history is None else history.dropped + len(history)
+        self._seen = 0
+        if history is not None:
+            with self._lock:
+                self._seen = history.dropped + len(history)
         # The entry routine and its parameters, for the params of its first record.
         self._entry: tuple[str, dict[str, Any]] | None = None
 
