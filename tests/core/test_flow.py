@@ -504,3 +504,49 @@ class TestEntrySlotAndCheckpoints:
         js2 = flow.submit("e", {"items": [1]}, checkpoint=lambda j, s: snapshots.append(s))
         assert js2.wait_for_completion(10)
         assert snapshots[-1]["status"] == "completed"
+
+
+class TestRunOptions:
+    def test_keyword_types_list_the_options(self) -> None:
+        """The keyword-argument types of the run methods name exactly the options."""
+        from routilux.engine._options import (
+            REOPEN_OPTIONS,
+            RUN_OPTIONS,
+            ReopenKwargs,
+            RunKwargs,
+        )
+
+        assert RUN_OPTIONS == RunKwargs.__optional_keys__
+        assert REOPEN_OPTIONS == ReopenKwargs.__optional_keys__
+
+    @pytest.mark.parametrize("method", ["execute", "submit"])
+    def test_unknown_option_is_a_type_error(self, make_flow: Any, method: str) -> None:
+        """An unknown keyword argument raises TypeError naming the method and the name."""
+        flow = make_flow()
+        chain(flow, 1)
+        with pytest.raises(
+            TypeError, match=rf"{method}\(\) got an unexpected keyword argument 'nope'"
+        ):
+            getattr(flow, method)("e", nope=1)
+
+    def test_resume_takes_only_the_reopen_options(self, make_flow: Any) -> None:
+        """resume and retry refuse the options that only start a job (entry_slot...)."""
+        flow = make_flow()
+        chain(flow, 1)
+        js = flow.execute("e", {"items": [1]})
+        with pytest.raises(TypeError, match="resume"):
+            flow.resume(js, entry_slot="input")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="retry"):
+            flow.retry(js, job_state=js)  # type: ignore[call-arg]
+
+    def test_strategy_positional_or_keyword(self, make_flow: Any) -> None:
+        """execution_strategy is the third positional argument, or a keyword."""
+        flow = make_flow()
+        chain(flow, 2)
+        assert "completed" == flow.execute("e", {"items": [1]}, "concurrent").status
+        assert (
+            "completed" == flow.execute("e", {"items": [1]}, execution_strategy="concurrent").status
+        )
+        js = flow.submit("e", {"items": [1]}, "concurrent")
+        assert js.wait_for_completion(10)
+        assert "completed" == js.status

@@ -147,8 +147,8 @@ def dump_history(items: list[Any]) -> list[dict[str, Any]]:
     try:
         stamps = _history_stamps(items)
         for i, (item, stamp) in enumerate(zip(items, stamps, strict=True)):  # noqa: B007
-            if item.__class__ is tuple:
-                rid, name, data, _ = item
+            if item.__class__ is tuple:  # a booking; an emit's names its target too
+                rid, name, data = item[0], item[1], item[2]
             else:
                 rid = item.routine_id
                 name = item.event_name

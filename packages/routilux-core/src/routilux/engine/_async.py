@@ -1,36 +1,120 @@
 """
-The coroutine lane of a job: coroutine activations on the job's event loop (the caller's
-under ``aexecute``, else the background loop of :mod:`routilux.model._loop`), the gate that
-bounds a flow's coroutine activations, and awaiting a job on a loop.
+The coroutine lane of a job: its coroutine activations on an event loop, and awaiting it.
+
+Coroutine activations run on the job's event loop (the caller's under ``aexecute``, else
+the background loop of :mod:`routilux.model._loop`); a gate bounds a flow's coroutine
+activations across loops. The lane knows a job's run only through :class:`LaneRun` (and
+:class:`AwaitedRun` to await it): the engine's ``JobRun`` implements both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from routilux._util._log import repr_of
-from routilux.model._context import Frame, set_frame
+from routilux.model._context import ActiveRun, Frame, set_frame
 from routilux.model._loop import background_loop
 
 
 if TYPE_CHECKING:
-    from routilux.engine._run import Activation, JobRun
+    import contextvars
+
+    from routilux.engine._activation import Activation
 
 __all__ = [
     "AsyncGate",
+    "AwaitedRun",
     "CoroActivation",
+    "LaneRun",
     "interrupt_locked",
+    "running_loop",
     "spawn_locked",
     "wait_for_job",
 ]
+
+
+class LaneRun(ActiveRun, Protocol):
+    """
+    What the coroutine lane needs of a job's run: the engine's interface to the lane. The
+    run's condition (:attr:`cond`) guards every attribute here.
+    """
+
+    #: The event loop of the job's coroutine activations (``None``: the background loop).
+    loop: asyncio.AbstractEventLoop | None
+    #: The coroutine activations handed to the loop and not finished yet.
+    coros: set[CoroActivation]
+    #: The job was cancelled (its coroutines are cancelled too).
+    cancelled: bool
+    #: The job failed (nothing new of it starts).
+    failed: bool
+
+    @property
+    def cond(self) -> threading.Condition:
+        """The job's condition, on the job's lock."""
+
+    @property
+    def context(self) -> contextvars.Context:
+        """The contextvars every activation of the job runs in (a copy of them)."""
+
+    @property
+    def log(self) -> Any:
+        """The job's bound logger."""
+
+    def async_gate(self) -> AsyncGate:
+        """The bound on the flow's coroutine activations."""
+
+    def begin(self, act: Activation) -> float:
+        """Book the start of an activation; return its start time."""
+
+    def prepare(self, act: Activation) -> Any:
+        """Return the data the activation's handler gets (merge errors propagate)."""
+
+    def succeeded(self, act: Activation, t0: float) -> None:
+        """Book an activation that succeeded."""
+
+    def on_error(self, act: Activation, exc: BaseException, t0: float, fatal: bool = False) -> None:
+        """Send a handler's error down the job's error path."""
+
+    def interrupted(self, act: Activation, t0: float, exc: BaseException, requeued: bool) -> None:
+        """Book an activation a pause (``requeued``) or a cancel of the job stopped."""
+
+    def coroutine_done(self, counted: bool) -> bool:
+        """
+        With the lock held: a coroutine activation is over (``counted``: its handler was
+        called); book it, and tell whether the job is to be handed to the pool now.
+        """
+
+    def hand_off(self) -> None:
+        """Hand the job to the flow's worker pool."""
+
+
+class AwaitedRun(Protocol):
+    """
+    What :func:`wait_for_job` needs of a job's run.
+    """
+
+    @property
+    def in_flight(self) -> int:
+        """Activations taken from the queue and not finished yet."""
+
+    def is_settled(self) -> bool:
+        """Finished, cancelled, or paused with nothing running (with the lock held)."""
+
+    def when(self, predicate: Callable[[], bool], callback: Callable[[], None]) -> None:
+        """Call ``callback`` once ``predicate`` holds (both with the lock held)."""
+
+    def pause(self, reason: str, checkpoint: dict[str, Any] | None) -> None:
+        """Pause the job."""
+
+    def cancel(self, reason: str) -> None:
+        """Cancel the job."""
 
 
 class AsyncGate:
@@ -103,16 +187,6 @@ def _grant(waiter: asyncio.Future[None]) -> None:
 
 # -- the coroutine lane of a job ------------------------------------------------------
 
-_loop_handles = itertools.count(1)
-
-
-def next_loop_handle() -> int:
-    """
-    Return a new key for a retry timer on an event loop (negative, so it never collides
-    with the flow timer's handles in ``JobRun.timers``).
-    """
-    return -next(_loop_handles)
-
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
     """
@@ -122,19 +196,6 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def cancel_loop_timer(
-    entry: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None,
-) -> None:
-    """
-    Cancel a retry timer of an event loop from any thread (a no-op for ``None``).
-    """
-    if entry is None:
-        return
-    loop, handle = entry
-    with contextlib.suppress(RuntimeError):  # a closed loop: the timer is gone with it
-        loop.call_soon_threadsafe(handle.cancel)
 
 
 @attrs.define(eq=False, slots=True)
@@ -152,7 +213,7 @@ class CoroActivation:
     requeued: bool = False
 
 
-def _job_loop(run: JobRun) -> asyncio.AbstractEventLoop:
+def _job_loop(run: LaneRun) -> asyncio.AbstractEventLoop:
     loop = run.loop
     if loop is None or loop.is_closed() or not loop.is_running():
         # The caller's loop of an earlier ``aexecute`` is gone (a resumed job, say).
@@ -160,7 +221,7 @@ def _job_loop(run: JobRun) -> asyncio.AbstractEventLoop:
     return loop
 
 
-def spawn_locked(run: JobRun, act: Activation) -> None:
+def spawn_locked(run: LaneRun, act: Activation) -> None:
     """
     Start a coroutine activation on the job's loop; the caller holds the job's lock and has
     counted the activation in ``in_flight``. It never waits for the coroutine.
@@ -170,7 +231,7 @@ def spawn_locked(run: JobRun, act: Activation) -> None:
     _job_loop(run).call_soon_threadsafe(_create_task, run, coro, context=run.context.copy())
 
 
-def _create_task(run: JobRun, coro: CoroActivation) -> None:
+def _create_task(run: LaneRun, coro: CoroActivation) -> None:
     # On the loop, in a copy of the job's context (which the task copies again).
     with run.cond:
         stopped = coro.requeued or run.cancelled or run.failed
@@ -182,11 +243,11 @@ def _create_task(run: JobRun, coro: CoroActivation) -> None:
     task.add_done_callback(lambda _task: _finished(run, coro))
 
 
-async def _activation(run: JobRun, coro: CoroActivation) -> None:
-    # The task of one coroutine activation: the same steps and bookkeeping as
-    # ``JobRun.execute`` for a sync handler, with the handler awaited on this loop.
+async def _activation(run: LaneRun, coro: CoroActivation) -> None:
+    # The task of one coroutine activation: the same steps and bookkeeping as for a sync
+    # handler, with the handler awaited on this loop.
     act = coro.act
-    gate = run.flow._get_async_gate()
+    gate = run.async_gate()
     await gate.acquire()
     try:
         with run.cond:
@@ -198,55 +259,37 @@ async def _activation(run: JobRun, coro: CoroActivation) -> None:
         t0 = run.begin(act)
         try:
             merged = run.prepare(act)
-            call = slot._call
+            call = slot.caller
             if call is not None:
                 await call(merged)
         except asyncio.CancelledError as exc:
             _cancelled(run, coro, exc, t0)
         except Exception as exc:  # noqa: BLE001 - the error strategy decides, as for sync
-            run._on_error(act, exc, t0)
+            run.on_error(act, exc, t0)
         except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt must not kill the loop
-            run._on_error(act, exc, t0, fatal=True)
+            run.on_error(act, exc, t0, fatal=True)
         else:
-            run._succeeded(act, t0)
+            run.succeeded(act, t0)
     finally:
         gate.release()
 
 
-def _cancelled(run: JobRun, coro: CoroActivation, exc: asyncio.CancelledError, t0: float) -> None:
+def _cancelled(run: LaneRun, coro: CoroActivation, exc: asyncio.CancelledError, t0: float) -> None:
     # The handler let a CancelledError out: from a pause (it runs again on resume), from a
     # cancel, or from elsewhere (then it is an error of the handler like any other).
-    act = coro.act
-    rid = act.routine_id
     with run.cond:
         requeued, cancelled = coro.requeued, run.cancelled
-    if not (requeued or cancelled):
-        run._on_error(act, exc, t0)
-        return
-    if requeued:
-        if rid is not None:
-            run.job_state._merge_state(rid, {"status": "interrupted"})
+    if requeued or cancelled:
+        run.interrupted(coro.act, t0, exc, requeued)
     else:
-        run._ended(rid, t0, "cancelled", None)
-    if run.hooks is not None:
-        run.hooks.call(
-            "routilux_activation_failed",
-            flow=run.flow,
-            job_state=run.job_state,
-            routine_id=rid,
-            slot_name=act.slot.name,
-            error=exc,
-            strategy="requeue" if requeued else "cancel",
-        )
+        run.on_error(coro.act, exc, t0)
 
 
-def _finished(run: JobRun, coro: CoroActivation) -> None:
+def _finished(run: LaneRun, coro: CoroActivation) -> None:
     # On the loop, once the activation is over (or was stopped before it began): the
     # bookkeeping a worker does after a sync handler, then hand the job on.
-    push = False
     with run.cond:
         run.coros.discard(coro)
-        run.in_flight -= 1
         if not coro.started and not (coro.requeued or run.cancelled or run.failed):
             # Cancelled from outside before it began (its loop shutting down, say).
             run.log.warning(
@@ -254,31 +297,15 @@ def _finished(run: JobRun, coro: CoroActivation) -> None:
                 routine_id=coro.act.routine_id,
                 slot=coro.act.slot.name,
             )
-        if coro.started:
-            run._count_activation_locked()
-        if run.in_flight == 0:
-            run._flush_states_locked()
-        if run.waiters:
-            run._fire_waiters_locked()
-        run.cond.notify_all()
-        if not (run.drainer or run.runners or run.scheduled or run.finished or run.cancelled):
-            idle = run.in_flight == 0
-            if run.paused:
-                push = idle and run.checkpoint_due
-            elif run.queue:
-                push = idle or not run.sequential
-            else:
-                push = idle and (run.checkpoint_due or run._quiescent())
-            if push:
-                run.scheduled = True
+        push = run.coroutine_done(coro.started)
     if push:
         try:
-            run.flow._get_executor().push(run)
+            run.hand_off()
         except Exception as exc:  # noqa: BLE001 - the flow was shut down under the job
             run.log.error("async_handoff_failed", error=repr_of(exc))
 
 
-def interrupt_locked(run: JobRun, *, requeue: bool) -> list[Activation]:
+def interrupt_locked(run: LaneRun, *, requeue: bool) -> list[Activation]:
     """
     Cancel the job's coroutine activations (all but the calling one); with ``requeue``
     (a pause), mark them to run again and return their activations in queue order.
@@ -315,7 +342,7 @@ def _notify(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None]) -> Ca
 
 
 async def wait_for_job(
-    run: JobRun, timeout: float | None, on_cancel: str, cancel_timeout: float
+    run: AwaitedRun, timeout: float | None, on_cancel: str, cancel_timeout: float
 ) -> None:
     """
     Wait on the calling loop until the job settles (finished, cancelled, or paused with

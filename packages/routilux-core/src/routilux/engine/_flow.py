@@ -4,48 +4,30 @@ Flow: the static definition of a workflow, and the entry points that run its job
 
 from __future__ import annotations
 
-import threading
-import time
-import warnings
-import weakref
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from routilux._util._checks import require_mapping
-from routilux._util._log import repr_of
-from routilux.engine._pool import Timer, WorkerPool
-from routilux.engine._run import JobRun, ReleasedRun
+from routilux.engine._options import ReopenKwargs, RunKwargs, RunOptions, documented
+from routilux.engine._released import ReleasedRun
+from routilux.engine._runtime import FlowRuntime
+from routilux.engine._steps import check_names, emit_deferred
 from routilux.exceptions import (
     ConfigurationError,
-    EventNotFoundError,
     ExecutionContextError,
-    FlowMismatchError,
-    RoutiluxWarning,
-    RoutineNotFoundError,
-    SlotNotFoundError,
 )
 from routilux.model._context import Frame, reset_frame, set_frame
 from routilux.model._definition import (
-    FlowDefinition,
     check_strategy,
-    check_workers,
-    default_entry_slot,
+    entry_slot,
 )
 from routilux.model._job_state import JobState
 from routilux.model._lifecycle import Action, next_status, transition
-from routilux.model._routine import Routine
-from routilux.model._slot import Slot
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from types import TracebackType
+    from typing_extensions import Unpack
 
-    from routilux.engine._async import AsyncGate
-    from routilux.engine._run import JobControl
-    from routilux.model._error_handler import ErrorHandler
-    from routilux.model._output import OutputHandler
-    from routilux.model._tracker import ExecutionTracker
-    from routilux.plugins._manager import PluginManager
+    from routilux.engine._run import JobRun
 
 
 _H = TypeVar("_H", covariant=True)
@@ -76,7 +58,7 @@ def _check_timeout(timeout: Any) -> None:
         raise ConfigurationError(msg, name="timeout", value=timeout)
 
 
-class Flow(FlowDefinition):
+class Flow(FlowRuntime):
     """
     A workflow: routines by id and the connections from their events to their slots, and
     the jobs that run it.
@@ -102,246 +84,50 @@ class Flow(FlowDefinition):
         ConfigurationError: An unknown strategy or a bad worker count (a ``ValueError``).
     """
 
-    def __init__(
-        self,
-        flow_id: str | None = None,
-        execution_strategy: str = "sequential",
-        max_workers: int = 5,
-        *,
-        max_async: int = 32,
-        history_limit: int | None = None,
-        plugins: PluginManager | None = None,
-        thread_name_prefix: str | None = None,
-    ) -> None:
-        super().__init__(
-            flow_id,
-            execution_strategy,
-            max_workers,
-            max_async=max_async,
-            history_limit=history_limit,
-        )
-        self._plugins = plugins
-        self._thread_name_prefix = thread_name_prefix
-        self._lock = threading.Lock()
-        self._active_cond = threading.Condition(self._lock)
-        self._active: set[JobRun] = set()
-        self._executor: WorkerPool | None = None
-        self._timer: Timer | None = None
-        self._async_gate: AsyncGate | None = None
-        self._last_run: JobRun | None = None
-        #: What finished jobs without merge buffers keep of their run, by strategy
-        #: (shared: see ReleasedRun).
-        self._released: dict[bool, ReleasedRun] = {}
-        self._finalizers: dict[str, weakref.finalize[..., Flow]] = {}
-
-    def __enter__(self) -> Flow:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown(wait=exc is None)
-
-    # -- definition -----------------------------------------------------------------
-
-    def redefine(
-        self,
-        *,
-        flow_id: str,
-        execution_strategy: str,
-        max_workers: int,
-        max_async: int,
-        history_limit: int | None,
-        error_handler: ErrorHandler | None,
-    ) -> None:
-        """
-        As :meth:`FlowDefinition.redefine`; the worker pool is replaced (jobs already running
-        keep theirs until they finish).
-        """
-        with self._lock:
-            old, self._executor = self._executor, None
-            super().redefine(
-                flow_id=flow_id,
-                execution_strategy=execution_strategy,
-                max_workers=max_workers,
-                max_async=max_async,
-                history_limit=history_limit,
-                error_handler=error_handler,
-            )
-        if old is not None:
-            old.shutdown(wait=True)
-
-    def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
-        """
-        Change the default strategy: sequential uses one worker; concurrent uses
-        ``max_workers`` (5 when not given). The worker pool is replaced.
-
-        Raises:
-            ConfigurationError: An unknown strategy or a bad worker count.
-        """
-        strategy = check_strategy(strategy)
-        workers = 1 if strategy == "sequential" else check_workers(max_workers or 5)
-        with self._lock:
-            old, self._executor = self._executor, None
-            self.execution_strategy = strategy
-            self.max_workers = workers
-        if old is not None:
-            old.shutdown(wait=True)
-        self._get_executor()
-
-    # -- resources ------------------------------------------------------------------
-
-    def _get_executor(self) -> WorkerPool:
-        pool = self._executor
-        if pool is None:
-            with self._lock:
-                pool = self._executor
-                if pool is None:
-                    pool = WorkerPool(self.max_workers, self._thread_name_prefix)
-                    self._executor = pool
-                    self._stop_when_collected("pool", pool)
-        return pool
-
-    def _get_timer(self) -> Timer:
-        timer = self._timer
-        if timer is None:
-            with self._lock:
-                timer = self._timer
-                if timer is None:
-                    timer = Timer(f"routilux-timer-{self.flow_id}")
-                    self._timer = timer
-                    self._stop_when_collected("timer", timer)
-        return timer
-
-    def _stop_when_collected(self, kind: str, resource: WorkerPool | Timer) -> None:
-        # With the lock held: a flow dropped without shutdown() stops the threads of its
-        # pool or timer when it is collected (neither refers back to the flow). The
-        # finalizer of a resource this one replaces is no longer needed.
-        old = self._finalizers.pop(kind, None)
-        if old is not None:
-            old.detach()
-        self._finalizers[kind] = weakref.finalize(self, resource.shutdown, False)
-
-    def _get_async_gate(self) -> AsyncGate:
-        # The bound on this flow's coroutine activations, across all loops they run on.
-        gate = self._async_gate
-        if gate is None:
-            from routilux.engine._async import AsyncGate
-
-            with self._lock:
-                gate = self._async_gate
-                if gate is None:
-                    gate = self._async_gate = AsyncGate(self.max_async)
-        if gate.limit != self.max_async:
-            gate.limit = self.max_async
-        return gate
-
-    def _plugin_manager(self) -> PluginManager:
-        if self._plugins is not None:
-            return self._plugins
-        from routilux.plugins._manager import default_plugin_manager
-
-        return default_plugin_manager()
-
-    @property
-    def execution_tracker(self) -> ExecutionTracker | None:
-        """
-        The execution tracker of the job this flow started most recently (``None`` before
-        any). Each job keeps its own in ``job_state.execution_tracker``.
-        """
-        run = self._last_run
-        return run.tracker if run is not None else None
-
-    # -- jobs -----------------------------------------------------------------------
-
-    def _check_job(self, job_state: JobState) -> None:
-        if job_state.flow_id != self.flow_id:
-            msg = f"JobState flow_id {job_state.flow_id!r} does not match flow {self.flow_id!r}"
-            raise FlowMismatchError(msg)
-
-    def _new_run(self, job_state: JobState, sequential: bool) -> JobRun:
-        run = JobRun(self, job_state, sequential, self._plugin_manager().relay())
-        job_state._run = run
-        job_state.execution_tracker = run.tracker
-        self._last_run = run
-        return run
-
-    def _job_active(self, run: JobRun) -> None:
-        with self._active_cond:
-            self._active.add(run)
-
-    def _job_settled(self, run: JobRun) -> None:
-        with self._active_cond:
-            self._active.discard(run)
-            if not self._active:
-                self._active_cond.notify_all()
-
     def _start_job(
-        self,
-        entry_routine_id: str,
-        entry_params: dict[str, Any] | None,
-        execution_strategy: str | None,
-        job_state: JobState | None,
-        output_handler: OutputHandler | None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
-        checkpoint_interval: float = 0.0,
+        self, entry_routine_id: str, entry_params: dict[str, Any] | None, options: RunOptions
     ) -> JobRun:
         require_mapping(entry_params, "entry_params", "parameter names to values")
         entry = self._routine(entry_routine_id, "Entry")
-        strategy = check_strategy(execution_strategy or self.execution_strategy)
+        strategy = check_strategy(options.execution_strategy or self.execution_strategy)
+        job_state = options.job_state
         if job_state is None:
             job_state = JobState(self.flow_id, history_limit=self.history_limit)
         else:
             if not job_state.flow_id:
                 job_state.flow_id = self.flow_id
             self._check_job(job_state)
-            run = job_state._run
+            run = job_state.run_state
             if run is not None and not run.finished and not getattr(run, "paused", False):
                 msg = f"{job_state!r} is already running; pass a new JobState to execute"
                 raise ExecutionContextError(msg)
             next_status(job_state.status, Action.START, job_id=job_state.job_id)
-        if output_handler is not None:
-            job_state.output_handler = output_handler
+        if options.output_handler is not None:
+            job_state.output_handler = options.output_handler
         params = dict(entry_params or {})
         job_state.current_routine_id = entry_routine_id
         run = self._new_run(job_state, strategy == "sequential")
-        run.configure(checkpoint, checkpoint_every, control, checkpoint_interval)
+        run.configure(options)
         transition(job_state, Action.START)
         self._job_active(run)
         job_state.record_execution(entry_routine_id, "start", params)
-        run.tracker._entry = (entry_routine_id, params)
+        run.tracker.set_entry(entry_routine_id, params)
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
-        name = entry_slot if entry_slot is not None else default_entry_slot(entry)
-        slot = entry.get_slot(name) if name is not None else None
-        if slot is None:
-            name = name or "trigger"
-            slot = Slot(name, entry, _missing_trigger(entry_routine_id, entry, name))
-        with run.cond:
-            run.queue.append(run.make_activation(entry_routine_id, slot, params, None, entry=True))
+        slot = entry_slot(entry_routine_id, entry, options.entry_slot)
+        run.queue_entry(entry_routine_id, slot, params)
         return run
 
+    @documented()
     def execute(
         self,
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
         timeout: float | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
+        **options: Unpack[RunKwargs],
     ) -> JobState:
         """
         Run a job: call the entry routine's ``trigger`` slot with ``entry_params`` and wait
@@ -351,22 +137,8 @@ class Flow(FlowDefinition):
             entry_routine_id: The routine whose ``trigger`` slot starts the job.
             entry_params: The data given to the trigger slot.
             execution_strategy: The strategy of this job only (the flow's by default).
-            job_state: A JobState to run the job in (for example with shared data or an
-                output handler set up beforehand); a new one by default.
-            output_handler: Where the job's ``send_output`` calls go.
             timeout: Seconds to wait at most; then the running JobState is returned.
-            checkpoint: Called as ``checkpoint(job_state, snapshot)`` with the serialized
-                job (queued activations included as pending tasks) after every
-                ``checkpoint_every`` activations and when the job pauses, finishes,
-                fails or is cancelled; for job stores.
-            checkpoint_every: Activations between checkpoints (0: only at those points).
-            checkpoint_interval: Also checkpoint at the first activation boundary once
-                this many seconds passed since the last checkpoint (0: never), so that a
-                crash re-runs about that much work at most.
-            control: Polled before each activation for remote ``"pause"``/``"cancel"``.
-            entry_slot: The slot of the entry routine that receives ``entry_params``;
-                by default its ``trigger`` slot, else its ``input`` slot (the built-in
-                routines' entry), else its only slot (see :func:`default_entry_slot`).
+            {options}
 
         Returns:
             The job's JobState: ``completed``, ``failed``, ``paused``, ``cancelled``, or
@@ -379,18 +151,8 @@ class Flow(FlowDefinition):
         """
         _refuse_on_event_loop()
         _check_timeout(timeout)
-        run = self._start_job(
-            entry_routine_id,
-            entry_params,
-            execution_strategy,
-            job_state,
-            output_handler,
-            checkpoint,
-            checkpoint_every,
-            control,
-            entry_slot,
-            checkpoint_interval,
-        )
+        run_options = RunOptions.of("execute", options, execution_strategy=execution_strategy)
+        run = self._start_job(entry_routine_id, entry_params, run_options)
         pool = self._executor
         on_own_worker = pool is not None and pool.owns_current_thread()
         if timeout is None and (run.sequential or on_own_worker):
@@ -407,14 +169,8 @@ class Flow(FlowDefinition):
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
         backend: None = None,
+        **options: Unpack[RunKwargs],
     ) -> JobState: ...
 
     @overload
@@ -428,20 +184,15 @@ class Flow(FlowDefinition):
         backend: _JobBackend[_H],
     ) -> _H: ...
 
+    @documented()
     def submit(
         self,
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
         backend: _JobBackend[_H] | None = None,
+        **options: Unpack[RunKwargs],
     ) -> JobState | _H:
         """
         Start a job like :meth:`execute` (same arguments but ``timeout``) and return its
@@ -453,47 +204,40 @@ class Flow(FlowDefinition):
         :class:`~routilux.store.JobHandle`; only ``execution_strategy`` and
         ``checkpoint_every`` (by default the backend's: every activation) apply then.
 
+        Args:
+            entry_routine_id: The routine whose ``trigger`` slot starts the job.
+            entry_params: The data given to the trigger slot.
+            execution_strategy: The strategy of this job only (the flow's by default).
+            backend: Where to run the job instead of this process.
+            {options}
+
         .. versionchanged:: 0.10 ``backend``.
         """
+        run_options = RunOptions.of("submit", options, execution_strategy=execution_strategy)
         if backend is not None:
-            if job_state is not None or output_handler is not None or checkpoint or control:
+            o = run_options
+            if o.job_state is not None or o.output_handler is not None or o.checkpoint or o.control:
                 msg = "with backend=, job_state, output_handler, checkpoint, control do not apply"
                 raise ConfigurationError(msg, name="backend", value=backend)
-            more = {"checkpoint_every": checkpoint_every} if checkpoint_every else {}
+            more = {"checkpoint_every": o.checkpoint_every} if o.checkpoint_every else {}
             return backend.submit(
                 self, entry_routine_id, entry_params, execution_strategy=execution_strategy, **more
             )
-        run = self._start_job(
-            entry_routine_id,
-            entry_params,
-            execution_strategy,
-            job_state,
-            output_handler,
-            checkpoint,
-            checkpoint_every,
-            control,
-            entry_slot,
-            checkpoint_interval,
-        )
+        run = self._start_job(entry_routine_id, entry_params, run_options)
         run.schedule()
         return run.job_state
 
+    @documented()
     async def aexecute(
         self,
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
         *,
-        job_state: JobState | None = None,
-        output_handler: OutputHandler | None = None,
         timeout: float | None = None,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-        entry_slot: str | None = None,
         on_cancel: str = "cancel",
         cancel_timeout: float = 30.0,
+        **options: Unpack[RunKwargs],
     ) -> JobState:
         """
         Run a job like :meth:`execute` (same arguments), awaiting it on the running event
@@ -503,12 +247,17 @@ class Flow(FlowDefinition):
         application's loop-bound clients; sync handlers run on the flow's worker threads.
 
         Args:
+            entry_routine_id: The routine whose ``trigger`` slot starts the job.
+            entry_params: The data given to the trigger slot.
+            execution_strategy: The strategy of this job only (the flow's by default).
+            timeout: Seconds to wait at most; then the running JobState is returned.
             on_cancel: What cancelling the awaiting task does to the job: ``"cancel"``
                 (the default: running coroutines see ``CancelledError``, queued work is
                 dropped) or ``"pause"`` (running coroutines are re-queued and the job can
                 be resumed).
             cancel_timeout: Seconds the cancelled awaiting task waits at most for the
                 job's running handlers to stop before it re-raises ``CancelledError``.
+            {options}
 
         Returns:
             The job's JobState, as :meth:`execute` returns it.
@@ -528,58 +277,14 @@ class Flow(FlowDefinition):
             raise ConfigurationError(msg, name="on_cancel", value=on_cancel)
         _check_timeout(timeout)
         loop = asyncio.get_running_loop()
-        run = self._start_job(
-            entry_routine_id,
-            entry_params,
-            execution_strategy,
-            job_state,
-            output_handler,
-            checkpoint,
-            checkpoint_every,
-            control,
-            entry_slot,
-            checkpoint_interval,
-        )
+        run_options = RunOptions.of("aexecute", options, execution_strategy=execution_strategy)
+        run = self._start_job(entry_routine_id, entry_params, run_options)
         run.loop = loop
         run.schedule()
         await wait_for_job(run, timeout, on_cancel, cancel_timeout)
         return run.job_state
 
-    def wait_for_completion(self, timeout: float | None = None) -> bool:
-        """
-        Wait until no job of this flow is running (paused jobs do not count).
-
-        Returns:
-            ``True`` when none is running, ``False`` if the timeout passed first.
-        """
-        with self._active_cond:
-            return self._active_cond.wait_for(lambda: not self._active, timeout)
-
-    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """
-        Release the worker pool and the retry timer; with ``wait``, first wait for the
-        running jobs. A later job creates a new pool.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-
-        def left() -> float | None:  # one deadline for the whole shutdown
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-        if wait:
-            self.wait_for_completion(timeout)
-        with self._lock:
-            pool, self._executor = self._executor, None
-            timer, self._timer = self._timer, None
-        if pool is not None:
-            pool.shutdown(wait=wait, timeout=left())
-        if timer is not None:
-            timer.shutdown(wait=wait, timeout=left())
-
     # -- pause, resume, cancel --------------------------------------------------------
-
-    def _run_of(self, job_state: JobState) -> JobRun | None:
-        run = job_state._run
-        return run if isinstance(run, JobRun) and run.flow is self else None
 
     def pause(
         self, job_state: JobState, reason: str = "", checkpoint: dict[str, Any] | None = None
@@ -600,11 +305,11 @@ class Flow(FlowDefinition):
             JobStateError: The job is failed or cancelled (a ``ValueError``).
         """
         self._check_job(job_state)
-        with job_state._lock:
+        with job_state.lock:
             # Under the job's lock: a concurrent resume may be giving the job a new run.
             run = self._run_of(job_state)
             if run is None:
-                job_state._set_paused(
+                job_state.record_pause(
                     reason,
                     checkpoint,
                     pending_tasks_count=len(job_state.pending_tasks),
@@ -614,21 +319,17 @@ class Flow(FlowDefinition):
                 return
         run.pause(reason, checkpoint)
 
-    def resume(
-        self,
-        job_state: JobState,
-        *,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-    ) -> JobState:
+    @documented(reopen=True)
+    def resume(self, job_state: JobState, **options: Unpack[ReopenKwargs]) -> JobState:
         """
         Resume a job (paused here, or loaded from data on any host): emit its deferred
         events first, then queue its pending activations. Returns the same JobState,
         ``running``; the flow's pool finishes it. Resuming a job this flow runs does
-        nothing. ``checkpoint``, ``checkpoint_every`` and ``control`` are as for
-        :meth:`execute` (when given, they replace the job's own).
+        nothing.
+
+        Args:
+            job_state: The job to resume.
+            {options}
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
@@ -637,27 +338,21 @@ class Flow(FlowDefinition):
                 and ``EventNotFoundError`` likewise for slots and events.
             JobStateError: The job is cancelled, or failed (use :meth:`retry`).
         """
-        return self._reopen(
-            job_state, Action.RESUME, checkpoint, checkpoint_every, control, checkpoint_interval
-        )
+        return self._reopen(job_state, Action.RESUME, RunOptions.of("resume", options, reopen=True))
 
-    def retry(
-        self,
-        job_state: JobState,
-        *,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_interval: float = 0.0,
-        control: JobControl | None = None,
-    ) -> JobState:
+    @documented(reopen=True)
+    def retry(self, job_state: JobState, **options: Unpack[ReopenKwargs]) -> JobState:
         """
         Run a failed job again, as a new attempt of the same job: its deferred events
         first, then its ``failed_tasks`` (the activations that failed, and the work that was
         queued or pending when it failed) in their original order, each with a fresh
         retry budget. The history and the routine states go on; the retry is recorded in
         the history (a ``retry`` record of the entry routine). Returns the same JobState,
-        ``running``; it ends ``completed`` or ``failed`` again. Arguments as for
-        :meth:`resume`.
+        ``running``; it ends ``completed`` or ``failed`` again.
+
+        Args:
+            job_state: The failed job.
+            {options}
 
         Raises:
             FlowMismatchError: The JobState belongs to another flow.
@@ -667,53 +362,43 @@ class Flow(FlowDefinition):
 
         .. versionadded:: 0.10
         """
-        return self._reopen(
-            job_state, Action.RETRY, checkpoint, checkpoint_every, control, checkpoint_interval
-        )
+        return self._reopen(job_state, Action.RETRY, RunOptions.of("retry", options, reopen=True))
 
-    def _reopen(
-        self,
-        job_state: JobState,
-        action: Action,
-        checkpoint: Callable[[JobState, dict[str, Any]], None] | None,
-        checkpoint_every: int,
-        control: JobControl | None,
-        checkpoint_interval: float = 0.0,
-    ) -> JobState:
+    def _reopen(self, job_state: JobState, action: Action, options: RunOptions) -> JobState:
         self._check_job(job_state)
-        with job_state._lock:
+        with job_state.lock:
             next_status(job_state.status, action, job_id=job_state.job_id)
-            self._check_names(job_state, action)
+            check_names(self, job_state, action)
             # Under the job's lock, so that concurrent resumes make at most one new run.
             run = self._run_of(job_state)
             if run is None:
-                released = job_state._run
+                released = job_state.run_state
                 if isinstance(released, ReleasedRun) and released.flow is self:
                     # A finished job: a new run that takes over what the old one kept.
                     tracker = job_state.execution_tracker
                     run = self._new_run(job_state, released.sequential)
                     if tracker is not None:
                         run.tracker = job_state.execution_tracker = tracker
-                        tracker._thaw()
+                        tracker.thaw()
                     run.buffers = released.buffers or {}
                 else:
                     run = self._new_run(job_state, self.execution_strategy == "sequential")
                 run.paused = True
-        if checkpoint is not None or control is not None:
-            run.configure(checkpoint, checkpoint_every, control, checkpoint_interval)
+        if options.checkpoint is not None or options.control is not None:
+            run.configure(options)
         if not run.reopen(action):
             return job_state
         self._job_active(run)
         try:
             retry = action is Action.RETRY
-            deferred, tasks = job_state._take_resume_work(failed=retry)
+            deferred, tasks = job_state.take_resume_work(failed=retry)
             if retry:
                 entry = job_state.current_routine_id
                 job_state.record_execution(entry or "", "retry", {"tasks": len(tasks)})
             token = set_frame(Frame(run, None))
             try:
                 for item in deferred:
-                    self._emit_deferred(item)
+                    emit_deferred(self, item)
             finally:
                 reset_frame(token)
             acts = [run.from_pending(t, fresh=retry) for t in tasks]
@@ -722,46 +407,6 @@ class Flow(FlowDefinition):
         finally:
             run.release_hold()
         return job_state
-
-    def _check_names(self, job_state: JobState, action: Action) -> None:
-        # Every routine, slot and event the job names must be in this flow, before
-        # anything of the job changes.
-        where = f"of {job_state!r} not found in flow {self.flow_id!r}"
-        entry = job_state.current_routine_id
-        if entry is not None and entry not in self.routines:
-            msg = f"Entry routine '{entry}' {where}"
-            raise RoutineNotFoundError(msg, name=entry)
-        tasks = job_state.failed_tasks if action is Action.RETRY else job_state.pending_tasks
-        for task in tasks:
-            rid, name = task.get("slot_routine_id"), task.get("slot_name")
-            routine = self.routines.get(rid) if isinstance(rid, str) else None
-            if routine is None:
-                msg = f"Routine {rid!r} of a pending activation {where}"
-                raise RoutineNotFoundError(msg, name=str(rid))
-            if not isinstance(name, str) or routine.get_slot(name) is None:
-                msg = f"Slot {rid!r}.{name!r} of a pending activation {where}"
-                raise SlotNotFoundError(msg, name=str(name))
-        for item in job_state.deferred_events:
-            rid, name = item.get("routine_id"), item.get("event_name")
-            routine = self.routines.get(rid) if isinstance(rid, str) else None
-            if routine is None:
-                msg = f"Routine {rid!r} of a deferred event {where}"
-                raise RoutineNotFoundError(msg, name=str(rid))
-            if not isinstance(name, str) or routine.get_event(name) is None:
-                msg = f"Event {rid!r}.{name!r} of a deferred event {where}"
-                raise EventNotFoundError(msg, name=str(name))
-
-    def _emit_deferred(self, item: dict[str, Any]) -> None:
-        # The routine and event were checked by _check_names.
-        rid, name = item["routine_id"], item["event_name"]
-        event = self.routines[rid].get_event(name)
-        assert event is not None
-        data = item.get("data") or {}
-        try:
-            event.emit(self, **data)
-        except Exception as exc:  # noqa: BLE001 - one bad deferred event must not stop resume
-            msg = f"deferred event {rid!r}.{name!r} failed on resume: {repr_of(exc)}"
-            warnings.warn(msg, RoutiluxWarning, stacklevel=4)
 
     def cancel(self, job_state: JobState, reason: str = "") -> None:
         """
@@ -777,27 +422,15 @@ class Flow(FlowDefinition):
             JobStateError: The job failed (it runs nothing to cancel; it stays failed).
         """
         self._check_job(job_state)
-        with job_state._lock:
+        with job_state.lock:
             run = self._run_of(job_state)
             if run is None:
                 status = job_state.status
                 if next_status(status, Action.CANCEL, job_id=job_state.job_id) != status:
-                    job_state._drop_pending()
-                    job_state._set_cancelled(reason)
+                    job_state.drop_pending_tasks()
+                    job_state.record_cancel(reason)
                 return
         run.cancel(reason)
-
-
-def _missing_trigger(entry_id: str, routine: Routine, slot_name: str) -> Any:
-    def missing(**_: Any) -> None:
-        known = ", ".join(repr(s) for s in routine._slots) or "none"
-        msg = (
-            f"Entry routine '{entry_id}' has no {slot_name!r} slot (slots: {known}); "
-            f"define one with define_slot({slot_name!r}, handler) or pass entry_slot="
-        )
-        raise SlotNotFoundError(msg, name=slot_name)
-
-    return missing
 
 
 def _refuse_on_event_loop() -> None:

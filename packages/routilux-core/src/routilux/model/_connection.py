@@ -50,7 +50,12 @@ class Connection:
     def __repr__(self) -> str:
         return f"Connection[{self.source_event!r} -> {self.target_slot!r}]"
 
-    def _apply_mapping(self, data: dict[str, Any]) -> dict[str, Any]:
+    def apply_mapping(self, data: dict[str, Any]) -> dict[str, Any]:
+        """
+        Return ``data`` with its keys renamed by :attr:`param_mapping` (``data`` itself when
+        there is no mapping): each mapped source key present becomes its target key, and
+        every other key passes through unless a mapped key took its name.
+        """
         mapping = self.param_mapping
         if not mapping:
             return data
@@ -61,12 +66,15 @@ class Connection:
                 out[key] = value
         return out
 
+    #: The original's name of :meth:`apply_mapping` (SPEC 6.2), kept for code written against it.
+    _apply_mapping = apply_mapping
+
     def activate(self, data: dict[str, Any]) -> None:
         """
         Deliver ``data`` to the target slot synchronously, after parameter mapping.
         """
         if self.target_slot is not None:
-            self.target_slot.receive(self._apply_mapping(data))
+            self.target_slot.receive(self.apply_mapping(data))
 
     def disconnect(self) -> None:
         """

@@ -127,7 +127,7 @@ def record_standalone_error(slot: Slot, exc: BaseException) -> None:
     frame = current_frame()
     routine_id: Any = getattr(routine, "_id", None)
     if frame is not None and routine is not None:
-        rid = frame.run.flow._get_routine_id(routine)
+        rid = frame.run.flow.routine_id_of(routine)
         if rid is not None:
             routine_id = rid
             frame.run.job_state.record_execution(

@@ -20,12 +20,12 @@ from routilux.model._connection import Connection
 from routilux.model._context import current_frame
 from routilux.model._error_handler import ErrorHandler
 from routilux.model._routine import Routine
+from routilux.model._slot import Slot
 
 
 if TYPE_CHECKING:
     from routilux.model._event import Event
     from routilux.model._job_state import JobState
-    from routilux.model._slot import Slot
 
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "check_strategy",
     "check_workers",
     "default_entry_slot",
+    "entry_slot",
 ]
 
 
@@ -258,19 +259,32 @@ class FlowDefinition:
 
     # -- lookups --------------------------------------------------------------------
 
-    def _get_routine_id(self, routine: Routine) -> str | None:
+    def routine_id_of(self, routine: Routine) -> str | None:
+        """
+        Return the id ``routine`` was added under, or ``None`` when this flow does not hold
+        it (an identity lookup).
+        """
         return self._ids.get(id(routine))
+
+    #: The original's name of :meth:`routine_id_of` (SPEC 7.8), kept for code written against it.
+    _get_routine_id = routine_id_of
+
+    def error_handler_for(self, routine: Routine | None) -> ErrorHandler | None:
+        """
+        Return the error handler that applies to ``routine``: its own, else the flow's,
+        else ``None`` (the default treatment).
+        """
+        own = routine._error_handler if routine is not None else None
+        return own if own is not None else self.error_handler
 
     def _get_error_handler_for_routine(
         self, routine: Routine | None, routine_id: str | None = None
     ) -> ErrorHandler | None:
         """
-        The error handler that applies to ``routine``: its own, else the flow's, else
-        ``None`` (the default treatment). ``routine_id`` is accepted for the original's
+        The original's :meth:`error_handler_for`: ``routine_id`` is accepted for its
         signature; the routine decides.
         """
-        own = routine._error_handler if routine is not None else None
-        return own if own is not None else self.error_handler
+        return self.error_handler_for(routine)
 
     def _build_dependency_graph(self) -> dict[str, set[str]]:
         """
@@ -295,9 +309,13 @@ class FlowDefinition:
     def _find_connection(self, event: Event, slot: Slot) -> Connection | None:
         return self._event_slot_connections.get((event, slot))
 
-    def _find_connection_by_ids(
+    def connection_between(
         self, source_id: Any, event_name: Any, target_id: Any, slot_name: Any
     ) -> Connection | None:
+        """
+        Return the connection from event ``event_name`` of routine ``source_id`` to slot
+        ``slot_name`` of routine ``target_id``, or ``None``.
+        """
         for conn in self.connections:
             if (
                 conn.source_routine_id == source_id
@@ -310,8 +328,12 @@ class FlowDefinition:
                 return conn
         return None
 
-    def _targets(self, event: Event) -> list[tuple[str | None, Slot, Connection | None]]:
-        # The slots an emit of ``event`` reaches in a job of this flow, in connection order.
+    def targets_of(self, event: Event) -> list[tuple[str | None, Slot, Connection | None]]:
+        """
+        Return where an emit of ``event`` is delivered in a job of this flow, in connection
+        order: (flow routine id, slot, connection) of each connected slot of a routine of
+        the flow (or of no routine).
+        """
         out: list[tuple[str | None, Slot, Connection | None]] = []
         ids = self._ids
         conns = self._event_slot_connections
@@ -386,3 +408,28 @@ def default_entry_slot(routine: Routine) -> str | None:
         if name in slots:
             return name
     return slots[0] if len(slots) == 1 else None
+
+
+def entry_slot(routine_id: str, routine: Routine, name: str | None) -> Slot:
+    """
+    Return the slot of ``routine`` (added as ``routine_id``) a job entering there is
+    delivered to: the slot ``name``, else :func:`default_entry_slot`'s. When there is no
+    such slot, a slot whose handler raises :class:`~routilux.exceptions.SlotNotFoundError`
+    naming the slots there are (the job fails with that error, as for any entry error).
+    """
+    if name is None:
+        name = default_entry_slot(routine)
+    slot = routine.get_slot(name) if name is not None else None
+    if slot is not None:
+        return slot
+    missing_name = name or "trigger"
+
+    def missing(**_: Any) -> None:
+        known = ", ".join(repr(s) for s in routine._slots) or "none"
+        msg = (
+            f"Entry routine '{routine_id}' has no {missing_name!r} slot (slots: {known}); "
+            f"define one with define_slot({missing_name!r}, handler) or pass entry_slot="
+        )
+        raise SlotNotFoundError(msg, name=missing_name)
+
+    return Slot(missing_name, routine, missing)

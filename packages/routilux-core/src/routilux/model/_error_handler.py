@@ -136,7 +136,7 @@ class ErrorHandler:
 
     @retry_count.setter
     def retry_count(self, value: int) -> None:
-        self._retry_count = value
+        self._mirror(value)
 
     def _mirror(self, count: int) -> None:
         with self._lock:

@@ -1,6 +1,9 @@
 """
 A job's execution history: :class:`ExecutionRecord` and the list-like
 :class:`ExecutionHistory` that holds them.
+
+The functions :func:`book`, :func:`set_owner` and :func:`emitted_since` are the interface
+of the JobState and its ExecutionTracker to a history.
 """
 
 from __future__ import annotations
@@ -9,15 +12,24 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, overload
+from itertools import islice
+from typing import Any, Protocol, overload
 
 import attrs
 
 
-if TYPE_CHECKING:
-    from routilux.model._job_state import JobState
-
-__all__ = ["Booking", "ExecutionHistory", "ExecutionRecord", "as_record"]
+__all__ = [
+    "Booking",
+    "EmitRecord",
+    "Emitted",
+    "ExecutionHistory",
+    "ExecutionRecord",
+    "HistoryOwner",
+    "as_record",
+    "book",
+    "emitted_since",
+    "set_owner",
+]
 
 
 @attrs.define(eq=False, repr=False, init=False)
@@ -83,9 +95,54 @@ class ExecutionRecord:
         load_record_into(self, data)
 
 
-Booking = tuple[str, str, dict[str, Any], "float | datetime"]
+# The override: attrs's __attrs_init__ of a subclass takes one more field, as it should.
+@attrs.define(eq=False, repr=False, init=False)
+class EmitRecord(ExecutionRecord):  # type: ignore[override]
+    """
+    The :class:`ExecutionRecord` of an event a routine emitted in a job, which also names
+    the routine the event was delivered to first (the target the job's
+    :class:`~routilux.execution_tracker.ExecutionTracker` shows).
+    """
+
+    #: The flow routine id of the first routine the event was delivered to, or ``None``.
+    target_routine_id: str | None
+
+    def __init__(
+        self,
+        routine_id: str = "",
+        event_name: str = "",
+        data: dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
+        target_routine_id: str | None = None,
+    ) -> None:
+        super().__init__(routine_id, event_name, data, timestamp)
+        self.target_routine_id = target_routine_id
+
+
+Booking = (
+    tuple[str, str, dict[str, Any], "float | datetime"]
+    | tuple[str, str, dict[str, Any], float, "str | None"]
+)
 """A record as the scheduler books it: routine id, event name, data, and the time as an
-epoch float (booked live) or a datetime (loaded from a document)."""
+epoch float (booked live) or a datetime (loaded from a document); an emitted event's
+booking adds the first routine it was delivered to (it becomes an :class:`EmitRecord`)."""
+
+Emitted = tuple["float | datetime", str, str, "str | None", dict[str, Any]]
+"""An emitted event as :func:`emitted_since` returns it: time, source routine id, event
+name, target routine id, data."""
+
+
+class HistoryOwner(Protocol):
+    """
+    What hears of a history's public changes (the JobState it belongs to).
+    """
+
+    def history_changed(self, old: Any, new: Any, routine_id: str | None) -> None:
+        """
+        Hear of one change, with the history's lock held: an append as ``old`` None and
+        ``new`` the record, anything else as the records before and after.
+        """
+
 
 _fromtimestamp = datetime.fromtimestamp
 
@@ -96,10 +153,13 @@ def as_record(item: ExecutionRecord | Booking) -> ExecutionRecord:
     """
     if item.__class__ is not tuple:
         return item  # type: ignore[return-value]  # a record already
-    rid, name, data, when = item
-    if isinstance(when, float):
-        when = _fromtimestamp(when)
-    return ExecutionRecord(rid, name, data, when)
+    if len(item) == 4:
+        rid, name, data, when = item
+        if isinstance(when, float):
+            when = _fromtimestamp(when)
+        return ExecutionRecord(rid, name, data, when)
+    rid, name, data, stamp, target = item
+    return EmitRecord(rid, name, data, _fromtimestamp(stamp), target)
 
 
 def _require_record(value: Any) -> ExecutionRecord:
@@ -125,10 +185,10 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     as ``old=None, new=record``, anything else (insert, assignment, deletion, sort,
     clear...) as ``old=`` the records before, ``new=`` the records after.
 
-    The scheduler books records as compact tuples (:data:`Booking`, appended to
-    ``_items`` by ``JobState._book_locked`` with the job's lock held); each becomes its
-    :class:`ExecutionRecord` the first time it is read, and that object is kept, so
-    reading the same index twice gives the same object.
+    The scheduler books records as compact tuples (:data:`Booking`, appended by
+    :func:`book` with the job's lock held); each becomes its :class:`ExecutionRecord`
+    the first time it is read, and that object is kept, so reading the same index twice
+    gives the same object.
     """
 
     __slots__ = ("_items", "_lock", "_owner", "dropped", "maxlen")
@@ -144,9 +204,9 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         #: How many records the bound (``maxlen``) has dropped, counted exactly.
         self.dropped = 0
         self._lock = lock if lock is not None else threading.RLock()
-        # The JobState whose change listener hears about public changes: set by the job
-        # only while it has a listener (so a job and its history make no reference cycle).
-        self._owner: JobState | None = None
+        # Hears about public changes (see set_owner): set by the job only while it has a
+        # change listener (so that a job and its history make no reference cycle).
+        self._owner: HistoryOwner | None = None
         items: Any = records.entries() if isinstance(records, ExecutionHistory) else records
         self._items: Any = []
         if maxlen is None:
@@ -190,14 +250,14 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         # With the lock held, after a change that is not an append: tell the listener.
         owner = self._owner
         if owner is not None and old is not None:
-            owner._history_changed(old, self._records(), None)
+            owner.history_changed(old, self._records(), None)
 
     def _appended(self, records: list[ExecutionRecord]) -> None:
         # With the lock held, after appending ``records``: tell the listener, one by one.
         owner = self._owner
         if owner is not None:
             for record in records:
-                owner._history_changed(None, record, record.routine_id)
+                owner.history_changed(None, record, record.routine_id)
 
     def _make_room(self, count: int) -> None:
         # With the lock held, before appending ``count`` items: count what the bound drops.
@@ -375,3 +435,51 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
 
     def __repr__(self) -> str:
         return repr(self.copy())
+
+
+def book(history: ExecutionHistory, item: Booking) -> None:
+    """
+    Append one booking to ``history`` (a full bounded history drops its oldest, counted
+    in ``dropped``), with the history's lock held; the caller tells the listener.
+    """
+    items = history._items
+    if history.maxlen is not None and len(items) >= history.maxlen:
+        history.dropped += 1
+    items.append(item)
+
+
+def set_owner(history: ExecutionHistory, owner: HistoryOwner | None) -> None:
+    """
+    Report the public changes of ``history`` to ``owner`` from now on (``None``: to
+    nobody), with the history's lock held.
+    """
+    history._owner = owner
+
+
+def emitted_since(history: ExecutionHistory, position: int) -> tuple[list[Emitted], int]:
+    """
+    Return the events emitted in the job whose history this is, booked at ``position`` or
+    later, oldest first, and the position after its last record; with the history's lock
+    held. A position counts every record the history ever held: the ones its bound
+    dropped (``dropped``) come first.
+    """
+    items = history._items
+    first = history.dropped
+    emitted: list[Emitted] = []
+    append = emitted.append
+    for item in islice(items, max(0, position - first), None):
+        if item.__class__ is tuple:
+            if len(item) == 5:
+                rid, name, data, when, target = item
+                append((when, rid, name, target, data))
+        elif item.__class__ is EmitRecord:
+            append(
+                (
+                    item.timestamp,
+                    item.routine_id,
+                    item.event_name,
+                    item.target_routine_id,
+                    item.data,
+                )
+            )
+    return emitted, first + len(items)

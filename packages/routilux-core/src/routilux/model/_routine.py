@@ -269,7 +269,7 @@ class Routine:
         routine was last added to (``None`` before any).
         """
         frame = current_frame()
-        if frame is not None and frame.run.flow._get_routine_id(self) is not None:
+        if frame is not None and frame.run.flow.routine_id_of(self) is not None:
             return frame.run.flow
         return self._flow
 
@@ -294,7 +294,7 @@ class Routine:
             and (run.flow.routines.get(act.routine_id) is self)
         ):
             return ExecutionContext(run.flow, run.job_state, act.routine_id)
-        routine_id = run.flow._get_routine_id(self)
+        routine_id = run.flow.routine_id_of(self)
         if routine_id is None:
             return None
         return ExecutionContext(run.flow, run.job_state, routine_id)
@@ -306,7 +306,7 @@ class Routine:
         if flow is None:
             return None
         job_state = flow._current_execution_job_state.assigned
-        routine_id = flow._get_routine_id(self) if job_state is not None else None
+        routine_id = flow.routine_id_of(self) if job_state is not None else None
         if job_state is None or routine_id is None:
             return None
         return ExecutionContext(flow, job_state, routine_id)

@@ -103,6 +103,14 @@ class Slot:
         """
         return self._is_async
 
+    @property
+    def caller(self) -> HandlerCall | None:
+        """
+        The handler as the engine calls it, with the merged data (its signature analysed
+        once, when the handler was set); ``None`` without a handler.
+        """
+        return self._call
+
     def __repr__(self) -> str:
         if self.routine is not None:
             return f"Slot[{self.routine._id}.{self.name}]"

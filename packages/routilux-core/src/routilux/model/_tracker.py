@@ -5,19 +5,23 @@ ExecutionTracker: per-job timings of routine activations and the events they emi
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from routilux.model._history import emitted_since
+
+
+if TYPE_CHECKING:
+    from routilux.model._history import ExecutionHistory
 
 
 __all__ = ["ExecutionTracker"]
 
 
 _BOOKING_SIZE = 5
-"""Fields of one booking: (routine, start, end, status, error) or (time, source, event,
-target, data)."""
+"""Fields of one activation's booking: routine, start, end, status, error."""
 
 
 def _bounded(limit: int | None) -> Any:
@@ -29,44 +33,65 @@ class ExecutionTracker:
     Records, for one job, each routine activation's start, end, status and duration, and
     each emitted event; and summarises them.
 
-    The scheduler books activations and events as compact tuples; the dict records of
-    :attr:`routine_executions` and :attr:`event_flow` are built when they are read.
+    The scheduler books activations as compact tuples (:meth:`record_activation`); the
+    dict records of :attr:`routine_executions` are built when they are read. A job's
+    tracker books no event of its own: its :attr:`event_flow` is a view of the events
+    the job's history records from the tracker's start on (each emit is booked once, in
+    the history), made into dict records when it is read; it keeps the events it read,
+    as well as those given to :meth:`record_event` or assigned.
 
     Args:
         flow_id: The flow of the job.
         limit: Keep at most this many records per list (the most recent), or ``None``.
+        history: The job history whose emitted events the tracker shows, from its end
+            on (the engine gives the job's; see :meth:`follow`).
+        lock: The lock that guards ``history`` (the job's); the tracker takes it too. A
+            tracker of its own by default.
     """
 
     __slots__ = (
         "_entry",
         "_events",
         "_executions",
+        "_history",
         "_limit",
         "_lock",
         "_metrics",
         "_new_activations",
-        "_new_events",
+        "_seen",
         "flow_id",
     )
 
-    def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
+    def __init__(
+        self,
+        flow_id: str = "",
+        limit: int | None = None,
+        *,
+        history: ExecutionHistory | None = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
         #: The flow of the job.
         self.flow_id = flow_id
         self._limit = limit
         # Guards the records; only reads and the public record methods take it (the
-        # scheduler books lock-free). A job's tracker shares the job's lock.
-        self._lock: threading.RLock = threading.RLock()
+        # scheduler books lock-free).
+        self._lock: threading.RLock = lock if lock is not None else threading.RLock()
         # Made on first use: most trackers are never read.
         self._metrics: dict[str, Any] | None = None
         self._executions: Any = None
         self._events: Any = None
-        # Compact bookings not yet turned into dicts: (routine, start, end, status, error)
-        # and (time, source, event, target, data).
-        # Deques: their appends are thread-safe by documentation, so the scheduler books
-        # without taking the tracker's lock.
-        # After the job finishes they become tuples (see _freeze), hence Any.
+        # Compact bookings not yet turned into dicts: (routine, start, end, status, error).
+        # A deque: its appends are thread-safe by documentation, so the scheduler books
+        # without taking the tracker's lock. After the job finishes it becomes one tuple
+        # (see freeze), hence Any.
         self._new_activations: Any = deque(maxlen=limit)
-        self._new_events: Any = deque(maxlen=limit)
+        # The history viewed, and the position (see emitted_since) up to which its events
+        # are in _events.
+        self._history = history
+        self._seen = 0
+        if history is not None:
+            with self._lock:
+                self._seen = history.dropped + len(history)
         # The entry routine and its parameters, for the params of its first record.
         self._entry: tuple[str, dict[str, Any]] | None = None
 
@@ -107,42 +132,89 @@ class ExecutionTracker:
         with self._lock:
             self._metrics = value
 
-    def _freeze(self) -> None:
-        # The job finished: keep pending bookings flattened into one tuple each (a deque
-        # reserves a block of 64 slots, and a tuple per booking costs its header) until
-        # the job runs again (:meth:`_thaw`) or the records are read.
+    # -- the engine's interface -------------------------------------------------------
+
+    def record_activation(
+        self, routine_id: str, start: float, end: float, status: str, error: str | None
+    ) -> None:
+        """
+        Book one finished activation of ``routine_id`` (epoch seconds; its final status,
+        and its error message if it failed), without taking the lock. Engine interface.
+        """
+        self._new_activations.append((routine_id, start, end, status, error))
+
+    def set_entry(self, routine_id: str, params: dict[str, Any]) -> None:
+        """
+        Name the job's entry routine and its parameters: its first activation record
+        carries them (as :meth:`record_routine_start` would). Engine interface.
+        """
+        with self._lock:
+            self._entry = (routine_id, params)
+
+    def follow(self, history: ExecutionHistory) -> None:
+        """
+        Show the events of ``history`` from its end on (the job's history was replaced),
+        keeping those of the history followed so far. A tracker that follows no history
+        does not start to. Engine interface.
+        """
+        if self._history is None:
+            return
+        with self._lock:
+            self._materialize()
+            self._history = history
+            self._seen = history.dropped + len(history)
+
+    def freeze(self) -> None:
+        """
+        Keep the pending bookings of a finished job flattened into one tuple (a deque
+        reserves a block of 64 slots, and a tuple per booking costs its header) until the
+        job runs again (:meth:`thaw`) or the records are read. Engine interface.
+        """
         with self._lock:
             self._new_activations = tuple(chain.from_iterable(self._new_activations))
-            self._new_events = tuple(chain.from_iterable(self._new_events))
 
-    def _unfrozen(self) -> tuple[deque[tuple[Any, ...]], deque[tuple[Any, ...]]]:
-        # With the lock held: the pending bookings as deques of tuples again.
-        pending = []
-        for booked in (self._new_activations, self._new_events):
-            if isinstance(booked, tuple):
-                booked = deque(
-                    zip(*[iter(booked)] * _BOOKING_SIZE, strict=True), maxlen=self._limit
-                )
-            pending.append(booked)
-        return pending[0], pending[1]
-
-    def _thaw(self) -> None:
-        # The job runs again: the scheduler books into deques once more.
+    def thaw(self) -> None:
+        """
+        Book into a deque again: the job runs again. Engine interface.
+        """
         with self._lock:
-            self._new_activations, self._new_events = self._unfrozen()
+            self._new_activations = self._unfrozen()
+
+    # -- records ----------------------------------------------------------------------
+
+    def _unfrozen(self) -> deque[tuple[Any, ...]]:
+        # With the lock held: the pending bookings as a deque of tuples again.
+        booked = self._new_activations
+        if isinstance(booked, tuple):
+            booked = deque(zip(*[iter(booked)] * _BOOKING_SIZE, strict=True), maxlen=self._limit)
+        return booked  # type: ignore[no-any-return]  # a deque, or one made of the tuple
 
     def _materialize(self) -> None:
-        # With the lock held: turn compact bookings into dict records. A finished job's
-        # flattened bookings are replaced by empty tuples (not deques, which reserve space).
+        # With the lock held: turn compact bookings, and the events the history booked
+        # since the last look, into dict records. A finished job's flattened bookings are
+        # replaced by an empty tuple (not a deque, which reserves space).
         frozen = isinstance(self._new_activations, tuple)
-        activations, events = self._unfrozen()
-        self._convert(activations, events)
+        self._convert(self._unfrozen())
         if frozen:
-            self._new_activations = self._new_events = ()
-
-    def _convert(self, activations: deque[tuple[Any, ...]], events: deque[tuple[Any, ...]]) -> None:
+            self._new_activations = ()
         if self._events is None:
             self._events = _bounded(self._limit)
+        history = self._history
+        if history is not None:
+            emitted, self._seen = emitted_since(history, self._seen)
+            for when, source, event, target, data in emitted:
+                stamp = when if isinstance(when, datetime) else datetime.fromtimestamp(when)
+                self._events.append(
+                    {
+                        "timestamp": stamp.isoformat(),
+                        "source_routine_id": source,
+                        "event_name": event,
+                        "target_routine_id": target,
+                        "data": data or {},
+                    }
+                )
+
+    def _convert(self, activations: deque[tuple[Any, ...]]) -> None:
         if self._executions is None:
             self._executions = {}
         while activations:
@@ -162,17 +234,6 @@ class ExecutionTracker:
             if error is not None:
                 entry["error"] = error
             self._list_for(rid).append(entry)
-        while events:
-            ts, source, event, target, data = events.popleft()
-            self._events.append(
-                {
-                    "timestamp": datetime.fromtimestamp(ts).isoformat(),
-                    "source_routine_id": source,
-                    "event_name": event,
-                    "target_routine_id": target,
-                    "data": data or {},
-                }
-            )
 
     def _list_for(self, routine_id: str) -> Any:
         # With the lock held and the records materialized.
@@ -194,7 +255,7 @@ class ExecutionTracker:
     @routine_executions.setter
     def routine_executions(self, value: dict[str, list[dict[str, Any]]]) -> None:
         with self._lock:
-            self._new_activations.clear()
+            self._new_activations = deque(maxlen=self._limit)
             self._executions = value
 
     @property
@@ -209,7 +270,9 @@ class ExecutionTracker:
     @event_flow.setter
     def event_flow(self, value: list[dict[str, Any]]) -> None:
         with self._lock:
-            self._new_events.clear()
+            history = self._history
+            if history is not None:  # the events booked so far are replaced too
+                self._seen = history.dropped + len(history)
             self._events = value
 
     def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
@@ -252,12 +315,6 @@ class ExecutionTracker:
             start = datetime.fromisoformat(entry["start_time"])
             entry["execution_time"] = (end - start).total_seconds()
 
-    def _record_emit(
-        self, source: str, event_name: str, target: str | None, data: dict[str, Any]
-    ) -> None:
-        # The scheduler's booking of one emitted event.
-        self._new_events.append((time.time(), source, event_name, target, data))
-
     def record_event(
         self,
         source_routine_id: str,
@@ -268,7 +325,16 @@ class ExecutionTracker:
         """
         Record an emitted event.
         """
-        self._record_emit(source_routine_id, event_name, target_routine_id, data or {})
+        entry = {
+            "timestamp": datetime.now().isoformat(),
+            "source_routine_id": source_routine_id,
+            "event_name": event_name,
+            "target_routine_id": target_routine_id,
+            "data": data or {},
+        }
+        with self._lock:
+            self._materialize()
+            self._events.append(entry)
 
     def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
         """

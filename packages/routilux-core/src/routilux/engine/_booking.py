@@ -1,0 +1,207 @@
+"""
+What a run books of each activation: routine state, tracker record, debug log and hooks.
+
+A routine's counters live in the run (``JobRun.stats``) and are written to its routine
+state at settle points (finish, pause, checkpoint, cancel); anything but a success is
+written at once, since it says what went wrong.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+
+if TYPE_CHECKING:
+    from routilux.engine._activation import Activation
+    from routilux.engine._run import JobRun
+
+__all__ = ["begin", "ended", "ended_locked", "flush_locked", "interrupted", "iso", "succeeded"]
+
+_ERROR_KEYS = frozenset(("error", "error_type", "error_time"))
+"""The keys of a routine state that report its last error."""
+
+
+def iso(ts: float) -> str:
+    """
+    Return the epoch time ``ts`` as a naive local ISO 8601 string.
+    """
+    return datetime.fromtimestamp(ts).isoformat()
+
+
+def begin(run: JobRun, act: Activation) -> float:
+    """
+    Book the start of an activation (routine state, debug log, hook); return its start
+    time. Shared by the sync and the async lane.
+    """
+    rid = act.routine_id
+    t0 = time.time()
+    _started(run, rid, t0)
+    if run.debug:
+        run.log.debug(
+            "activation_started", routine_id=rid, slot=act.slot.name, attempt=act.attempt + 1
+        )
+    if run.hooks is not None:
+        run.hooks.call(
+            "routilux_activation_started",
+            flow=run.flow,
+            job_state=run.job_state,
+            routine_id=rid,
+            slot_name=act.slot.name,
+            attempt=act.attempt + 1,
+        )
+    return t0
+
+
+def _started(run: JobRun, rid: str | None, t0: float) -> None:
+    # The first activation of a routine in this run: its counters start from what its
+    # routine state says (a resumed job goes on counting), else from zero.
+    if rid is None or rid in run.stats:
+        return
+    with run.lock:
+        if rid in run.stats:
+            return
+        old = run.job_state.routine_states.get(rid)
+        if not isinstance(old, dict):
+            old = {}
+        count = old.get("activation_count")
+        total = old.get("execution_time")
+        start = old.get("start_time")
+        if type(count) is int and isinstance(total, (int, float)) and type(start) is str:
+            run.stats[rid] = [count, float(total), start, t0, "running", None]
+        else:
+            start = iso(t0)
+            run.stats[rid] = [0, 0.0, start, t0, "running", None]
+        run.job_state.book_routine_state(rid, {"status": "running", "start_time": start})
+
+
+def succeeded(run: JobRun, act: Activation, t0: float) -> None:
+    """
+    Book an activation that succeeded (after retries, its routine state keeps
+    ``retry_count``).
+    """
+    extra = {"retry_count": act.attempt} if act.attempt else None
+    elapsed = ended(run, act.routine_id, t0, "completed", extra)
+    if act.entry and act.attempt:
+        run.entry_retried = True
+    if run.debug:
+        run.log.debug(
+            "activation_finished",
+            routine_id=act.routine_id,
+            slot=act.slot.name,
+            duration=elapsed,
+        )
+    if run.hooks is not None:
+        run.hooks.call(
+            "routilux_activation_finished",
+            flow=run.flow,
+            job_state=run.job_state,
+            routine_id=act.routine_id,
+            slot_name=act.slot.name,
+            duration=elapsed,
+        )
+
+
+def interrupted(
+    run: JobRun, act: Activation, t0: float, exc: BaseException, requeued: bool
+) -> None:
+    """
+    Book an activation a pause (``requeued``: it runs again on resume) or a cancel of the
+    job stopped (a coroutine activation, whose handler saw ``CancelledError``).
+    """
+    rid = act.routine_id
+    if requeued:
+        if rid is not None:
+            run.job_state.book_routine_state(rid, {"status": "interrupted"})
+    else:
+        ended(run, rid, t0, "cancelled", None)
+    if run.hooks is not None:
+        run.hooks.call(
+            "routilux_activation_failed",
+            flow=run.flow,
+            job_state=run.job_state,
+            routine_id=rid,
+            slot_name=act.slot.name,
+            error=exc,
+            strategy="requeue" if requeued else "cancel",
+        )
+
+
+def ended(
+    run: JobRun,
+    rid: str | None,
+    t0: float,
+    status: str,
+    extra: dict[str, Any] | None,
+    error: str | None = None,
+) -> float:
+    """
+    Book one finished activation (see :func:`ended_locked`); return its duration.
+    """
+    t1 = time.time()
+    with run.lock:
+        ended_locked(run, rid, t0, t1, status, extra, error)
+    return t1 - t0
+
+
+def ended_locked(
+    run: JobRun,
+    rid: str | None,
+    t0: float,
+    t1: float,
+    status: str,
+    extra: dict[str, Any] | None,
+    error: str | None = None,
+) -> None:
+    """
+    With the lock held: book one activation of ``rid`` that ran from ``t0`` to ``t1`` and
+    ended with ``status`` (``extra``: keys for its routine state; ``error``: the message
+    of its error).
+    """
+    if rid is None:
+        return
+    stats = run.stats[rid]
+    stats[0] += 1
+    stats[1] += t1 - t0
+    stats[3] = t1
+    stats[4] = status
+    if status == "completed" and stats[5] and _ERROR_KEYS.intersection(stats[5]):
+        # A success after an error: the routine's state no longer reports that error
+        # (the history keeps it); the retry count stays.
+        stale = {k: v for k, v in stats[5].items() if k in _ERROR_KEYS}
+        stats[5] = {k: v for k, v in stats[5].items() if k not in _ERROR_KEYS}
+        run.job_state.drop_routine_state_keys(rid, stale)
+    if extra:
+        stats[5] = {**(stats[5] or {}), **extra}
+    if status == "completed":
+        run.dirty.add(rid)
+    else:
+        run.dirty.discard(rid)
+        run.job_state.book_routine_state(rid, _state_of(stats))
+    run.tracker.record_activation(rid, t0, t1, status, error)
+
+
+def _state_of(stats: list[Any]) -> dict[str, Any]:
+    state = {
+        "status": stats[4],
+        "start_time": stats[2],
+        "end_time": iso(stats[3]),
+        "execution_time": stats[1],
+        "activation_count": stats[0],
+    }
+    if stats[5]:
+        state.update(stats[5])
+    return state
+
+
+def flush_locked(run: JobRun) -> None:
+    """
+    With the lock held: write the routine states of the activations booked since the
+    last flush.
+    """
+    if run.dirty:
+        merge_state = run.job_state.book_routine_state
+        for rid in run.dirty:
+            merge_state(rid, _state_of(run.stats[rid]))
+        run.dirty.clear()

@@ -1,0 +1,174 @@
+"""
+Checkpoints of a job's run: when one is due, its snapshot, its delivery, unwritable data.
+
+A snapshot is taken while no activation of the job runs, under the job's next checkpoint
+sequence number, and handed to the checkpoint function without the lock.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from routilux._util._log import repr_of
+from routilux.codec._job_states import dump_job_state
+from routilux.engine import _async
+from routilux.engine._activation import as_pending
+from routilux.engine._booking import flush_locked
+from routilux.engine._released import release_locked
+from routilux.engine._retries import drop_timers
+from routilux.exceptions import SerializationError
+from routilux.model._job_state import ErrorRecord
+
+
+if TYPE_CHECKING:
+    from routilux.engine._run import JobRun
+
+__all__ = ["count_locked", "deliver", "now_locked", "snapshot_locked", "take_locked"]
+
+
+def count_locked(run: JobRun) -> None:
+    """
+    With the lock held: one more activation finished; is a checkpoint due (by count or
+    by time)?
+    """
+    if run.checkpoint_fn is None:
+        return
+    if run.checkpoint_every:
+        run.since_checkpoint += 1
+        if run.since_checkpoint >= run.checkpoint_every:
+            run.checkpoint_due = True
+    interval = run.checkpoint_interval
+    if interval and time.monotonic() - run.last_checkpoint >= interval:
+        run.checkpoint_due = True
+
+
+def snapshot_locked(run: JobRun) -> dict[str, Any]:
+    """
+    With the lock held: the job as a document, its queued activations (and waiting
+    retries) as pending tasks, under the next checkpoint sequence number (a store keeps
+    the newest). Data that cannot be written fails the job; its snapshots are lenient
+    from then on.
+    """
+    flush_locked(run)
+    js = run.job_state
+    js.checkpoint_seq += 1
+    try:
+        data = dump_job_state(js, lenient=run.unwritable)
+    except SerializationError as exc:
+        _unwritable_locked(run, exc)
+        data = dump_job_state(js, lenient=True)
+    queued = [as_pending(a) for a in run.queue]
+    queued.extend(as_pending(a) for a in run.timers.values())
+    data["pending_tasks"] = list(data.get("pending_tasks") or []) + queued
+    return data
+
+
+def _unwritable_locked(run: JobRun, exc: SerializationError) -> None:
+    # The job's data cannot be written to its store (a set, NaN, an int too large...):
+    # the job fails with an error naming the path, and its checkpoints from now on write
+    # a string naming each such value in its place.
+    run.unwritable = True
+    run.log.error("checkpoint_unwritable", error=str(exc), path=exc.path)
+    run.job_state.record_error(
+        ErrorRecord(
+            routine_id="",
+            slot="",
+            error_type=type(exc).__name__,
+            message=str(exc),
+            attempt=1,
+            time=datetime.now(),
+            strategy="stop",
+        )
+    )
+    run.fail()
+
+
+def take_locked(run: JobRun) -> dict[str, Any] | None:
+    """
+    With the lock held and nothing in flight: when a checkpoint is due, clear the due
+    flag and return its snapshot (for :func:`deliver`); else ``None``.
+    """
+    if run.checkpoint_fn is None or not run.checkpoint_due or run.in_flight:
+        return None
+    run.checkpoint_due = False
+    run.since_checkpoint = 0
+    run.last_checkpoint = time.monotonic()
+    run.delivering += 1
+    return snapshot_locked(run)
+
+
+def deliver(run: JobRun, snapshot: dict[str, Any] | None) -> None:
+    """
+    Without the lock: hand a snapshot (``None``: none) to the checkpoint function. A store
+    that cannot write the job's data fails the job, whose failure is written at once in a
+    lenient snapshot (or by the runner of what is still in flight); any other error of the
+    checkpoint function abandons the job on this process (a stale runner, a store gone):
+    nothing more of it runs here, its status is left as it is.
+    """
+    fn = run.checkpoint_fn
+    while snapshot is not None and fn is not None:
+        handoff = retake = False
+        try:
+            fn(run.job_state, snapshot)
+        except SerializationError as exc:
+            with run.lock:
+                retake = not run.unwritable  # once: a lenient snapshot is strict JSON
+                _unwritable_locked(run, exc)
+            if not retake:
+                _abandon(run, exc)
+        except Exception as exc:  # noqa: BLE001 - a stale runner, a store gone: logged
+            _abandon(run, exc)
+        finally:
+            with run.lock:
+                run.delivering -= 1
+                snapshot = None
+                if retake:
+                    run.checkpoint_due = True
+                    snapshot = take_locked(run)
+                if not run.cancelled:
+                    release_locked(run)
+                    handoff = _want_finisher_locked(run)
+                run.cond.notify_all()
+                if run.waiters:
+                    run.fire_waiters_locked()
+        if handoff:
+            run.hand_off()
+
+
+def _abandon(run: JobRun, exc: Exception) -> None:
+    # The checkpoint function failed: nothing more of the job runs on this process.
+    run.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
+    with run.lock:
+        run.abandoned = True
+        run.cancelled = True
+        run.queue.clear()
+        drop_timers(run)
+        _async.interrupt_locked(run, requeue=False)
+        run.finished = True
+    run.host.job_settled(run)
+
+
+def _want_finisher_locked(run: JobRun) -> bool:
+    # A job that failed (or has a checkpoint due) while no runner takes its work, for
+    # example from a pause's checkpoint: hand it to the pool, which finishes it.
+    if run.finished or run.paused or run.drainer or run.runners or run.scheduled:
+        return False
+    if run.in_flight or not (run.failed or run.checkpoint_due):
+        return False
+    run.scheduled = True
+    return True
+
+
+def now_locked(run: JobRun) -> None:
+    """
+    With the lock held once and nothing in flight: take the due checkpoint and hand it
+    over without the lock.
+    """
+    snapshot = take_locked(run)
+    run.lock.release()
+    try:
+        deliver(run, snapshot)
+    finally:
+        run.lock.acquire()
