@@ -25,6 +25,23 @@ class _WideFlow(Flow):
         self.new_runs = 0
         self.second = threading.Event()
         self.count_lock = threading.Lock()
+        # Armed by a test: the run a resume made starts its work only once both
+        # resumes have looked the job's run up (so the other one finds it live).
+        self.lookups: int | None = None
+        self.both_looked = threading.Event()
+
+    def _run_of(self, job_state: JobState) -> Any:
+        with self.count_lock:
+            if self.lookups is not None:
+                self.lookups += 1
+                if self.lookups == 2:
+                    self.both_looked.set()
+        return super()._run_of(job_state)
+
+    def _job_active(self, run: Any) -> None:
+        if self.lookups is not None:
+            self.both_looked.wait(WAIT)
+        super()._job_active(run)
 
     def _new_run(self, job_state: JobState, sequential: bool) -> Any:
         with self.count_lock:
@@ -72,6 +89,7 @@ class TestConcurrentControlOfOneJob:
         js = flow.submit("src", {"n": 2})
         assert js.wait_for_completion(WAIT)
         flow.new_runs = 0
+        flow.lookups = 0
         js.add_deferred_event("src", "out", {"token": "late"})
         with ledger.lock:
             for target in ("left", "right"):
@@ -79,6 +97,7 @@ class TestConcurrentControlOfOneJob:
         _run_threads(lambda: flow.resume(js), lambda: flow.resume(js))
         assert js.wait_for_completion(WAIT)
         assert flow.wait_for_completion(WAIT)
+        assert flow.both_looked.is_set(), "the second resume never looked the job up"
         assert flow.new_runs == 1, "two runs were made for one job"
         assert js.status == "completed"
         assert not check_job(ledger, js)
