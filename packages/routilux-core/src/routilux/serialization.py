@@ -8,7 +8,9 @@ callable registry (:func:`register_callable`), exception classes only through th
 exception registry (:func:`register_exception`). Nothing a document names is imported,
 evaluated or called while it is loaded, and a malformed document raises
 :class:`~routilux.exceptions.DeserializationError` whose ``path`` names the bad field.
-Loading never changes the caller's dict.
+Loading never changes the caller's dict. A checkpoint may be a delta
+(``routilux.job_state_delta``: what changed since the checkpoint before it), which
+:func:`apply_delta` applies to the document it follows.
 
 The public path of the :mod:`routilux.codec` modules and of the callable and exception
 registries of :mod:`routilux.names`.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from routilux.codec._connections import dump_connection, load_connection_into
 from routilux.codec._converter import FORMAT_VERSION, configure_converter, make_converter
+from routilux.codec._deltas import JOB_STATE_DELTA_FORMAT, apply_delta, is_delta
 from routilux.codec._error_handlers import dump_error_handler, load_error_handler_into
 from routilux.codec._flows import FLOW_FORMAT, dump_flow, load_flow_into
 from routilux.codec._history import load_record_into
@@ -43,8 +46,10 @@ from routilux.names._exceptions import exception_name, get_exception, register_e
 __all__ = [
     "FLOW_FORMAT",
     "FORMAT_VERSION",
+    "JOB_STATE_DELTA_FORMAT",
     "JOB_STATE_FORMAT",
     "MAX_DEPTH",
+    "apply_delta",
     "callable_name",
     "configure_converter",
     "dump_connection",
@@ -60,6 +65,7 @@ __all__ = [
     "exception_name",
     "get_callable",
     "get_exception",
+    "is_delta",
     "load_connection_into",
     "load_error_handler_into",
     "load_event_into",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "JOB_STATE_FORMAT",
     "dump_error_record",
     "dump_job_state",
+    "dump_parts",
     "load_job_state",
     "load_job_state_into",
 ]
@@ -79,34 +80,55 @@ def dump_job_state(js: JobState, *, lenient: bool = False) -> dict[str, Any]:
         SerializationError: The job holds data that is not JSON (a set, an object, a
             non-string key...); the message gives its path.
     """
+    with js.lock, _gc_paused():
+        return {**header(JOB_STATE_FORMAT), **dump_parts(js, lenient=lenient)}
+
+
+def dump_parts(
+    js: JobState, *, lenient: bool = False, starts: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """
+    With the job's lock held: the parts of the job's document (:func:`dump_job_state`
+    without its header). With ``starts``, each growing part named there (see
+    ``routilux.codec._deltas.APPENDED``) holds only its items from that index on: what a
+    checkpoint delta needs.
+
+    Raises:
+        SerializationError: As :func:`dump_job_state` (with ``starts``, the path of an
+            item of a growing part counts from its start).
+    """
     field = _sanitized_field if lenient else dump_field
     history = sanitized_history if lenient else dump_history
-    with js.lock, _gc_paused():
-        return {
-            **header(JOB_STATE_FORMAT),
-            "flow_id": js.flow_id,
-            "job_id": js.job_id,
-            "status": str.__str__(js.status) if isinstance(js.status, str) else js.status,
-            "current_routine_id": js.current_routine_id,
-            "routine_states": field(js.routine_states, "routine_states"),
-            "execution_history": history(js.execution_history.entries()),
-            "pause_points": field(js.pause_points, "pause_points"),
-            "pending_tasks": field(js.pending_tasks, "pending_tasks"),
-            "deferred_events": field(js.deferred_events, "deferred_events"),
-            "shared_data": field(js.shared_data, "shared_data"),
-            "shared_log": field(js.shared_log, "shared_log"),
-            "output_log": field(js.output_log, "output_log"),
-            "metadata": field(js.metadata, "metadata"),
-            "checkpoint": field(js.checkpoint, "checkpoint"),
-            "created_at": _iso(js.created_at, "created_at"),
-            "updated_at": _iso(js.updated_at, "updated_at"),
-            "history_limit": js.history_limit,
-            "history_dropped": js.history_dropped,
-            "failed_tasks": field(js.failed_tasks, "failed_tasks"),
-            "errors": [dump_error_record(e) for e in js.errors],
-            "output_handler_failures": js.output_handler_failures,
-            "checkpoint_seq": js.checkpoint_seq,
-        }
+    at = starts or {}
+
+    def tail(items: Any, part: str) -> Any:
+        start = at.get(part, 0)
+        return items[start:] if start else items
+
+    return {
+        "flow_id": js.flow_id,
+        "job_id": js.job_id,
+        "status": str.__str__(js.status) if isinstance(js.status, str) else js.status,
+        "current_routine_id": js.current_routine_id,
+        "routine_states": field(js.routine_states, "routine_states"),
+        "execution_history": history(tail(js.execution_history.entries(), "execution_history")),
+        "pause_points": field(tail(js.pause_points, "pause_points"), "pause_points"),
+        "pending_tasks": field(js.pending_tasks, "pending_tasks"),
+        "deferred_events": field(js.deferred_events, "deferred_events"),
+        "shared_data": field(js.shared_data, "shared_data"),
+        "shared_log": field(tail(js.shared_log, "shared_log"), "shared_log"),
+        "output_log": field(tail(js.output_log, "output_log"), "output_log"),
+        "metadata": field(js.metadata, "metadata"),
+        "checkpoint": field(js.checkpoint, "checkpoint"),
+        "created_at": _iso(js.created_at, "created_at"),
+        "updated_at": _iso(js.updated_at, "updated_at"),
+        "history_limit": js.history_limit,
+        "history_dropped": js.history_dropped,
+        "failed_tasks": field(js.failed_tasks, "failed_tasks"),
+        "errors": [dump_error_record(e) for e in tail(js.errors, "errors")],
+        "output_handler_failures": js.output_handler_failures,
+        "checkpoint_seq": js.checkpoint_seq,
+    }
 
 
 def _sanitized_field(value: Any, path: str) -> Any:

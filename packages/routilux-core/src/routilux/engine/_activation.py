@@ -4,6 +4,7 @@ An activation of a job, and activations as plain data (pending and failed tasks)
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ class Activation:
     attempt: int = 0
     #: True for the entry routine's trigger.
     entry: bool = False
+    #: When it was made (epoch seconds): its pending task's ``created_at``.
+    created: float = attrs.field(factory=time.time)
 
 
 def as_pending(act: Activation) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def as_pending(act: Activation) -> dict[str, Any]:
         "priority": 2,
         "retry_count": act.attempt,
         "max_retries": 0,
-        "created_at": datetime.now().isoformat(),
+        "created_at": datetime.fromtimestamp(act.created).isoformat(),
         "seq": act.seq,
         "entry": act.entry,
     }
@@ -95,4 +98,15 @@ def activation_of(
         seq,
         attempt if isinstance(attempt, int) else 0,
         bool(task.get("entry")),
+        _created(task.get("created_at")),
     )
+
+
+def _created(text: Any) -> float:
+    # A pending task's creation time as epoch seconds (now when it has none readable).
+    if isinstance(text, str):
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            pass
+    return time.time()

@@ -2,7 +2,9 @@
 Checkpoints of a job's run: when one is due, its snapshot, its delivery, unwritable data.
 
 A snapshot is taken while no activation of the job runs, under the job's next checkpoint
-sequence number, and handed to the checkpoint function without the lock.
+sequence number, and handed to the checkpoint function without the lock. With
+``checkpoint_deltas``, a snapshot taken while no other is being handed over is a delta
+from the last one the function accepted.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from routilux._util._log import repr_of
+from routilux.codec._job_deltas import DeltaBase, job_delta
 from routilux.codec._job_states import dump_job_state
 from routilux.engine import _async
 from routilux.engine._activation import as_pending
@@ -25,7 +28,21 @@ from routilux.model._job_state import ErrorRecord
 if TYPE_CHECKING:
     from routilux.engine._run import JobRun
 
-__all__ = ["count_locked", "deliver", "now_locked", "snapshot_locked", "take_locked"]
+__all__ = ["Snapshot", "count_locked", "deliver", "now_locked", "snapshot_locked", "take_locked"]
+
+
+class Snapshot:
+    """
+    A checkpoint to hand over: the document (a whole job, or a delta), and with
+    ``checkpoint_deltas`` the base it makes once accepted.
+    """
+
+    __slots__ = ("base", "delta", "document")
+
+    def __init__(self, document: dict[str, Any], base: DeltaBase | None, delta: bool) -> None:
+        self.document = document
+        self.base = base
+        self.delta = delta
 
 
 def count_locked(run: JobRun) -> None:
@@ -44,25 +61,31 @@ def count_locked(run: JobRun) -> None:
         run.checkpoint_due = True
 
 
-def snapshot_locked(run: JobRun) -> dict[str, Any]:
+def snapshot_locked(run: JobRun) -> Snapshot:
     """
     With the lock held: the job as a document, its queued activations (and waiting
     retries) as pending tasks, under the next checkpoint sequence number (a store keeps
-    the newest). Data that cannot be written fails the job; its snapshots are lenient
-    from then on.
+    the newest); with ``checkpoint_deltas``, as a delta when the last checkpoint was
+    accepted and no other is being handed over (this one counted in ``delivering``).
+    Data that cannot be written fails the job; its snapshots are lenient from then on.
     """
     flush_locked(run)
     js = run.job_state
     js.checkpoint_seq += 1
+    queued = [as_pending(a) for a in run.queue]
+    queued.extend(as_pending(a) for a in run.timers.values())
+    base = run.delta_base if run.checkpoint_deltas and run.delivering <= 1 else None
     try:
+        if base is not None:
+            data, following = job_delta(base, js, lenient=run.unwritable, pending=queued)
+            return Snapshot(data, following, delta=True)
         data = dump_job_state(js, lenient=run.unwritable)
     except SerializationError as exc:
         _unwritable_locked(run, exc)
         data = dump_job_state(js, lenient=True)
-    queued = [as_pending(a) for a in run.queue]
-    queued.extend(as_pending(a) for a in run.timers.values())
     data["pending_tasks"] = list(data.get("pending_tasks") or []) + queued
-    return data
+    after = DeltaBase.of_document(data, js) if run.checkpoint_deltas else None
+    return Snapshot(data, after, delta=False)
 
 
 def _unwritable_locked(run: JobRun, exc: SerializationError) -> None:
@@ -85,7 +108,7 @@ def _unwritable_locked(run: JobRun, exc: SerializationError) -> None:
     run.fail()
 
 
-def take_locked(run: JobRun) -> dict[str, Any] | None:
+def take_locked(run: JobRun) -> Snapshot | None:
     """
     With the lock held and nothing in flight: when a checkpoint is due, clear the due
     flag and return its snapshot (for :func:`deliver`); else ``None``.
@@ -99,19 +122,22 @@ def take_locked(run: JobRun) -> dict[str, Any] | None:
     return snapshot_locked(run)
 
 
-def deliver(run: JobRun, snapshot: dict[str, Any] | None) -> None:
+def deliver(run: JobRun, snapshot: Snapshot | None) -> None:
     """
     Without the lock: hand a snapshot (``None``: none) to the checkpoint function. A store
     that cannot write the job's data fails the job, whose failure is written at once in a
     lenient snapshot (or by the runner of what is still in flight); any other error of the
     checkpoint function abandons the job on this process (a stale runner, a store gone):
-    nothing more of it runs here, its status is left as it is.
+    nothing more of it runs here, its status is left as it is. A delta the function
+    refused (``False``) is followed at once by a whole snapshot.
     """
     fn = run.checkpoint_fn
     while snapshot is not None and fn is not None:
         handoff = retake = False
+        accepted = False
         try:
-            fn(run.job_state, snapshot)
+            accepted = fn(run.job_state, snapshot.document) is not False
+            retake = snapshot.delta and not accepted
         except SerializationError as exc:
             with run.lock:
                 retake = not run.unwritable  # once: a lenient snapshot is strict JSON
@@ -123,6 +149,7 @@ def deliver(run: JobRun, snapshot: dict[str, Any] | None) -> None:
         finally:
             with run.lock:
                 run.delivering -= 1
+                _accepted_locked(run, snapshot, accepted)
                 snapshot = None
                 if retake:
                     run.checkpoint_due = True
@@ -135,6 +162,18 @@ def deliver(run: JobRun, snapshot: dict[str, Any] | None) -> None:
                     run.fire_waiters_locked()
         if handoff:
             run.hand_off()
+
+
+def _accepted_locked(run: JobRun, snapshot: Snapshot, accepted: bool) -> None:
+    # With the lock held: the next delta follows the newest accepted snapshot; after a
+    # refusal or an error the next snapshot is whole.
+    if not run.checkpoint_deltas:
+        return
+    current = run.delta_base
+    if not accepted or snapshot.base is None:
+        run.delta_base = None
+    elif current is None or snapshot.base.seq > current.seq:
+        run.delta_base = snapshot.base
 
 
 def _abandon(run: JobRun, exc: Exception) -> None:

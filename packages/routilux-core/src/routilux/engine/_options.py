@@ -33,7 +33,8 @@ class ReopenKwargs(TypedDict, total=False):
     :class:`RunOptions`).
     """
 
-    checkpoint: Callable[[JobState, dict[str, Any]], None] | None
+    checkpoint: Callable[[JobState, dict[str, Any]], bool | None] | None
+    checkpoint_deltas: bool
     checkpoint_every: int
     checkpoint_interval: float
     control: JobControl | None
@@ -77,13 +78,26 @@ class RunOptions:
     output_handler: OutputHandler | None = attrs.field(
         default=None, metadata=_about("Where the job's ``send_output`` calls go.")
     )
-    checkpoint: Callable[[JobState, dict[str, Any]], None] | None = attrs.field(
+    checkpoint: Callable[[JobState, dict[str, Any]], bool | None] | None = attrs.field(
         default=None,
         metadata=_about(
             "Called as ``checkpoint(job_state, snapshot)`` with the serialized job (queued "
             "activations included as pending tasks) after every ``checkpoint_every`` "
             "activations and when the job pauses, finishes, fails or is cancelled; for job "
-            "stores. For resume and retry, when given, it replaces the job's own.",
+            "stores. It may return ``False`` to say it wrote nothing (the snapshot is older "
+            "than the one it holds). For resume and retry, when given, it replaces the "
+            "job's own.",
+            reopen=True,
+        ),
+    )
+    checkpoint_deltas: bool = attrs.field(
+        default=False,
+        metadata=_about(
+            "Hand ``checkpoint`` the run's first snapshot whole and each later one as what "
+            "changed since the last one it accepted (a ``routilux.job_state_delta`` "
+            "document: see :func:`routilux.serialization.apply_delta`), so that a "
+            "checkpoint costs what changed; after a ``False`` or an error, the next "
+            "snapshot is whole again.",
             reopen=True,
         ),
     )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
+    from routilux.codec._job_deltas import DeltaBase
     from routilux.engine._async import AsyncGate
     from routilux.engine._options import RunOptions
     from routilux.engine._runtime import RunHost
@@ -134,7 +135,11 @@ class JobRun:
         #: The entry activation succeeded after a retry.
         self.entry_retried = False
         #: Called with (job_state, snapshot) at checkpoints; see :meth:`configure`.
-        self.checkpoint_fn: Callable[[JobState, dict[str, Any]], None] | None = None
+        self.checkpoint_fn: Callable[[JobState, dict[str, Any]], bool | None] | None = None
+        #: Checkpoints after the first are deltas from the last accepted one, which
+        #: ``delta_base`` describes (``None``: the next one is whole).
+        self.checkpoint_deltas = False
+        self.delta_base: DeltaBase | None = None
         #: Activations between checkpoints (0: none), and how many finished since the last.
         self.checkpoint_every = 0
         self.since_checkpoint = 0
@@ -184,6 +189,8 @@ class JobRun:
         """
         with self.lock:
             self.checkpoint_fn = options.checkpoint
+            self.checkpoint_deltas = options.checkpoint_deltas
+            self.delta_base = None
             self.checkpoint_every = max(0, options.checkpoint_every)
             self.checkpoint_interval = max(0.0, options.checkpoint_interval)
             self.last_checkpoint = time.monotonic()

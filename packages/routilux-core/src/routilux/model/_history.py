@@ -191,7 +191,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     gives the same object.
     """
 
-    __slots__ = ("_items", "_lock", "_owner", "dropped", "maxlen")
+    __slots__ = ("_items", "_lock", "_owner", "dropped", "maxlen", "rewrites")
 
     def __init__(
         self,
@@ -203,6 +203,9 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         self.maxlen = maxlen
         #: How many records the bound (``maxlen``) has dropped, counted exactly.
         self.dropped = 0
+        #: How many changes other than appends it had (an insert, an assignment, a
+        #: deletion, a sort...): a checkpoint delta writes a history that changed so whole.
+        self.rewrites = 0
         self._lock = lock if lock is not None else threading.RLock()
         # Hears about public changes (see set_owner): set by the job only while it has a
         # change listener (so that a job and its history make no reference cycle).
@@ -247,7 +250,8 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         return self._records() if self._owner is not None else None
 
     def _replaced(self, old: list[ExecutionRecord] | None) -> None:
-        # With the lock held, after a change that is not an append: tell the listener.
+        # With the lock held, after a change that is not an append: count it, tell the listener.
+        self.rewrites += 1
         owner = self._owner
         if owner is not None and old is not None:
             owner.history_changed(old, self._records(), None)
