@@ -142,3 +142,51 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         done.wait(0.002)
+
+
+def checkpoint_texts(path: Any, job_id: str) -> dict[int, bytes]:
+    """
+    The JSON text of each checkpoint of ``job_id`` in the SQLite store at ``path``, by
+    sequence number, decoded from the log's rows as the format says (``json``: the text;
+    ``zlib``: compressed; ``zlib+prev``: compressed with the row before as dictionary).
+    """
+    import sqlite3
+    import zlib
+
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT seq, codec, body FROM routilux_checkpoints WHERE job_id = ? ORDER BY seq",
+            (job_id,),
+        ).fetchall()
+    conn.close()
+    texts: dict[int, bytes] = {}
+    previous = b""
+    for seq, codec, body in rows:
+        if codec == "json":
+            text = bytes(body)
+        elif codec == "zlib":
+            text = zlib.decompress(body)
+        else:
+            assert "zlib+prev" == codec, codec
+            unpacker = zlib.decompressobj(zdict=previous)
+            text = unpacker.decompress(body) + unpacker.flush()
+        texts[seq] = previous = text
+    return texts
+
+
+def damage_checkpoint(path: Any, job_id: str, text: str) -> None:
+    """Replace the newest checkpoint of ``job_id`` in the SQLite store at ``path`` by
+    ``text``, written plain."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE routilux_checkpoints SET codec = 'json', body = ?, kind = 'full' "
+            "WHERE job_id = ? AND seq = (SELECT max(seq) FROM routilux_checkpoints "
+            "WHERE job_id = ?)",
+            (text.encode(), job_id, job_id),
+        )
+        conn.execute(
+            "UPDATE routilux_jobs SET full_seq = checkpoint_seq WHERE job_id = ?", (job_id,)
+        )
+    conn.close()

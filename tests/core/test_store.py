@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import damage_checkpoint
 
 from routilux import Flow, Routine
 from routilux.exceptions import (
@@ -174,7 +175,8 @@ class TestSqliteJobStore:
         with pytest.raises(JobStoreError, match="running by w1"):
             store.claim_job(job_id, worker="w2")
         store.save_checkpoint(job_id, {"status": "running", "x": 1}, attempt=1)
-        assert {"status": "running", "x": 1} == store.load_job(job_id).state
+        # A document without a sequence number is the next checkpoint.
+        assert {"status": "running", "x": 1, "checkpoint_seq": 1} == store.load_job(job_id).state
         assert ["j1"] == [r.job_id for r in store.list_jobs(status="running", flow_id="f")]
         assert [] == store.list_jobs(status="paused")
         assert store.list_jobs()[0].state is None  # listing does not load states
@@ -235,20 +237,16 @@ class TestSqliteJobStore:
 
 class TestRunJob:
     def test_runs_and_checkpoints(self, store: SqliteJobStore) -> None:
-        """run_job runs a new job to completion and stores the final state."""
+        """run_job runs a new job to completion and stores the final state; the store keeps
+        each checkpoint, the first whole and the others as deltas."""
         job_id = create_job(store, make_flow(), "src", {"n": 4}, options={"checkpoint_every": 2})
-        saved: list[str] = []
-        original = store.save_checkpoint
-
-        def spy(job_id: str, snapshot: Any, **kw: Any) -> None:
-            saved.append(kw.get("status") or snapshot["status"])
-            original(job_id, snapshot, **kw)
-
-        store.save_checkpoint = spy  # type: ignore[method-assign]
         state = run_job(job_id, store)
         assert "completed" == state.status
         assert [0, 1, 2, 3] == state.shared_data["seen"]
-        assert ["running", "running", "completed"] == saved
+        log = store.checkpoints(job_id)
+        assert [(1, "running", "full"), (2, "running", "delta"), (3, "completed", "delta")] == [
+            (c.seq, c.status, c.kind) for c in log
+        ]
         record = store.load_job(job_id)
         assert ("completed", 1) == (record.status, record.attempt)
         assert [0, 1, 2, 3] == record.state["shared_data"]["seen"]
@@ -537,7 +535,7 @@ class TestDamagedRow:
         assert "\n" not in damaged
         assert "pending" == records[1].status
 
-    @pytest.mark.parametrize("column", ["state_json", "entry_params", "options"])
+    @pytest.mark.parametrize("column", ["entry_params", "options"])
     def test_load_job_of_a_damaged_row_names_job_and_column(
         self, store: SqliteJobStore, column: str
     ) -> None:
@@ -554,11 +552,33 @@ class TestDamagedRow:
         assert "j1" == info.value.job_id
         assert None is store.load_job("j2").damaged
 
-    def test_set_status_of_a_damaged_state_settles_it(self, store: SqliteJobStore) -> None:
-        """A job whose state cannot be decoded can still be cancelled (its state is kept)."""
-        create_job(store, make_flow(), "src", job_id="j1")
-        _damage_row(Path(store.path), "j1", "state_json", "{not json")
-        assert 1 == store.set_status("j1", "cancelled")
+    def test_load_job_of_a_damaged_checkpoint_names_job_and_checkpoint(
+        self, store: SqliteJobStore
+    ) -> None:
+        """A checkpoint that is not JSON, or whose compressed body does not match its
+        checksum, makes load_job raise JobStoreError naming the job and the checkpoint; the
+        job can still be cancelled."""
+        import sqlite3
+        import zlib
+
+        create_job(store, make_flow(), "src", {"n": 2}, job_id="j1")
+        run_job("j1", store)
+        seq = store.load_job("j1").checkpoint_seq
+        damage_checkpoint(store.path, "j1", "{not json")
+        with pytest.raises(JobStoreError) as info:
+            store.load_job("j1")
+        assert f"checkpoint {seq} of job 'j1' is damaged" in str(info.value)
+        assert "not valid JSON" in str(info.value)
+        assert "j1" == info.value.job_id
+        with sqlite3.connect(store.path) as conn:
+            conn.execute(
+                "UPDATE routilux_checkpoints SET codec = 'zlib', body = ? WHERE job_id = 'j1'",
+                (zlib.compress(b'{"other": 1}'),),
+            )
+        conn.close()
+        with pytest.raises(JobStoreError, match="its checksum does not match"):
+            store.load_job("j1")
+        assert 2 == store.set_status("j1", "cancelled")
         assert "cancelled" == store.job_status("j1")
 
     def test_load_flow_of_a_damaged_document(self, store: SqliteJobStore) -> None:

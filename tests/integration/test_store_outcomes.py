@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import checkpoint_texts
 
 from routilux import Flow, Routine
 from routilux.exceptions import JobStoreError
@@ -42,15 +43,12 @@ def _strict_loads(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def _state_text(path: Path, job_id: str) -> str:
-    import sqlite3
-
-    with sqlite3.connect(path) as conn:
-        row = conn.execute(
-            "SELECT state_json FROM routilux_jobs WHERE job_id = ?", (job_id,)
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
+def _strict_log(path: Path, job_id: str) -> None:
+    # Every checkpoint of the job the store wrote, whole or delta, is strict JSON.
+    texts = checkpoint_texts(path, job_id)
+    assert texts, f"job {job_id} has no checkpoint"
+    for text in texts.values():
+        _strict_loads(text.decode())
 
 
 # -- in-process routines ----------------------------------------------------------------
@@ -221,7 +219,9 @@ class TestUnwritableData:
             assert "shared_data.tags" in error.message
             assert ("", "stop") == (error.routine_id, error.strategy)
             assert "failed" == store.job_status(job)
-            stored = _strict_loads(_state_text(path, job))
+            _strict_log(path, job)
+            stored = store.load_job(job).state
+            assert stored is not None
             assert stored["shared_data"]["tags"].startswith("<not JSON: ")
             assert "shared_data.tags" in stored["errors"][0]["message"]
         if kind == "nan":

@@ -69,7 +69,7 @@ def workers_registered(backend: PostgresBackend, n: int) -> bool:
 CLAIM = "UPDATE routilux_jobs SET status = 'running'"
 """The start of the statement a worker claims a queued job with."""
 
-CHECKPOINT = "SELECT attempt, checkpoint_seq FROM routilux_jobs"
+CHECKPOINT = "SELECT attempt, checkpoint_seq, full_seq"
 """The start of the statement a runner begins a checkpoint with."""
 
 
@@ -487,6 +487,77 @@ class TestSchemaAndFlows:
         assert 0 == main(["db", "migrate", "--dsn", bare])
         assert "nothing to do" in capsys.readouterr().out
         PostgresJobStore(bare).close()
+
+    def test_migration_to_the_checkpoint_log_keeps_every_job(
+        self, clean_db: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A database of schema 2 (job states in one column) migrates to the checkpoint
+        log: every job loads as it was, its state is its first checkpoint, and a paused one
+        resumes and completes."""
+        import json
+
+        import psycopg
+
+        from routilux.cli import main
+        from routilux.store import flow_fingerprint
+        from routilux_postgres import PostgresJobStore
+        from routilux_postgres._schema import MIGRATIONS
+
+        flow = chain_flow()
+        js = flow.execute("step", {"steps": 3})
+        assert js.wait_for_completion(10), f"job still {js.status}"
+        flow.shutdown()
+        done = js.serialize()
+        done["checkpoint_seq"] = 4
+        paused = {**done, "status": "paused", "checkpoint_seq": 2}
+        data = flow.serialize()
+        fingerprint = flow_fingerprint(data)
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS old2")
+            conn.execute("CREATE DATABASE old2")
+        old = clean_db.rsplit("/", 1)[0] + "/old2"
+        with psycopg.connect(old, autocommit=True) as conn:
+            conn.execute("CREATE TABLE routilux_schema (version integer NOT NULL)")
+            for version, sql in MIGRATIONS[:2]:
+                conn.execute(sql)
+                conn.execute("INSERT INTO routilux_schema (version) VALUES (%s)", (version,))
+            conn.execute(
+                "INSERT INTO routilux_flows (flow_id, fingerprint, flow_json) VALUES (%s, %s, %s)",
+                (data["flow_id"], fingerprint, json.dumps(data)),
+            )
+            for job_id, status, state in (
+                ("done", "completed", done),
+                ("paused", "paused", paused),
+                ("new", "queued", None),
+            ):
+                conn.execute(
+                    "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
+                    "entry_routine_id, entry_params, options, state_json, checkpoint_seq) "
+                    "VALUES (%s, %s, %s, %s, 'step', '{\"steps\": 3}', '{}', %s, %s)",
+                    (
+                        job_id,
+                        data["flow_id"],
+                        fingerprint,
+                        status,
+                        None if state is None else json.dumps(state),
+                        0 if state is None else state["checkpoint_seq"],
+                    ),
+                )
+        assert 0 == main(["db", "migrate", "--dsn", old])
+        assert "applied routilux schema version 3" in capsys.readouterr().out
+        store = PostgresJobStore(old)
+        try:
+            assert done == store.load_job("done").state
+            assert paused == store.load_job("paused").state
+            assert None is store.load_job("new").state
+            assert [(4, "full", "completed")] == [
+                (c.seq, c.kind, c.status) for c in store.checkpoints("done")
+            ]
+            assert "completed" == run_job("paused", store).status
+            assert "completed" == run_job("new", store).status
+            assert ["paused", "completed"] == [c.status for c in store.checkpoints("paused")]
+        finally:
+            store.close()
 
     def test_changed_flow_is_not_resumed(self, backend: PostgresBackend) -> None:
         """A job whose stored flow no longer matches its fingerprint refuses to run."""

@@ -53,6 +53,41 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE routilux_jobs ADD COLUMN checkpoint_seq bigint NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        3,
+        # The checkpoint log: each job's state becomes its first (whole) checkpoint.
+        """
+        ALTER TABLE routilux_jobs
+            ADD COLUMN full_seq bigint,
+            ADD COLUMN full_bytes bigint NOT NULL DEFAULT 0,
+            ADD COLUMN delta_bytes bigint NOT NULL DEFAULT 0,
+            ADD COLUMN last_crc bigint NOT NULL DEFAULT 0,
+            ADD COLUMN forked_from jsonb;
+        CREATE TABLE routilux_checkpoints (
+            job_id     text NOT NULL REFERENCES routilux_jobs (job_id) ON DELETE CASCADE,
+            seq        bigint NOT NULL,
+            kind       text NOT NULL,
+            status     text NOT NULL,
+            codec      text NOT NULL,
+            body       bytea NOT NULL,
+            crc        bigint NOT NULL,
+            raw_size   bigint NOT NULL,
+            created_at double precision NOT NULL,
+            PRIMARY KEY (job_id, seq)
+        );
+        INSERT INTO routilux_checkpoints
+            (job_id, seq, kind, status, codec, body, crc, raw_size, created_at)
+            SELECT job_id, checkpoint_seq, 'full', status, 'json',
+                   convert_to(state_json::text, 'UTF8'), 0,
+                   octet_length(convert_to(state_json::text, 'UTF8')),
+                   extract(epoch FROM updated_at)
+            FROM routilux_jobs WHERE state_json IS NOT NULL;
+        UPDATE routilux_jobs SET full_seq = checkpoint_seq,
+            full_bytes = octet_length(convert_to(state_json::text, 'UTF8'))
+            WHERE state_json IS NOT NULL;
+        ALTER TABLE routilux_jobs DROP COLUMN state_json;
+        """,
+    ),
 )
 """The routilux schema, as ``(version, SQL)`` steps applied in order (never edit a released one)."""
 

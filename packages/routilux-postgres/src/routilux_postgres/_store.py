@@ -4,7 +4,6 @@ PostgresJobStore: the job store shared by every worker and client, in one Postgr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -17,8 +16,8 @@ from psycopg.types.json import Jsonb
 
 from routilux.exceptions import JobStoreError
 from routilux.serialization import dumps_strict
-from routilux.store import SETTLED_STATUSES, JobRecord
-from routilux.store.sql import BaseSqlJobStore, missing_job
+from routilux.store import SETTLED_STATUSES
+from routilux.store.sql import DEFAULT_KEEP, BaseSqlJobStore, Tx, missing_job
 from routilux_postgres._schema import SCHEMA_VERSION, schema_version
 
 
@@ -31,9 +30,9 @@ STATUS_CHANNEL = "routilux_status"
 """The NOTIFY channel of settled jobs (payload: ``"<job id>:<status>"``)."""
 
 _COLUMNS = (
-    "job_id, flow_id, fingerprint, status, entry_routine_id, entry_params, options, {state}, "
-    "requested, attempt, worker, extract(epoch FROM created_at)::float8, "
-    "extract(epoch FROM updated_at)::float8"
+    "job_id, flow_id, fingerprint, status, entry_routine_id, entry_params, options, "
+    "NULL::jsonb, requested, attempt, worker, extract(epoch FROM created_at)::float8, "
+    "extract(epoch FROM updated_at)::float8, checkpoint_seq, forked_from"
 )
 
 
@@ -54,15 +53,12 @@ def _strict(what: str) -> Callable[[Any], str]:
 
 
 def _move(conn: _Conn, job_id: str, status: str, *, fence: bool) -> int | None:
-    # Set the job's status (its state's too), clear its control request, increment its
-    # attempt when ``fence``; return the attempt, or None when there is no such job.
+    # Set the job's status, clear its control request, increment its attempt when
+    # ``fence``; return the attempt, or None when there is no such job.
     row = conn.execute(
-        "UPDATE routilux_jobs SET status = %(s)s, attempt = attempt + %(f)s, "
-        "requested = NULL, updated_at = now(), state_json = CASE "
-        "WHEN jsonb_typeof(state_json) = 'object' "
-        "THEN jsonb_set(state_json, '{status}', to_jsonb(%(s)s::text)) "
-        "ELSE state_json END WHERE job_id = %(j)s RETURNING attempt",
-        {"s": status, "f": 1 if fence else 0, "j": job_id},
+        "UPDATE routilux_jobs SET status = %s, attempt = attempt + %s, "
+        "requested = NULL, updated_at = now() WHERE job_id = %s RETURNING attempt",
+        (status, 1 if fence else 0, job_id),
     ).fetchone()
     return int(row[0]) if row is not None else None
 
@@ -82,6 +78,22 @@ def _transition(
         if to_status in SETTLED_STATUSES:
             _notify(conn, STATUS_CHANNEL, f"{job_id}:{to_status}")
     return old
+
+
+class _PgTx:
+    # A transaction of a pooled connection (see routilux.store.sql.Tx), ``?`` placeholders.
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn.execute(sql.replace("?", "%s"), params)
+        return cur.fetchall() if cur.description is not None else []
+
+    def run(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql.replace("?", "%s"), params).rowcount
 
 
 class PostgresJobStore(BaseSqlJobStore):
@@ -104,6 +116,8 @@ class PostgresJobStore(BaseSqlJobStore):
     Args:
         dsn: A libpq connection string or URI (``postgresql://user@host/db``).
         max_connections: The size of the store's connection pool.
+        keep_checkpoints: The checkpoints kept of each completed or cancelled job;
+            ``None`` keeps all (see :class:`~routilux.store.sql.BaseSqlJobStore`).
 
     Raises:
         JobStoreError: The database is unreachable, or its schema is missing or newer than
@@ -112,11 +126,22 @@ class PostgresJobStore(BaseSqlJobStore):
     .. versionadded:: 0.10
     """
 
-    _SUMMARY_COLUMNS = _COLUMNS.format(state="NULL::jsonb")
-    _FULL_COLUMNS = _COLUMNS.format(state="state_json")
+    _SUMMARY_COLUMNS = _COLUMNS
+    _NOW = "now()"
+    _JSON = "?::jsonb"
+    _LOCK_ROW = " FOR UPDATE"
+    _SHARE_ROW = " FOR SHARE"
+    _CHECKPOINT_EXTRA = ", heartbeat_at = now()"
     _STATUS_POLL = 1.0  # behind the notifications, in case one is missed
 
-    def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_connections: int = 4,
+        keep_checkpoints: int | None = DEFAULT_KEEP,
+    ) -> None:
+        super().__init__(keep_checkpoints=keep_checkpoints)
         #: The connection string.
         self.dsn = dsn
         self._pool: psycopg_pool.ConnectionPool[_Conn] | None = psycopg_pool.ConnectionPool(
@@ -183,41 +208,11 @@ class PostgresJobStore(BaseSqlJobStore):
                 (flow_id, fingerprint, Jsonb(dict(flow_data), dumps=_strict("flow"))),
             )
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    @contextmanager
+    def _tx(self, *, write: bool) -> Iterator[Tx]:
+        # Reads and writes alike: one transaction of a pooled connection.
         with self._conn() as conn:
-            return conn.execute(sql.replace("?", "%s"), params).fetchall()
-
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._conn() as conn:
-            return conn.execute(sql.replace("?", "%s"), params).rowcount
-
-    def _put_job(self, record: JobRecord) -> float:
-        try:
-            with self._conn() as conn:
-                found = conn.execute(
-                    "SELECT 1 FROM routilux_flows WHERE flow_id = %s AND fingerprint = %s",
-                    (record.flow_id, record.fingerprint),
-                ).fetchone()
-                if found is None:
-                    raise self._missing_flow(record.flow_id, record.fingerprint, record.job_id)
-                row = conn.execute(
-                    "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
-                    "entry_routine_id, entry_params, options) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                    "RETURNING extract(epoch FROM created_at)::float8",
-                    (
-                        record.job_id,
-                        record.flow_id,
-                        record.fingerprint,
-                        record.status,
-                        record.entry_routine_id,
-                        Jsonb(record.entry_params, dumps=_strict("entry_params")),
-                        Jsonb(record.options, dumps=_strict("options")),
-                    ),
-                ).fetchone()
-        except psycopg.errors.UniqueViolation:
-            msg = f"a job {record.job_id!r} exists already in the store"
-            raise JobStoreError(msg, job_id=record.job_id) from None
-        return float(row[0]) if row is not None else time.time()
+            yield _PgTx(conn)
 
     def _claim(
         self, job_id: str, worker: str, statuses: Collection[str], attempt: int | None
@@ -238,28 +233,10 @@ class PostgresJobStore(BaseSqlJobStore):
         assert claimed is not None  # the row is locked
         return int(claimed[0])
 
-    def _put_checkpoint(
-        self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
-    ) -> bool:
-        # A settled status is also announced on STATUS_CHANNEL.
-        settled = status in SETTLED_STATUSES
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT attempt, checkpoint_seq FROM routilux_jobs WHERE job_id = %s FOR UPDATE",
-                (job_id,),
-            ).fetchone()
-            if not self._check_checkpoint(job_id, row, attempt, seq):
-                return False  # older than the stored checkpoint
-            conn.execute(
-                "UPDATE routilux_jobs SET state_json = %s::jsonb, status = %s, "
-                "checkpoint_seq = coalesce(%s, checkpoint_seq), updated_at = now(), "
-                "heartbeat_at = now(), requested = CASE WHEN %s THEN NULL ELSE requested END "
-                "WHERE job_id = %s",
-                (text, status, seq, settled, job_id),
-            )
-            if settled:
-                _notify(conn, STATUS_CHANNEL, f"{job_id}:{status}")
-        return True
+    def _checkpointed(self, tx: Tx, job_id: str, status: str) -> None:
+        # A settled status is announced on STATUS_CHANNEL.
+        if status in SETTLED_STATUSES:
+            tx.rows("SELECT pg_notify(?, ?)", (STATUS_CHANNEL, f"{job_id}:{status}"))
 
     def _settle(self, job_id: str, status: str) -> int | None:
         # Announced on STATUS_CHANNEL.
@@ -401,11 +378,9 @@ class PostgresJobStore(BaseSqlJobStore):
             new = "queued" if int(row[0]) + 1 < max_attempts else "failed"
             conn.execute(
                 "UPDATE routilux_jobs SET status = %s, retries = retries + 1, "
-                "attempt = attempt + 1, worker = NULL, requested = NULL, updated_at = now(), "
-                "state_json = CASE WHEN %s AND jsonb_typeof(state_json) = 'object' "
-                "THEN jsonb_set(state_json, '{status}', '\"failed\"') ELSE state_json END "
+                "attempt = attempt + 1, worker = NULL, requested = NULL, updated_at = now() "
                 "WHERE job_id = %s",
-                (new, new == "failed", job_id),
+                (new, job_id),
             )
             if new == "failed":
                 _notify(conn, STATUS_CHANNEL, f"{job_id}:failed")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ class _ClaimedStore(PostgresJobStore):
         # Not PostgresJobStore.__init__: the connections are the worker store's.
         self.dsn = store.dsn
         self._store = store
+        self._log = store._log
         self._attempt = attempt
         self._control = control
 
@@ -57,12 +58,19 @@ class _ClaimedStore(PostgresJobStore):
     ) -> int:
         return self._attempt
 
-    def _put_checkpoint(
-        self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
+    def save_checkpoint(
+        self,
+        job_id: str,
+        snapshot: Mapping[str, Any],
+        *,
+        status: str | None = None,
+        attempt: int | None = None,
     ) -> bool:
-        if status == "paused" and self._control.paused_for_shutdown:
+        # The status of a whole snapshot, or of a delta (which always names it).
+        named = status or snapshot.get("status") or snapshot.get("set", {}).get("status")
+        if named == "paused" and self._control.paused_for_shutdown:
             status = "queued"
-        return super()._put_checkpoint(job_id, text, status, attempt, seq)
+        return super().save_checkpoint(job_id, snapshot, status=status, attempt=attempt)
 
     def close(self) -> None:
         """The worker's store outlives the run."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from routilux.exceptions import ConfigurationError
 from routilux.persist._sqlite import SqliteJobStore
@@ -63,14 +63,16 @@ def sqlite_path(url_or_path: str | os.PathLike[str]) -> str | None:
     return None if _SCHEME.match(text) else text
 
 
-def open_store(url_or_path: str | os.PathLike[str]) -> JobStore:
+def open_store(url_or_path: str | os.PathLike[str], **settings: Any) -> JobStore:
     """
     Open the job store that ``url_or_path`` names: a path or ``sqlite:`` URL (see
     :func:`sqlite_path`) is a :class:`~routilux.store.SqliteJobStore`; any other
     ``scheme://`` URL is opened by the entry point named ``scheme`` in the
     ``routilux.stores`` group (:data:`STORES_ENTRY_POINT_GROUP`), loaded only then:
     routilux-postgres declares ``postgresql`` and ``postgres``. A store's
-    :attr:`~routilux.store.JobStore.url` is what this opens it from again.
+    :attr:`~routilux.store.JobStore.url` is what this opens it from again. ``settings``
+    are passed to the store's constructor as keywords (the SQL stores take
+    ``keep_checkpoints``).
 
     Raises:
         ConfigurationError: The URL's scheme is not installed: for a known one, the message
@@ -87,20 +89,20 @@ def open_store(url_or_path: str | os.PathLike[str]) -> JobStore:
     """
     path = sqlite_path(url_or_path)
     if path is not None:
-        return SqliteJobStore(path)
+        return SqliteJobStore(path, **settings)
     url = str(url_or_path)
     scheme = url[: url.index("://")].lower()
-    return _store_factory(scheme)(url)
+    return _store_factory(scheme)(url, **settings)
 
 
-def _store_factory(scheme: str) -> Callable[[str], JobStore]:
+def _store_factory(scheme: str) -> Callable[..., JobStore]:
     # The store kind of ``scheme``'s entry point, loaded now (it may import a database driver).
     from importlib.metadata import entry_points
 
     package = _KNOWN_STORES.get(scheme)
     for ep in entry_points(group=STORES_ENTRY_POINT_GROUP, name=scheme):
         try:
-            factory: Callable[[str], JobStore] = ep.load()
+            factory: Callable[..., JobStore] = ep.load()
         except ImportError as exc:
             needs = f"; reinstall {package}" if package else ""
             msg = f"the {scheme}:// job store ({ep.value}) cannot be imported: {exc}{needs}"

@@ -22,6 +22,7 @@ __all__ = [
     "CLAIMABLE_STATUSES",
     "CONTROL_REQUESTS",
     "SETTLED_STATUSES",
+    "CheckpointInfo",
     "JobExecutor",
     "JobHandle",
     "JobRecord",
@@ -64,8 +65,8 @@ class JobRecord:
     One job as a store holds it.
 
     ``state`` is the last checkpoint (``JobState.serialize()`` output, queued activations
-    in ``pending_tasks``), or ``None`` when the job has not been checkpointed yet: then
-    running it starts from the entry routine.
+    in ``pending_tasks``, its ``status`` the job's), or ``None`` when the job has not been
+    checkpointed yet: then running it starts from the entry routine.
     """
 
     #: The job's id (also the ``job_id`` of its JobState).
@@ -101,6 +102,35 @@ class JobRecord:
     #:
     #: .. versionadded:: 0.10
     damaged: str | None = None
+    #: The sequence number of the job's last checkpoint (0 before any).
+    #:
+    #: .. versionadded:: 0.10
+    checkpoint_seq: int = 0
+    #: For a fork (see :meth:`JobStore.fork`), ``{"job_id": ..., "seq": ...}``: the job and
+    #: checkpoint it was made from; else ``None``.
+    #:
+    #: .. versionadded:: 0.10
+    forked_from: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class CheckpointInfo:
+    """
+    One checkpoint of a job in a store's log (see :meth:`JobStore.checkpoints`).
+
+    .. versionadded:: 0.10
+    """
+
+    #: The checkpoint's sequence number (``JobState.checkpoint_seq``).
+    seq: int
+    #: The job's status in that checkpoint.
+    status: str
+    #: ``"full"`` (the whole job) or ``"delta"`` (what changed since the one before).
+    kind: str
+    #: The size of the checkpoint as JSON, in bytes (before compression).
+    size: int
+    #: When it was written (seconds since the epoch).
+    created_at: float
 
 
 @runtime_checkable
@@ -109,8 +139,10 @@ class JobStore(Protocol):
     Where flows and jobs live between runs, possibly shared by several processes or hosts.
 
     A store keeps each flow version by ``(flow_id, fingerprint)`` and each job as one row
-    whose state is *replaced* at every checkpoint, newer checkpoints only (ordered by the
-    snapshot's ``checkpoint_seq``). Everything a store writes is strict JSON (no NaN).
+    with its checkpoints, newer checkpoints only (ordered by the snapshot's
+    ``checkpoint_seq``): the last one is the job's state, the earlier ones (as many as
+    the store's retention keeps) can be loaded and forked. Everything a store writes is
+    strict JSON (no NaN).
     Every method is one atomic transaction, and every method may be called from any
     thread. :class:`~routilux.store.SqliteJobStore` is the embedded implementation; a
     networked store (routilux-postgres's ``PostgresJobStore``) implements the same methods,
@@ -199,13 +231,17 @@ class JobStore(Protocol):
         attempt: int | None = None,
     ) -> bool:
         """
-        Replace the job's state with ``snapshot`` and its status with ``status`` (by default
-        ``snapshot["status"]``), in one transaction. A settled status (see
-        :data:`SETTLED_STATUSES`) clears the control request.
+        Add ``snapshot`` to the job's checkpoints and set its status to ``status`` (by
+        default the snapshot's), in one transaction. A settled status (see
+        :data:`SETTLED_STATUSES`) clears the control request. ``snapshot`` is a whole job
+        document or a delta (``routilux.job_state_delta``, see
+        :func:`~routilux.serialization.apply_delta`) from the stored checkpoint, as
+        ``Flow.execute(checkpoint_deltas=True)`` hands them.
 
         Checkpoints are ordered: a snapshot that carries a ``checkpoint_seq`` (the engine's
         do) not above the stored one is older than what the store holds, and is not
-        written (``False``): the last write of a finished job is its final state.
+        written (``False``), nor is a delta from another checkpoint than the stored one:
+        the last write of a finished job is its final state.
 
         Args:
             attempt: The fencing token of the caller (from :meth:`claim_job`); the save is
@@ -219,6 +255,49 @@ class JobStore(Protocol):
             StaleAttemptError: ``attempt`` is not the job's current attempt.
             SerializationError: The snapshot holds a value strict JSON cannot write (NaN,
                 Infinity, an integer too large); the message gives its path.
+        """
+        ...
+
+    def checkpoints(self, job_id: str) -> list[CheckpointInfo]:
+        """
+        Return the job's checkpoints the store keeps, oldest first.
+
+        Raises:
+            JobNotFoundError: No such job.
+
+        .. versionadded:: 0.10
+        """
+        ...
+
+    def load_checkpoint(self, job_id: str, seq: int) -> dict[str, Any]:
+        """
+        Return the job as it was at checkpoint ``seq``: a ``routilux.job_state`` document.
+
+        Raises:
+            JobNotFoundError: No such job, or the store does not keep that checkpoint.
+
+        .. versionadded:: 0.10
+        """
+        ...
+
+    def fork(
+        self,
+        job_id: str,
+        *,
+        at: int | None = None,
+        new_job_id: str | None = None,
+        shared_data: Mapping[str, Any] | None = None,
+    ) -> JobRecord:
+        """
+        Make a new ``paused`` job, with its own id, from checkpoint ``at`` (by default the
+        newest) of ``job_id``, which is untouched; return it. ``shared_data`` keys are set
+        over the fork's shared data; :attr:`JobRecord.forked_from` names the origin.
+
+        Raises:
+            JobNotFoundError: No such job, or the store does not keep that checkpoint.
+            JobStoreError: A job ``new_job_id`` exists already.
+
+        .. versionadded:: 0.10
         """
         ...
 

@@ -40,7 +40,8 @@ def job_record(row: Sequence[Any], decode: Callable[[Any], Any] = lambda v: v) -
     """
     Return the JobRecord of a job row selected with the stores' column order: ``job_id,
     flow_id, fingerprint, status, entry_routine_id, entry_params, options, state, requested,
-    attempt, worker, created_at, updated_at``.
+    attempt, worker, created_at, updated_at, checkpoint_seq, forked_from`` (the last two
+    may be left out).
 
     A row that cannot be decoded (a column that is not valid JSON, not a JSON object, or a
     number column that holds no number) is returned all the same, with empty values in
@@ -86,6 +87,8 @@ def job_record(row: Sequence[Any], decode: Callable[[Any], Any] = lambda v: v) -
     attempt = number(9, "attempt", int)
     created_at = number(11, "created_at", float)
     updated_at = number(12, "updated_at", float)
+    checkpoint_seq = number(13, "checkpoint_seq", int) if len(row) > 13 else 0
+    forked_from = json_object(14, "forked_from", nullable=True) if len(row) > 14 else None
     return JobRecord(
         job_id=row[0],
         flow_id=row[1],
@@ -101,4 +104,6 @@ def job_record(row: Sequence[Any], decode: Callable[[Any], Any] = lambda v: v) -
         created_at=created_at,
         updated_at=updated_at,
         damaged=problems[0] if problems else None,
+        checkpoint_seq=checkpoint_seq,
+        forked_from=forked_from,
     )

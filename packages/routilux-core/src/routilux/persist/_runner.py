@@ -252,10 +252,9 @@ class _Checkpointer:
         self.attempt = attempt
         self.error: BaseException | None = None
 
-    def __call__(self, job_state: JobState, snapshot: dict[str, Any]) -> None:
-        status = str(snapshot.get("status") or job_state.status)
+    def __call__(self, job_state: JobState, snapshot: dict[str, Any]) -> bool:
         try:
-            self.store.save_checkpoint(self.job_id, snapshot, status=status, attempt=self.attempt)
+            return self.store.save_checkpoint(self.job_id, snapshot, attempt=self.attempt)
         except SerializationError:
             raise  # the engine fails the job and writes a lenient last checkpoint
         except BaseException as exc:
@@ -369,6 +368,7 @@ def run_job(
                 job_state=job_state,
                 entry_slot=entry_slot if isinstance(entry_slot, str) else None,
                 checkpoint=checkpointer,
+                checkpoint_deltas=True,
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,
@@ -378,6 +378,7 @@ def run_job(
             reopen(
                 job_state,
                 checkpoint=checkpointer,
+                checkpoint_deltas=True,
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,

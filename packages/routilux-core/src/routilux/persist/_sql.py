@@ -9,15 +9,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, TypeVar
 
-import attrs
-
 from routilux.codec._values import dumps_strict
 from routilux.exceptions import (
     ConfigurationError,
     JobNotFoundError,
     JobStoreError,
-    StaleAttemptError,
 )
+from routilux.persist._log import DEFAULT_KEEP, CheckpointLog, Tx
 from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
     CONTROL_REQUESTS,
@@ -26,6 +24,7 @@ from routilux.persist._protocols import (
     flow_fingerprint,
 )
 from routilux.persist._rows import decode_failure, job_record, missing_job
+from routilux.persist._sql_checkpoints import SqlCheckpoints
 
 
 __all__ = ["BaseSqlJobStore"]
@@ -33,30 +32,37 @@ __all__ = ["BaseSqlJobStore"]
 _S = TypeVar("_S", bound="BaseSqlJobStore")
 
 
-class BaseSqlJobStore:
+class BaseSqlJobStore(SqlCheckpoints):
     """
     The :class:`~routilux.store.JobStore` methods over a SQL database, for store
-    implementers: the checks, the errors and the plain reads are here, the dialect in a
-    subclass.
+    implementers: the SQL they share, the checks, the errors and the checkpoint log are
+    here, the dialect in a subclass.
 
-    Both tables are the stores' common schema: ``routilux_flows (flow_id, fingerprint,
-    flow_json, saved_at)`` and ``routilux_jobs`` with at least the columns that
-    :func:`~routilux.store.sql.job_record` reads and a ``checkpoint_seq``. A subclass sets
-    the class attributes ``_FULL_COLUMNS`` and ``_SUMMARY_COLUMNS`` (the job columns a full
-    row and a listing select, in :func:`~routilux.store.sql.job_record`'s order, the
-    listing with a NULL state), ``_STATUS_POLL`` (seconds between two status reads of
-    :meth:`wait_settled`) and, when its driver returns JSON columns as text, ``_decode``;
-    and it implements these hooks, each one transaction:
+    The tables are the stores' common schema: ``routilux_flows (flow_id, fingerprint,
+    flow_json, saved_at)``, ``routilux_jobs`` with at least the columns that
+    :func:`~routilux.store.sql.job_record` reads and ``checkpoint_seq, full_seq,
+    full_bytes, delta_bytes, last_crc``, and ``routilux_checkpoints (job_id, seq, kind,
+    status, codec, body, crc, raw_size, created_at)`` (see ``routilux.persist._log``). A
+    subclass sets the class attributes ``_SUMMARY_COLUMNS`` (the job columns a row selects,
+    in :func:`~routilux.store.sql.job_record`'s order, with a NULL state), ``_NOW`` (the
+    SQL of the current time as ``updated_at`` holds it), ``_JSON`` (the placeholder of a
+    JSON text parameter, ``?::jsonb`` for example), ``_LOCK_ROW`` and ``_SHARE_ROW`` (what
+    locks a selected job row against other writers, with or without readers, for the
+    transaction: empty where a transaction locks the database), ``_STATUS_POLL`` (seconds
+    between two status reads of :meth:`wait_settled`) and, when its driver returns JSON
+    columns as text, ``_decode``; its constructor calls this one; and it implements these
+    hooks:
 
-    - ``_read(sql, params)`` and ``_execute(sql, params)``: one query (its rows) or one
-      write (its row count), written with ``?`` placeholders;
-    - ``_put_flow``, ``_put_job``, ``_claim``, ``_put_checkpoint``, ``_settle`` and
-      ``_put_request``: the writes of :meth:`save_flow`, :meth:`create_job`,
-      :meth:`claim_job`, :meth:`save_checkpoint`, :meth:`set_status` and
-      :meth:`request_control` (their comments below say what each must do; the static
-      helpers ``_check_claim`` and ``_check_checkpoint`` check a claim and a checkpoint
-      on the row read in their transaction, and ``_missing`` and ``_missing_flow`` give
-      the protocol's errors);
+    - ``_tx(write=...)``: a context giving one transaction (an object with ``rows(sql,
+      params)`` and ``run(sql, params)``, written with ``?`` placeholders), a write
+      transaction when ``write``;
+    - ``_put_flow``, ``_claim``, ``_settle`` and ``_put_request``: the writes of
+      :meth:`save_flow`, :meth:`claim_job`, :meth:`set_status` and
+      :meth:`request_control`, each one transaction (their comments below say what each
+      must do; the static helper ``_check_claim`` checks a claim on the row read in its
+      transaction, and ``_missing`` and ``_missing_flow`` give the protocol's errors);
+      optionally ``_checkpointed(tx, job_id, status)`` and ``_CHECKPOINT_EXTRA``, what a
+      checkpoint's transaction does more;
     - ``_status_changes()``: a context giving ``wait(seconds)``, which returns when the
       database announces a status change or after ``seconds``;
     - :meth:`close` and, for stores other processes can open, :attr:`url`.
@@ -64,8 +70,22 @@ class BaseSqlJobStore:
     :class:`~routilux.store.SqliteJobStore` is the reference dialect; routilux-postgres's
     ``PostgresJobStore`` another.
 
+    Args:
+        keep_checkpoints: The checkpoints kept of each job once it completed or was
+            cancelled (the newest ones, and the whole one the oldest is rebuilt from);
+            ``None`` keeps all. A running, paused or failed job keeps all of its
+            checkpoints.
+
     .. versionadded:: 0.10
     """
+
+    def __init__(self, *, keep_checkpoints: int | None = DEFAULT_KEEP) -> None:
+        if keep_checkpoints is not None and (
+            type(keep_checkpoints) is not int or keep_checkpoints < 1
+        ):
+            msg = f"keep_checkpoints must be a positive int or None, got {keep_checkpoints!r}"
+            raise ConfigurationError(msg, name="keep_checkpoints", value=keep_checkpoints)
+        self._log = CheckpointLog(self._LOCK_ROW, keep_checkpoints)
 
     def __enter__(self: _S) -> _S:
         return self
@@ -118,25 +138,6 @@ class BaseSqlJobStore:
             )
             raise JobStoreError(msg, job_id=job_id)
         return current
-
-    @staticmethod
-    def _check_checkpoint(
-        job_id: str, row: Sequence[Any] | None, attempt: int | None, seq: int | None
-    ) -> bool:
-        # The checks of a checkpoint on the job's ``(attempt, checkpoint_seq)`` row, read
-        # (and locked) in the checkpoint's transaction, ``None`` when there is no such job:
-        # raise when ``attempt`` is not the job's current one (the fencing); return False
-        # when ``seq`` is not above the stored checkpoint_seq (the snapshot is older).
-        if row is None:
-            raise missing_job(job_id)
-        current = int(row[0])
-        if attempt is not None and current != attempt:
-            msg = (
-                f"checkpoint of job {job_id!r} refused: this runner holds attempt "
-                f"{attempt}, the store is at attempt {current}"
-            )
-            raise StaleAttemptError(msg, job_id=job_id, attempt=attempt, current=current)
-        return seq is None or seq > int(row[1])
 
     # -- flows ----------------------------------------------------------------------
 
@@ -220,8 +221,42 @@ class BaseSqlJobStore:
             entry_params=dict(entry_params or {}),
             options=dict(options or {}),
         )
-        now = self._put_job(record)
-        return attrs.evolve(record, created_at=now, updated_at=now)
+        with self._tx(write=True) as tx:
+            found = tx.rows(
+                "SELECT 1 FROM routilux_flows WHERE flow_id = ? AND fingerprint = ?",
+                (flow_id, fingerprint),
+            )
+            if not found:
+                raise self._missing_flow(flow_id, fingerprint, job_id)
+            if tx.rows("SELECT 1 FROM routilux_jobs WHERE job_id = ?", (job_id,)):
+                msg = f"a job {job_id!r} exists already in the store"
+                raise JobStoreError(msg, job_id=job_id)
+            self._insert_job(tx, record)
+            row = tx.rows(
+                f"SELECT {self._SUMMARY_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (job_id,)
+            )[0]
+        return job_record(row, self._decode)
+
+    def _insert_job(self, tx: Tx, record: JobRecord, checkpoint_seq: int = 0) -> None:
+        # Insert the job row of ``record`` (its flow version stored, its id new).
+        forked = record.forked_from
+        tx.run(
+            "INSERT INTO routilux_jobs (job_id, flow_id, fingerprint, status, "
+            "entry_routine_id, entry_params, options, checkpoint_seq, forked_from, "
+            f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, {self._JSON}, {self._JSON}, ?, "
+            f"{self._JSON}, {self._NOW}, {self._NOW})",
+            (
+                record.job_id,
+                record.flow_id,
+                record.fingerprint,
+                record.status,
+                record.entry_routine_id,
+                dumps_strict(record.entry_params, "entry_params"),
+                dumps_strict(record.options, "options"),
+                checkpoint_seq,
+                None if forked is None else dumps_strict(forked, "forked_from"),
+            ),
+        )
 
     def claim_job(
         self,
@@ -242,52 +277,6 @@ class BaseSqlJobStore:
             JobStoreError: The job's status is not in ``statuses``, or its attempt moved on.
         """
         return self._claim(job_id, worker, statuses, attempt)
-
-    def save_checkpoint(
-        self,
-        job_id: str,
-        snapshot: Mapping[str, Any],
-        *,
-        status: str | None = None,
-        attempt: int | None = None,
-    ) -> bool:
-        """
-        Replace the job's state with ``snapshot`` and its status with ``status`` (by default
-        ``snapshot["status"]``), in one transaction; a settled status clears the control
-        request. A snapshot whose ``checkpoint_seq`` is not above the stored one is not
-        written (``False``): checkpoints are ordered.
-
-        Raises:
-            JobNotFoundError: No such job.
-            StaleAttemptError: ``attempt`` is not the job's current attempt.
-            SerializationError: The snapshot cannot be written as strict JSON.
-        """
-        new_status = status if status is not None else str(snapshot.get("status", "running"))
-        seq = snapshot.get("checkpoint_seq")
-        text = dumps_strict(snapshot, "state")
-        return self._put_checkpoint(
-            job_id, text, new_status, attempt, seq if type(seq) is int else None
-        )
-
-    def load_job(self, job_id: str) -> JobRecord:
-        """
-        Return the job with its last checkpoint.
-
-        Raises:
-            JobNotFoundError: No such job.
-            JobStoreError: The job's row is damaged (see :attr:`JobRecord.damaged`); the
-                message names the job, the column and the reason.
-        """
-        rows = self._read(
-            f"SELECT {self._FULL_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (job_id,)
-        )
-        if not rows:
-            raise self._missing(job_id)
-        record = job_record(rows[0], self._decode)
-        if record.damaged is not None:
-            msg = f"job {job_id!r} is damaged in the store: {record.damaged}"
-            raise JobStoreError(msg, job_id=job_id)
-        return record
 
     def job_status(self, job_id: str) -> str:
         """
@@ -358,8 +347,8 @@ class BaseSqlJobStore:
     def set_status(self, job_id: str, status: str) -> int:
         """
         Settle a job without running it: set its status, clear the control request,
-        increment the attempt (fencing out any runner) and return the new attempt. The
-        stored state's own ``status`` is updated too, so a loaded JobState agrees.
+        increment the attempt (fencing out any runner) and return the new attempt. A
+        loaded job has this status (its checkpoints keep theirs).
 
         Raises:
             JobNotFoundError: No such job.
@@ -393,9 +382,14 @@ class BaseSqlJobStore:
 
     def delete_job(self, job_id: str) -> bool:
         """
-        Delete a job; return ``False`` when there was none. Flows are kept.
+        Delete a job and its checkpoints; return ``False`` when there was none. Flows are
+        kept.
         """
-        return self._execute("DELETE FROM routilux_jobs WHERE job_id = ?", (job_id,)) > 0
+        with self._tx(write=True) as tx:
+            tx.run("DELETE FROM routilux_checkpoints WHERE job_id = ?", (job_id,))
+            deleted = tx.run("DELETE FROM routilux_jobs WHERE job_id = ?", (job_id,)) > 0
+        self._log.forget(job_id)
+        return deleted
 
     def close(self) -> None:
         """
@@ -405,15 +399,8 @@ class BaseSqlJobStore:
 
     # -- the dialect --------------------------------------------------------------
 
-    #: The job columns a full row selects, in :func:`job_record`'s order.
-    _FULL_COLUMNS: ClassVar[str]
-    #: The same without the state (a NULL in its place).
-    _SUMMARY_COLUMNS: ClassVar[str]
-
-    @staticmethod
-    def _decode(value: Any) -> Any:
-        # A stored JSON column as data (the dialect's driver may have decoded it already).
-        return value
+    #: The placeholder of a JSON text parameter.
+    _JSON: ClassVar[str] = "?"
 
     #: Seconds between two reads of a job's status in :meth:`wait_settled`.
     _STATUS_POLL: ClassVar[float]
@@ -425,31 +412,22 @@ class BaseSqlJobStore:
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         # Run one query (``?`` placeholders) in a transaction of its own; return its rows.
-        raise NotImplementedError
+        with self._tx(write=False) as tx:
+            return tx.rows(sql, params)
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
         # Run one write (``?`` placeholders) in a transaction of its own; return the rowcount.
-        raise NotImplementedError
+        with self._tx(write=True) as tx:
+            return tx.run(sql, params)
 
     def _put_flow(self, flow_id: str, fingerprint: str, flow_data: Mapping[str, Any]) -> None:
         # Insert the flow version, or touch its saved_at.
-        raise NotImplementedError
-
-    def _put_job(self, record: JobRecord) -> float:
-        # Insert the new job and return its created_at; raise the errors of create_job.
         raise NotImplementedError
 
     def _claim(
         self, job_id: str, worker: str, statuses: Collection[str], attempt: int | None
     ) -> int:
         # The transaction of claim_job (see _check_claim).
-        raise NotImplementedError
-
-    def _put_checkpoint(
-        self, job_id: str, text: str, status: str, attempt: int | None, seq: int | None
-    ) -> bool:
-        # The transaction of save_checkpoint (see _check_checkpoint): write the state's JSON
-        # ``text`` unless ``seq`` is given and not above the stored checkpoint_seq.
         raise NotImplementedError
 
     def _settle(self, job_id: str, status: str) -> int | None:

@@ -6,7 +6,9 @@ Job stores: flows and job checkpoints that outlive the process, and the seams ex
   path: other kinds (``postgresql://`` in routilux-postgres) come from the
   ``routilux.stores`` entry points; :mod:`routilux.store.sql` helps implement one on SQL.
 - :func:`create_job` writes a flow and a new job to a store; :func:`run_job` runs or resumes
-  a stored job, checkpointing it into the store, until it rests.
+  a stored job, checkpointing it into the store, until it rests. A store keeps a job's
+  checkpoints as a log (:meth:`JobStore.checkpoints`, :class:`CheckpointInfo`): each
+  checkpoint writes what changed, and any kept one can be loaded or forked.
 - :class:`JobExecutor` and :class:`JobHandle` are the protocol of whatever runs jobs
   (:class:`LocalJobExecutor` here; PostgreSQL and Dask executors in routilux-postgres and
   routilux-dask, built on :class:`BaseJobHandle` and :func:`run_options`).
@@ -27,6 +29,7 @@ from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
     CONTROL_REQUESTS,
     SETTLED_STATUSES,
+    CheckpointInfo,
     JobExecutor,
     JobHandle,
     JobRecord,
@@ -52,6 +55,7 @@ __all__ = [
     "SETTLED_STATUSES",
     "STORES_ENTRY_POINT_GROUP",
     "BaseJobHandle",
+    "CheckpointInfo",
     "JobControl",
     "JobExecutor",
     "JobHandle",

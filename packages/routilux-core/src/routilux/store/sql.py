@@ -11,8 +11,9 @@ errors. routilux-postgres's ``PostgresJobStore`` is built this way.
 
 from __future__ import annotations
 
+from routilux.persist._log import DEFAULT_KEEP, FOLD_RATIO, Tx
 from routilux.persist._rows import job_record, missing_job
 from routilux.persist._sql import BaseSqlJobStore
 
 
-__all__ = ["BaseSqlJobStore", "job_record", "missing_job"]
+__all__ = ["DEFAULT_KEEP", "FOLD_RATIO", "BaseSqlJobStore", "Tx", "job_record", "missing_job"]
