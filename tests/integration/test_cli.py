@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import damage_checkpoint
 
 from routilux.cli import main
 from routilux.exceptions import JobNotFoundError
@@ -561,6 +562,54 @@ class TestPauseResume:
         assert len(side.read_text().splitlines()) < 400
 
 
+class TestCheckpoints:
+    def test_list_fork_and_resume_the_fork(self, env: dict[str, Any]) -> None:
+        """checkpoints lists a paused job's log; fork makes a paused copy that resumes on
+        its own while the original stays paused."""
+        assert 3 == run_approval(env).returncode
+        (job_id,) = job_ids(env)
+        listed = run(env, "checkpoints", job_id, "--json")
+        assert 0 == listed.returncode, listed.stderr
+        infos = json.loads(listed.stdout)
+        assert infos and "paused" == infos[-1]["status"]
+        assert "full" == infos[0]["kind"]
+        table = run(env, "checkpoints", job_id)
+        assert f"{infos[-1]['seq']:>6}  paused" in table.stdout
+
+        fork = run(env, "fork", job_id, "--as", "f1", "--set", "note=forked")
+        assert 0 == fork.returncode, fork.stderr
+        assert f"forked job f1 from checkpoint {infos[-1]['seq']} of job {job_id}" in fork.stdout
+        assert "routilux resume f1" in fork.stdout
+        done = run(env, "resume", "f1", "--set", "answer=yes")
+        assert 0 == done.returncode, done.stderr
+        with SqliteJobStore(env["store"]) as store:
+            forked = store.load_job("f1")
+            assert ("completed", {"job_id": job_id, "seq": infos[-1]["seq"]}) == (
+                forked.status,
+                forked.forked_from,
+            )
+            assert forked.state is not None and "forked" == forked.state["shared_data"]["note"]
+            assert "paused" == store.load_job(job_id).status
+
+    def test_bad_fork_and_retention_arguments(self, env: dict[str, Any]) -> None:
+        """A checkpoint the store does not keep, an id in use and a bad --keep-checkpoints
+        are bad input (exit 2) naming what is wrong."""
+        run_approval(env)
+        (job_id,) = job_ids(env)
+        missing = run(env, "fork", job_id, "--at", "99")
+        assert 2 == missing.returncode
+        _no_traceback(missing)
+        assert "99" in missing.stderr
+        taken = run(env, "fork", job_id, "--as", job_id)
+        assert 2 == taken.returncode
+        assert "exists already" in taken.stderr
+        bad = run(env, "checkpoints", job_id, "--keep-checkpoints", "0")
+        assert 2 == bad.returncode
+        assert "--keep-checkpoints" in bad.stderr
+        assert 0 == run(env, "checkpoints", job_id, "--keep-checkpoints", "all").returncode
+        assert 2 == run(env, "checkpoints", "nope").returncode
+
+
 class TestInspect:
     def test_routines_lists_the_registry(self, env: dict[str, Any]) -> None:
         """routines lists built-ins with slots, events and config keys."""
@@ -749,18 +798,22 @@ class TestDamagedRow:
     @pytest.mark.parametrize(
         ("column", "value"),
         [
-            ("state_json", "{not json"),
+            ("checkpoint", "{not json"),
             ("options", "[]"),
-            ("state_json", '{"routine_states": [], "execution_history": 5}'),
+            ("checkpoint", '{"routine_states": [], "execution_history": 5}'),
         ],
         ids=["state-not-json", "options-not-object", "state-wrong-shape"],
     )
     def test_show_of_a_damaged_row_exits_2(
         self, env: dict[str, Any], column: str, value: str
     ) -> None:
-        """show (text or --json) of a damaged row: exit 2, one line naming the job."""
+        """show (text or --json) of a damaged row or checkpoint: exit 2, one line naming
+        the job."""
         first, bad, _ = _store_with_jobs(env)
-        _damage(env, bad, column, value)
+        if column == "checkpoint":
+            damage_checkpoint(env["store"], bad, value)
+        else:
+            _damage(env, bad, column, value)
         for extra in ((), ("--json",)):
             line = _one_error_line(run(env, "show", bad, *extra))
             assert repr(bad) in line

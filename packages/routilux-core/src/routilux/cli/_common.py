@@ -82,6 +82,10 @@ def check_text_arguments(args: argparse.Namespace) -> None:
                 raise _BadInput(msg)
 
 
+#: --keep-checkpoints not given: the store's default.
+_UNSET = object()
+
+
 def open_store_of(args: argparse.Namespace, must_exist: bool = True) -> JobStore:
     # --store (else $ROUTILUX_STORE, else DEFAULT_STORE): a SQLite file, or the URL of a store
     # installed through the routilux.stores entry points (postgresql:// in routilux-postgres).
@@ -92,7 +96,8 @@ def open_store_of(args: argparse.Namespace, must_exist: bool = True) -> JobStore
     if must_exist and path is not None and path != ":memory:" and not os.path.exists(path):
         msg = f"no job store at {path!r} (run a flow first, or pass --store)"
         raise _BadInput(msg)
-    return open_store(target)
+    keep = getattr(args, "keep_checkpoints", _UNSET)
+    return open_store(target) if keep is _UNSET else open_store(target, keep_checkpoints=keep)
 
 
 def import_modules(modules: Sequence[str] | None) -> None:

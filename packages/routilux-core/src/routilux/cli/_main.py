@@ -22,6 +22,7 @@ from routilux.exceptions import UsageError as _BadInput  # what the commands her
 
 if TYPE_CHECKING:
     pass
+from routilux.cli._checkpoints import add_checkpoint_commands
 from routilux.cli._codes import (
     COMMANDS_ENTRY_POINT_GROUP,
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -65,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="import MODULE (or a .py file) first, to register routines that are not "
         "installed through entry points",
+    )
+    common.add_argument(
+        "--keep-checkpoints",
+        type=_keep,
+        default=argparse.SUPPRESS,
+        metavar="N|all",
+        help="how many checkpoints the store keeps of each completed or cancelled job "
+        "(default 100; running, paused and failed jobs keep all of theirs)",
     )
     parser = argparse.ArgumentParser(
         prog="routilux",
@@ -180,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     p.set_defaults(func=cmd_graph)
 
+    add_checkpoint_commands(sub, common)
+
     for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
         try:
             register = ep.load()
@@ -187,6 +198,20 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # the extra that provides it is not installed
         register(sub)
     return parser
+
+
+def _keep(text: str) -> int | None:
+    # --keep-checkpoints: a positive count, or "all".
+    if text == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        msg = f"expected a positive number or 'all', got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return count
 
 
 def main(argv: Sequence[str] | None = None) -> int:
