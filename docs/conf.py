@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import sys
 from typing import Any
 
 
@@ -14,10 +15,15 @@ project = "routilux"
 author = "the routilux developers"
 copyright = "the routilux developers"  # Sphinx reads this name
 
+# docs/_ext/routilux_docs.py: the {flow} picture and the routine tables, drawn from the code.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ext"))
+
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
+    "sphinx.ext.graphviz",
+    "routilux_docs",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build", ".venv", "**/.routilux"]
@@ -30,12 +36,15 @@ napoleon_numpy_docstring = False
 # Attributes are documented twice (Napoleon section and `#:` comments): render the section as
 # fields so that Sphinx does not see duplicate object descriptions.
 napoleon_use_ivar = True
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = "routilux"
+html_static_path = ["_static"]
+html_css_files = ["routilux.css"]
+# Flow pictures: SVG drawn by Graphviz's dot at build time (the graphviz system package).
+graphviz_output_format = "svg"
 # Docstrings name many types that are only imported for annotations; do not chase them.
 nitpicky = False
-# Flow pictures are Mermaid text in code blocks; Pygments has no Mermaid lexer.
-suppress_warnings = ["myst.xref_missing", "misc.highlighting_failure"]
+suppress_warnings = ["myst.xref_missing"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _TOC_ENTRY = re.compile(r"^(?P<name>[\w./*-]+)\s*$")
