@@ -6,7 +6,6 @@ each routine's state in a job, and the ``routilux graph`` command.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,18 +27,6 @@ from routilux.graph import (
 
 
 ROUTINES = Path(__file__).with_name("graph_routines.py")
-
-
-@pytest.fixture
-def dot() -> str:
-    """The path of Graphviz's dot: installed by .ci/run, so its absence is a failure."""
-    found = shutil.which("dot")
-    if found is None:
-        pytest.fail(
-            "Graphviz's dot is not on PATH: install the graphviz system package "
-            "(apt-get install graphviz; .ci/run installs it)"
-        )
-    return found
 
 
 @pytest.fixture
@@ -143,14 +130,14 @@ class TestStates:
 
 
 class TestImages:
-    def test_svg(self, chain: Flow, dot: str) -> None:
+    def test_svg(self, chain: Flow, graphviz_dot: str) -> None:
         """dot draws an SVG with one node per routine, filled with its state's colour."""
         svg = render_image(chain, "svg", states={"start": "running"}).decode("utf-8")
         assert svg.lstrip().startswith("<?xml")
         assert 2 == svg.count('class="node')
         assert STATE_STYLES["running"].fill in svg
 
-    def test_png(self, chain: Flow, dot: str) -> None:
+    def test_png(self, chain: Flow, graphviz_dot: str) -> None:
         """PNG bytes start with the PNG signature."""
         assert render_image(chain, "png").startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -164,7 +151,7 @@ class TestImages:
         assert "dot" == info.value.program
 
     def test_dot_failure_is_reported(
-        self, chain: Flow, dot: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self, chain: Flow, graphviz_dot: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A dot that fails gives a GraphvizError with its exit code and standard error."""
         fake = tmp_path / "dot"
@@ -192,13 +179,13 @@ def _graph(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 class TestCommand:
-    def test_svg_to_stdout(self, flow_file: Path, dot: str) -> None:
+    def test_svg_to_stdout(self, flow_file: Path, graphviz_dot: str) -> None:
         """`routilux graph --format svg` prints the SVG dot draws."""
         proc = _graph(str(flow_file), "--format", "svg")
         assert EXIT_COMPLETED == proc.returncode, proc.stderr
         assert b"<svg" in proc.stdout and b"<title>relay</title>" in proc.stdout
 
-    def test_png_to_a_file(self, flow_file: Path, dot: str, tmp_path: Path) -> None:
+    def test_png_to_a_file(self, flow_file: Path, graphviz_dot: str, tmp_path: Path) -> None:
         """-o writes the picture to a file and says so."""
         out = tmp_path / "chain.png"
         proc = _graph(str(flow_file), "--format", "png", "-o", str(out))

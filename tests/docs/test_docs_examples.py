@@ -2,7 +2,8 @@
 Every ```python block of docs/**/*.md runs: each page's blocks in order, in one namespace, in
 a temporary working directory.
 
-docs/routines/ and docs/plugins.md have their own tests. A block preceded by a line
+docs/plugins.md has its own tests, and the programs under docs/ (routine examples, cookbook)
+run in test_programs.py. A block preceded by a line
 ``<!-- no-test -->`` is skipped (only for snippets that cannot run, such as shell sessions).
 """
 
@@ -18,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SKIP = {DOCS / "plugins.md"}
-SKIP_DIRS = {DOCS / "routines", DOCS / "_build"}
+SKIP_DIRS = {DOCS / "_build"}
 NO_TEST = "<!-- no-test -->"
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)\s*$")
 

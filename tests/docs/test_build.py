@@ -1,0 +1,40 @@
+"""
+The documentation site builds with warnings as errors, and draws every flow picture.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+
+
+@pytest.mark.slow
+def test_site_builds_with_every_picture(tmp_path: Path, graphviz_dot: str) -> None:
+    """`sphinx -W` builds the site; each {flow} directive of a page is an SVG picture in it."""
+    out = tmp_path / "html"
+    sphinx = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+    proc = subprocess.run(
+        [*sphinx, "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert 0 == proc.returncode, proc.stderr
+    for page in DOCS.rglob("*.md"):
+        if "_build" in page.parts:
+            continue
+        wanted = len(re.findall(r"^```\{flow\} ", page.read_text(encoding="utf-8"), re.M))
+        html = (out / page.relative_to(DOCS).with_suffix(".html")).read_text(encoding="utf-8")
+        drawn = re.findall(r'<object data="([^"]+\.svg)"[^>]*routilux-flow', html)
+        assert wanted == len(drawn), page.relative_to(DOCS)
+        for image in drawn:
+            assert (out / page.relative_to(DOCS).parent / image).read_text().count("<svg")
