@@ -49,8 +49,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check packages tests benchmarks examples tools
+	$(BIN)/ruff check packages tests benchmarks examples tools docs
 	$(BIN)/ruff format --check packages tests benchmarks examples tools
+	$(BIN)/ruff format --check --extend-exclude "*.md" docs
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
