@@ -56,9 +56,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not records:
         print("no jobs")
         return EXIT_COMPLETED
-    print(f"{'JOB ID':<36}  {'STATUS':<9}  {'FLOW':<20}  UPDATED")
+    width = max(len("JOB ID"), *(len(r.job_id) for r in records))
+    print(f"{'JOB ID':<{width}}  {'STATUS':<9}  {'FLOW':<20}  UPDATED")
     for record in records:
-        print(record_line(record))
+        print(record_line(record, width))
     return EXIT_COMPLETED
 
 
