@@ -1,6 +1,7 @@
 """
 Fan-out / fan-in: one request goes to three services at once (async calls that wait side by
-side), and an Aggregator sends on their answers together once all three have answered.
+side), each call bounded by a timeout, and an Aggregator sends on their answers together once
+all three have answered (a service that timed out answers ``"no answer"``).
 """
 
 import asyncio
@@ -14,6 +15,15 @@ CATALOGUE = {
     "stock": {"sku-1": 3},
     "reviews": {"sku-1": 4.6},
 }
+TIMEOUT = 1.0  # seconds a service has to answer
+
+
+async def call_service(table, sku):
+    """Stands in for a remote service: the reviews service is down and never answers."""
+    if table == "reviews":
+        await asyncio.Event().wait()  # no answer, ever
+    await asyncio.sleep(0.1)  # the network round trip
+    return CATALOGUE[table][sku]
 
 
 class Request(Routine):
@@ -38,8 +48,12 @@ class Service(Routine):
         self.define_event("answer", ["data"])
 
     async def lookup(self, sku, **_):
-        await asyncio.sleep(0.1)  # the network round trip; the three wait at the same time
-        self.emit("answer", data=CATALOGUE[self.get_config("table")][sku])
+        # The three calls wait at the same time; none waits longer than TIMEOUT.
+        try:
+            data = await asyncio.wait_for(call_service(self.get_config("table"), sku), TIMEOUT)
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
+            data = "no answer"  # the page is built without it
+        self.emit("answer", data=data)
 
 
 class Page(Routine):
@@ -70,7 +84,7 @@ def build_flow():
 
 def main():
     flow = build_flow()
-    job = flow.execute("request", {"sku": "sku-1"}, timeout=30)
+    job = flow.execute("request", {"sku": "sku-1"}, timeout=30)  # the whole job: 30 s at most
     print("status:", job.status)
     (page,) = [o["data"] for o in job.output_log if o["output_type"] == "page"]
     print("page:", dict(sorted(page.items())))
