@@ -6,6 +6,9 @@ never disagree with it.
   by ``sphinx.ext.graphviz``. TARGET is a flow file (``examples/approval/flow.json``), or
   ``FILE.py:NAME`` or ``module:NAME`` where NAME is a flow or a function that returns one.
   A path is relative to the page, or to the docs folder when it starts with ``/``.
+- ``{lifecycle}``: the picture of a job's lifecycle, drawn from
+  :data:`routilux.lifecycle.TRANSITIONS` (an arrow for each action that changes a job's status;
+  the engine's own steps dashed).
 - ``{routine-slots} TYPE``, ``{routine-events} TYPE``, ``{routine-config} TYPE``: the tables of
   a registered routine type, read from its class: its slots and what their handlers read, its
   events and what they carry, and its config keys with their defaults and the meaning its
@@ -30,7 +33,8 @@ from sphinx.ext.graphviz import figure_wrapper, graphviz
 from sphinx.util.docutils import SphinxDirective
 
 from routilux import Flow, Routine
-from routilux.graph import render_dot
+from routilux.graph import STATE_STYLES, render_dot
+from routilux.lifecycle import ENGINE_ACTIONS, STATUSES, TRANSITIONS
 from routilux.registry import get_routine_class
 from routilux.store import read_flow_file
 
@@ -71,11 +75,8 @@ class FlowDirective(SphinxDirective):
         except Exception as exc:
             msg = f"cannot draw the flow {target!r}: {type(exc).__name__}: {exc}"
             raise self.error(msg) from exc
-        node = graphviz()
-        node["code"] = code
+        node = _picture(code, self.options.get("alt", f"the flow {target}"))
         node["options"] = {"docname": self.env.docname}
-        node["alt"] = self.options.get("alt", f"the flow {target}")
-        node["classes"] = ["routilux-flow"]
         if "caption" in self.options:
             return [figure_wrapper(self, node, self.options["caption"])]
         return [node]
@@ -93,6 +94,67 @@ class FlowDirective(SphinxDirective):
         else:
             value = getattr(importlib.import_module(where), name)
         return value() if callable(value) and not isinstance(value, Flow) else value
+
+
+def _picture(dot: str, alt: str) -> graphviz:
+    node = graphviz()
+    node["code"] = dot
+    node["alt"] = alt
+    node["classes"] = ["routilux-flow"]
+    return node
+
+
+# A status is drawn as the routine state it resembles (the colours of routilux.graph).
+_LOOKS = {"running": "running", "paused": "waiting", "completed": "completed", "failed": "failed"}
+
+
+def lifecycle_dot() -> str:
+    """
+    Return the DOT of the job lifecycle of :data:`routilux.lifecycle.TRANSITIONS`: one box per
+    status (the statuses a job begins in share one where they behave alike), one arrow per
+    status change, labelled
+    with the actions that make it; the engine's own steps (finish, fail) are dashed, no-ops
+    and refusals are not drawn.
+    """
+    rows = {s: tuple(TRANSITIONS[key] for key in TRANSITIONS if key[0] == s) for s in STATUSES}
+    targets = set(TRANSITIONS.values())
+    starts = [s for s in STATUSES if s not in targets]  # where a job begins (pending, queued)
+    box = {s: s for s in targets & set(STATUSES)}
+    box.update({s: " / ".join(o for o in starts if rows[o] == rows[s]) for s in starts})
+    lines = [
+        "digraph lifecycle {",
+        '  rankdir=LR; bgcolor="transparent";',  # the look of routilux.graph's pictures
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=12];',
+        '  edge [fontname="Helvetica", fontsize=10, color="#57606a"];',
+    ]
+    for name in dict.fromkeys(box[s] for s in STATUSES):
+        look = STATE_STYLES[_LOOKS.get(name, "idle")]
+        lines.append(
+            f'  "{name}" [color="{look.stroke}", fillcolor="{look.fill}", '
+            f"penwidth={look.penwidth:g}];"
+        )
+    arrows: dict[tuple[str, str, bool], list[str]] = {}
+    for (status, action), target in TRANSITIONS.items():
+        if target is None or target == status or not box[status].startswith(status):
+            continue  # refused, a no-op, or drawn from the first status of its box
+        engine = action in ENGINE_ACTIONS
+        arrows.setdefault((box[status], box[target], engine), []).append(action.value)
+    for (source, target, engine), actions in arrows.items():
+        style = ", style=dashed" if engine else ""
+        lines.append(f'  "{source}" -> "{target}" [label="{", ".join(actions)}"{style}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+class LifecycleDirective(SphinxDirective):
+    """
+    The picture of a job's lifecycle, drawn from the lifecycle's transition table.
+    """
+
+    def run(self) -> list[nodes.Node]:
+        node = _picture(lifecycle_dot(), "the job lifecycle: statuses and the actions between")
+        node["options"] = {"docname": self.env.docname}
+        return [node]
 
 
 def _literal(text: str) -> nodes.literal:
@@ -226,6 +288,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     """
     app.setup_extension("sphinx.ext.graphviz")
     app.add_directive("flow", FlowDirective)
+    app.add_directive("lifecycle", LifecycleDirective)
     app.add_directive("routine-slots", _routine_directive(_slots))
     app.add_directive("routine-events", _routine_directive(_events))
     app.add_directive("routine-config", _routine_directive(_config))

@@ -18,7 +18,8 @@ DOCS = ROOT / "docs"
 
 @pytest.mark.slow
 def test_site_builds_with_every_picture(tmp_path: Path, graphviz_dot: str) -> None:
-    """`sphinx -W` builds the site; each {flow} directive of a page is an SVG picture in it."""
+    """`sphinx -W` builds the site; each {flow} or {lifecycle} directive of a page is an SVG
+    picture in it."""
     out = tmp_path / "html"
     sphinx = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
     proc = subprocess.run(
@@ -32,7 +33,8 @@ def test_site_builds_with_every_picture(tmp_path: Path, graphviz_dot: str) -> No
     for page in DOCS.rglob("*.md"):
         if "_build" in page.parts:
             continue
-        wanted = len(re.findall(r"^```\{flow\} ", page.read_text(encoding="utf-8"), re.M))
+        text = page.read_text(encoding="utf-8")
+        wanted = len(re.findall(r"^```\{(?:flow|lifecycle)\}", text, re.M))
         html = (out / page.relative_to(DOCS).with_suffix(".html")).read_text(encoding="utf-8")
         drawn = re.findall(r'<object data="([^"]+\.svg)"[^>]*routilux-flow', html)
         assert wanted == len(drawn), page.relative_to(DOCS)
