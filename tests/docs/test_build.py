@@ -30,6 +30,12 @@ def test_site_builds_with_every_picture(tmp_path: Path, graphviz_dot: str) -> No
         check=False,
     )
     assert 0 == proc.returncode, proc.stderr
+    # Furo: the light/dark switch and the search box on every page, long code lines scroll.
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'class="theme-toggle"' in index
+    assert '<form class="sidebar-search-container" method="get" action="search.html"' in index
+    assert (out / "search.html").is_file()
+    assert ".highlight pre { overflow-x: auto; }" in (out / "_static" / "routilux.css").read_text()
     for page in DOCS.rglob("*.md"):
         if "_build" in page.parts:
             continue
