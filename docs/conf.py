@@ -4,11 +4,8 @@ Sphinx configuration of the routilux documentation (MyST markdown pages, autodoc
 
 from __future__ import annotations
 
-import glob
 import os
-import re
 import sys
-from typing import Any
 
 
 project = "routilux"
@@ -44,36 +41,3 @@ html_css_files = ["routilux.css"]
 graphviz_output_format = "svg"
 # Docstrings name many types that are only imported for annotations; do not chase them.
 nitpicky = False
-suppress_warnings = ["myst.xref_missing"]
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_TOC_ENTRY = re.compile(r"^(?P<name>[\w./*-]+)\s*$")
-
-
-def _drop_missing_toc_entries(app: Any, docname: str, source: list[str]) -> None:
-    # Some pages (routines/*, guarantees, serialization...) are written by other people
-    # and may not exist yet in a checkout: list them in the toctree anyway and drop the
-    # entries that match no file, so the build stays warning-free either way.
-    if docname != "index":
-        return
-    out: list[str] = []
-    in_toc = False
-    for line in source[0].splitlines():
-        if line.startswith("```{toctree}"):
-            in_toc = True
-        elif line.startswith("```"):
-            in_toc = False
-        match = _TOC_ENTRY.match(line) if in_toc and not line.startswith(":") else None
-        if match:
-            pattern = os.path.join(_HERE, match.group("name") + ".md")
-            if not glob.glob(pattern):
-                continue
-        out.append(line)
-    source[0] = "\n".join(out) + "\n"
-
-
-def setup(app: Any) -> None:
-    """
-    Register the toctree filter.
-    """
-    app.connect("source-read", _drop_missing_toc_entries)
