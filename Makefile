@@ -49,8 +49,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check packages tests benchmarks examples tools
+	$(BIN)/ruff check packages tests benchmarks examples tools docs
 	$(BIN)/ruff format --check packages tests benchmarks examples tools
+	$(BIN)/ruff format --check --extend-exclude "*.md" docs
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
@@ -58,14 +59,8 @@ typecheck: $(STAMP)
 
 check: test lint typecheck
 
-# The docs site (Sphinx + MyST), warnings as errors; the docs group is installed once.
-DOCS_STAMP := $(VENV)/.docs-installed
-
-$(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install -q --disable-pip-version-check --group docs
-	@touch $(DOCS_STAMP)
-
-docs: $(DOCS_STAMP)
+# The docs site (Sphinx + MyST, Furo theme), warnings as errors; its pictures need Graphviz's dot.
+docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 clean:

@@ -4,6 +4,7 @@ Shared fixtures. The tests folder is put on sys.path so tests can import ``helpe
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,3 +31,15 @@ def make_flow() -> Iterator[Any]:
     yield make
     for flow in flows:
         flow.shutdown(wait=False)
+
+
+@pytest.fixture
+def graphviz_dot() -> str:
+    """The path of Graphviz's dot. .ci/run installs it, so its absence fails, never skips."""
+    found = shutil.which("dot")
+    if found is None:
+        pytest.fail(
+            "Graphviz's dot is not on PATH: install the graphviz system package "
+            "(apt-get install graphviz; .ci/run installs it when it is missing)"
+        )
+    return found

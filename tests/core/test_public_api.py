@@ -37,6 +37,7 @@ PUBLIC_MODULES = [
     "routilux.store",
     "routilux.store.sql",
     "routilux.cli",
+    "routilux.graph",
 ]
 
 BUILTIN_MODULES = {

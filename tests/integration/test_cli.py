@@ -645,6 +645,18 @@ class TestInspect:
         by_flow = json.loads(run(env, "jobs", "--flow", "expense-approval", "--json").stdout)
         assert ["paused"] == [j["status"] for j in by_flow]
 
+    @pytest.mark.parametrize("job_id", ["a", "a-job-id-longer-than-any-uuid-is-written"])
+    def test_jobs_columns_line_up(self, env: dict[str, Any], job_id: str) -> None:
+        """jobs pads the id column to its longest id, short or long: the columns line up."""
+        flow = str(EXAMPLES / "text_pipeline" / "flow.json")
+        run(env, "run", flow, "--job-id", job_id, "--param", "data=a")
+        run(env, "run", flow, "--param", "data=b")  # a uuid
+        lines = run(env, "jobs").stdout.splitlines()
+        assert 3 == len(lines)
+        assert 1 == len(
+            {line.index("STATUS" if i == 0 else "completed") for i, line in enumerate(lines)}
+        )
+
 
 class TestCrash:
     def test_kill_9_then_resume_reruns_only_after_last_checkpoint(

@@ -5,6 +5,8 @@ The HTML pages (escaping, buttons, 404s), the event streams, and the ``routilux 
 from __future__ import annotations
 
 import json
+import re
+from importlib.resources import files
 from urllib.parse import quote
 
 import httpx
@@ -14,6 +16,7 @@ from starlette.testclient import TestClient
 from ui_routines import EVIL, approval_job, evil_job, failed_job, wait_status
 
 from routilux.cli import main
+from routilux.graph import STATE_STYLES
 from routilux.store import SqliteJobStore
 
 
@@ -200,3 +203,30 @@ def test_a_sparse_checkpoint_still_renders(client: TestClient, store: SqliteJobS
     response = client.get(f"/jobs/{job}")
     assert 200 == response.status_code
     assert "lost" in response.text
+
+
+class TestStateColours:
+    def test_legend_and_picture_share_core_colours(self) -> None:
+        """The legend's swatches have the colours routilux.graph draws the boxes with, so the
+        page's legend, its picture and `routilux graph --job` agree."""
+        css = (files("routilux_ui") / "static" / "app.css").read_text(encoding="utf-8")
+        found = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-f]{6})", css))
+        # The style sheet's variable of each routine state (the legend's swatches).
+        variables = {
+            "idle": "idle",
+            "running": "run",
+            "completed": "ok",
+            "failed": "bad",
+            "waiting": "wait",
+        }
+        assert {state: (style.stroke, style.fill) for state, style in STATE_STYLES.items()} == {
+            state: (found[v], found[f"{v}-bg"]) for state, v in variables.items()
+        }
+
+    def test_job_picture_colours_each_box(self, client: TestClient, store: SqliteJobStore) -> None:
+        """The job's DOT fills the waiting box amber and the one not run grey."""
+        dot = client.get(f"/api/jobs/{approval_job(store)}").json()["dot"]
+        for rid, state in (("ask", "waiting"), ("decide", "idle")):
+            line = next(x for x in dot.splitlines() if x.strip().startswith(f'"{rid}" ['))
+            assert f'fillcolor="{STATE_STYLES[state].fill}"' in line
+            assert f'class="routine st-{state}"' in line

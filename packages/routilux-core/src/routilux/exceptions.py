@@ -19,6 +19,8 @@ __all__ = [
     "EventNotFoundError",
     "ExecutionContextError",
     "FlowMismatchError",
+    "GraphvizError",
+    "GraphvizNotFoundError",
     "InvalidStateError",
     "JobNotFoundError",
     "JobStateError",
@@ -283,6 +285,39 @@ class UsageError(RoutiluxError, ValueError):
     ``--dsn``): the command prints it as one line, ``routilux: error: ...``, and exits with
     code 2 (:data:`routilux.cli.EXIT_BAD_INPUT`). Subcommands added through the
     ``routilux.commands`` entry points raise it for their own options.
+
+    .. versionadded:: 0.10
+    """
+
+
+class GraphvizError(RoutiluxError, RuntimeError):
+    """
+    Graphviz's ``dot`` program could not draw a picture (:func:`routilux.graph.render_image`).
+
+    Attributes:
+        program: The program that was run (``"dot"``).
+        returncode: Its exit code (``None`` when it could not be started).
+        stderr: What it wrote to its standard error.
+
+    .. versionadded:: 0.10
+    """
+
+    def __init__(
+        self, message: str, *, program: str = "dot", returncode: int | None = None, stderr: str = ""
+    ) -> None:
+        super().__init__(message)
+        #: The program that was run (``"dot"``).
+        self.program = program
+        #: Its exit code (``None`` when it could not be started).
+        self.returncode = returncode
+        #: What it wrote to its standard error.
+        self.stderr = stderr
+
+
+class GraphvizNotFoundError(GraphvizError, FileNotFoundError):
+    """
+    Graphviz's ``dot`` program is not installed (not on ``PATH``): SVG and PNG pictures need
+    the ``graphviz`` system package. The DOT and Mermaid texts do not.
 
     .. versionadded:: 0.10
     """

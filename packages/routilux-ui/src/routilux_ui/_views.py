@@ -11,9 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from routilux.graph import STATE_STYLES, render_dot, routine_states
 from routilux.store import JobRecord
 
-from ._flow_dot import flow_dot
 from ._inbox import Question, questions_of
 
 
@@ -23,7 +23,6 @@ __all__ = [
     "job_detail",
     "job_row",
     "preview",
-    "routine_states",
     "timeline",
 ]
 
@@ -38,13 +37,7 @@ STATUSES: tuple[str, ...] = (
 )
 """The job statuses the jobs page counts, in the order it shows them."""
 
-ROUTINE_STATES: dict[str, str] = {
-    "idle": "not run",
-    "running": "running",
-    "completed": "completed",
-    "failed": "failed",
-    "waiting": "waiting for a person",
-}
+ROUTINE_STATES: dict[str, str] = {name: style.legend for name, style in STATE_STYLES.items()}
 """A routine's state in the picture -> its legend text."""
 
 
@@ -79,30 +72,6 @@ def job_row(record: JobRecord, errors: int | None) -> dict[str, Any]:
         "attempt": record.attempt,
         "damaged": record.damaged,
     }
-
-
-def routine_states(
-    flow_data: Mapping[str, Any], state: Mapping[str, Any], waiting: Mapping[str, Any]
-) -> dict[str, str]:
-    """
-    Return each routine's state for the picture (a key of :data:`ROUTINE_STATES`): waiting
-    for a person when a ``HumanInput`` question of it is open, else what its routine state
-    says, else not run.
-    """
-    stored = state.get("routine_states")
-    stored = stored if isinstance(stored, dict) else {}
-    routines = flow_data.get("routines")
-    out: dict[str, str] = {}
-    for rid in routines if isinstance(routines, dict) else ():
-        entry = stored.get(rid)
-        status = entry.get("status") if isinstance(entry, dict) else None
-        if rid in waiting:
-            out[rid] = "waiting"
-        elif status in ("running", "completed", "failed"):
-            out[rid] = str(status)
-        else:
-            out[rid] = "idle"
-    return out
 
 
 def _list(state: Mapping[str, Any], key: str) -> list[Any]:
@@ -162,7 +131,7 @@ def job_detail(
         "waiting": [q.as_json() for q in questions],
         "actions": dict(offered),
         "note": note,
-        "dot": flow_dot(flow_data, states),
+        "dot": render_dot(flow_data, states),
     }
 
 

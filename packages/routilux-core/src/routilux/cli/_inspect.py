@@ -18,6 +18,7 @@ from routilux.cli._codes import EXIT_COMPLETED
 from routilux.cli._common import fmt_time, jsonable, open_store_of, questions_waiting
 from routilux.cli._outcome import error_line, record_line, resume_hints, show_data, stored_job_state
 from routilux.cli._running import load_flow_of
+from routilux.exceptions import UsageError as _BadInput  # what the commands here raise
 
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "cmd_show",
     "cmd_testcase",
     "cmd_validate",
-    "render_graph",
 ]
 
 
@@ -56,9 +56,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not records:
         print("no jobs")
         return EXIT_COMPLETED
-    print(f"{'JOB ID':<36}  {'STATUS':<9}  {'FLOW':<20}  UPDATED")
+    width = max(len("JOB ID"), *(len(r.job_id) for r in records))
+    print(f"{'JOB ID':<{width}}  {'STATUS':<9}  {'FLOW':<20}  UPDATED")
     for record in records:
-        print(record_line(record))
+        print(record_line(record, width))
     return EXIT_COMPLETED
 
 
@@ -194,46 +195,50 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_COMPLETED
 
 
-def _q(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def render_graph(flow_data: dict[str, Any], fmt: str) -> str:
-    """
-    Draw a serialized flow as Mermaid (``fmt="mermaid"``) or Graphviz dot (``"dot"``) text.
-    """
-    routines: dict[str, Any] = flow_data.get("routines") or {}
-    connections: list[dict[str, Any]] = flow_data.get("connections") or []
-    flow_id = str(flow_data.get("flow_id", "flow"))
-    ids = {rid: f"r{i}" for i, rid in enumerate(routines)}
-    lines: list[str] = []
-    if fmt == "mermaid":
-        lines.append("flowchart LR")
-        for rid, spec in routines.items():
-            kind = spec.get("type", "?") if isinstance(spec, dict) else "?"
-            lines.append(f'    {ids[rid]}["{_q(rid)}<br/><small>{_q(str(kind))}</small>"]')
-        for conn in connections:
-            src, dst = ids.get(conn["source_routine_id"]), ids.get(conn["target_routine_id"])
-            label = f"{conn['source_event']} → {conn['target_slot']}"
-            lines.append(f'    {src} -- "{_q(label)}" --> {dst}')
-    else:
-        lines.append(f'digraph "{_q(flow_id)}" {{')
-        lines.append("    rankdir=LR;")
-        lines.append('    node [shape=box, style=rounded, fontname="Helvetica"];')
-        for rid, spec in routines.items():
-            kind = spec.get("type", "?") if isinstance(spec, dict) else "?"
-            lines.append(f'    "{_q(rid)}" [label="{_q(rid)}\\n{_q(str(kind))}"];')
-        for conn in connections:
-            label = f"{conn['source_event']} → {conn['target_slot']}"
-            lines.append(
-                f'    "{_q(conn["source_routine_id"])}" -> '
-                f'"{_q(conn["target_routine_id"])}" [label="{_q(label)}"];'
-            )
-        lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def cmd_graph(args: argparse.Namespace) -> int:
-    flow = load_flow_of(args.flow_file)
-    sys.stdout.write(render_graph(flow.serialize(), args.format))
+    from routilux.graph import IMAGE_FORMATS, render_dot, render_image, render_mermaid
+
+    if (args.flow_file is None) == (args.job is None):
+        msg = "graph draws a flow file or a stored job (--job JOB_ID): name one of them"
+        raise _BadInput(msg)
+    if args.job is not None:
+        flow, states = _job_picture(args)
+    else:
+        flow, states = load_flow_of(args.flow_file).serialize(), None
+    if args.format in IMAGE_FORMATS:
+        image = render_image(flow, args.format, states=states)
+    else:
+        render = render_mermaid if args.format == "mermaid" else render_dot
+        image = render(flow, states).encode("utf-8")
+    if args.output is not None:
+        with open(args.output, "wb") as fh:
+            fh.write(image)
+        print(f"wrote {args.output}")
+        return EXIT_COMPLETED
+    if args.format != "png":
+        sys.stdout.write(image.decode("utf-8"))
+        return EXIT_COMPLETED
+    if sys.stdout.isatty():
+        msg = "a PNG picture is binary: write it to a file with -o FILE (or redirect the output)"
+        raise _BadInput(msg)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(image)
     return EXIT_COMPLETED
+
+
+def _job_picture(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    # A stored job's flow (the version it runs) and its routines' states; the routines need
+    # not be registered: the picture is drawn from the stored flow document.
+    from routilux.graph import routine_states
+
+    store = open_store_of(args)
+    try:
+        record = store.load_job(args.job)
+        flow_data = store.load_flow(record.flow_id, record.fingerprint)
+    finally:
+        store.close()
+    job_state = stored_job_state(record)
+    if job_state is None:
+        return flow_data, routine_states(flow_data, {})
+    waiting = questions_waiting(job_state) if record.status == "paused" else {}
+    return flow_data, routine_states(flow_data, job_state, waiting)

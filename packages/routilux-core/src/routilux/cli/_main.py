@@ -184,9 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("flow_file", metavar="FLOW_FILE")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("graph", parents=[common], help="draw a flow file")
-    p.add_argument("flow_file", metavar="FLOW_FILE")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p = sub.add_parser("graph", parents=[common], help="draw a flow file, or a stored job's flow")
+    p.add_argument("flow_file", metavar="FLOW_FILE", nargs="?")
+    p.add_argument(
+        "--job",
+        metavar="JOB_ID",
+        help="draw this job's flow from the store, each routine coloured by its state",
+    )
+    p.add_argument(
+        "--format",
+        choices=("mermaid", "dot", "svg", "png"),
+        default="mermaid",
+        help="text (mermaid, dot) or an image drawn by Graphviz's dot program (svg, png; "
+        "needs the graphviz system package)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the picture here (default: stdout)"
+    )
     p.set_defaults(func=cmd_graph)
 
     add_checkpoint_commands(sub, common)

@@ -102,16 +102,16 @@ def exit_code(status: str, errors: Sequence[Any]) -> int:
     return code
 
 
-def record_line(record: JobRecord) -> str:
+def record_line(record: JobRecord, width: int = 36) -> str:
+    # One row of `routilux jobs`, its job id padded to the column's width.
+    job_id = f"{record.job_id:<{width}}"
     if record.damaged is not None:
         # The row cannot be decoded: say so where the status goes, and why at the end.
         return (
-            f"{record.job_id}  {'damaged':<9}  {record.flow_id!s:<20}  "
+            f"{job_id}  {'damaged':<9}  {record.flow_id!s:<20}  "
             f"{fmt_time(record.updated_at)}  ({record.damaged})"
         )
-    return (
-        f"{record.job_id}  {record.status:<9}  {record.flow_id:<20}  {fmt_time(record.updated_at)}"
-    )
+    return f"{job_id}  {record.status:<9}  {record.flow_id:<20}  {fmt_time(record.updated_at)}"
 
 
 def show_data(record: JobRecord) -> dict[str, Any]:

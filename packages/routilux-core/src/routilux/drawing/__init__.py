@@ -1,0 +1,3 @@
+"""
+The drawing layer: flows as DOT, Mermaid and images (public face: ``routilux.graph``).
+"""
