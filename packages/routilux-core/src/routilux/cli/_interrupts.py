@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from routilux.engine._run import JobControl
+from routilux.engine._control import JobControl
 
 
 if TYPE_CHECKING:

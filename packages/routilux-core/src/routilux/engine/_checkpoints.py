@@ -22,7 +22,7 @@ from routilux.engine._booking import flush_locked
 from routilux.engine._released import release_locked
 from routilux.engine._retries import drop_timers
 from routilux.exceptions import SerializationError
-from routilux.model._job_state import ErrorRecord
+from routilux.model._error_record import ErrorRecord
 
 
 if TYPE_CHECKING:

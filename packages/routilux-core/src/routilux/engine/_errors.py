@@ -16,7 +16,7 @@ from routilux.engine._activation import as_failed
 from routilux.engine._booking import ended, iso
 from routilux.engine._retries import retry_later
 from routilux.model._error_handler import ErrorStrategy
-from routilux.model._job_state import ErrorRecord
+from routilux.model._error_record import ErrorRecord
 
 
 if TYPE_CHECKING:

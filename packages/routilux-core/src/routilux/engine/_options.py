@@ -18,7 +18,7 @@ import attrs
 
 
 if TYPE_CHECKING:
-    from routilux.engine._run import JobControl
+    from routilux.engine._control import JobControl
     from routilux.model._job_state import JobState
     from routilux.model._output import OutputHandler
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from routilux.codec._job_deltas import DeltaBase
     from routilux.engine._async import AsyncGate
+    from routilux.engine._control import JobControl
     from routilux.engine._options import RunOptions
     from routilux.engine._runtime import RunHost
     from routilux.model._connection import Connection
@@ -40,21 +41,7 @@ if TYPE_CHECKING:
     from routilux.model._slot import Slot
     from routilux.plugins._manager import HookRelay
 
-__all__ = ["JobControl", "JobRun"]
-
-
-class JobControl:
-    """
-    Where a job's remote pause and cancel requests come from (a store, a queue...).
-
-    The scheduler calls :meth:`poll` before each activation starts; it must not block.
-    """
-
-    def poll(self) -> str | None:
-        """
-        Return ``"pause"``, ``"cancel"`` or ``None`` (no request).
-        """
-        return None
+__all__ = ["JobRun"]
 
 
 _Target = tuple[str | None, "Slot", "Connection | None"]

@@ -12,8 +12,8 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from routilux.engine._control import JobControl
 from routilux.engine._flow import Flow
-from routilux.engine._run import JobControl
 from routilux.exceptions import (
     FlowMismatchError,
     InvalidStateError,

@@ -22,7 +22,7 @@ activations that had not finished at its last checkpoint, and none before it (at
 
 from __future__ import annotations
 
-from routilux.engine._run import JobControl
+from routilux.engine._control import JobControl
 from routilux.persist._flowfile import entry_candidates, load_flow_file, read_flow_file
 from routilux.persist._open import STORES_ENTRY_POINT_GROUP, open_store, sqlite_path
 from routilux.persist._protocols import (
