@@ -1,5 +1,5 @@
 """
-What a Flow keeps to run its jobs (pool, retry timer, async gate), and its runs' host.
+What a Flow keeps to run its jobs (pool, timer, async gate), and its runs' host.
 
 The host (:class:`RunHost`) is the flow as a job's run uses it.
 """
@@ -11,7 +11,8 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from routilux.engine._pool import Timer, WorkerPool
+from routilux.engine._clock import TimerQueue, current_clock
+from routilux.engine._pool import WorkerPool
 from routilux.engine._released import ReleasedRun
 from routilux.engine._run import JobRun
 from routilux.exceptions import FlowMismatchError
@@ -41,11 +42,11 @@ class RunHost(Protocol):
     def pool(self) -> WorkerPool:
         """The flow's worker pool (made on first use)."""
 
-    def timer(self) -> Timer:
-        """The flow's retry timer (made on first use)."""
+    def timer(self) -> TimerQueue:
+        """The flow's timer: retries, timeouts, deadlines (made on first use)."""
 
-    def started_timer(self) -> Timer | None:
-        """The flow's retry timer if it was made, else ``None``."""
+    def started_timer(self) -> TimerQueue | None:
+        """The flow's timer if it was made, else ``None``."""
 
     def async_gate(self) -> AsyncGate:
         """The bound on the flow's coroutine activations."""
@@ -60,8 +61,9 @@ class RunHost(Protocol):
 class FlowRuntime(FlowDefinition):
     """
     The part of a :class:`~routilux.engine._flow.Flow` that keeps what its jobs run on:
-    the worker pool shared by its jobs (made on first use), the retry timer, the bound on
-    coroutine activations, and the jobs running (see ``Flow`` for the arguments).
+    the worker pool shared by its jobs (made on first use), the timer of its retries,
+    timeouts and deadlines, the bound on coroutine activations, and the jobs running (see
+    ``Flow`` for the arguments).
     """
 
     def __init__(
@@ -88,7 +90,7 @@ class FlowRuntime(FlowDefinition):
         self._active_cond = threading.Condition(self._lock)
         self._active: set[JobRun] = set()
         self._executor: WorkerPool | None = None
-        self._timer: Timer | None = None
+        self._timer: TimerQueue | None = None
         self._async_gate: AsyncGate | None = None
         self._last_run: JobRun | None = None
         #: What finished jobs without merge buffers keep of their run, by strategy
@@ -169,18 +171,18 @@ class FlowRuntime(FlowDefinition):
                     self._stop_when_collected("pool", pool)
         return pool
 
-    def _get_timer(self) -> Timer:
+    def _get_timer(self) -> TimerQueue:
         timer = self._timer
         if timer is None:
             with self._lock:
                 timer = self._timer
                 if timer is None:
-                    timer = Timer(f"routilux-timer-{self.flow_id}")
+                    timer = current_clock().timer(f"routilux-timer-{self.flow_id}")
                     self._timer = timer
                     self._stop_when_collected("timer", timer)
         return timer
 
-    def _stop_when_collected(self, kind: str, resource: WorkerPool | Timer) -> None:
+    def _stop_when_collected(self, kind: str, resource: WorkerPool | TimerQueue) -> None:
         # With the lock held: a flow dropped without shutdown() stops the threads of its
         # pool or timer when it is collected (neither refers back to the flow). The
         # finalizer of a resource this one replaces is no longer needed.
@@ -259,7 +261,7 @@ class FlowRuntime(FlowDefinition):
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """
-        Release the worker pool and the retry timer; with ``wait``, first wait for the
+        Release the worker pool and the timer; with ``wait``, first wait for the
         running jobs. A later job creates a new pool.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -291,10 +293,10 @@ class _Host:
     def pool(self) -> WorkerPool:
         return self.flow._get_executor()
 
-    def timer(self) -> Timer:
+    def timer(self) -> TimerQueue:
         return self.flow._get_timer()
 
-    def started_timer(self) -> Timer | None:
+    def started_timer(self) -> TimerQueue | None:
         return self.flow._timer
 
     def async_gate(self) -> AsyncGate:

@@ -16,6 +16,7 @@ from routilux.engine import _async
 from routilux.engine._activation import as_pending
 from routilux.engine._booking import flush_locked
 from routilux.engine._checkpoints import deliver, snapshot_locked, take_locked
+from routilux.engine._deadlines import disarm_deadline_locked
 from routilux.engine._released import release_locked
 from routilux.engine._retries import drop_timers
 from routilux.exceptions import (
@@ -62,6 +63,7 @@ def fail(run: JobRun, failed: dict[str, Any] | None = None) -> None:
         kept = [] if failed is None else [failed]
         kept.extend(as_pending(a) for a in run.queue)
         kept.extend(as_pending(a) for a in drop_timers(run))
+        disarm_deadline_locked(run)
         run.queue.clear()
         run.failed = True
         # A pause under way gives way: the runner that sees the job quiescent finishes it.
@@ -80,6 +82,7 @@ def finish_locked(run: JobRun) -> None:
     """
     js = run.job_state
     run.finished = True
+    disarm_deadline_locked(run)
     run.checkpoint_due = run.checkpoint_fn is not None
     flush_locked(run)
     if run.failed:
@@ -133,6 +136,7 @@ def pause(run: JobRun, reason: str, checkpoint: dict[str, Any] | None) -> None:
         moved.extend(as_pending(a) for a in run.queue)
         run.queue.clear()
         moved.extend(as_pending(a) for a in drop_timers(run))
+        disarm_deadline_locked(run)
         js.add_pending_tasks(moved)
         flush_locked(run)
         js.record_pause(
@@ -184,6 +188,7 @@ def cancel(run: JobRun, reason: str) -> None:
         run.queue.clear()
         js.drop_pending_tasks()
         drop_timers(run)
+        disarm_deadline_locked(run)
         _async.interrupt_locked(run, requeue=False)
         flush_locked(run)
         js.record_cancel(reason)

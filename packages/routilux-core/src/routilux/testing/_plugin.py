@@ -16,6 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from routilux.engine._flow import Flow
     from routilux.persist._sqlite import SqliteJobStore
+    from routilux.testing._clock import FakeClock
 
 
 @pytest.fixture
@@ -30,6 +31,20 @@ def routilux_store(tmp_path: Path) -> Iterator[SqliteJobStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture
+def routilux_clock() -> Iterator[FakeClock]:
+    """
+    A fake clock (:class:`routilux.testing.FakeClock`) installed for the test: the retry
+    back-offs, slot timeouts and job deadlines of the flows whose timer starts in the test
+    wait on it, and ``routilux_clock.advance(seconds)`` runs those that fall due, on the
+    test's thread. Real time never passes for them.
+    """
+    from routilux.testing._clock import FakeClock
+
+    with FakeClock().installed() as clock:
+        yield clock
 
 
 @pytest.fixture

@@ -1,0 +1,195 @@
+"""
+Slot timeouts and job deadlines, on a fake clock (routilux_clock): nothing here waits for
+real time but for events the test controls, each with a bounded wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
+from routilux.exceptions import ConfigurationError, DeserializationError
+from routilux.model._slot import timeout_of
+from routilux.testing import FakeClock
+
+
+WAIT = 5.0
+
+
+class Stuck(Routine):
+    """The first call blocks until the test releases it, then emits ``out``; later ones
+    emit at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+        self.define_slot("trigger", handler=self.run, timeout=5)
+        self.define_event("out", ["value"])
+
+    def run(self, **_: Any) -> None:
+        self.calls += 1
+        call = self.calls
+        if call == 1:
+            self.started.set()
+            assert self.release.wait(WAIT), "the test never released the first call"
+        self.emit("out", value=call)
+
+
+class Sink(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, value: Any = None, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.modify_shared_data("sink", lambda v: [*v, value], [])
+
+
+@pytest.fixture
+def flow(routilux_clock: FakeClock) -> Any:
+    with Flow(execution_strategy="concurrent", max_workers=3) as made:
+        yield made
+
+
+def test_sync_timeout_retries_and_discards_the_late_result(
+    flow: Flow, routilux_clock: FakeClock
+) -> None:
+    stuck = Stuck()
+    flow.add_routine(stuck, "stuck")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("stuck", "out", "sink", "input")
+    stuck.set_error_handler(ErrorHandler(strategy=ErrorStrategy.RETRY, retry_delay=1))
+    job = flow.submit("stuck")
+    assert stuck.started.wait(WAIT), "the first call never started"
+    routilux_clock.advance(4.9)
+    assert [] == job.errors, "timed out before its 5 s"
+    routilux_clock.advance(0.1)  # the timeout: RETRY arms a 1 s back-off
+    assert ["ActivationTimeout"] == [e.error_type for e in job.errors]
+    assert "retry" == job.errors[0].strategy
+    routilux_clock.advance(1)  # the second attempt runs on another worker
+    stuck.release.set()  # the first call returns late: its emit and result are discarded
+    assert job.wait_for_completion(timeout=WAIT), "the job never finished"
+    assert "completed" == job.status
+    assert [2] == job.shared_data["sink"]
+    late = [r for r in job.execution_history if r.event_name == "late_result_discarded"]
+    assert 1 == len(late)
+    assert {"slot": "trigger", "attempt": 1, "timeout": 5.0, "emits_discarded": 1} == late[0].data
+
+
+def test_async_timeout_cancels_the_coroutine(flow: Flow, routilux_clock: FakeClock) -> None:
+    seen: list[str] = []
+
+    class Hang(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.run)
+            self.set_config(slot_timeout=2)  # the routine-wide default
+
+        async def run(self, **_: Any) -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+                raise
+
+    flow.add_routine(Hang(), "hang")
+    job = flow.submit("hang")
+    routilux_clock.wait_armed()
+    routilux_clock.advance(2)
+    assert job.wait_for_completion(timeout=WAIT), "the job never finished"
+    assert "failed" == job.status
+    assert ["cancelled"] == seen
+    assert ["ActivationTimeout"] == [e.error_type for e in job.errors]
+
+
+def test_deadline_keeps_queued_work_for_retry(routilux_clock: FakeClock) -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    class Fan(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot(
+                "trigger", handler=lambda **_: [self.emit("out", value=i) for i in (1, 2, 3)]
+            )
+            self.define_event("out", ["value"])
+
+    class Work(Sink):
+        def take(self, value: Any = None, **kw: Any) -> None:
+            if value == 1:
+                started.set()
+                assert release.wait(WAIT), "the test never released the first item"
+            super().take(value, **kw)
+
+    with Flow(execution_strategy="sequential") as flow:
+        flow.add_routine(Fan(), "fan")
+        flow.add_routine(Work(), "work")
+        flow.connect("fan", "out", "work", "input")
+        job = flow.submit("fan", deadline=10)
+        assert started.wait(WAIT), "the first item never started"
+        routilux_clock.advance(10)
+        assert "failed" == job.status
+        release.set()
+        assert job.wait_for_completion(timeout=WAIT), "the failed job never settled"
+        assert ["JobDeadlineExceeded"] == [e.error_type for e in job.errors]
+        assert [2, 3] == [t["data"]["value"] for t in job.failed_tasks]
+        flow.retry(job)
+        assert job.wait_for_completion(timeout=WAIT), "the retry never finished"
+        assert "completed" == job.status
+        assert [1, 2, 3] == job.shared_data["sink"]
+
+
+def test_a_job_done_in_time_leaves_no_deadline(flow: Flow, routilux_clock: FakeClock) -> None:
+    flow.add_routine(Sink(), "sink")
+    job = flow.execute("sink", {"value": 1}, entry_slot="input", deadline=60)
+    assert "completed" == job.status
+    assert 0 == routilux_clock.pending
+    routilux_clock.advance(60)
+    assert "completed" == job.status
+
+
+def test_bad_timeouts_are_refused() -> None:
+    routine = Routine()
+    with pytest.raises(ConfigurationError, match="timeout of"):
+        routine.define_slot("a", timeout=0)
+    with Flow() as flow:
+        flow.add_routine(Sink(), "sink")
+        with pytest.raises(ConfigurationError, match="deadline"):
+            flow.execute("sink", entry_slot="input", deadline=-1)
+    routine.set_config(slot_timeout="soon")
+    slot = routine.define_slot("b")
+    with pytest.raises(ConfigurationError, match="'slot_timeout' config"):
+        timeout_of(slot)
+
+
+def test_flow_documents_carry_timeouts(tmp_path: Any) -> None:
+    from routilux.store import load_flow_file
+
+    flow = Flow("t")
+    flow.add_routine(Stuck(), "stuck")
+    doc = flow.serialize()
+    assert 5.0 == doc["routines"]["stuck"]["slots"][0]["timeout"]
+    again = Flow()
+    again.deserialize(doc)
+    slot = again.routines["stuck"].get_slot("trigger")
+    assert slot is not None and 5.0 == slot.timeout
+
+    path = tmp_path / "flow.json"
+    path.write_text(
+        '{"format": "routilux.flow", "version": 1, "flow_id": "f", "connections": [],'
+        ' "routines": {"clip": {"type": "TextClipper", "config": {"slot_timeout": 3}}}}'
+    )
+    clip = load_flow_file(path).routines["clip"]
+    assert all(3.0 == timeout_of(s) for s in clip.get_slots().values())
+
+    doc["routines"]["stuck"]["slots"][0]["timeout"] = -1
+    with pytest.raises(DeserializationError) as info:
+        Flow().deserialize(doc)
+    assert "routines.stuck.slots[0].timeout" == info.value.path
