@@ -6,6 +6,7 @@ real time but for events the test controls, each with a bounded wait.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Any
 
@@ -72,6 +73,9 @@ def test_sync_timeout_retries_and_discards_the_late_result(
     assert [] == job.errors, "timed out before its 5 s"
     routilux_clock.advance(0.1)  # the timeout: RETRY arms a 1 s back-off
     assert ["ActivationTimeout"] == [e.error_type for e in job.errors]
+    assert (
+        "the handler of slot 'stuck.trigger' ran past its timeout of 5 s" == job.errors[0].message
+    )
     assert "retry" == job.errors[0].strategy
     routilux_clock.advance(1)  # the second attempt runs on another worker
     stuck.release.set()  # the first call returns late: its emit and result are discarded
@@ -193,3 +197,83 @@ def test_flow_documents_carry_timeouts(tmp_path: Any) -> None:
     with pytest.raises(DeserializationError) as info:
         Flow().deserialize(doc)
     assert "routines.stuck.slots[0].timeout" == info.value.path
+
+
+class Feed(Routine):
+    """Entry: emits ``item`` for 0, 1 and 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_event("item", ["i"])
+
+    def go(self, **_: Any) -> None:
+        for i in range(3):
+            self.emit("item", i=i)
+
+
+class Hold(Routine):
+    """Blocks on item 0 until the test releases it (see :data:`HOLD`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, i: int = 0, **_: Any) -> None:
+        if i == 0:
+            HOLD["started"].set()
+            assert HOLD["release"].wait(WAIT), "the test never released item 0"
+
+
+HOLD: dict[str, threading.Event] = {}
+
+
+@pytest.fixture
+def held_flow_file(tmp_path: Any) -> Any:
+    from routilux.registry import register_routine, unregister_routine
+
+    HOLD.update(started=threading.Event(), release=threading.Event())
+    register_routine(Feed, name="tests.timeouts.Feed")
+    register_routine(Hold, name="tests.timeouts.Hold")
+    flow = Flow("held", execution_strategy="sequential")
+    flow.add_routine(Feed(), "feed")
+    flow.add_routine(Hold(), "hold")
+    flow.connect("feed", "item", "hold", "input")
+    path = tmp_path / "held.json"
+    path.write_text(json.dumps(flow.serialize()))
+    yield path
+    unregister_routine("tests.timeouts.Feed")
+    unregister_routine("tests.timeouts.Hold")
+
+
+def test_cli_deadline_fails_the_job_and_retry_goes_on(
+    held_flow_file: Any, tmp_path: Any, routilux_clock: FakeClock, capsys: Any
+) -> None:
+    from routilux.cli import main
+    from routilux.store import SqliteJobStore
+
+    store = str(tmp_path / "jobs.db")
+
+    def expire() -> None:
+        # The job runs on the command's workers: once item 0 holds one, the deadline passes.
+        assert HOLD["started"].wait(WAIT), "item 0 never started"
+        routilux_clock.advance(30)
+        HOLD["release"].set()
+
+    helper = threading.Thread(target=expire)
+    helper.start()
+    run = ["run", str(held_flow_file), "--store", store, "--deadline", "30", "-q"]
+    code = main([*run, "--job-id", "j1"])
+    helper.join(WAIT)
+    assert 1 == code, capsys.readouterr()
+    with SqliteJobStore(store) as s:
+        failed = s.load_job("j1").state
+    assert failed is not None and "failed" == failed["status"]
+    assert [1, 2] == [t["data"]["i"] for t in failed["failed_tasks"]]
+    assert 0 == main(["retry", "j1", "--store", store, "--deadline", "30", "-q"])
+    assert 0 == routilux_clock.pending  # the finished retry left no deadline armed
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        main([*run, "--deadline", "0"])
+    assert 2 == exited.value.code
+    assert "expected a number of seconds > 0, got '0'" in capsys.readouterr().err

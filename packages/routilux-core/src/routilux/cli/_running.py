@@ -124,7 +124,13 @@ def run_stored(
     try:
         with interrupts.installed():
             job_state = run_job(
-                job_id, store, interrupts, prepare=before, takeover=takeover, retry=retry
+                job_id,
+                store,
+                interrupts,
+                prepare=before,
+                takeover=takeover,
+                retry=retry,
+                deadline=args.deadline,
             )
     finally:
         if progress is not None:

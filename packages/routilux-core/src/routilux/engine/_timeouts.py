@@ -120,8 +120,8 @@ def timeout_error(act: Activation) -> ActivationTimeout:
     watch = act.watch
     assert watch is not None
     rid = act.routine_id or ""
-    where = f"{rid!r}.{act.slot.name!r}"
-    msg = f"the handler of slot {where} ran past its timeout of {watch.timeout:g} s"
+    where = f"{rid}.{act.slot.name}"
+    msg = f"the handler of slot {where!r} ran past its timeout of {watch.timeout:g} s"
     return ActivationTimeout(msg, routine_id=rid, slot=act.slot.name, timeout=watch.timeout)
 
 
