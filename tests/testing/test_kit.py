@@ -153,3 +153,48 @@ def test_testcase_of_a_paused_job_is_refused(tmp_path: Path, capsys: Any) -> Non
     assert 2 == main(["testcase", listed[0]["job_id"], "--store", str(store)])
     err = capsys.readouterr().err
     assert "only a completed job can become a test" in err
+
+
+def test_retry_back_off_on_the_fake_clock(pytester: pytest.Pytester) -> None:
+    """A user's test of a retry with a 60 s back-off finishes in milliseconds under
+    routilux_clock: the back-off waits on the fake clock, which the test advances."""
+    pytester.makepyfile(
+        test_backoff="""
+        import time
+
+        from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
+
+
+        class Flaky(Routine):
+            def __init__(self):
+                super().__init__()
+                self.calls = 0
+                self.define_slot("trigger", self.go)
+                self.set_error_handler(
+                    ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=2, retry_delay=60)
+                )
+
+            def go(self, **_):
+                self.calls += 1
+                if self.calls == 1:
+                    raise ConnectionError("not yet")
+
+
+        def test_retry_after_a_minute(routilux_clock):
+            started = time.monotonic()
+            with Flow() as flow:
+                flaky = Flaky()
+                flow.add_routine(flaky, "flaky")
+                job = flow.submit("flaky")
+                routilux_clock.wait_armed()  # the back-off of the first failure
+                routilux_clock.advance(59)
+                assert 1 == flaky.calls
+                routilux_clock.advance(1)
+                assert job.wait_for_completion(timeout=5)
+            assert "completed" == job.status
+            assert 2 == flaky.calls
+            assert time.monotonic() - started < 1  # not the minute of the back-off
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
