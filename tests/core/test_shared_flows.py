@@ -21,6 +21,8 @@ NAME = "test_shared_flows.Mark"
 
 
 class _MarkA(Routine):
+    by = "A"
+
     def __init__(self) -> None:
         super().__init__()
         self.define_slot("trigger", self.go)
@@ -28,14 +30,11 @@ class _MarkA(Routine):
     def go(self, **_: Any) -> None:
         ctx = self.get_execution_context()
         assert ctx is not None
-        ctx.job_state.update_shared_data("by", "A")
+        ctx.job_state.update_shared_data("by", self.by)
 
 
 class _MarkB(_MarkA):
-    def go(self, **_: Any) -> None:
-        ctx = self.get_execution_context()
-        assert ctx is not None
-        ctx.job_state.update_shared_data("by", "B")
+    by = "B"
 
 
 @pytest.fixture
