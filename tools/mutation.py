@@ -176,7 +176,8 @@ def tests_by_line(path: Path, tests: list[str]) -> tuple[dict[int, set[str]], di
         "    if report.when == 'call':\n"
         "        _t[report.nodeid] = report.duration\n"
         "def pytest_sessionfinish(session):\n"
-        f"    open({str(durations)!r}, 'w').write(json.dumps(_t))\n"
+        f"    with open({str(durations)!r}, 'w') as f:\n"
+        "        f.write(json.dumps(_t))\n"
     )
     env = dict(os.environ, COVERAGE_FILE=str(work / ".coverage"), PYTHONPATH=str(work))
     cmd = [
