@@ -6,10 +6,13 @@ sequence number, and handed to the checkpoint function without the lock. With
 ``checkpoint_deltas``, a snapshot taken while no other is being handed over is a delta
 from the last one the function accepted.
 """
+
 from __future__ import annotations
+
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
 from routilux._util._log import repr_of
 from routilux.codec._job_deltas import DeltaBase, job_delta
 from routilux.codec._job_states import dump_job_state
@@ -23,21 +26,35 @@ from routilux.model import _lifecycle as lifecycle
 from routilux.model._error_record import ErrorRecord
 from routilux.model._job_changes import FINAL_STATUSES
 from routilux.model._lifecycle import Action
+
+
 if TYPE_CHECKING:
     from routilux.engine._run import JobRun
-__all__ = ['Snapshot', 'count_locked', 'deliver', 'now_locked', 'record_engine_error_locked', 'snapshot_locked', 'take_locked']
+
+__all__ = [
+    "Snapshot",
+    "count_locked",
+    "deliver",
+    "now_locked",
+    "record_engine_error_locked",
+    "snapshot_locked",
+    "take_locked",
+]
+
 
 class Snapshot:
     """
     A checkpoint to hand over: the document (a whole job, or a delta), and with
     ``checkpoint_deltas`` the base it makes once accepted.
     """
-    __slots__ = ('base', 'delta', 'document')
+
+    __slots__ = ("base", "delta", "document")
 
     def __init__(self, document: dict[str, Any], base: DeltaBase | None, delta: bool) -> None:
         self.document = document
-        pass
+        self.base = base
         self.delta = delta
+
 
 def count_locked(run: JobRun) -> None:
     """
@@ -54,6 +71,7 @@ def count_locked(run: JobRun) -> None:
     if interval and time.monotonic() - run.last_checkpoint >= interval:
         run.checkpoint_due = True
 
+
 def snapshot_locked(run: JobRun) -> Snapshot:
     """
     With the lock held: the job as a document, its queued activations (and waiting
@@ -66,7 +84,7 @@ def snapshot_locked(run: JobRun) -> Snapshot:
     js = run.job_state
     js.checkpoint_seq += 1
     queued = [as_pending(a) for a in run.queue]
-    queued.extend((as_pending(a) for a in run.timers.values()))
+    queued.extend(as_pending(a) for a in run.timers.values())
     base = run.delta_base if run.checkpoint_deltas and run.delivering <= 1 else None
     try:
         if base is not None:
@@ -76,22 +94,38 @@ def snapshot_locked(run: JobRun) -> Snapshot:
     except SerializationError as exc:
         _unwritable_locked(run, exc)
         data = dump_job_state(js, lenient=True)
-    data['pending_tasks'] = list(data.get('pending_tasks') or []) + queued
+    data["pending_tasks"] = list(data.get("pending_tasks") or []) + queued
     after = DeltaBase.of_document(data, js) if run.checkpoint_deltas else None
     return Snapshot(data, after, delta=False)
 
+
 def _unwritable_locked(run: JobRun, exc: SerializationError) -> None:
+    # The job's data cannot be written to its store (a set, NaN, an int too large...):
+    # the job fails with an error naming the path, and its checkpoints from now on write
+    # a string naming each such value in its place.
     run.unwritable = True
-    run.log.error('checkpoint_unwritable', error=str(exc), path=exc.path)
-    record_engine_error_locked(run, exc, '')
+    run.log.error("checkpoint_unwritable", error=str(exc), path=exc.path)
+    record_engine_error_locked(run, exc, "")
     run.fail()
+
 
 def record_engine_error_locked(run: JobRun, exc: BaseException, where: str) -> None:
     """
     With the lock held: record an error of the engine's own path (not of a handler) in
     the job's errors, its message prefixed with ``where`` (``"checkpoint failed: "``...).
     """
-    run.job_state.record_error(ErrorRecord(routine_id='', slot='', error_type=type(exc).__name__, message=f'{where}{exc}', attempt=1, time=datetime.now(), strategy='stop'))
+    run.job_state.record_error(
+        ErrorRecord(
+            routine_id="",
+            slot="",
+            error_type=type(exc).__name__,
+            message=f"{where}{exc}",
+            attempt=1,
+            time=datetime.now(),
+            strategy="stop",
+        )
+    )
+
 
 def take_locked(run: JobRun) -> Snapshot | None:
     """
@@ -107,8 +141,9 @@ def take_locked(run: JobRun) -> Snapshot | None:
     try:
         return snapshot_locked(run)
     except BaseException:
-        run.delivering -= 1
+        run.delivering -= 1  # no snapshot to hand over: the job's waiters must not wait for it
         raise
+
 
 def deliver(run: JobRun, snapshot: Snapshot | None) -> None:
     """
@@ -125,14 +160,14 @@ def deliver(run: JobRun, snapshot: Snapshot | None) -> None:
         accepted = False
         try:
             accepted = fn(run.job_state, snapshot.document) is not False
-            retake = snapshot.delta and (not accepted)
+            retake = snapshot.delta and not accepted
         except SerializationError as exc:
             with run.lock:
-                retake = not run.unwritable
+                retake = not run.unwritable  # once: a lenient snapshot is strict JSON
                 _unwritable_locked(run, exc)
             if not retake:
                 _abandon(run, exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a stale runner, a store gone: logged
             _abandon(run, exc)
         finally:
             with run.lock:
@@ -151,7 +186,10 @@ def deliver(run: JobRun, snapshot: Snapshot | None) -> None:
         if handoff:
             run.hand_off()
 
+
 def _accepted_locked(run: JobRun, snapshot: Snapshot, accepted: bool) -> None:
+    # With the lock held: the next delta follows the newest accepted snapshot; after a
+    # refusal or an error the next snapshot is whole.
     if not run.checkpoint_deltas:
         return
     current = run.delta_base
@@ -160,12 +198,15 @@ def _accepted_locked(run: JobRun, snapshot: Snapshot, accepted: bool) -> None:
     elif current is None or snapshot.base.seq > current.seq:
         run.delta_base = snapshot.base
 
+
 def _abandon(run: JobRun, exc: Exception) -> None:
-    run.log.error('checkpoint_failed', error=repr_of(exc), exc_info=exc)
+    # The checkpoint function failed: nothing more of the job runs on this process, and a
+    # job still going there fails here (its waiters wake), the error in its errors.
+    run.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
     with run.lock:
         js = run.job_state
         if js.status not in FINAL_STATUSES:
-            record_engine_error_locked(run, exc, 'checkpoint failed: ')
+            record_engine_error_locked(run, exc, "checkpoint failed: ")
             lifecycle.transition(js, Action.FAIL)
         run.abandoned = True
         run.cancelled = True
@@ -175,13 +216,17 @@ def _abandon(run: JobRun, exc: Exception) -> None:
         run.finished = True
     run.host.job_settled(run)
 
+
 def _want_finisher_locked(run: JobRun) -> bool:
+    # A job that failed (or has a checkpoint due) while no runner takes its work, for
+    # example from a pause's checkpoint: hand it to the pool, which finishes it.
     if run.finished or run.paused or run.drainer or run.runners or run.scheduled:
         return False
     if run.in_flight or not (run.failed or run.checkpoint_due):
         return False
     run.scheduled = True
     return True
+
 
 def now_locked(run: JobRun) -> None:
     """

@@ -105,7 +105,11 @@ def crashed(run: JobRun, exc: Exception) -> None:
         run.cond.notify_all()
         if run.waiters:
             run.fire_waiters_locked()
-    deliver(run, snapshot)
+    try:
+        deliver(run, snapshot)
+    finally:
+        with run.lock:  # also when delivering failed: the waiters look again
+            run.cond.notify_all()
 
 
 def finish_locked(run: JobRun) -> None:
