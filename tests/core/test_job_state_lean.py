@@ -113,3 +113,29 @@ class TestTimes:
         js.append_to_shared_log({"m": 1})
         logged = js.get_shared_log()[0]["timestamp"]
         assert datetime.fromisoformat(logged).isoformat() == logged
+
+    def test_packing_keeps_every_kind_of_state(self) -> None:
+        """Engine states, states with other keys and non-dicts unpack equal, in order."""
+        from routilux.model._job_routines import _pack, _unpack
+
+        booked = {
+            "status": "completed",
+            "start_time": "s",
+            "end_time": "e",
+            "execution_time": 0.5,
+            "activation_count": 2,
+        }
+        states: dict[str, Any] = {
+            "a": booked,
+            "b": {**booked, "retry_count": 1},
+            "c": "anything",
+            "d": dict(reversed(booked.items())),
+            "e": dict(booked),
+        }
+        unpacked = _unpack(_pack(states))
+        assert unpacked == states
+        assert list(unpacked) == list(states)
+        assert [list(s) for s in unpacked.values() if isinstance(s, dict)] == [
+            list(s) for s in states.values() if isinstance(s, dict)
+        ]
+        assert _unpack(_pack({})) == {}

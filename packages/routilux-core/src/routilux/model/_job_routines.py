@@ -17,16 +17,20 @@ _KEYS = ("status", "start_time", "end_time", "execution_time", "activation_count
 """The keys of the routine state the engine books for a finished routine, in order."""
 
 
-class _Packed(tuple):  # type: ignore[type-arg]  # a routine state's values
-    """The values of a routine state whose keys are ``_KEYS``, in that order."""
+class _Kept:
+    """A routine state packed as it was stored (other keys than ``_KEYS``, or not a dict)."""
 
-    __slots__ = ()
+    __slots__ = ("state",)
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
 
 
-class PackedStates(tuple):  # type: ignore[type-arg]  # rid, state, rid, state...
+class PackedStates(tuple):  # type: ignore[type-arg]  # one flat tuple of every state
     """
-    A finished job's routine states, packed: routine id and state in turn, each state a
-    ``_Packed`` or as it was stored (a state with other keys, or not a dict).
+    A finished job's routine states, packed in one tuple: for each routine, its id, then
+    the values of its state when its keys are ``_KEYS`` in that order (the engine's), else
+    the state in a ``_Kept``.
     """
 
     __slots__ = ()
@@ -35,18 +39,26 @@ class PackedStates(tuple):  # type: ignore[type-arg]  # rid, state, rid, state..
 def _pack(states: dict[str, Any]) -> PackedStates:
     items: list[Any] = []
     for rid, state in states.items():
+        items.append(rid)
         if state.__class__ is dict and tuple(state) == _KEYS:
-            state = _Packed(state.values())
-        items += (rid, state)
+            items.extend(state.values())
+        else:
+            items.append(_Kept(state))
     return PackedStates(items)
 
 
 def _unpack(packed: PackedStates) -> dict[str, Any]:
-    pairs = iter(packed)
-    return {
-        rid: dict(zip(_KEYS, state, strict=True)) if state.__class__ is _Packed else state
-        for rid, state in zip(pairs, pairs, strict=True)
-    }
+    states: dict[str, Any] = {}
+    i, end, width = 0, len(packed), len(_KEYS)
+    while i < end:
+        first = packed[i + 1]
+        if first.__class__ is _Kept:
+            states[packed[i]] = first.state
+            i += 2
+        else:
+            states[packed[i]] = dict(zip(_KEYS, packed[i + 1 : i + 1 + width], strict=True))
+            i += 1 + width
+    return states
 
 
 class JobRoutines(JobStatePart):
