@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from routilux._util._clock import iso_now
 from routilux._util._log import bind, repr_of, text_of
@@ -106,7 +106,8 @@ class JobShared(JobContainers):
         Raises:
             ValueError: ``entry`` is not a dict.
         """
-        if not isinstance(cast(object, entry), dict):
+        checked: object = entry
+        if not isinstance(checked, dict):
             from routilux.exceptions import ConfigurationError
 
             msg = "Entry must be a dictionary"
