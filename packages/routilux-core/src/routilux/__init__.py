@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from routilux.model._routine import ExecutionContext, Routine
     from routilux.model._slot import Slot
+    from routilux.model._stream_event import StreamEvent
     from routilux.model._tracker import ExecutionTracker
     from routilux.plugins._hookspecs import hookimpl
     from routilux.plugins._manager import PluginManager, register_plugin, unregister_plugin
@@ -67,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "QueueOutputHandler": "routilux.model._output",
     "Routine": "routilux.model._routine",
     "Slot": "routilux.model._slot",
+    "StreamEvent": "routilux.model._stream_event",
     "hookimpl": "routilux.plugins._hookspecs",
     "register_plugin": "routilux.plugins._manager",
     "run_async": "routilux.model._loop",
@@ -94,6 +96,7 @@ __all__ = [
     "QueueOutputHandler",
     "Routine",
     "Slot",
+    "StreamEvent",
     "hookimpl",
     "lifecycle",
     "register_plugin",
