@@ -215,18 +215,20 @@ class EventBuffer:
             self._running = status == "running"
             self._cond.notify_all()
 
-    def get(self) -> StreamEvent:
+    def get(self) -> StreamEvent | None:
         """
-        Take the oldest event, waiting for one (the calling thread is the consumer).
+        Take the oldest event, waiting for one (the calling thread is the consumer);
+        ``None`` once the buffer is closed.
         """
         with self._cond:
             self._consumer = threading.get_ident()
-            self._cond.wait_for(lambda: bool(self._items))
+            self._cond.wait_for(lambda: self._closed or bool(self._items))
             return self._take_locked()
 
-    async def aget(self) -> StreamEvent:
+    async def aget(self) -> StreamEvent | None:
         """
-        Take the oldest event, awaiting one on the running loop.
+        Take the oldest event, awaiting one on the running loop; ``None`` once the buffer
+        is closed.
         """
         import asyncio
 
@@ -234,13 +236,15 @@ class EventBuffer:
         while True:
             with self._cond:
                 self._consumer = None
-                if self._items:
+                if self._closed or self._items:
                     return self._take_locked()
                 ready: asyncio.Future[None] = loop.create_future()
                 self._wake = functools.partial(_call_soon, loop, ready)
             await ready
 
-    def _take_locked(self) -> StreamEvent:
+    def _take_locked(self) -> StreamEvent | None:
+        if self._closed:
+            return None
         event = self._items.popleft()
         self._cond.notify_all()
         return event
@@ -252,8 +256,10 @@ class EventBuffer:
         with self._cond:
             self._closed = True
             self._items.clear()
-            self._wake = None
+            wake, self._wake = self._wake, None
             self._cond.notify_all()
+        if wake is not None:
+            wake()
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
@@ -292,17 +298,19 @@ class EventStream:
         return self
 
     def __next__(self) -> StreamEvent:
-        if self._done:
+        event = None if self._done else self.buffer.get()
+        if event is None:
             raise StopIteration
-        return self._seen(self.buffer.get())
+        return self._seen(event)
 
     def __aiter__(self) -> EventStream:
         return self
 
     async def __anext__(self) -> StreamEvent:
-        if self._done:
+        event = None if self._done else await self.buffer.aget()
+        if event is None:
             raise StopAsyncIteration
-        return self._seen(await self.buffer.aget())
+        return self._seen(event)
 
     def _seen(self, event: StreamEvent) -> StreamEvent:
         if event.terminal:
@@ -311,7 +319,8 @@ class EventStream:
 
     def close(self) -> None:
         """
-        Stop listening (the job runs on); the iteration ends.
+        Stop listening (the job runs on); the iteration ends, also one waiting in
+        another thread.
         """
         self._done = True
         self.buffer.close()

@@ -35,6 +35,7 @@ from routilux.persist._protocols import (
 
 
 if TYPE_CHECKING:
+    from routilux.model._stream_event import StreamEvent
     from routilux.persist._protocols import JobHandle
 
 
@@ -274,6 +275,7 @@ def run_job(
     checkpoint_every: int | None = None,
     checkpoint_interval: float | None = None,
     prepare: Callable[[Flow, JobState], None] | None = None,
+    on_event: Callable[[StreamEvent], None] | None = None,
 ) -> JobState:
     """
     Run a stored job until it rests, checkpointing it into ``store``; return its JobState.
@@ -314,6 +316,8 @@ def run_job(
         prepare: Called as ``prepare(flow, job_state)`` after loading and before running,
             for example to answer a waiting :class:`HumanInput`. It runs before the job is
             claimed: if it raises, the store is left unchanged.
+        on_event: Called with each event of the run (see the ``on_event`` option of
+            ``Flow.execute``), for example to print them as ``routilux run --follow`` does.
 
     Returns:
         The JobState at rest: ``paused``, ``completed``, ``failed`` or ``cancelled``.
@@ -327,8 +331,8 @@ def run_job(
         StaleAttemptError: Another runner claimed the job while this one ran it.
         DeserializationError: The stored flow or state cannot be loaded.
 
-    .. versionchanged:: 0.10 ``retry`` and ``checkpoint_interval``; the claim is fenced by
-       the attempt read with the state.
+    .. versionchanged:: 0.10 ``retry``, ``checkpoint_interval`` and ``on_event``; the claim
+       is fenced by the attempt read with the state.
     """
     record = store.load_job(job_id)
     action = Action.RETRY if retry else Action.RESUME
@@ -372,6 +376,7 @@ def run_job(
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,
+                on_event=on_event,
             )
         else:
             reopen = flow.retry if retry else flow.resume
@@ -382,6 +387,7 @@ def run_job(
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,
+                on_event=on_event,
             )
         job_state.wait_settled()
         if checkpointer.error is not None:
