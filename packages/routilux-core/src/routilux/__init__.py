@@ -17,6 +17,7 @@ from routilux import builtin_routines as _builtin_routines
 
 if TYPE_CHECKING:
     from routilux.engine._flow import Flow
+    from routilux.engine._stream import EventStream
     from routilux.model import _lifecycle as lifecycle
     from routilux.model._connection import Connection
     from routilux.model._error_handler import ErrorHandler, ErrorStrategy
@@ -54,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "ErrorRecord": "routilux.model._job_state",
     "ErrorStrategy": "routilux.model._error_handler",
     "Event": "routilux.model._event",
+    "EventStream": "routilux.engine._stream",
     "ExecutionContext": "routilux.model._routine",
     "ExecutionHistory": "routilux.model._history",
     "ExecutionRecord": "routilux.model._job_state",
@@ -82,6 +84,7 @@ __all__ = [
     "ErrorRecord",
     "ErrorStrategy",
     "Event",
+    "EventStream",
     "ExecutionContext",
     "ExecutionHistory",
     "ExecutionRecord",

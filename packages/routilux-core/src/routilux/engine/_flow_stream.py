@@ -74,7 +74,7 @@ class FlowStreams:
             {options}
 
         Returns:
-            An :class:`~routilux.engine._stream.EventStream` (also an async iterator),
+            An :class:`~routilux.EventStream` (also an async iterator),
             whose ``job_state`` is the job's.
 
         Raises:
