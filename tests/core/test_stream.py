@@ -324,3 +324,26 @@ def test_flow_methods_exist_on_flow() -> None:
     assert callable(flow.stream)
     assert callable(flow.astream)
     assert callable(flow.stream_resume)
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_pausing_from_the_loop_while_the_job_waits_for_the_consumer(
+    make_flow: Any, strategy: str
+) -> None:
+    flow = make_flow(execution_strategy=strategy, max_workers=3)
+    chain(flow, 1)
+    stream = flow.stream("e", {"items": list(range(100))}, buffer_size=2)
+    first = next(stream)
+    wait_until(lambda: len(stream.buffer) == 2, WAIT, "the job to fill the buffer")
+    # The job's handler waits for the consumer, and the consumer pauses the job, which
+    # waits for that handler: the pause releases it.
+    flow.pause(stream.job_state, reason="enough")
+    rest = list(stream)
+    assert first.kind == "job_started"
+    assert rest[-1].kind == "paused"
+    js = stream.job_state
+    assert js.status == "paused"
+    emitted = [e for e in rest if e.kind == "emitted"]
+    booked = [r for r in js.execution_history if r.event_name == "out"]
+    assert len(emitted) == len(booked)  # nothing lost while the job wound down
+    assert rest[-1].data["pending"] == len(js.pending_tasks)
