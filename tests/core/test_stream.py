@@ -347,3 +347,26 @@ def test_pausing_from_the_loop_while_the_job_waits_for_the_consumer(
     booked = [r for r in js.execution_history if r.event_name == "out"]
     assert len(emitted) == len(booked)  # nothing lost while the job wound down
     assert rest[-1].data["pending"] == len(js.pending_tasks)
+
+
+def test_a_retried_job_streams_through_on_event(make_flow: Any) -> None:
+    flow = make_flow(execution_strategy="sequential")
+    flow.add_routine(Emitter(), "e")
+    flaky = FailOnce()
+    flaky.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))
+    flow.add_routine(flaky, "f")
+    flow.connect("e", "out", "f", "input")
+    failed = list(flow.stream("e", {"value": 1}))
+    assert failed[-1].data == {"status": "failed"}
+    assert ("error", "f") in [(e.kind, e.routine_id) for e in failed]
+    js = failed[-1].job_state
+    assert js is not None
+    seen: list[StreamEvent] = []
+    flow.retry(js, on_event=seen.append)
+    assert js.wait_for_completion(WAIT), "the retried job never finished"
+    assert brief(seen) == [
+        ("resumed", None, {"from": "failed"}),
+        ("activation_started", "f", {"slot": "input", "attempt": 1}),
+        ("emitted", "f", {"event": "out", "data": {"value": 1}}),
+        ("job_finished", None, {"status": "completed"}),
+    ]
