@@ -370,3 +370,15 @@ def test_a_retried_job_streams_through_on_event(make_flow: Any) -> None:
         ("emitted", "f", {"event": "out", "data": {"value": 1}}),
         ("job_finished", None, {"status": "completed"}),
     ]
+
+
+def test_kinds_keeps_only_those_events_and_the_last(make_flow: Any) -> None:
+    flow = make_flow(execution_strategy="sequential")
+    flow.add_routine(Fan(), "src")
+    events = list(flow.stream("src", {"count": 3}, kinds={"output"}))
+    assert brief(events) == [
+        ("output", "src", {"output_type": "seen", "data": {"value": 0}}),
+        ("job_finished", None, {"status": "completed"}),
+    ]
+    with pytest.raises(ConfigurationError, match="unknown event kinds"):
+        flow.stream("src", kinds={"outputs"})

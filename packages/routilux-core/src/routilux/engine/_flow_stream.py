@@ -12,9 +12,12 @@ from routilux.engine._stream import DEFAULT_BUFFER, EventBuffer, EventStream
 from routilux.exceptions import ConfigurationError, ExecutionContextError
 from routilux.model._job_state import JobState
 from routilux.model._loop import on_event_loop
+from routilux.model._stream_event import EventKind
 
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from typing_extensions import Unpack
 
     from routilux.engine._flow import Flow
@@ -23,14 +26,24 @@ if TYPE_CHECKING:
 __all__ = ["FlowStreams"]
 
 
-def _buffer(job_state: JobState, size: Any, options: dict[str, Any]) -> EventBuffer:
+def _buffer(
+    job_state: JobState, size: Any, kinds: Iterable[str] | None, options: dict[str, Any]
+) -> EventBuffer:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         msg = f"buffer_size must be an int >= 1, got {size!r}"
         raise ConfigurationError(msg, name="buffer_size", value=size)
+    wanted = None
+    if kinds is not None:
+        wanted = frozenset([kinds] if isinstance(kinds, str) else kinds)
+        unknown = sorted(str(k) for k in wanted - set(EventKind))
+        if unknown:
+            known = ", ".join(k.value for k in EventKind)
+            msg = f"unknown event kinds {unknown} (known: {known})"
+            raise ConfigurationError(msg, name="kinds", value=kinds)
     if options.get("on_event") is not None:
         msg = "a stream takes the job's events itself: on_event does not apply"
         raise ConfigurationError(msg, name="on_event", value=options["on_event"])
-    return EventBuffer(job_state, size)
+    return EventBuffer(job_state, size, wanted)
 
 
 def _job_state(flow: Flow, options: dict[str, Any]) -> JobState:
@@ -53,6 +66,7 @@ class FlowStreams:
         execution_strategy: str | None = None,
         *,
         buffer_size: int = DEFAULT_BUFFER,
+        kinds: Iterable[str] | None = None,
         **options: Unpack[RunKwargs],
     ) -> EventStream:
         """
@@ -71,6 +85,8 @@ class FlowStreams:
             entry_params: The data given to the trigger slot.
             execution_strategy: The strategy of this job only (the flow's by default).
             buffer_size: How many events the stream holds at most.
+            kinds: Only events of these kinds (for example ``{"output"}``), and the last
+                event; all by default.
             {options}
 
         Returns:
@@ -79,7 +95,8 @@ class FlowStreams:
 
         Raises:
             RoutineNotFoundError: No routine has that id.
-            ConfigurationError: A bad ``buffer_size``, or ``on_event`` given.
+            ConfigurationError: A bad ``buffer_size``, an unknown kind, or ``on_event``
+                given.
             ExecutionContextError: Called on a thread that runs an event loop (use
                 :meth:`astream` there).
 
@@ -91,7 +108,7 @@ class FlowStreams:
         flow = cast("Flow", self)
         kwargs: dict[str, Any] = dict(options)
         job_state = _job_state(flow, kwargs)
-        buffer = _buffer(job_state, buffer_size, kwargs)
+        buffer = _buffer(job_state, buffer_size, kinds, kwargs)
         kwargs.update(job_state=job_state, on_event=buffer)
         flow.submit(entry_routine_id, entry_params, execution_strategy, **kwargs)
         return EventStream(job_state, buffer)
@@ -104,6 +121,7 @@ class FlowStreams:
         execution_strategy: str | None = None,
         *,
         buffer_size: int = DEFAULT_BUFFER,
+        kinds: Iterable[str] | None = None,
         **options: Unpack[RunKwargs],
     ) -> EventStream:
         """
@@ -118,11 +136,14 @@ class FlowStreams:
             entry_params: The data given to the trigger slot.
             execution_strategy: The strategy of this job only (the flow's by default).
             buffer_size: How many events the stream holds at most.
+            kinds: Only events of these kinds (for example ``{"output"}``), and the last
+                event; all by default.
             {options}
 
         Raises:
             RoutineNotFoundError: No routine has that id.
-            ConfigurationError: A bad ``buffer_size``, or ``on_event`` given.
+            ConfigurationError: A bad ``buffer_size``, an unknown kind, or ``on_event``
+                given.
             ExecutionContextError: No event loop runs on the calling thread.
 
         .. versionadded:: 0.10
@@ -137,7 +158,7 @@ class FlowStreams:
         flow = cast("Flow", self)
         kwargs: dict[str, Any] = dict(options)
         job_state = _job_state(flow, kwargs)
-        buffer = _buffer(job_state, buffer_size, kwargs)
+        buffer = _buffer(job_state, buffer_size, kinds, kwargs)
         kwargs.update(job_state=job_state, on_event=buffer)
         run_options = RunOptions.of("astream", kwargs, execution_strategy=execution_strategy)
         run = flow._start_job(entry_routine_id, entry_params, run_options)
@@ -151,6 +172,7 @@ class FlowStreams:
         job_state: JobState,
         *,
         buffer_size: int = DEFAULT_BUFFER,
+        kinds: Iterable[str] | None = None,
         **options: Unpack[ReopenKwargs],
     ) -> EventStream:
         """
@@ -161,17 +183,20 @@ class FlowStreams:
         Args:
             job_state: The job to resume (paused here, or loaded).
             buffer_size: How many events the stream holds at most.
+            kinds: Only events of these kinds (for example ``{"output"}``), and the last
+                event; all by default.
             {options}
 
         Raises:
             JobStateError: The job is cancelled or failed (use ``flow.retry(job,
                 on_event=...)`` for a failed one).
-            ConfigurationError: A bad ``buffer_size``, or ``on_event`` given.
+            ConfigurationError: A bad ``buffer_size``, an unknown kind, or ``on_event``
+                given.
 
         .. versionadded:: 0.10
         """
         kwargs: dict[str, Any] = dict(options)
-        buffer = _buffer(job_state, buffer_size, kwargs)
+        buffer = _buffer(job_state, buffer_size, kinds, kwargs)
         stream = EventStream(job_state, buffer)
         cast("Flow", self).resume(job_state, on_event=buffer, **kwargs)
         return stream

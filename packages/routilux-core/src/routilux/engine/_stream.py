@@ -162,10 +162,17 @@ class EventBuffer:
     Args:
         job_state: The job whose lock tells which producers may wait.
         maxsize: The bound (at least 1).
+        kinds: Keep only events of these kinds (and the last event); all by default.
     """
 
-    def __init__(self, job_state: JobState, maxsize: int = DEFAULT_BUFFER) -> None:
+    def __init__(
+        self,
+        job_state: JobState,
+        maxsize: int = DEFAULT_BUFFER,
+        kinds: frozenset[str] | None = None,
+    ) -> None:
         self.maxsize = maxsize
+        self._kinds = kinds
         #: The most events the buffer held at once.
         self.peak = 0
         self._job_lock: Any = job_state.lock
@@ -192,6 +199,8 @@ class EventBuffer:
         """
         Append ``event``, first waiting while the buffer is full if this producer may.
         """
+        if self._kinds is not None and event.kind not in self._kinds and not event.terminal:
+            return
         may_wait = self._may_wait()
         with self._cond:
             if may_wait:
