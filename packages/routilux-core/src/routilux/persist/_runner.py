@@ -33,6 +33,7 @@ from routilux.persist._rebuild import FlowCache, build_flow, rebuild, state_of, 
 
 
 if TYPE_CHECKING:
+    from routilux.model._stream_event import StreamEvent
     from routilux.persist._protocols import JobHandle
 
 
@@ -255,6 +256,7 @@ def run_job(
     checkpoint_every: int | None = None,
     checkpoint_interval: float | None = None,
     prepare: Callable[[Flow, JobState], None] | None = None,
+    on_event: Callable[[StreamEvent], None] | None = None,
 ) -> JobState:
     """
     Run a stored job until it rests, checkpointing it into ``store``; return its JobState.
@@ -298,6 +300,8 @@ def run_job(
             for example to answer a waiting :class:`HumanInput`. It runs before the job is
             claimed: if it raises, the store is left unchanged. It may change the job state,
             not the flow, which other runs share.
+        on_event: Called with each event of the run (see the ``on_event`` option of
+            ``Flow.execute``), for example to print them as ``routilux run --follow`` does.
 
     Returns:
         The JobState at rest: ``paused``, ``completed``, ``failed`` or ``cancelled``.
@@ -311,8 +315,8 @@ def run_job(
         StaleAttemptError: Another runner claimed the job while this one ran it.
         DeserializationError: The stored flow or state cannot be loaded.
 
-    .. versionchanged:: 0.10 ``retry`` and ``checkpoint_interval``; the claim is fenced by
-       the attempt read with the state.
+    .. versionchanged:: 0.10 ``retry``, ``checkpoint_interval`` and ``on_event``; the claim
+       is fenced by the attempt read with the state.
     """
     record = store.load_job(job_id)
     action = Action.RETRY if retry else Action.RESUME
@@ -357,6 +361,7 @@ def run_job(
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,
+                on_event=on_event,
             )
         else:
             reopen = flow.retry if retry else flow.resume
@@ -367,6 +372,7 @@ def run_job(
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,
+                on_event=on_event,
             )
         # The job runs on the flow's workers, which other runs of this process share: it
         # leaves them only settled (an interrupted wait waits again, as shutting the flow
