@@ -1,6 +1,6 @@
 """
-``routilux run --follow`` and ``routilux resume --follow``: the job's events, live, one line
-each, after the progress ``[started/known]``.
+``routilux run --follow``, ``resume --follow`` and ``retry --follow``: the job's events, live,
+one line each, after the progress ``[started/known]``.
 """
 
 from __future__ import annotations
@@ -80,3 +80,37 @@ def test_resume_follow_prints_the_resumed_events(tmp_path: Path) -> None:
     assert any(kind == "emitted" and "decide.rejected" in rest for _, _, kind, rest in lines)
     started, known = lines[-1][:2]
     assert started == known > 0
+
+
+def test_retry_follow_prints_the_retried_events(tmp_path: Path) -> None:
+    data = flow_data("again", str(tmp_path / "side.txt"))
+    data["routines"]["src"]["type"] = "tests.FailOnce"
+    data["routines"]["src"]["config"] = {"marker": str(tmp_path / "failed-once")}
+    flow = tmp_path / "again.json"
+    flow.write_text(json.dumps(data), encoding="utf-8")
+    first = cli(
+        tmp_path,
+        "run",
+        str(flow),
+        "--param",
+        "n=2",
+        "--job-id",
+        "r1",
+        "--follow",
+        "--import",
+        str(HELPERS),
+    )
+    assert 1 == first.returncode, first.stderr
+    assert event_lines(first.stdout)[-1][2:] == ("job_finished", " failed")
+    again = cli(tmp_path, "retry", "r1", "--follow", "--import", str(HELPERS))
+    assert 0 == again.returncode, again.stderr
+    lines = event_lines(again.stdout)
+    assert lines[0][2:] == ("resumed", " from failed")
+    assert [rest for _, _, kind, rest in lines if kind == "emitted"] == [
+        " src.item {'i': 0}",
+        " src.item {'i': 1}",
+        " rec.done {'i': 0}",
+        " rec.done {'i': 1}",
+    ]
+    assert lines[-1][2:] == ("job_finished", " completed")
+    assert "job r1 completed" in again.stdout
