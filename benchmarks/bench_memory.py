@@ -1,9 +1,17 @@
 """
-Bounded memory (issue "Proof under stress", part 6).
+Bounded memory (issue "Proof under stress", part 6) and a lean JobState (issue "Checkpoints
+that cost what changed", part 4).
 
 Scenarios:
-  retained   10,000 finished JobStates of a 2-routine flow kept in a list: bytes each
-             (tracemalloc), against the 3 KB budget, with the top allocation sites.
+  retained   10,000 finished JobStates of a 3-routine flow (history kept) kept in a list:
+             bytes each (tracemalloc), against the 1,500 B budget, with the top
+             allocation sites.
+  contended  10 threads x 10,000 record_execution + update_shared_data on one JobState,
+             against a floor measured in the same run (the same appends and dict writes
+             under one plain threading.Lock): at least half its ops/s.
+  single     one thread: update_shared_data and append_to_shared_log, each against its
+             floor in the same run (the same dict write / stamped append under a plain
+             lock); their budgets (0.6 us and 1.2 us) hold on a quiet machine.
   history    one job with 1,000,000 activations (a routine that re-emits to itself) under
              Flow(history_limit=1000): traced memory at 100,000 and at 1,000,000
              activations, the peak, and job_state.history_dropped. The ceiling must not
@@ -11,7 +19,7 @@ Scenarios:
 
 Thread release by flow.shutdown() is a test (tests/stress/test_resources.py).
 
-Run: .venv/bin/python benchmarks/bench_memory.py [--activations N] [--jobs N]
+Run: .venv/bin/python benchmarks/bench_memory.py [--activations N] [--jobs N] [--ops N]
 (prints a report, writes benchmarks/results/memory.json; exit status 1 if a budget fails)
 """
 
@@ -21,16 +29,24 @@ import argparse
 import gc
 import json
 import linecache
+import os
 import sys
+import threading
 import time
 import tracemalloc
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from routilux import Flow, JobState, Routine
 
 
-BUDGET_PER_JOB = 3 * 1024
+BUDGET_PER_JOB = 1_500
+THREADS = 10
+#: The least share of the floor's ops/s the contended JobState keeps.
+CONTENDED_SHARE = 0.5
+#: Microseconds per call of update_shared_data and append_to_shared_log (quiet machine).
+SINGLE_BUDGET_US = {"update_shared_data": 0.6, "append_to_shared_log": 1.2}
 HISTORY_LIMIT = 1_000
 #: The ceiling of the long job's traced memory (the flow, one queued activation, 1,000
 #: history records and 1,000 tracker records, with room to spare).
@@ -44,6 +60,16 @@ class Source(Routine):
         self.define_event("out", ["x"])
 
     def go(self, x: int = 0) -> None:
+        self.emit("out", x=x)
+
+
+class Relay(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("inp", self.take)
+        self.define_event("out", ["x"])
+
+    def take(self, x: int) -> None:
         self.emit("out", x=x)
 
 
@@ -77,8 +103,10 @@ class Loop(Routine):
 def retained(jobs: int) -> dict[str, Any]:
     flow = Flow("memory", "sequential")
     flow.add_routine(Source(), "src")
+    flow.add_routine(Relay(), "relay")
     flow.add_routine(Sink(), "sink")
-    flow.connect("src", "out", "sink", "inp")
+    flow.connect("src", "out", "relay", "inp")
+    flow.connect("relay", "out", "sink", "inp")
     for _ in range(200):
         flow.execute("src", {"x": 1})
     gc.collect()
@@ -112,6 +140,124 @@ def retained(jobs: int) -> dict[str, Any]:
         "ok": per_job <= BUDGET_PER_JOB,
         "top_sites": sites,
     }
+
+
+def _contended_floor(ops: int) -> float:
+    # The same work as contended_job under one plain lock: a booking tuple appended and a
+    # dict key written per op. Returns seconds.
+    lock = threading.Lock()
+    items: list[Any] = []
+    shared: dict[str, Any] = {}
+    data = {"i": 1}
+
+    def work(n: int) -> None:
+        key = f"k{n}"
+        for i in range(ops):
+            with lock:
+                items.append(("r", "ev", data, time.time()))
+            with lock:
+                shared[key] = i
+
+    return _threads(work)
+
+
+def _contended_job(ops: int) -> float:
+    js = JobState("bench")
+    data = {"i": 1}
+
+    def work(n: int) -> None:
+        key = f"k{n}"
+        record, update = js.record_execution, js.update_shared_data
+        for i in range(ops):
+            record("r", "ev", data)
+            update(key, i)
+
+    seconds = _threads(work)
+    assert len(js.execution_history) == THREADS * ops, "a record was lost"
+    assert js.shared_data == {f"k{n}": ops - 1 for n in range(THREADS)}, "a write was lost"
+    return seconds
+
+
+def _threads(work: Any) -> float:
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def contended(ops: int) -> dict[str, Any]:
+    total = 2 * THREADS * ops
+    floor = min(_contended_floor(ops) for _ in range(3))
+    job = min(_contended_job(ops) for _ in range(3))
+    share = floor / job
+    return {
+        "threads": THREADS,
+        "ops": total,
+        "floor_ops_per_s": round(total / floor),
+        "job_ops_per_s": round(total / job),
+        "share_of_floor": round(share, 2),
+        "required": CONTENDED_SHARE,
+        "ok": share >= CONTENDED_SHARE,
+    }
+
+
+def _per_call_us(fn: Any, n: int) -> float:
+    # The best of 5 runs of n calls, in microseconds per call.
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        best = min(best, time.perf_counter() - t0)
+    return best / n * 1e6
+
+
+def single(n: int) -> dict[str, Any]:
+    lock = threading.Lock()
+    shared: dict[str, Any] = {}
+    log: list[dict[str, Any]] = []
+    entry = {"msg": "m"}
+
+    def floor_update(i: int) -> None:
+        with lock:
+            shared["k"] = i
+
+    def floor_append(i: int) -> None:
+        stamped = {**entry, "timestamp": datetime.now().isoformat()}
+        with lock:
+            log.append(stamped)
+
+    results: dict[str, Any] = {}
+    for name, floor_fn in (
+        ("update_shared_data", floor_update),
+        ("append_to_shared_log", floor_append),
+    ):
+        js = JobState("bench")
+        if name == "update_shared_data":
+            op = js.update_shared_data
+
+            def job_fn(i: int, op: Any = op) -> None:
+                op("k", i)
+        else:
+            op = js.append_to_shared_log
+
+            def job_fn(i: int, op: Any = op) -> None:
+                op(entry)
+
+        floor_us = _per_call_us(floor_fn, n)
+        job_us = _per_call_us(job_fn, n)
+        log.clear()
+        results[name] = {
+            "floor_us": round(floor_us, 3),
+            "job_us": round(job_us, 3),
+            "ratio_to_floor": round(job_us / floor_us, 2),
+            "budget_us": SINGLE_BUDGET_US[name],
+            "within_budget": job_us <= SINGLE_BUDGET_US[name],
+        }
+    return results
 
 
 def history(activations: int) -> dict[str, Any]:
@@ -156,8 +302,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--activations", type=int, default=1_000_000)
+    parser.add_argument("--ops", type=int, default=10_000, help="ops per thread (contended)")
     args = parser.parse_args()
-    results = {"retained": retained(args.jobs), "history": history(args.activations)}
+    load = os.getloadavg()[0]
+    results = {
+        "load_average_1min": round(load, 2),
+        "retained": retained(args.jobs),
+        "contended": contended(args.ops),
+        "single": single(100_000),
+        "history": history(args.activations),
+    }
+    print(f"load average (1 min) at start: {load:.2f} on {os.cpu_count()} cores")
     ret = results["retained"]
     print(
         f"retained: {ret['jobs']} finished JobStates, {ret['bytes_per_job']} B each "
@@ -165,6 +320,19 @@ def main() -> int:
     )
     for site in ret["top_sites"]:
         print(f"  {site['bytes_per_job']:6d} B/job  {site['site']:28s} {site['source']}")
+    con = results["contended"]
+    print(
+        f"contended: {con['threads']} threads, {con['ops']} ops: JobState "
+        f"{con['job_ops_per_s']:,} ops/s, floor (plain lock) {con['floor_ops_per_s']:,} ops/s: "
+        f"{con['share_of_floor']:.2f} of the floor (at least {con['required']}): "
+        f"{'ok' if con['ok'] else 'TOO SLOW'}"
+    )
+    for name, one in results["single"].items():
+        print(
+            f"single: {name} {one['job_us']:.3f} us, floor {one['floor_us']:.3f} us "
+            f"({one['ratio_to_floor']:.2f}x the floor; {one['budget_us']} us budget on a "
+            f"quiet machine: {'within' if one['within_budget'] else 'over'})"
+        )
     hist = results["history"]
     print(
         f"history: {hist['activations']} activations in {hist['seconds']} s, "
@@ -178,7 +346,7 @@ def main() -> int:
     out = Path(__file__).parent / "results" / "memory.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0 if ret["ok"] and hist["ok"] else 1
+    return 0 if ret["ok"] and con["ok"] and hist["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ class Gate(Routine):
     def take(self, value: Any = None, **_: Any) -> None:
         self.calls += 1
         self.entered.set()
-        assert self.release.wait(30), "test never released the gate"
+        assert self.release.wait(10), "test never released the gate"
         self.emit("out", value=value)
         self.returned.set()
 

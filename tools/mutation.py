@@ -9,7 +9,8 @@ mutant only the tests that ran its line run (found once with coverage's per-test
 stopping at the first failure, under a time limit. The outcome of a mutant is one of:
 
 * ``killed``: a test failed (what we want);
-* ``hung``: the tests ran past the limit (caught, but only by hanging);
+* ``hung``: a test ran past ``--test-timeout`` or the tests past the limit (caught, but
+  only by hanging);
 * ``survived``: every test passed (a gap in the tests, unless the mutant cannot change
   behaviour: list those in ``tools/mutation-equivalent.txt`` with the reason);
 * ``uncovered``: no test runs the line.
@@ -176,7 +177,8 @@ def tests_by_line(path: Path, tests: list[str]) -> tuple[dict[int, set[str]], di
         "    if report.when == 'call':\n"
         "        _t[report.nodeid] = report.duration\n"
         "def pytest_sessionfinish(session):\n"
-        f"    open({str(durations)!r}, 'w').write(json.dumps(_t))\n"
+        f"    with open({str(durations)!r}, 'w') as f:\n"
+        "        f.write(json.dumps(_t))\n"
     )
     env = dict(os.environ, COVERAGE_FILE=str(work / ".coverage"), PYTHONPATH=str(work))
     cmd = [
@@ -223,13 +225,20 @@ def _nodeid(context: str) -> str:
     return context
 
 
-def run_mutant(path: Path, source: str, tests: list[str], limit: float) -> tuple[str, float, str]:
-    """Write the mutant, run ``tests`` (stop at the first failure), restore the module."""
+def run_mutant(
+    path: Path, source: str, tests: list[str], limit: float, per_test: float
+) -> tuple[str, float, str]:
+    """
+    Write the mutant, run ``tests`` (stop at the first failure, each test stopped by
+    pytest-timeout after ``per_test`` seconds), restore the module. A test stopped by its
+    timeout, or a run past ``limit``, makes the mutant ``hung``, not ``killed``.
+    """
     original = path.read_text()
     t0 = time.monotonic()
     try:
         path.write_text(source)
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", *tests]
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly"]
+        cmd += [f"--timeout={per_test:g}", *tests]
         try:
             proc = subprocess.run(
                 cmd, cwd=ROOT, capture_output=True, text=True, timeout=limit, check=False
@@ -241,6 +250,8 @@ def run_mutant(path: Path, source: str, tests: list[str], limit: float) -> tuple
     seconds = time.monotonic() - t0
     if proc.returncode == 0:
         return "survived", seconds, ""
+    if "Timeout (" in proc.stdout + proc.stderr:
+        return "hung", seconds, f"a test ran past {per_test:g} s"
     last = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
     return "killed", seconds, last[0] if last else f"exit {proc.returncode}"
 
@@ -269,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="at most N mutants (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="sample the mutants with this seed")
     parser.add_argument("--json", type=Path, help="also write the outcomes here")
+    parser.add_argument(
+        "--test-timeout", type=float, default=15.0, help="seconds one test may run (hung after)"
+    )
     args = parser.parse_args(argv)
     path = args.module.resolve()
     backup = path.read_text()
@@ -278,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         mutants = sorted(random.Random(args.seed).sample(mutants, args.limit), key=lambda m: m.line)
     equivalent = _equivalents(path)
     print(f"{len(mutants)} mutants of {path.relative_to(ROOT)}; finding the tests of each line")
+    print("the module is rewritten in place: run no tests and commit nothing here until the end")
     by_line, took = tests_by_line(path, args.tests)
     outcomes: list[Outcome] = []
     try:
@@ -290,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(Outcome(mutant, "uncovered", 0.0, 0))
             else:
                 limit = 20.0 + 3 * sum(took.get(t, 1.0) for t in tests)
-                result, seconds, detail = run_mutant(path, apply(tree, mutant), tests, limit)
+                source = apply(tree, mutant)
+                result, seconds, detail = run_mutant(path, source, tests, limit, args.test_timeout)
                 outcomes.append(Outcome(mutant, result, seconds, len(tests), detail))
             last = outcomes[-1]
             print(

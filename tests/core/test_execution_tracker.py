@@ -4,6 +4,7 @@ ExecutionTracker: per-job records of activations and events, and their summaries
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -35,7 +36,9 @@ def test_start_end_records() -> None:
         "x",
         "boom",
     )
-    assert rec["execution_time"] >= 0
+    start = datetime.fromisoformat(rec["start_time"])
+    end = datetime.fromisoformat(rec["end_time"])
+    assert (end - start).total_seconds() == rec["execution_time"]
     t.record_routine_end("ghost")
     assert "ghost" not in t.routine_executions
 

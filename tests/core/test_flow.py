@@ -371,7 +371,7 @@ class TestConcurrency:
         for t in threads:
             t.start()
         for t in threads:
-            t.join(120)
+            t.join(10)
         assert not errors
         jobs = [js for batch in results.values() for js in batch]
         assert len(jobs) == 2000 and len({js.job_id for js in jobs}) == 2000

@@ -133,6 +133,13 @@ class TestTransitionTable:
         with pytest.raises(JobStateError, match="'weird' is not a status"):
             lifecycle.next_status("weird", action)
 
+    def test_transition_sets_and_returns_the_new_status(self) -> None:
+        """transition() returns the status it set; an action prints as its value."""
+        js = JobState("f")
+        assert "running" == lifecycle.transition(js, Action.START) == js.status
+        assert "paused" == lifecycle.transition(js, "pause") == js.status
+        assert ["start", "pause"] == [str(Action.START), str(Action.PAUSE)]
+
     @pytest.mark.parametrize("action", ["finish", "fail"])
     def test_unknown_status_stands_for_engine_steps(self, action: str) -> None:
         """The engine's own steps leave an unknown status as it is."""

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from helpers import Emitter, Gate, Relay, chain
+from helpers import Emitter, Gate, Relay, chain, wait_until
 
 from routilux import Flow, JobState, Routine
 from routilux.exceptions import (
@@ -110,9 +110,12 @@ def test_pause_waits_only_for_running_handlers() -> None:
     done = threading.Event()
     t = threading.Thread(target=lambda: (flow.pause(js), done.set()))
     t.start()
-    assert not done.wait(0.05)
+    # pause() marks the job paused at once, then waits for the handler the gate holds.
+    wait_until(lambda: js.status == "paused", 10, "the job to be marked paused")
+    assert not gate.returned.is_set()
+    assert not done.is_set(), "pause() returned while a handler of the job was running"
     gate.release.set()
-    assert done.wait(10)
+    assert done.wait(10), "pause() did not return once the running handler returned"
     assert js.status == "paused"
     routines = sorted(task["slot_routine_id"] for task in js.pending_tasks)
     assert routines == ["g", "g", "r"]

@@ -284,7 +284,7 @@ class TestHooksOfARealFlow:
             assert js.status == "paused"
             assert js.pending_tasks
             flow.resume(js)
-            assert js.wait_for_completion(30)
+            assert js.wait_for_completion(10)
         changes = rec.details("job_state_changed")
         # Errors and failed tasks have a test of their own (a job that fails).
         expected = set(ChangeKind) - {ChangeKind.ERROR, ChangeKind.FAILED_TASKS}
@@ -326,7 +326,7 @@ class TestHooksOfARealFlow:
             js = flow.execute("f")
             assert "failed" == js.status
             flow.retry(js)
-            assert js.wait_for_completion(30)
+            assert js.wait_for_completion(10)
         changes = rec.details("job_state_changed")
         [error] = [c for c in changes if c.kind is ChangeKind.ERROR]
         got = (error.key, error.new.error_type, error.new.strategy)

@@ -160,7 +160,7 @@ def test_standalone_merges_from_threads_lose_nothing() -> None:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(30)
+            thread.join(10)
     finally:
         sys.setswitchinterval(old_interval)
     assert counter._data == {"n": 8000}

@@ -257,7 +257,7 @@ def test_status_transitions(guide: Any, capsys: pytest.CaptureFixture[str]) -> N
     flow, source_id = guide
     job_state = flow.execute(source_id)
     print(f"Initial status: {job_state.status}")  # "running"
-    flow.wait_for_completion(timeout=5.0)
+    assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
     print(f"Final status: {job_state.status}")  # "completed" or "failed"
     # ARCHITECTURE 3: execute blocks until the job is done, so it is already "completed".
     assert capsys.readouterr().out.splitlines() == [
@@ -273,7 +273,7 @@ def test_pause_resume_cancel(guide: Any) -> None:
     flow.pause(job_state, reason="Manual pause for inspection")
     assert job_state.status == "paused"
     resumed_job_state = flow.resume(job_state)
-    flow.wait_for_completion(timeout=5.0)
+    assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
     assert resumed_job_state.status == "completed"
     another_job_state = flow.execute(source_id)
     flow.cancel(another_job_state, reason="No longer needed")
@@ -330,7 +330,7 @@ def test_thread_identification(capsys: pytest.CaptureFixture[str]) -> None:
 
     print(f"Execution thread: {threading.current_thread().name}")
     job_state = flow.execute(routine_id)
-    flow.wait_for_completion(timeout=2.0)
+    assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
 
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Execution thread: MainThread"
@@ -403,15 +403,15 @@ def test_scenarios_1_and_2() -> None:
     entry_id = flow.add_routine(Source(), "entry")
 
     job_state1 = flow.execute(entry_id, entry_params={"task": "A"})
-    flow.wait_for_completion(timeout=2.0)
+    assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
     job_state2 = flow.execute(entry_id, entry_params={"task": "B"})
-    flow.wait_for_completion(timeout=2.0)
+    assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
     assert job_state1.job_id != job_state2.job_id
     assert job_state1 is not job_state2
 
     def run_execution(flow, entry_id, task_name):
         job_state = flow.execute(entry_id, entry_params={"task": task_name})
-        flow.wait_for_completion(timeout=3.0)
+        assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
         return job_state
 
     threads = []
@@ -446,9 +446,9 @@ def test_scenario_3_same_worker_thread(capsys: pytest.CaptureFixture[str]) -> No
     flow.connect(s2_id, "output", p2_id, "input")
 
     job_state1 = flow.execute(s1_id)
-    flow.wait_for_completion(timeout=2.0)
+    assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
     job_state2 = flow.execute(s2_id)
-    flow.wait_for_completion(timeout=2.0)
+    assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
 
     js1_routines = {r.routine_id for r in job_state1.execution_history}
     js2_routines = {r.routine_id for r in job_state2.execution_history}
@@ -516,7 +516,7 @@ def test_best_practices(guide: Any, capsys: pytest.CaptureFixture[str]) -> None:
         job_state = flow.execute(entry_id, entry_params={"task_id": i})
         executions_by_id[i] = job_state
     for job_state in executions_by_id.values():
-        flow.wait_for_completion(timeout=5.0)
+        assert flow.wait_for_completion(timeout=5.0), "a job of the flow is still running"
     for task_id, job_state in executions_by_id.items():
         print(f"Task {task_id}: {job_state.status}")
     assert capsys.readouterr().out.splitlines() == [f"Task {i}: completed" for i in range(10)]

@@ -186,7 +186,7 @@ class TestSpans:
         sink = AsyncSink(3)
         with self._async_flow(tel, sink) as flow:
             js = flow.execute("src", {"n": 3})
-            assert js.wait_for_completion(30)
+            assert js.wait_for_completion(10)
         assert js.status == "completed"
         assert sink.arrived == 3 and sink.opened_ns  # all three were in flight together
         spans = tel.spans.get_finished_spans()
@@ -218,7 +218,7 @@ class TestSpans:
         sink = AsyncSink(3, fail_on=1)
         with self._async_flow(tel, sink) as flow:
             js = flow.execute("src", {"n": 3})
-            assert js.wait_for_completion(30)
+            assert js.wait_for_completion(10)
         assert sink.arrived == 3 and sink.opened_ns
         acts = [s for s in tel.spans.get_finished_spans() if s.name == "routilux.activation"]
         assert len(acts) == 4
@@ -253,7 +253,7 @@ class TestSpans:
             for _ in range(3):
                 assert hang.started.acquire(timeout=30)
             flow.cancel(js)
-            assert js.wait_for_completion(30)
+            assert js.wait_for_completion(10)
             # The coroutines unwind on their loop after cancel() returns.
             with tel.ended:
                 assert tel.ended.wait_for(lambda: len(activation_spans()) == 4, 30)
@@ -312,7 +312,7 @@ class TestSpans:
             js = flow.execute("src", {"n": 1, "pause": True})
             assert js.status == "paused"
             flow.resume(js)
-            assert js.wait_for_completion(30)
+            assert js.wait_for_completion(10)
         jobs = [s for s in tel.spans.get_finished_spans() if s.name == "routilux.job"]
         assert [(s.attributes or {})["routilux.status"] for s in jobs] == ["paused", "completed"]
 

@@ -123,7 +123,7 @@ class TestJsonLinesOutputHandler:
             flow.add_routine(Worker(), "w")
             flow.connect("p", "item", "w", "input")
             jobs = [flow.submit("p", {"count": 50}, output_handler=handler) for _ in range(6)]
-            assert flow.wait_for_completion(60)
+            assert flow.wait_for_completion(10)
         handler.close()
         lines = read_lines(path)
         assert len(lines) == 300

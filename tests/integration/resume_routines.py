@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
         with flow:
             resumed = flow.resume(js)
             assert resumed is js
-            assert js.wait_for_completion(timeout=30)
+            assert js.wait_for_completion(timeout=10)
         (folder / "resumed.json").write_text(json.dumps(summary(js)))
         return 0
     msg = f"unknown mode {mode!r}"

@@ -695,7 +695,7 @@ class TestCrash:
         try:
             _wait_for(marker.exists, "the job to reach item 6")
             os.kill(runner.pid, signal.SIGKILL)
-            runner.wait(timeout=30)
+            runner.wait(timeout=10)
         finally:
             if runner.poll() is None:
                 runner.kill()

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 from cli_routines import flow_data  # noqa: E402
 
 
-WAIT = 30.0
+WAIT = 10.0
 
 
 def _strict_loads(text: str) -> Any:

@@ -140,7 +140,7 @@ class TestBatcher:
         flow, sink = split_batch_flow(3, strategy)
         jobs = [flow.submit("entry", {"data": [j] * 4}) for j in range(4)]
         for job in jobs:
-            assert job.wait_for_completion(30)
+            assert job.wait_for_completion(10)
         assert 8 == len(sink.received)
         for job in jobs:
             state = job.get_shared_data("routilux_stdlib.Batcher/batch")

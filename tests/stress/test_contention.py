@@ -125,10 +125,10 @@ class TestContention:
             for t in readers + writers:
                 t.start()
             for t in writers:
-                t.join(90.0)
+                t.join(10)
             done.set()
             for t in readers:
-                t.join(30.0)
+                t.join(10)
             dog.check("contention writers/readers")
         assert not any(t.is_alive() for t in writers + readers)
         assert not errors, errors[:10]

@@ -28,7 +28,7 @@ from routilux import (
 from routilux.exceptions import RoutiluxWarning
 
 
-WAIT = 20.0
+WAIT = 10.0
 FANOUT = 3
 
 

@@ -17,7 +17,7 @@ import pytest
 from routilux import Flow, JobState, Routine
 
 
-WAIT = 20.0
+WAIT = 10.0
 
 
 class _Src(Routine):
@@ -134,11 +134,13 @@ class TestReleasedRuns:
 
     def test_execute_again_with_finished_job_state(self) -> None:
         """A finished JobState can be passed to execute again."""
-        flow, _ = _flow()
+        flow, src = _flow()
         js = flow.execute("src", {"n": 1})
+        assert js.status == "completed"
         again = flow.execute("src", {"n": 2}, job_state=js)
         assert again is js
         assert js.status == "completed"
+        assert 2 == len(src.runs), "the second execute did not run the entry routine again"
         flow.shutdown(wait=True, timeout=WAIT)
 
 

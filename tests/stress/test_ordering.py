@@ -16,7 +16,7 @@ from routilux import JobState
 from ._support import Ledger, check_job, describe, diamond_flow
 
 
-WAIT = 20.0
+WAIT = 10.0
 
 
 @settings(max_examples=30, deadline=None)

@@ -14,7 +14,7 @@ from routilux.lifecycle import Action
 from ._support import Ledger, check_job, diamond_flow
 
 
-WAIT = 20.0
+WAIT = 10.0
 
 
 class _WideFlow(Flow):

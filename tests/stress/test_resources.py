@@ -10,12 +10,14 @@ import threading
 import time
 from typing import Any
 
+from helpers import wait_until
+
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
 
 from ._support import Ledger, diamond_flow
 
 
-WAIT = 20.0
+WAIT = 10.0
 
 
 def _settle_threads(expected: int, timeout: float = WAIT) -> int:
@@ -91,7 +93,7 @@ class TestShutdown:
         assert flow._timer is not None, "the retry should have started the timer thread"
         assert threading.active_count() > before
         flow.shutdown(wait=True, timeout=WAIT)
-        assert _settle_threads(before) == before, [t.name for t in threading.enumerate()]
+        assert _settle_threads(before) <= before, [t.name for t in threading.enumerate()]
 
     def test_context_manager_releases_threads(self) -> None:
         """Leaving ``with Flow(...)`` shuts the pool down."""
@@ -101,7 +103,7 @@ class TestShutdown:
             jobs = [flow.submit("src", {"n": 3}) for _ in range(10)]
             for js in jobs:
                 assert js.wait_for_completion(WAIT)
-        assert _settle_threads(before) == before
+        assert _settle_threads(before) <= before
 
     def test_repeated_flows_do_not_leak_threads(self) -> None:
         """Twenty flows, each used and shut down: no thread is left behind."""
@@ -110,7 +112,7 @@ class TestShutdown:
             flow = diamond_flow(Ledger(), "concurrent", 3)
             assert flow.execute("src", {"n": 2}, timeout=WAIT).status == "completed"
             flow.shutdown(wait=True, timeout=WAIT)
-        assert _settle_threads(before) == before
+        assert _settle_threads(before) <= before
 
     def test_shutdown_with_pending_retry_of_paused_job(self) -> None:
         """A paused job's retry is moved to pending_tasks, so shutdown drops no timer work."""
@@ -124,21 +126,18 @@ class TestShutdown:
         flow.add_routine(flaky, "flaky")
         flow.connect("src", "out", "flaky", "inp")
         js = flow.submit("src")
-        deadline = time.monotonic() + WAIT
-        while js.shared_data.get("tries") != 1 and time.monotonic() < deadline:
-            js.wait_for_completion(0.01)
-        assert js.shared_data.get("tries") == 1
+        wait_until(lambda: js.shared_data.get("tries") == 1, WAIT, "the first try of flaky")
         flow.pause(js, "before shutdown")
         assert js.status == "paused"
         assert [t["slot_routine_id"] for t in js.pending_tasks] == ["flaky"]
         flow.shutdown(wait=True, timeout=WAIT)
-        assert _settle_threads(before) == before
+        assert _settle_threads(before) <= before
         flow.resume(js)
         assert js.wait_for_completion(WAIT)
         assert js.status == "completed"
         assert js.shared_data["tries"] == 2
         flow.shutdown(wait=True, timeout=WAIT)
-        assert _settle_threads(before) == before
+        assert _settle_threads(before) <= before
 
     def test_shutdown_timeout_while_handler_runs(self) -> None:
         """
@@ -151,11 +150,13 @@ class TestShutdown:
         flow.add_routine(gate, "gate")
         js: JobState = flow.submit("gate")
         assert gate.entered.wait(WAIT)
-        t0 = time.monotonic()
-        flow.shutdown(wait=True, timeout=0.2)
-        assert time.monotonic() - t0 < 5.0
+        stopper = threading.Thread(target=flow.shutdown, kwargs={"wait": True, "timeout": 0.2})
+        stopper.start()
+        stopper.join(WAIT)
+        assert not stopper.is_alive(), "shutdown(timeout=0.2) waits for the running handler"
+        assert not gate.release.is_set()
         gate.release.set()
         assert js.wait_for_completion(WAIT)
         assert js.status == "completed"
         flow.shutdown(wait=True, timeout=WAIT)
-        assert _settle_threads(before) == before
+        assert _settle_threads(before) <= before

@@ -51,7 +51,7 @@ from ._support import (
 )
 
 
-WAIT = 30.0
+WAIT = 10.0
 
 
 def bounded(call: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:

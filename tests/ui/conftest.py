@@ -77,7 +77,7 @@ class LiveServer:
         """End the event streams, stop the server and wait for it."""
         self.app.state.ui.closing.set()
         self.server.should_exit = True
-        self.thread.join(15)
+        self.thread.join(10)
         self.sock.close()
 
 

@@ -227,7 +227,7 @@ class TestLifecycle:
             paused = client.post(f"/api/jobs/{running.job_id}/pause").json()
             assert ("running", "pause") == (paused["status"], paused["requested"])
             assert "paused" == store.wait_settled(running.job_id, 30)
-            running.thread.join(30)
+            running.thread.join(10)
             assert 202 == client.post(f"/api/jobs/{running.job_id}/resume").status_code
             twice = client.post(f"/api/jobs/{running.job_id}/resume")
             assert 409 == twice.status_code

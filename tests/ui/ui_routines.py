@@ -134,7 +134,7 @@ class RunningJob:
         """Cancel the job if it still runs, and wait for its runner."""
         if self.thread.is_alive():
             self.store.request_control(self.job_id, "cancel")
-        self.thread.join(30)
+        self.thread.join(10)
 
 
 def wait_status(store: JobStore, job_id: str, expected: str, timeout: float = 30) -> str:

@@ -17,6 +17,7 @@ from routilux import builtin_routines as _builtin_routines
 
 if TYPE_CHECKING:
     from routilux.engine._flow import Flow
+    from routilux.engine._stream import EventStream
     from routilux.model import _lifecycle as lifecycle
     from routilux.model._connection import Connection
     from routilux.model._error_handler import ErrorHandler, ErrorStrategy
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     )
     from routilux.model._routine import ExecutionContext, Routine
     from routilux.model._slot import Slot
+    from routilux.model._stream_event import StreamEvent
     from routilux.model._tracker import ExecutionTracker
     from routilux.plugins._hookspecs import hookimpl
     from routilux.plugins._manager import PluginManager, register_plugin, unregister_plugin
@@ -53,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "ErrorRecord": "routilux.model._job_state",
     "ErrorStrategy": "routilux.model._error_handler",
     "Event": "routilux.model._event",
+    "EventStream": "routilux.engine._stream",
     "ExecutionContext": "routilux.model._routine",
     "ExecutionHistory": "routilux.model._history",
     "ExecutionRecord": "routilux.model._job_state",
@@ -67,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "QueueOutputHandler": "routilux.model._output",
     "Routine": "routilux.model._routine",
     "Slot": "routilux.model._slot",
+    "StreamEvent": "routilux.model._stream_event",
     "hookimpl": "routilux.plugins._hookspecs",
     "register_plugin": "routilux.plugins._manager",
     "run_async": "routilux.model._loop",
@@ -80,6 +84,7 @@ __all__ = [
     "ErrorRecord",
     "ErrorStrategy",
     "Event",
+    "EventStream",
     "ExecutionContext",
     "ExecutionHistory",
     "ExecutionRecord",
@@ -94,6 +99,7 @@ __all__ = [
     "QueueOutputHandler",
     "Routine",
     "Slot",
+    "StreamEvent",
     "hookimpl",
     "lifecycle",
     "register_plugin",

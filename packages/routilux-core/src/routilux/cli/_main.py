@@ -50,6 +50,15 @@ __all__ = [
 ]
 
 
+def _add_follow(p: argparse.ArgumentParser) -> None:
+    # The --follow of the commands that run a job.
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="print the job's events live, one line each, after its progress [started/known]",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -119,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--job-id", metavar="ID", help="the new job's id (default: a UUID)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    _add_follow(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_run)
 
@@ -144,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="take over a job marked running whose runner is gone"
     )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    _add_follow(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_resume)
 
@@ -176,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    _add_follow(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_retry)
 

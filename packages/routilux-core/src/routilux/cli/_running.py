@@ -29,6 +29,7 @@ from routilux.cli._common import (
     parse_assignments,
     questions_waiting,
 )
+from routilux.cli._follow import Follower
 from routilux.cli._outcome import exit_code, print_outcome, resume_hints, show_data
 from routilux.testing._testcase import job_results
 
@@ -106,7 +107,9 @@ def run_stored(
     from routilux.cli._interrupts import Interrupts
     from routilux.store import StoreControl, run_job
 
-    progress = Progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+    follower = Follower(sys.stdout) if getattr(args, "follow", False) else None
+    tty = sys.stderr.isatty() and not args.quiet
+    progress = Progress(sys.stderr) if tty and follower is None else None
     interrupts = Interrupts(
         StoreControl(store, job_id), job_id, lambda: resume_hints(job_id, args)[0]
     )
@@ -120,6 +123,8 @@ def run_stored(
         interrupts.attach(flow, job_state)
         if progress is not None:
             progress.attach(flow, job_state)
+        if follower is not None:
+            follower.attach(flow, job_state)
 
     try:
         with interrupts.installed():
@@ -131,10 +136,13 @@ def run_stored(
                 takeover=takeover,
                 retry=retry,
                 deadline=args.deadline,
+                on_event=follower,
             )
     finally:
         if progress is not None:
             progress.close()
+        if follower is not None:
+            follower.close()
     if args.json:
         data = show_data(store.load_job(job_id))
         data["results"] = [

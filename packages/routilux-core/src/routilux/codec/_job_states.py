@@ -110,7 +110,7 @@ def dump_parts(
         "job_id": js.job_id,
         "status": str.__str__(js.status) if isinstance(js.status, str) else js.status,
         "current_routine_id": js.current_routine_id,
-        "routine_states": field(js.routine_states, "routine_states"),
+        "routine_states": field(js.read_routine_states(), "routine_states"),
         "execution_history": history(tail(js.execution_history.entries(), "execution_history")),
         "pause_points": field(tail(js.pause_points, "pause_points"), "pause_points"),
         "pending_tasks": field(js.pending_tasks, "pending_tasks"),

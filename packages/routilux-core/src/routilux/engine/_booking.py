@@ -62,7 +62,7 @@ def _started(run: JobRun, rid: str | None, t0: float) -> None:
     with run.lock:
         if rid in run.stats:
             return
-        old = run.job_state.routine_states.get(rid)
+        old = run.job_state.peek_routine_state(rid)
         if not isinstance(old, dict):
             old = {}
         count = old.get("activation_count")

@@ -22,13 +22,24 @@ from routilux.engine._clock import current_clock
 from routilux.engine._released import release_locked
 from routilux.engine._retries import drop_timers
 from routilux.exceptions import SerializationError
+from routilux.model import _lifecycle as lifecycle
 from routilux.model._error_record import ErrorRecord
+from routilux.model._job_changes import FINAL_STATUSES
+from routilux.model._lifecycle import Action
 
 
 if TYPE_CHECKING:
     from routilux.engine._run import JobRun
 
-__all__ = ["Snapshot", "count_locked", "deliver", "now_locked", "snapshot_locked", "take_locked"]
+__all__ = [
+    "Snapshot",
+    "count_locked",
+    "deliver",
+    "now_locked",
+    "record_engine_error_locked",
+    "snapshot_locked",
+    "take_locked",
+]
 
 
 class Snapshot:
@@ -94,18 +105,26 @@ def _unwritable_locked(run: JobRun, exc: SerializationError) -> None:
     # a string naming each such value in its place.
     run.unwritable = True
     run.log.error("checkpoint_unwritable", error=str(exc), path=exc.path)
+    record_engine_error_locked(run, exc, "")
+    run.fail()
+
+
+def record_engine_error_locked(run: JobRun, exc: BaseException, where: str) -> None:
+    """
+    With the lock held: record an error of the engine's own path (not of a handler) in
+    the job's errors, its message prefixed with ``where`` (``"checkpoint failed: "``...).
+    """
     run.job_state.record_error(
         ErrorRecord(
             routine_id="",
             slot="",
             error_type=type(exc).__name__,
-            message=str(exc),
+            message=f"{where}{exc}",
             attempt=1,
             time=datetime.now(),
             strategy="stop",
         )
     )
-    run.fail()
 
 
 def take_locked(run: JobRun) -> Snapshot | None:
@@ -119,7 +138,11 @@ def take_locked(run: JobRun) -> Snapshot | None:
     run.since_checkpoint = 0
     run.last_checkpoint = current_clock().monotonic()
     run.delivering += 1
-    return snapshot_locked(run)
+    try:
+        return snapshot_locked(run)
+    except BaseException:
+        run.delivering -= 1  # no snapshot to hand over: the job's waiters must not wait for it
+        raise
 
 
 def deliver(run: JobRun, snapshot: Snapshot | None) -> None:
@@ -177,9 +200,14 @@ def _accepted_locked(run: JobRun, snapshot: Snapshot, accepted: bool) -> None:
 
 
 def _abandon(run: JobRun, exc: Exception) -> None:
-    # The checkpoint function failed: nothing more of the job runs on this process.
+    # The checkpoint function failed: nothing more of the job runs on this process, and a
+    # job still going there fails here (its waiters wake), the error in its errors.
     run.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
     with run.lock:
+        js = run.job_state
+        if js.status not in FINAL_STATUSES:
+            record_engine_error_locked(run, exc, "checkpoint failed: ")
+            lifecycle.transition(js, Action.FAIL)
         run.abandoned = True
         run.cancelled = True
         run.queue.clear()

@@ -12,13 +12,12 @@ emit from then on is kept in the failed tasks too, and the job settles when they
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from routilux.engine import _async
 from routilux.engine._activation import as_pending
+from routilux.engine._checkpoints import record_engine_error_locked
 from routilux.exceptions import JobDeadlineExceeded
-from routilux.model._error_record import ErrorRecord
 
 
 if TYPE_CHECKING:
@@ -57,6 +56,7 @@ def disarm_deadline_locked(run: JobRun) -> None:
 def _deadline_due(run: JobRun, seconds: float, handle: int) -> None:
     # On the timer: the job's deadline passed.
     js = run.job_state
+    msg = f"job {js.job_id!r} ran past its deadline of {seconds:g} s"
     with run.lock:
         if run.deadline != handle:
             return
@@ -66,20 +66,10 @@ def _deadline_due(run: JobRun, seconds: float, handle: int) -> None:
         # Running coroutines are cancelled; they are kept, first, for a retry.
         stopped = [as_pending(a) for a in _async.interrupt_locked(run, requeue=True)]
         js.keep_failed_tasks(stopped)
-    entry = js.current_routine_id or ""
-    msg = f"job {js.job_id!r} ran past its deadline of {seconds:g} s"
-    exc = JobDeadlineExceeded(msg, job_id=js.job_id, deadline=seconds)
-    js.record_execution(entry, "deadline_exceeded", {"deadline": seconds, "error": msg})
-    js.record_error(
-        ErrorRecord(
-            routine_id=entry,
-            slot="",
-            error_type=type(exc).__name__,
-            message=msg,
-            attempt=1,
-            time=datetime.now(),
-            strategy="stop",
-        )
+        exc = JobDeadlineExceeded(msg, job_id=js.job_id, deadline=seconds)
+        record_engine_error_locked(run, exc, "")
+    js.record_execution(
+        js.current_routine_id or "", "deadline_exceeded", {"deadline": seconds, "error": msg}
     )
     run.log.error("job_deadline_exceeded", deadline=seconds)
     run.fail()

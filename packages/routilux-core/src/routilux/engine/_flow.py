@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from routilux._util._checks import require_mapping
 from routilux.engine._deadlines import arm_deadline
+from routilux.engine._flow_stream import FlowStreams
 from routilux.engine._options import ReopenKwargs, RunKwargs, RunOptions, documented
 from routilux.engine._released import ReleasedRun
 from routilux.engine._runtime import FlowRuntime
@@ -59,7 +60,7 @@ def _check_timeout(timeout: Any) -> None:
         raise ConfigurationError(msg, name="timeout", value=timeout)
 
 
-class Flow(FlowRuntime):
+class Flow(FlowStreams, FlowRuntime):
     """
     A workflow: routines by id and the connections from their events to their slots, and
     the jobs that run it.
@@ -108,6 +109,8 @@ class Flow(FlowRuntime):
         params = dict(entry_params or {})
         job_state.current_routine_id = entry_routine_id
         run = self._new_run(job_state, strategy == "sequential")
+        if options.on_event is not None:
+            self._listen(run, options.on_event)
         run.configure(options)
         transition(job_state, Action.START)
         self._job_active(run)
@@ -389,6 +392,8 @@ class Flow(FlowRuntime):
                 else:
                     run = self._new_run(job_state, self.execution_strategy == "sequential")
                 run.paused = True
+        if options.on_event is not None:
+            self._listen(run, options.on_event)
         if options.checkpoint is not None or options.control is not None:
             run.configure(options)
         if not run.reopen(action):

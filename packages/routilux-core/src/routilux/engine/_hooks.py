@@ -10,11 +10,12 @@ from routilux._util._log import logger, repr_of
 
 
 if TYPE_CHECKING:
+    from routilux.engine._run import JobRun
     from routilux.model._definition import FlowDefinition
     from routilux.model._job_state import JobState
     from routilux.plugins._manager import HookRelay
 
-__all__ = ["IsolatedHooks"]
+__all__ = ["IsolatedHooks", "install_hooks"]
 
 
 class IsolatedHooks:
@@ -59,3 +60,18 @@ class IsolatedHooks:
                 log.error("plugin_failed", hook="change_listener", error=repr_of(exc), exc_info=exc)
 
         return isolated
+
+
+def install_hooks(run: JobRun, relay: HookRelay | None) -> None:
+    """
+    Give ``run`` the hooks of ``relay`` (``None``: no hook calls at all), and its JobState
+    the change listener they need. Called when the run is made, and when a resume or retry
+    streams the job (its relay then has the stream's listener).
+    """
+    with run.lock:
+        hooks = IsolatedHooks(relay) if relay is not None else None
+        run.hooks = hooks
+        run.plain = hooks is None and not run.debug
+        job_state = run.job_state
+        listener = hooks.change_listener(run.flow, job_state) if hooks is not None else None
+        job_state.set_change_listener(listener)

@@ -14,7 +14,7 @@ from routilux.engine import _async, _timeouts
 from routilux.engine._booking import begin, ended_locked, flush_locked, succeeded
 from routilux.engine._checkpoints import count_locked, deliver, now_locked, take_locked
 from routilux.engine._errors import on_error
-from routilux.engine._steps import finish_locked, poll_control_locked
+from routilux.engine._steps import crashed, finish_locked, poll_control_locked
 from routilux.model._context import Frame, set_frame
 from routilux.model._slot import merge, timeout_of
 
@@ -32,8 +32,16 @@ _BUDGET = 64
 
 def work(run: JobRun) -> None:
     """
-    Run the job's queued activations on the calling pool worker.
+    Run the job's queued activations on the calling pool worker. An error of the engine's
+    own path (its control, its checkpoints) fails the job (see ``_steps.crashed``).
     """
+    try:
+        _work(run)
+    except Exception as exc:  # noqa: BLE001 - never strand the job: it fails
+        crashed(run, exc)
+
+
+def _work(run: JobRun) -> None:
     pool = run.host.pool()
     budget = _BUDGET
     cond = run.cond
@@ -91,8 +99,15 @@ def work(run: JobRun) -> None:
 def drain(run: JobRun) -> None:
     """
     Run the job on the calling thread until it finishes, pauses or is cancelled (the
-    blocking sequential ``execute``).
+    blocking sequential ``execute``). An error of the engine's own path fails the job.
     """
+    try:
+        _drain(run)
+    except Exception as exc:  # noqa: BLE001 - never strand the job: it fails
+        crashed(run, exc)
+
+
+def _drain(run: JobRun) -> None:
     cond = run.cond
     with run.lock:
         run.drainer = True

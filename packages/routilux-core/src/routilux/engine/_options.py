@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from routilux.engine._control import JobControl
     from routilux.model._job_state import JobState
     from routilux.model._output import OutputHandler
+    from routilux.model._stream_event import StreamEvent
 
 __all__ = ["REOPEN_OPTIONS", "RUN_OPTIONS", "ReopenKwargs", "RunKwargs", "RunOptions", "documented"]
 
@@ -41,6 +42,7 @@ class ReopenKwargs(TypedDict, total=False):
     checkpoint_interval: float
     control: JobControl | None
     deadline: float | None
+    on_event: Callable[[StreamEvent], None] | None
 
 
 class RunKwargs(ReopenKwargs, total=False):
@@ -138,6 +140,16 @@ class RunOptions:
             ":class:`~routilux.exceptions.JobDeadlineExceeded` (its queued and waiting work "
             "kept in its failed tasks, for ``retry``); ``None``: none. A sync handler "
             "still running then is not stopped (see ``docs/timeouts.md``).",
+            reopen=True,
+        ),
+    )
+    on_event: Callable[[StreamEvent], None] | None = attrs.field(
+        default=None,
+        metadata=_about(
+            "Called with each :class:`~routilux.StreamEvent` of the job as it happens, on "
+            "the thread where it happens, sometimes with the job's lock held: it must be "
+            "quick and must not wait for the job (``Flow.stream`` is the iterator over "
+            "them). For resume and retry, when given, it replaces the job's own.",
             reopen=True,
         ),
     )

@@ -20,7 +20,7 @@ from routilux.engine import _booking, _errors, _loops, _steps
 from routilux.engine._activation import Activation, activation_of, as_pending
 from routilux.engine._async import CoroActivation
 from routilux.engine._clock import current_clock
-from routilux.engine._hooks import IsolatedHooks
+from routilux.engine._hooks import IsolatedHooks, install_hooks
 from routilux.engine._timeouts import discard_emit
 from routilux.model._context import Frame, current_frame, set_frame
 from routilux.model._tracker import ExecutionTracker
@@ -73,8 +73,8 @@ class JobRun:
         self.sequential = sequential
         #: The flow's resources, as runs use them.
         self.host = host
-        #: The plugin hooks of the job, or ``None`` without plugins.
-        self.hooks = IsolatedHooks(hooks) if hooks is not None else None
+        #: The plugin hooks of the job, or ``None`` without plugins (see ``install_hooks``).
+        self.hooks: IsolatedHooks | None = None
         #: The job's lock and condition (shared with the JobState).
         self.cond: threading.Condition = job_state.condition
         #: The job's lock itself (entering it directly is cheaper than through the condition).
@@ -164,10 +164,8 @@ class JobRun:
         #: Log activations at debug level (decided once per job: structlog is configured).
         self.debug = is_enabled()
         #: No hooks and no debug log: an activation's success is booked by its runner.
-        self.plain = self.hooks is None and not self.debug
-        job_state.set_change_listener(
-            self.hooks.change_listener(flow, job_state) if self.hooks is not None else None
-        )
+        self.plain = True
+        install_hooks(self, hooks)
 
     def configure(self, options: RunOptions) -> None:
         """

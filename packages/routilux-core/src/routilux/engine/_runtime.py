@@ -20,11 +20,13 @@ from routilux.model._definition import FlowDefinition, check_strategy, check_wor
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from routilux.engine._async import AsyncGate
     from routilux.model._error_handler import ErrorHandler
     from routilux.model._job_state import JobState
+    from routilux.model._stream_event import StreamEvent
     from routilux.model._tracker import ExecutionTracker
     from routilux.plugins._manager import PluginManager
 
@@ -234,6 +236,13 @@ class FlowRuntime(FlowDefinition):
         job_state.execution_tracker = run.tracker
         self._last_run = run
         return run
+
+    def _listen(self, run: JobRun, on_event: Callable[[StreamEvent], None]) -> None:
+        # The job's hooks call ``on_event`` with each of its events (see _stream).
+        from routilux.engine._hooks import install_hooks
+        from routilux.engine._stream import EventTap
+
+        install_hooks(run, self._plugin_manager().relay(EventTap(on_event)))
 
     def _job_active(self, run: JobRun) -> None:
         with self._active_cond:

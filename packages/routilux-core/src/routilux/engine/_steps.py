@@ -15,7 +15,12 @@ from routilux._util._log import repr_of
 from routilux.engine import _async
 from routilux.engine._activation import as_pending
 from routilux.engine._booking import flush_locked
-from routilux.engine._checkpoints import deliver, snapshot_locked, take_locked
+from routilux.engine._checkpoints import (
+    deliver,
+    record_engine_error_locked,
+    snapshot_locked,
+    take_locked,
+)
 from routilux.engine._deadlines import disarm_deadline_locked
 from routilux.engine._released import release_locked
 from routilux.engine._retries import drop_timers
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "cancel",
     "check_names",
+    "crashed",
     "emit_deferred",
     "fail",
     "finish_locked",
@@ -73,6 +79,39 @@ def fail(run: JobRun, failed: dict[str, Any] | None = None) -> None:
         run.cond.notify_all()
         if run.waiters:
             run.fire_waiters_locked()
+
+
+def crashed(run: JobRun, exc: Exception) -> None:
+    """
+    The engine's own path raised ``exc`` while running the job (its control or its store
+    failed, or a bug): fail the job with an error naming it, finish it when nothing of it
+    runs and write its last checkpoint, rather than leave it and its waiters waiting. A
+    control that raised is not read again.
+    """
+    run.log.error("job_crashed", error=repr_of(exc), exc_info=exc)
+    with run.lock:
+        run.control = None
+        if not (run.finished or run.cancelled):
+            record_engine_error_locked(run, exc, "the engine failed: ")
+    fail(run)
+    with run.lock:
+        if run.quiescent() and not (run.runners or run.drainer):
+            finish_locked(run)
+        try:
+            snapshot = take_locked(run)
+        except Exception as again:  # no checkpoint can be taken: none is written
+            run.log.error("checkpoint_failed", error=repr_of(again), exc_info=again)
+            run.checkpoint_fn = None
+            run.checkpoint_due = False
+            snapshot = None
+        run.cond.notify_all()
+        if run.waiters:
+            run.fire_waiters_locked()
+    try:
+        deliver(run, snapshot)
+    finally:
+        with run.lock:  # also when delivering failed: the waiters look again
+            run.cond.notify_all()
 
 
 def finish_locked(run: JobRun) -> None:

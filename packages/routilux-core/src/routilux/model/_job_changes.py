@@ -102,6 +102,13 @@ class JobStatePart:
         status: str
         current_routine_id: str | None
         _lock: threading.RLock
+
+        @property
+        def _updated_at(self) -> datetime | float: ...
+
+        @_updated_at.setter
+        def _updated_at(self, value: datetime | float) -> None: ...
+
         _on_change: Callable[[JobStateChange], None] | None
 
         @property

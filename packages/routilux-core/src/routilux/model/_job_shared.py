@@ -5,11 +5,13 @@ The data a job's routines share: shared data, the shared log, metadata, and outp
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from routilux._util._clock import iso_now
 from routilux._util._log import bind, repr_of, text_of
 from routilux.exceptions import RoutiluxWarning
 from routilux.model._job_changes import ChangeKind
@@ -36,6 +38,18 @@ class JobShared(JobContainers):
     if TYPE_CHECKING:
 
         @property
+        def _shared_data(self) -> dict[str, Any] | None: ...
+
+        @_shared_data.setter
+        def _shared_data(self, value: dict[str, Any] | None) -> None: ...
+
+        @property
+        def _shared_log(self) -> list[dict[str, Any]] | None: ...
+
+        @_shared_log.setter
+        def _shared_log(self, value: list[dict[str, Any]] | None) -> None: ...
+
+        @property
         def output_handler(self) -> OutputHandler | None: ...
 
         @output_handler.setter
@@ -52,10 +66,16 @@ class JobShared(JobContainers):
         Set ``shared_data[key] = value``.
         """
         with self._lock:
-            old = self.shared_data.get(key)
-            self.shared_data[key] = value
-            self.updated_at = datetime.now()
-            self._changed(ChangeKind.SHARED_DATA, key, old, value, None)
+            data = self._shared_data
+            if data is None:
+                data = self._shared_data = {}
+            if self._on_change is None:
+                data[key] = value
+            else:
+                old = data.get(key)
+                data[key] = value
+                self._changed(ChangeKind.SHARED_DATA, key, old, value, None)
+            self._updated_at = time.time()
 
     def get_shared_data(self, key: str, default: Any = None) -> Any:
         """
@@ -75,7 +95,7 @@ class JobShared(JobContainers):
             old = self.shared_data.get(key, default)
             new = func(old)
             self.shared_data[key] = new
-            self.updated_at = datetime.now()
+            self._updated_at = time.time()
             self._changed(ChangeKind.SHARED_DATA, key, old, new, None)
             return new
 
@@ -86,17 +106,22 @@ class JobShared(JobContainers):
         Raises:
             ValueError: ``entry`` is not a dict.
         """
-        if not isinstance(cast(object, entry), dict):
+        checked: object = entry
+        if not isinstance(checked, dict):
             from routilux.exceptions import ConfigurationError
 
             msg = "Entry must be a dictionary"
             raise ConfigurationError(msg, name="entry", value=entry)
         if "timestamp" not in entry:
-            entry = {**entry, "timestamp": datetime.now().isoformat()}
+            entry = {**entry, "timestamp": iso_now()}
         with self._lock:
-            self.shared_log.append(entry)
-            self.updated_at = datetime.now()
-            self._changed(ChangeKind.SHARED_LOG, None, None, entry, None)
+            log = self._shared_log
+            if log is None:
+                log = self._shared_log = []
+            log.append(entry)
+            self._updated_at = time.time()
+            if self._on_change is not None:
+                self._changed(ChangeKind.SHARED_LOG, None, None, entry, None)
 
     def get_shared_log(
         self, filter_func: Callable[[dict[str, Any]], bool] | None = None
@@ -119,7 +144,7 @@ class JobShared(JobContainers):
         with self._lock:
             old = self.metadata.get(key)
             self.metadata[key] = value
-            self.updated_at = datetime.now()
+            self._updated_at = time.time()
             self._changed(ChangeKind.METADATA, key, old, value, None)
 
     def set_output_handler(self, handler: OutputHandler | None) -> None:

@@ -2,9 +2,9 @@
 JobState: everything that changes while one job of a flow runs, and its records.
 
 A JobState is made of parts, each in a module of its own: the containers made on first use
-(``_job_containers``), the data its routines share (``_job_shared``) and its work as data
-(``_job_tasks``). This module holds the core: status, routine states, history, errors,
-waiting, persistence, and the engine's interface to the job.
+(``_job_containers``), its routine states (``_job_routines``), the data its routines share
+(``_job_shared``) and its work as data (``_job_tasks``). This module holds the core:
+status, history, errors, waiting, persistence, and the engine's interface to the job.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from routilux.model._error_record import ErrorRecord
 from routilux.model._history import ExecutionHistory, ExecutionRecord, book, set_owner
 from routilux.model._job_changes import FINAL_STATUSES, ChangeKind, JobStateChange, JobStatus
 from routilux.model._job_containers import CONTAINER_NAMES
+from routilux.model._job_routines import JobRoutines
 from routilux.model._job_shared import JobShared
 from routilux.model._job_tasks import JobTasks
 from routilux.model._job_waiting import JobWaiting
@@ -47,12 +48,13 @@ __all__ = [
 ]
 
 
-def _now() -> datetime:
-    return datetime.now()
+def _stamp(when: datetime | float) -> datetime:
+    # A time kept as an epoch float (what the job stamps itself) as the datetime it stands for.
+    return datetime.fromtimestamp(when) if isinstance(when, float) else when
 
 
 @attrs.define(eq=False, repr=False)
-class JobState(JobShared, JobTasks, JobWaiting):
+class JobState(JobRoutines, JobShared, JobTasks, JobWaiting):
     """
     The runtime state of one job (one ``Flow.execute`` or ``Flow.submit``).
 
@@ -77,8 +79,8 @@ class JobState(JobShared, JobTasks, JobWaiting):
     status: str = "pending"
     #: The entry routine of the job.
     current_routine_id: str | None = None
-    #: Per-routine state dicts, by flow routine id.
-    routine_states: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    # The routine states (see JobRoutines): a dict, or packed when the job finished.
+    _routine_states: Any = attrs.field(default=None, alias="routine_states")
     # Given records (any iterable) become an ExecutionHistory in __attrs_post_init__.
     _history: ExecutionHistory = attrs.field(
         default=(),  # type: ignore[assignment]  # replaced in __attrs_post_init__
@@ -97,10 +99,10 @@ class JobState(JobShared, JobTasks, JobWaiting):
     _failed_tasks: list[dict[str, Any]] | None = attrs.field(default=None, alias="failed_tasks")
     #: The checkpoint given to the last pause (``None`` before any).
     checkpoint: dict[str, Any] | None = None
-    #: When the job was created.
-    created_at: datetime = attrs.field(factory=_now)
-    # When the job last changed: a datetime, or the epoch float of the last booking.
-    _updated_at: datetime | float = attrs.field(factory=_now, alias="updated_at")
+    # When the job was created, and when it last changed: a datetime given, or an epoch
+    # float (what the job stamps itself; see the created_at and updated_at properties).
+    _created_at: datetime | float = attrs.field(factory=time.time, alias="created_at")
+    _updated_at: datetime | float = attrs.field(factory=time.time, alias="updated_at")
     #: The most history records kept, or ``None`` for all.
     history_limit: int | None = attrs.field(default=None, kw_only=True)
     # The ``history_dropped`` given to the constructor, handed to the history at init
@@ -126,6 +128,8 @@ class JobState(JobShared, JobTasks, JobWaiting):
     _run: RunState | None = attrs.field(default=None, init=False)
     # The change listener (see set_change_listener).
     _on_change: Callable[[JobStateChange], None] | None = attrs.field(default=None, init=False)
+    # Someone was given the routine states (see JobRoutines): they are never packed.
+    _states_given: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.history_limit is not None and self.history_limit < 1:
@@ -136,6 +140,10 @@ class JobState(JobShared, JobTasks, JobWaiting):
         history = ExecutionHistory(self._history, self.history_limit, self._lock)
         history.dropped += self._dropped_given
         self._history = history
+        if self._routine_states is None:
+            self._routine_states = {}
+        else:
+            self._states_given = True
 
     def __repr__(self) -> str:
         return f"JobState[{self.job_id}:{self.status}]"
@@ -244,14 +252,22 @@ class JobState(JobShared, JobTasks, JobWaiting):
         self.set_change_listener(listener)
 
     @property
+    def created_at(self) -> datetime:
+        """
+        When the job was created (naive local time). Assignable.
+        """
+        return _stamp(self._created_at)
+
+    @created_at.setter
+    def created_at(self, when: datetime) -> None:
+        self._created_at = when
+
+    @property
     def updated_at(self) -> datetime:
         """
-        When the job last changed (naive local time).
+        When the job last changed (naive local time). Assignable.
         """
-        when = self._updated_at
-        if when.__class__ is float:
-            when = self._updated_at = datetime.fromtimestamp(when)
-        return when  # type: ignore[return-value]
+        return _stamp(self._updated_at)
 
     @updated_at.setter
     def updated_at(self, when: datetime) -> None:
@@ -272,72 +288,13 @@ class JobState(JobShared, JobTasks, JobWaiting):
         with self._lock:
             old = self.status
             self.status = status
-            self.updated_at = datetime.now()
+            self._updated_at = time.time()
             if old != status:
                 self._changed(ChangeKind.STATUS, None, old, status, None)
+            if status in FINAL_STATUSES:
+                self._pack_states()
             if self._cond is not None:
                 self._cond.notify_all()
-
-    # -- routine states -------------------------------------------------------------
-
-    def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
-        """
-        Replace the state of ``routine_id`` with a shallow copy of ``state``.
-        """
-        new = dict(state)
-        with self._lock:
-            old = self.routine_states.get(routine_id)
-            self.routine_states[routine_id] = new
-            self.updated_at = datetime.now()
-            self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
-
-    def merge_routine_state(self, routine_id: str, updates: dict[str, Any]) -> dict[str, Any]:
-        """
-        Merge ``updates`` into the state of ``routine_id`` atomically and return a copy of
-        the result. Keys not in ``updates`` are kept.
-
-        .. versionadded:: 0.10
-        """
-        with self._lock:
-            return dict(self.book_routine_state(routine_id, updates))
-
-    def book_routine_state(self, routine_id: str, updates: dict[str, Any]) -> dict[str, Any]:
-        """
-        :meth:`merge_routine_state` without the copy: return the stored state itself (the
-        engine's bookkeeping, which never changes it). Engine interface.
-        """
-        with self._lock:
-            old = self.routine_states.get(routine_id)
-            # A state that is not a dict (a user may assign anything) is replaced.
-            new = {**old, **updates} if isinstance(old, dict) else dict(updates)
-            self.routine_states[routine_id] = new
-            self.updated_at = datetime.now()
-            if self._on_change is not None:
-                self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
-            return new
-
-    def drop_routine_state_keys(self, routine_id: str, stale: dict[str, Any]) -> None:
-        """
-        Remove the keys of ``stale`` from the state of ``routine_id`` where they still hold
-        the values ``stale`` gives (a handler may have written those keys since: they
-        stay). Engine interface.
-        """
-        with self._lock:
-            old = self.routine_states.get(routine_id)
-            if not isinstance(old, dict):
-                return
-            new = {k: v for k, v in old.items() if k not in stale or stale[k] != v}
-            if len(new) != len(old):
-                self.routine_states[routine_id] = new
-                if self._on_change is not None:
-                    self._changed(ChangeKind.ROUTINE_STATE, routine_id, old, dict(new), routine_id)
-
-    def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
-        """
-        Return the state dict of ``routine_id`` (the stored dict itself), or ``None``.
-        """
-        with self._lock:
-            return self.routine_states.get(routine_id)
 
     # -- history --------------------------------------------------------------------
 
@@ -423,7 +380,8 @@ class JobState(JobShared, JobTasks, JobWaiting):
             self.job_id = other.job_id
             restore(self, other.status)
             self.current_routine_id = other.current_routine_id
-            self.routine_states = other.routine_states
+            self._routine_states = other._routine_states
+            self._states_given = other._states_given
             self._listener = None
             self._adopt_history(history)
             for name, value in containers.items():
@@ -432,7 +390,7 @@ class JobState(JobShared, JobTasks, JobWaiting):
             self.output_handler_failures = other.output_handler_failures
             self.checkpoint_seq = other.checkpoint_seq
             self.checkpoint = other.checkpoint
-            self.created_at = other.created_at
+            self._created_at = other._created_at
             self._updated_at = other._updated_at
             self.history_limit = other.history_limit
             self.execution_tracker = None

@@ -4,6 +4,7 @@ A job's work as data: its deferred events, pause points, pending and failed acti
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -56,7 +57,7 @@ class JobTasks(JobContainers):
         }
         with self._lock:
             self.deferred_events.append(entry)
-            self.updated_at = datetime.now()
+            self._updated_at = time.time()
             self._changed(ChangeKind.DEFERRED_EVENT, event_name, None, dict(entry), routine_id)
 
     def record_pause(
@@ -121,7 +122,7 @@ class JobTasks(JobContainers):
             failed = self.failed_tasks
             failed.extend(added)
             failed.sort(key=_task_order)
-            self.updated_at = datetime.now()
+            self._updated_at = time.time()
             self._changed(ChangeKind.FAILED_TASKS, None, None, added, None)
 
     def add_pending_tasks(self, tasks: Iterable[dict[str, Any]]) -> None:
@@ -134,7 +135,7 @@ class JobTasks(JobContainers):
             if not added:
                 return
             self.pending_tasks.extend(added)
-            self.updated_at = datetime.now()
+            self._updated_at = time.time()
             self._changed(ChangeKind.PENDING_TASKS, None, None, added, None)
 
     def drop_pending_tasks(self) -> None:
@@ -146,7 +147,7 @@ class JobTasks(JobContainers):
             pending = self.pending_tasks
             if pending:
                 self.pending_tasks = []
-                self.updated_at = datetime.now()
+                self._updated_at = time.time()
                 self._changed(ChangeKind.PENDING_TASKS, None, pending, [], None)
 
     def take_resume_work(
@@ -161,7 +162,7 @@ class JobTasks(JobContainers):
             deferred, tasks = self.deferred_events, self.pending_tasks
             self.deferred_events, self.pending_tasks = [], []
             if deferred or tasks:
-                self.updated_at = datetime.now()
+                self._updated_at = time.time()
                 if deferred:
                     self._changed(ChangeKind.DEFERRED_EVENT, None, deferred, [], None)
                 if tasks:
@@ -175,7 +176,7 @@ class JobTasks(JobContainers):
             failed = self.failed_tasks
             if failed:
                 self.failed_tasks = []
-                self.updated_at = datetime.now()
+                self._updated_at = time.time()
                 self._changed(ChangeKind.FAILED_TASKS, None, failed, [], None)
             return failed
 

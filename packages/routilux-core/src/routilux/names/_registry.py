@@ -19,9 +19,30 @@ from typing import Any, Generic, TypeVar, final
 from routilux.exceptions import RegistryError
 
 
-__all__ = ["Registry", "describe", "module_level_name"]
+__all__ = ["Registry", "describe", "generation", "module_level_name"]
 
 _T = TypeVar("_T")
+
+_generation_lock = threading.Lock()
+_generation = 0
+
+
+def generation() -> int:
+    """
+    Return how many times a name of any registry was removed in this process.
+
+    A name never changes what it resolves to while it stays registered (taking a name
+    that is in use is an error), so something resolved by name is still right as long as
+    this number is unchanged (``run_job`` keeps the flows it rebuilt on that condition).
+    """
+    with _generation_lock:
+        return _generation
+
+
+def _removed() -> None:
+    global _generation
+    with _generation_lock:
+        _generation += 1
 
 
 def describe(obj: object) -> str:
@@ -186,7 +207,10 @@ class Registry(Generic[_T]):
         """
         with self._lock:
             obj = self._by_name.pop(name, None)
-            if obj is None or self._name_locked(obj) != name:
+            if obj is None:
+                return
+            _removed()
+            if self._name_locked(obj) != name:
                 return
             try:
                 del self._names[obj]

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from routilux.engine._control import JobControl
 from routilux.engine._flow import Flow
 from routilux.exceptions import (
-    FlowMismatchError,
     InvalidStateError,
     JobNotFoundError,
     JobStoreError,
@@ -28,14 +27,14 @@ from routilux.model._lifecycle import Action
 from routilux.model._slot import check_timeout
 from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
-    JobRecord,
     JobStore,
     default_worker_id,
-    flow_fingerprint,
 )
+from routilux.persist._rebuild import FlowCache, build_flow, rebuild, state_of, stored_flow
 
 
 if TYPE_CHECKING:
+    from routilux.model._stream_event import StreamEvent
     from routilux.persist._protocols import JobHandle
 
 
@@ -216,28 +215,11 @@ def load_job_state(store: JobStore, job_id: str) -> tuple[Flow, JobState]:
         FlowMismatchError: The stored flow does not match the job's fingerprint.
         DeserializationError: The stored flow or state cannot be loaded.
     """
-    return _rebuild(store, store.load_job(job_id))
+    return rebuild(store, store.load_job(job_id))
 
 
-def _rebuild(store: JobStore, record: JobRecord) -> tuple[Flow, JobState]:
-    # The Flow and JobState of a job record (read once: its state and status belong together).
-    data = store.load_flow(record.flow_id, record.fingerprint)
-    if flow_fingerprint(data) != record.fingerprint:
-        msg = (
-            f"the stored flow {record.flow_id!r} does not match the fingerprint job "
-            f"{record.job_id!r} was created with"
-        )
-        raise FlowMismatchError(msg)
-    flow = Flow()
-    flow.deserialize(data)
-    if record.state is None:
-        job_state = JobState(flow.flow_id, history_limit=flow.history_limit)
-        job_state.job_id = record.job_id
-    else:
-        job_state = JobState()
-        job_state.deserialize(record.state)
-    lifecycle.restore(job_state, record.status)
-    return flow, job_state
+_flows = FlowCache()
+"""The flows the runs of this process share."""
 
 
 class _Checkpointer:
@@ -276,13 +258,16 @@ def run_job(
     checkpoint_interval: float | None = None,
     deadline: float | None = None,
     prepare: Callable[[Flow, JobState], None] | None = None,
+    on_event: Callable[[StreamEvent], None] | None = None,
 ) -> JobState:
     """
     Run a stored job until it rests, checkpointing it into ``store``; return its JobState.
 
     The job's flow version is loaded from the store and its routines are rebuilt by
-    registered type name. A job without state starts at its entry routine; a job with a
-    checkpoint is resumed from it: deferred events first, then the pending activations.
+    registered type name; the runs of one process share the Flow rebuilt for a flow version
+    (a Flow is static and shared by its jobs), so a run costs no rebuild after the first.
+    A job without state starts at its entry routine; a job with a checkpoint is resumed
+    from it: deferred events first, then the pending activations.
     The job is claimed (a compare-and-set on its status and on the attempt read with its
     state, so two runners never run the same state: the one that loses gets a
     ``JobStoreError``), its attempt, the fencing token, goes up by one, and every checkpoint
@@ -318,7 +303,10 @@ def run_job(
             ``retry``); ``None``: none.
         prepare: Called as ``prepare(flow, job_state)`` after loading and before running,
             for example to answer a waiting :class:`HumanInput`. It runs before the job is
-            claimed: if it raises, the store is left unchanged.
+            claimed: if it raises, the store is left unchanged. It may change the job state,
+            not the flow, which other runs share.
+        on_event: Called with each event of the run (see the ``on_event`` option of
+            ``Flow.execute``), for example to print them as ``routilux run --follow`` does.
 
     Returns:
         The JobState at rest: ``paused``, ``completed``, ``failed`` or ``cancelled``.
@@ -333,8 +321,8 @@ def run_job(
         DeserializationError: The stored flow or state cannot be loaded.
         ConfigurationError: ``deadline`` is not a number of seconds > 0.
 
-    .. versionchanged:: 0.10 ``retry``, ``checkpoint_interval`` and ``deadline``; the
-       claim is fenced by the attempt read with the state.
+    .. versionchanged:: 0.10 ``retry``, ``checkpoint_interval``, ``on_event`` and
+       ``deadline``; the claim is fenced by the attempt read with the state.
     """
     check_timeout(deadline, "deadline", "deadline")
     record = store.load_job(job_id)
@@ -348,25 +336,26 @@ def run_job(
         if record.status == "running":
             msg += f" (it is running on {record.worker}; take it over if that runner is dead)"
         raise InvalidStateError(msg)
-    flow, job_state = _rebuild(store, record)
-    options = record.options
-    every = checkpoint_every
-    if every is None:
-        every = int(options.get("checkpoint_every", 0) or 0)
-    interval = checkpoint_interval
-    if interval is None:
-        interval = float(options.get("checkpoint_interval", 0) or 0)
-    strategy = options.get("execution_strategy")
-    entry_slot = options.get("entry_slot")
-    if prepare is not None:
-        prepare(flow, job_state)
-    attempt = store.claim_job(
-        job_id, worker=worker or default_worker_id(), statuses=statuses, attempt=record.attempt
-    )
-    checkpointer = _Checkpointer(store, job_id, attempt)
-    if control is None:
-        control = StoreControl(store, job_id)
-    try:
+    data = stored_flow(store, record)  # read and checked at each run, even when cached
+    with _flows.lease((record.flow_id, record.fingerprint), lambda: build_flow(data)) as flow:
+        job_state = state_of(flow, record)
+        options = record.options
+        every = checkpoint_every
+        if every is None:
+            every = int(options.get("checkpoint_every", 0) or 0)
+        interval = checkpoint_interval
+        if interval is None:
+            interval = float(options.get("checkpoint_interval", 0) or 0)
+        strategy = options.get("execution_strategy")
+        entry_slot = options.get("entry_slot")
+        if prepare is not None:
+            prepare(flow, job_state)
+        attempt = store.claim_job(
+            job_id, worker=worker or default_worker_id(), statuses=statuses, attempt=record.attempt
+        )
+        checkpointer = _Checkpointer(store, job_id, attempt)
+        if control is None:
+            control = StoreControl(store, job_id)
         if record.state is None and not retry:
             flow.submit(
                 record.entry_routine_id,
@@ -380,6 +369,7 @@ def run_job(
                 checkpoint_interval=interval,
                 control=control,
                 deadline=deadline,
+                on_event=on_event,
             )
         else:
             reopen = flow.retry if retry else flow.resume
@@ -391,12 +381,19 @@ def run_job(
                 checkpoint_interval=interval,
                 control=control,
                 deadline=deadline,
+                on_event=on_event,
             )
-        job_state.wait_settled()
+        # The job runs on the flow's workers, which other runs of this process share: it
+        # leaves them only settled (an interrupted wait waits again, as shutting the flow
+        # down and joining its workers did when each run had a flow of its own).
+        try:
+            job_state.wait_settled()
+        except BaseException:
+            if checkpointer.error is None:
+                job_state.wait_settled()
+            raise
         if checkpointer.error is not None:
             raise checkpointer.error
-    finally:
-        flow.shutdown(wait=checkpointer.error is None)
     return job_state
 
 

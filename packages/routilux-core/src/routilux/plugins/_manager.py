@@ -11,6 +11,7 @@ then the job makes no hook calls at all.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -225,12 +226,20 @@ class PluginManager:
 
     # -- calling --------------------------------------------------------------------
 
-    def relay(self) -> HookRelay | None:
+    def relay(self, listener: object | None = None) -> HookRelay | None:
         """
         Return the hook caller for a job, or ``None`` when no plugin implements any job
         hook (then the scheduler makes no hook calls at all).
+
+        Args:
+            listener: An object of the job's own whose methods named like job hooks are
+                called after the plugins' (the job's event stream); the relay is then
+                made for that job only.
         """
         self._ensure_loaded()
+        if listener is not None:
+            with self._lock:
+                return HookRelay(self, listener)
         relay = self._relay
         if relay is None:
             with self._lock:
@@ -310,7 +319,7 @@ class HookRelay:
     A relay is a snapshot of the manager's plugins: a job keeps the relay it started with.
     """
 
-    def __init__(self, manager: PluginManager) -> None:
+    def __init__(self, manager: PluginManager, listener: object | None = None) -> None:
         self._manager = manager
         #: Per hook, in call order: (function, argument names, plugin name).
         self._impls: dict[str, list[tuple[Callable[..., object], tuple[str, ...], str]]] = {}
@@ -320,6 +329,11 @@ class HookRelay:
             impls = list(reversed(caller.get_hookimpls())) if caller is not None else []
             if impls:
                 self._impls[name] = [(i.function, tuple(i.argnames), i.plugin_name) for i in impls]
+        for name in _JOB_HOOKS if listener is not None else ():
+            method = getattr(listener, name, None)
+            if method is not None:
+                argnames = tuple(inspect.signature(method).parameters)
+                self._impls.setdefault(name, []).append((method, argnames, "on_event"))
         #: True when at least one job hook has an implementation.
         self.active = any(name in self._impls for name in _JOB_HOOKS)
 
