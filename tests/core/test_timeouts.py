@@ -277,3 +277,79 @@ def test_cli_deadline_fails_the_job_and_retry_goes_on(
         main([*run, "--deadline", "0"])
     assert 2 == exited.value.code
     assert "expected a number of seconds > 0, got '0'" in capsys.readouterr().err
+
+
+def test_a_flow_made_before_the_fake_clock_obeys_it() -> None:
+    """A flow whose timer ran on the real clock (as run_job's shared flows may) arms its
+    timers on the fake clock installed later, and on the real one again after it."""
+    handler = ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=5, retry_delay=0)
+
+    class Flaky(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+            self.define_slot("trigger", handler=self.go)
+            self.set_error_handler(handler)
+
+        def go(self, **_: Any) -> None:
+            self.calls += 1
+            if self.calls % 2:
+                raise ConnectionError("odd call")
+
+    with Flow(execution_strategy="concurrent") as flow:
+        flaky = Flaky()
+        flow.add_routine(flaky, "flaky")
+        assert "completed" == flow.execute("flaky", timeout=WAIT).status  # a real timer
+        handler.retry_delay = 60
+        with FakeClock().installed() as clock:
+            job = flow.submit("flaky")
+            clock.wait_armed()
+            assert 3 == flaky.calls
+            clock.advance(60)
+            assert job.wait_for_completion(timeout=WAIT), "the retry never ran"
+        assert 4 == flaky.calls
+        handler.retry_delay = 0
+        assert "completed" == flow.execute("flaky", timeout=WAIT).status  # real again
+        assert 6 == flaky.calls
+
+
+def test_a_handler_done_in_time_leaves_no_timer(flow: Flow, routilux_clock: FakeClock) -> None:
+    quick = Routine()
+    seen: list[int] = []
+    quick.define_slot("trigger", handler=lambda value=0, **_: seen.append(value), timeout=1)
+    flow.add_routine(quick, "quick")
+    job = flow.execute("quick", {"value": 7}, timeout=WAIT)
+    assert "completed" == job.status
+    assert [7] == seen
+    assert 0 == routilux_clock.pending  # its timeout was cancelled when it returned
+    routilux_clock.advance(1)
+    assert [] == job.errors
+
+
+def test_fake_clock_runs_what_falls_due_in_order() -> None:
+    clock = FakeClock()
+    timer = clock.timer("t")
+    ran: list[tuple[str, float]] = []
+
+    def later(name: str, delay: float = 0.0) -> Any:
+        def call(_handle: int) -> None:
+            ran.append((name, clock.monotonic()))
+            if delay:
+                timer.call_later(delay, later(f"{name}+", 0.0))
+
+        return call
+
+    timer.call_later(3, later("c"))
+    timer.call_later(1, later("a", 1))  # arms a+ at 2, within the window
+    timer.cancel(timer.call_later(2.5, later("cancelled")))
+    assert 1.0 == clock.next_due()
+    assert 2 == clock.advance(2.5)
+    assert [("a", 1.0), ("a+", 2.0)] == ran
+    assert 2.5 == clock.monotonic()
+    assert 1_767_225_602.5 == clock.time()
+    with pytest.raises(ValueError, match="cannot go back"):
+        clock.advance(-1)
+    timer.shutdown()  # drops "c"
+    assert 0 == clock.pending
+    assert 0 == clock.advance(10)
+    assert [("a", 1.0), ("a+", 2.0)] == ran

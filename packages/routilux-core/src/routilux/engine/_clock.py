@@ -22,7 +22,29 @@ from routilux._util._log import logger, repr_of
 from routilux.exceptions import SchedulerShutdownError
 
 
-__all__ = ["Clock", "RealClock", "ThreadTimer", "TimerQueue", "current_clock", "install_clock"]
+__all__ = [
+    "Clock",
+    "RealClock",
+    "ThreadTimer",
+    "TimerQueue",
+    "current_clock",
+    "install_clock",
+    "new_handle",
+]
+
+
+_handles = itertools.count(1)
+_handles_lock = threading.Lock()
+
+
+def new_handle() -> int:
+    """
+    A timer handle never given before in this process, by any timer of any clock: a flow
+    whose clock changed cancels its older timers' handles on its new timer, where they
+    match nothing (the callbacks check that they are still wanted).
+    """
+    with _handles_lock:
+        return next(_handles)
 
 
 class TimerQueue(Protocol):
@@ -92,7 +114,6 @@ class ThreadTimer:
         # Entries [due, handle, callback]; a cancelled one stays with callback None.
         self._heap: list[list[Any]] = []
         self._live: dict[int, list[Any]] = {}
-        self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._shutdown = False
 
@@ -104,7 +125,7 @@ class ThreadTimer:
             if self._shutdown:
                 msg = "the flow's timer was shut down"
                 raise SchedulerShutdownError(msg)
-            handle = next(self._seq)
+            handle = new_handle()
             entry = [time.monotonic() + delay, handle, callback]
             heapq.heappush(self._heap, entry)
             self._live[handle] = entry
@@ -176,7 +197,8 @@ def current_clock() -> Clock:
 def install_clock(clock: Clock | None) -> Clock:
     """
     Make ``clock`` the engine's clock (``None``: the real one) and return the one it
-    replaces. A flow takes its timer from the clock installed when it first needs one.
+    replaces. A flow arms each timer on the clock installed at that moment; what it armed
+    on another clock stays there.
     """
     global _clock  # the one process-wide clock, swapped by tests only
     with _lock:

@@ -11,7 +11,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from routilux.engine._clock import TimerQueue, current_clock
+from routilux.engine._clock import Clock, TimerQueue, current_clock
 from routilux.engine._pool import WorkerPool
 from routilux.engine._released import ReleasedRun
 from routilux.engine._run import JobRun
@@ -93,6 +93,10 @@ class FlowRuntime(FlowDefinition):
         self._active: set[JobRun] = set()
         self._executor: WorkerPool | None = None
         self._timer: TimerQueue | None = None
+        self._timer_clock: Clock | None = None
+        #: Timers of clocks installed before the current one, kept serving what they hold
+        #: until shutdown (a test's fake clock came or went while the flow lived).
+        self._old_timers: list[TimerQueue] = []
         self._async_gate: AsyncGate | None = None
         self._last_run: JobRun | None = None
         #: What finished jobs without merge buffers keep of their run, by strategy
@@ -174,13 +178,20 @@ class FlowRuntime(FlowDefinition):
         return pool
 
     def _get_timer(self) -> TimerQueue:
+        # The timer of the clock installed now: a flow made before a test installed its
+        # fake clock (or kept after it) arms its new timers on the clock of the moment.
+        clock = current_clock()
         timer = self._timer
-        if timer is None:
+        if timer is None or self._timer_clock is not clock:
             with self._lock:
                 timer = self._timer
-                if timer is None:
-                    timer = current_clock().timer(f"routilux-timer-{self.flow_id}")
-                    self._timer = timer
+                if timer is None or self._timer_clock is not clock:
+                    if timer is not None:
+                        self._old_timers.append(timer)
+                        n = len(self._old_timers)
+                        self._finalizers[f"timer-{n}"] = self._finalizers.pop("timer")
+                    timer = clock.timer(f"routilux-timer-{self.flow_id}")
+                    self._timer, self._timer_clock = timer, clock
                     self._stop_when_collected("timer", timer)
         return timer
 
@@ -282,11 +293,14 @@ class FlowRuntime(FlowDefinition):
             self.wait_for_completion(timeout)
         with self._lock:
             pool, self._executor = self._executor, None
-            timer, self._timer = self._timer, None
+            timers = [*self._old_timers, self._timer]
+            self._timer, self._timer_clock = None, None
+            self._old_timers.clear()
         if pool is not None:
             pool.shutdown(wait=wait, timeout=left())
-        if timer is not None:
-            timer.shutdown(wait=wait, timeout=left())
+        for timer in timers:
+            if timer is not None:
+                timer.shutdown(wait=wait, timeout=left())
 
 
 class _Host:

@@ -7,13 +7,12 @@ advances it, on the test's thread. Real time never passes for them.
 from __future__ import annotations
 
 import heapq
-import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from routilux.engine._clock import TimerQueue, install_clock
+from routilux.engine._clock import TimerQueue, install_clock, new_handle
 from routilux.exceptions import SchedulerShutdownError
 
 
@@ -27,8 +26,8 @@ class FakeClock:
     """
     A clock whose time moves only when :meth:`advance` is called: its monotonic clock
     starts at 0, its wall clock at 2026-01-01T00:00:00Z. Install it with
-    :meth:`installed` (the ``routilux_clock`` fixture does): the flows whose timer starts
-    while it is installed schedule their retries, timeouts and deadlines on it.
+    :meth:`installed` (the ``routilux_clock`` fixture does): the retries, timeouts and
+    deadlines every flow arms while it is installed wait on it.
 
     Thread-safe: jobs arm timers from their worker threads while the test advances it.
 
@@ -41,7 +40,6 @@ class FakeClock:
         # Entries [due, handle, callback, owner]; a cancelled one keeps callback None.
         self._heap: list[list[Any]] = []
         self._live: dict[int, list[Any]] = {}
-        self._seq = itertools.count()
 
     # -- the Clock interface (routilux.engine._clock.Clock) ---------------------------
 
@@ -151,7 +149,7 @@ class FakeClock:
 
     def _arm(self, owner: _FakeTimer, delay: float, callback: Callable[[int], Any]) -> int:
         with self._cond:
-            handle = next(self._seq)
+            handle = new_handle()
             entry = [self._now + max(0.0, delay), handle, callback, owner]
             heapq.heappush(self._heap, entry)
             self._live[handle] = entry

@@ -37,8 +37,8 @@ def routilux_store(tmp_path: Path) -> Iterator[SqliteJobStore]:
 def routilux_clock() -> Iterator[FakeClock]:
     """
     A fake clock (:class:`routilux.testing.FakeClock`) installed for the test: the retry
-    back-offs, slot timeouts and job deadlines of the flows whose timer starts in the test
-    wait on it, and ``routilux_clock.advance(seconds)`` runs those that fall due, on the
+    back-offs, slot timeouts and job deadlines armed during the test (by any flow) wait on
+    it, and ``routilux_clock.advance(seconds)`` runs those that fall due, on the
     test's thread. Real time never passes for them.
     """
     from routilux.testing._clock import FakeClock
