@@ -353,3 +353,19 @@ def test_fake_clock_runs_what_falls_due_in_order() -> None:
     assert 0 == clock.pending
     assert 0 == clock.advance(10)
     assert [("a", 1.0), ("a+", 2.0)] == ran
+
+
+def test_thread_timer_wakes_for_an_earlier_entry_and_drops_cancelled_ones() -> None:
+    from routilux.engine._clock import ThreadTimer
+
+    timer = ThreadTimer("test-timer")
+    fired = threading.Event()
+    try:
+        later = [timer.call_later(60, lambda _h: None) for _ in range(200)]
+        timer.call_later(0.001, lambda _h: fired.set())  # its thread waits for 60 s now
+        assert fired.wait(WAIT), "the timer slept past an entry armed earlier than the rest"
+        for handle in later:
+            timer.cancel(handle)
+        assert len(timer._heap) <= 64  # cancelled entries do not wait for their due time
+    finally:
+        timer.shutdown()

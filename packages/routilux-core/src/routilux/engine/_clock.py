@@ -102,6 +102,10 @@ class RealClock:
         return ThreadTimer(name)
 
 
+_COMPACT_AT = 64
+"""A timer's heap longer than this is rebuilt once most of its entries are cancelled."""
+
+
 class ThreadTimer:
     """
     One thread, started on first use, that calls functions after a delay (a heap of due
@@ -132,7 +136,8 @@ class ThreadTimer:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0] is entry:
+                self._cond.notify()  # due before what the thread waits for
             return handle
 
     def cancel(self, handle: int) -> None:
@@ -143,6 +148,12 @@ class ThreadTimer:
             entry = self._live.pop(handle, None)
             if entry is not None:
                 entry[2] = None
+                heap = self._heap
+                if len(heap) > _COMPACT_AT and 2 * len(self._live) < len(heap):
+                    # Mostly cancelled entries (timeouts of handlers that returned in
+                    # time): drop them rather than keep them until they fall due.
+                    self._heap = [e for e in heap if e[2] is not None]
+                    heapq.heapify(self._heap)
 
     def _loop(self) -> None:
         cond = self._cond
