@@ -177,13 +177,20 @@ def test_flow_documents_carry_timeouts(tmp_path: Any) -> None:
     from routilux.store import load_flow_file
 
     flow = Flow("t")
-    flow.add_routine(Stuck(), "stuck")
+    stuck = Stuck()  # its constructor gives 5 s
+    trigger = stuck.get_slot("trigger")
+    assert trigger is not None
+    trigger.timeout = 7
+    flow.add_routine(stuck, "stuck")
     doc = flow.serialize()
-    assert 5.0 == doc["routines"]["stuck"]["slots"][0]["timeout"]
+    assert 7.0 == doc["routines"]["stuck"]["slots"][0]["timeout"]
     again = Flow()
     again.deserialize(doc)
     slot = again.routines["stuck"].get_slot("trigger")
-    assert slot is not None and 5.0 == slot.timeout
+    assert slot is not None and 7.0 == slot.timeout
+    (tmp_path / "stuck.json").write_text(json.dumps(doc))
+    slot = load_flow_file(tmp_path / "stuck.json").routines["stuck"].get_slot("trigger")
+    assert slot is not None and 7.0 == slot.timeout
 
     path = tmp_path / "flow.json"
     path.write_text(
