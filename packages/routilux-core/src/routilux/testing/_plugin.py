@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from routilux.engine._flow import Flow
     from routilux.persist._sqlite import SqliteJobStore
     from routilux.testing._clock import FakeClock
+    from routilux.testing._events import RecordedEvents
 
 
 @pytest.fixture
@@ -45,6 +46,23 @@ def routilux_clock() -> Iterator[FakeClock]:
 
     with FakeClock().installed() as clock:
         yield clock
+
+
+@pytest.fixture
+def routilux_events() -> Iterator[RecordedEvents]:
+    """
+    Every stream event of the jobs the test starts (a :class:`RecordedEvents`: filter them
+    with ``filter(kind, job_id=, routine_id=, **data)``, list ``kinds(job_id)``, wait for
+    one with ``wait_for(...)``). Jobs of flows given their own plugin manager are not seen.
+    """
+    from routilux.testing._events import RecordedEvents
+
+    events = RecordedEvents()
+    events.start()
+    try:
+        yield events
+    finally:
+        events.stop()
 
 
 @pytest.fixture
