@@ -6,6 +6,7 @@ pytest in a subprocess with the plugin loaded from its entry point.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -156,45 +157,14 @@ def test_testcase_of_a_paused_job_is_refused(tmp_path: Path, capsys: Any) -> Non
 
 
 def test_retry_back_off_on_the_fake_clock(pytester: pytest.Pytester) -> None:
-    """A user's test of a retry with a 60 s back-off finishes in milliseconds under
-    routilux_clock: the back-off waits on the fake clock, which the test advances."""
-    pytester.makepyfile(
-        test_backoff="""
-        import time
-
-        from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
-
-
-        class Flaky(Routine):
-            def __init__(self):
-                super().__init__()
-                self.calls = 0
-                self.define_slot("trigger", self.go)
-                self.set_error_handler(
-                    ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=2, retry_delay=60)
-                )
-
-            def go(self, **_):
-                self.calls += 1
-                if self.calls == 1:
-                    raise ConnectionError("not yet")
-
-
-        def test_retry_after_a_minute(routilux_clock):
-            started = time.monotonic()
-            with Flow() as flow:
-                flaky = Flaky()
-                flow.add_routine(flaky, "flaky")
-                job = flow.submit("flaky")
-                routilux_clock.wait_armed()  # the back-off of the first failure
-                routilux_clock.advance(59)
-                assert 1 == flaky.calls
-                routilux_clock.advance(1)
-                assert job.wait_for_completion(timeout=5)
-            assert "completed" == job.status
-            assert 2 == flaky.calls
-            assert time.monotonic() - started < 1  # not the minute of the back-off
-        """
+    """A user's suite (the fake clock's example of docs/testing.md) retries after a 60 s
+    back-off and times a handler out after 30 s, in milliseconds under routilux_clock."""
+    example = ROOT / "docs" / "testing" / "test_retries_on_the_fake_clock.py"
+    pytester.makepyfile(test_clock=example.read_text(encoding="utf-8"))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "--durations=0", "--durations-min=0"
     )
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
+    durations = re.findall(r"^([\d.]+)s call ", result.stdout.str(), re.MULTILINE)
+    assert 2 == len(durations), result.stdout.str()
+    assert all(float(d) < 1 for d in durations), durations  # not the minute of the back-off
