@@ -6,6 +6,7 @@ pytest in a subprocess with the plugin loaded from its entry point.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,17 @@ def test_testcase_of_a_paused_job_is_refused(tmp_path: Path, capsys: Any) -> Non
     assert 2 == main(["testcase", listed[0]["job_id"], "--store", str(store)])
     err = capsys.readouterr().err
     assert "only a completed job can become a test" in err
+
+
+def test_retry_back_off_on_the_fake_clock(pytester: pytest.Pytester) -> None:
+    """A user's suite (the fake clock's example of docs/testing.md) retries after a 60 s
+    back-off and times a handler out after 30 s, in milliseconds under routilux_clock."""
+    example = ROOT / "docs" / "testing" / "test_retries_on_the_fake_clock.py"
+    pytester.makepyfile(test_clock=example.read_text(encoding="utf-8"))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "--durations=0", "--durations-min=0"
+    )
+    result.assert_outcomes(passed=2)
+    durations = re.findall(r"^([\d.]+)s call ", result.stdout.str(), re.MULTILINE)
+    assert 2 == len(durations), result.stdout.str()
+    assert all(float(d) < 1 for d in durations), durations  # not the minute of the back-off

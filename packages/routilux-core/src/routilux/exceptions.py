@@ -12,6 +12,7 @@ from typing import Any
 
 
 __all__ = [
+    "ActivationTimeout",
     "ConfigurationError",
     "ConfigurationTypeError",
     "DeserializationError",
@@ -22,6 +23,7 @@ __all__ = [
     "GraphvizError",
     "GraphvizNotFoundError",
     "InvalidStateError",
+    "JobDeadlineExceeded",
     "JobNotFoundError",
     "JobStateError",
     "JobStoreError",
@@ -160,6 +162,55 @@ class JobStateError(RoutiluxError, ValueError):
         self.status = status
         #: The refused action.
         self.action = action
+
+
+class ActivationTimeout(RoutiluxError, TimeoutError):
+    """
+    A handler ran past its slot's timeout (``define_slot(..., timeout=seconds)``, or the
+    routine's ``slot_timeout`` config). It goes down the routine's error strategy like any
+    handler error (RETRY retries it). An ``async def`` handler was cancelled; a sync one
+    cannot be stopped: what it returns or emits after this is discarded (see
+    ``docs/timeouts.md``).
+
+    Attributes:
+        routine_id: The routine.
+        slot: The slot.
+        timeout: The timeout, in seconds.
+
+    .. versionadded:: 0.10
+    """
+
+    def __init__(
+        self, message: str, *, routine_id: str = "", slot: str = "", timeout: float = 0.0
+    ) -> None:
+        super().__init__(message)
+        #: The routine.
+        self.routine_id = routine_id
+        #: The slot.
+        self.slot = slot
+        #: The timeout, in seconds.
+        self.timeout = timeout
+
+
+class JobDeadlineExceeded(RoutiluxError, TimeoutError):
+    """
+    A job ran past its deadline (``flow.execute(..., deadline=seconds)``, ``routilux run
+    --deadline``) and was failed: its queued and waiting work is kept in its failed tasks,
+    so that ``Flow.retry`` goes on with it.
+
+    Attributes:
+        job_id: The job.
+        deadline: The deadline, in seconds from the start (or resume) of the run.
+
+    .. versionadded:: 0.10
+    """
+
+    def __init__(self, message: str, *, job_id: str = "", deadline: float = 0.0) -> None:
+        super().__init__(message)
+        #: The job.
+        self.job_id = job_id
+        #: The deadline, in seconds from the start (or resume) of the run.
+        self.deadline = deadline
 
 
 class SchedulerShutdownError(InvalidStateError):

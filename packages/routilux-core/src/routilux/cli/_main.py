@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="how many checkpoints the store keeps of each completed or cancelled job "
         "(default 100; running, paused and failed jobs keep all of theirs)",
     )
+    timed = argparse.ArgumentParser(add_help=False)
+    timed.add_argument(
+        "--deadline",
+        type=_seconds,
+        metavar="SECONDS",
+        help="fail the job (JobDeadlineExceeded) if this run still goes SECONDS from now; "
+        "its queued work is kept for 'routilux retry'",
+    )
     parser = argparse.ArgumentParser(
         prog="routilux",
         description="Run routilux flow files as jobs, and inspect, resume and cancel them.",
@@ -95,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"routilux {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("run", parents=[common], help="run a flow file as a new job")
+    p = sub.add_parser("run", parents=[common, timed], help="run a flow file as a new job")
     p.add_argument("flow_file", metavar="FLOW_FILE")
     p.add_argument(
         "--entry", metavar="ID", help="the entry routine, or ID.SLOT (default: the only one)"
@@ -133,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a killed run re-runs about that much work at most (default: "
         f"{DEFAULT_CHECKPOINT_INTERVAL:g}; 0: only at rest and every N)",
     )
-    p = sub.add_parser("resume", parents=[common], help="continue a paused job")
+    p = sub.add_parser("resume", parents=[common, timed], help="continue a paused job")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument(
         "--set",
@@ -174,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.set_defaults(func=cmd_cancel if name == "cancel" else cmd_pause)
 
-    p = sub.add_parser("retry", parents=[common], help="run a failed job's failed work again")
+    p = sub.add_parser(
+        "retry", parents=[common, timed], help="run a failed job's failed work again"
+    )
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     _add_follow(p)
@@ -238,6 +248,18 @@ def _keep(text: str) -> int | None:
         msg = f"expected a positive number or 'all', got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return count
+
+
+def _seconds(text: str) -> float:
+    # --deadline: a number of seconds > 0.
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        msg = f"expected a number of seconds > 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:

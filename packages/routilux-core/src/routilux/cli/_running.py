@@ -135,6 +135,7 @@ def run_stored(
                 prepare=before,
                 takeover=takeover,
                 retry=retry,
+                deadline=args.deadline,
                 on_event=follower,
             )
     finally:

@@ -15,7 +15,13 @@ from routilux.codec._config import dump_config, load_config
 from routilux.codec._converter import check_header, header, structure
 from routilux.codec._error_handlers import build_error_handler, error_handler_doc
 from routilux.codec._schemas import EventDoc, RoutineDoc
-from routilux.codec._slots import handler_doc, handler_from_doc, merge_doc, merge_from_doc
+from routilux.codec._slots import (
+    handler_doc,
+    handler_from_doc,
+    merge_doc,
+    merge_from_doc,
+    timeout_from_doc,
+)
 from routilux.codec._values import format_path, show, subpath
 from routilux.exceptions import (
     DeserializationError,
@@ -130,13 +136,14 @@ def routine_doc(routine: Routine, path: str, with_id: bool) -> dict[str, Any]:
     slots = []
     for slot_name, slot in routine.get_slots().items():
         where = subpath(subpath(path, "slots"), slot_name)
-        slots.append(
-            {
-                "name": slot_name,
-                "merge_strategy": merge_doc(slot, where),
-                "handler": handler_doc(routine, slot, where),
-            }
-        )
+        slot_doc = {
+            "name": slot_name,
+            "merge_strategy": merge_doc(slot, where),
+            "handler": handler_doc(routine, slot, where),
+        }
+        if slot.timeout is not None:
+            slot_doc["timeout"] = slot.timeout
+        slots.append(slot_doc)
     doc["slots"] = slots
     doc["events"] = [
         {"name": event_name, "output_params": [str(p) for p in event.output_params]}
@@ -187,7 +194,8 @@ def apply_routine_doc(routine: Routine, doc: RoutineDoc, path: str) -> None:
         seen.add(slot_doc.name)
         merge = merge_from_doc(slot_doc.merge_strategy, subpath(where, "merge_strategy"))
         handler = handler_from_doc(routine, slot_doc.handler, subpath(where, "handler"))
-        slots.append((slot_doc.name, handler, merge))
+        timeout = timeout_from_doc(slot_doc.timeout, subpath(where, "timeout"))
+        slots.append((slot_doc.name, handler, merge, timeout))
     seen.clear()
     for i, event_doc in enumerate(doc.events):
         if event_doc.name in seen:
@@ -213,11 +221,13 @@ def apply_routine_doc(routine: Routine, doc: RoutineDoc, path: str) -> None:
         # routine's defaults for the others (a full document lists every key anyway).
         routine.merge_config(config)
     routine.set_error_handler(eh)
-    for name, handler, merge in slots:
+    for name, handler, merge, timeout in slots:
         slot = routine.get_slot(name)
         if slot is None:
-            routine.define_slot(name, handler, merge)
+            routine.define_slot(name, handler, merge, timeout=timeout)
         else:
+            if timeout is not None:
+                slot.timeout = timeout
             if slot.merge_strategy != merge:
                 slot.merge_strategy = merge
             if handler != slot.handler:  # a bound method equals another of the same method

@@ -45,12 +45,14 @@ class ErrorHandlerDoc:
 @attrs.frozen
 class SlotDoc:
     """
-    A slot a routine declares: name, merge strategy and handler.
+    A slot a routine declares: name, merge strategy, handler and timeout (seconds, when
+    it has its own).
     """
 
     name: str
     merge_strategy: JsonValue = _OVERRIDE
     handler: JsonObject | None = None
+    timeout: float | None = None
 
 
 @attrs.frozen

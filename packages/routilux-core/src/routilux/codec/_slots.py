@@ -14,9 +14,9 @@ from routilux.codec._config import resolve_callable
 from routilux.codec._converter import check_header, header, structure
 from routilux.codec._schemas import SlotDoc
 from routilux.codec._values import show, subpath
-from routilux.exceptions import DeserializationError, SerializationError
+from routilux.exceptions import ConfigurationError, DeserializationError, SerializationError
 from routilux.model._routine import Routine
-from routilux.model._slot import MergeStrategy, Slot
+from routilux.model._slot import MergeStrategy, Slot, check_timeout
 from routilux.names._callables import callable_name
 
 
@@ -28,6 +28,7 @@ __all__ = [
     "load_slot_into",
     "merge_doc",
     "merge_from_doc",
+    "timeout_from_doc",
 ]
 
 _FORMAT = "routilux.slot"
@@ -149,23 +150,39 @@ def dump_slot(slot: Slot) -> dict[str, Any]:
             except SerializationError as exc:
                 msg = f"cannot serialize the handler of slot {where!r}: {exc}"
                 raise SerializationError(msg, path="handler") from None
-    return {
+    doc: dict[str, Any] = {
         **header(_FORMAT),
         "name": slot.name,
         "merge_strategy": merge_doc(slot, where),
         "handler": handler,
     }
+    if slot.timeout is not None:
+        doc["timeout"] = slot.timeout
+    return doc
 
 
-def _read_slot(data: Any, routine: Routine | None) -> tuple[str, MergeStrategy, Any]:
-    # The name, merge strategy and handler of a slot document; a method handler is bound
-    # to ``routine``.
+def timeout_from_doc(value: float | None, path: str) -> float | None:
+    """
+    Return a slot document's timeout (at ``path``), checked.
+
+    Raises:
+        DeserializationError: It is not a number of seconds > 0.
+    """
+    try:
+        return check_timeout(value, "a slot's timeout")
+    except ConfigurationError as exc:
+        raise DeserializationError(str(exc), path=path) from None
+
+
+def _read_slot(data: Any, routine: Routine | None) -> tuple[str, MergeStrategy, Any, float | None]:
+    # The name, merge strategy, handler and timeout of a slot document; a method handler
+    # is bound to ``routine``.
     check_header(data, _FORMAT)
     body = {k: v for k, v in data.items() if k not in ("format", "version")}
     doc = structure(body, SlotDoc, "")
     strategy = merge_from_doc(doc.merge_strategy, "merge_strategy")
     handler = handler_from_doc(routine, doc.handler, "handler")
-    return doc.name, strategy, handler
+    return doc.name, strategy, handler, timeout_from_doc(doc.timeout, "timeout")
 
 
 def load_slot(data: Any) -> Slot:
@@ -179,8 +196,8 @@ def load_slot(data: Any) -> Slot:
 
     .. versionadded:: 0.10
     """
-    name, strategy, handler = _read_slot(data, None)
-    return Slot(name, None, handler, strategy)
+    name, strategy, handler, timeout = _read_slot(data, None)
+    return Slot(name, None, handler, strategy, timeout=timeout)
 
 
 def load_slot_into(slot: Slot, data: Any) -> None:
@@ -191,7 +208,8 @@ def load_slot_into(slot: Slot, data: Any) -> None:
     Raises:
         DeserializationError: The document is malformed; the message gives the path.
     """
-    name, strategy, handler = _read_slot(data, slot.routine)
+    name, strategy, handler, timeout = _read_slot(data, slot.routine)
     slot.name = name
     slot.merge_strategy = strategy
     slot.handler = handler
+    slot.timeout = timeout

@@ -12,6 +12,7 @@ import attrs
 
 
 if TYPE_CHECKING:
+    from routilux.engine._timeouts import Watch
     from routilux.model._connection import Connection
     from routilux.model._definition import FlowDefinition
     from routilux.model._slot import Slot
@@ -38,6 +39,8 @@ class Activation:
     entry: bool = False
     #: When it was made (epoch seconds): its pending task's ``created_at``.
     created: float = attrs.field(factory=time.time)
+    #: The watch of its timeout while it runs with one (see ``_timeouts``), else ``None``.
+    watch: Watch | None = None
 
 
 def as_pending(act: Activation) -> dict[str, Any]:

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from routilux._util._log import repr_of
+from routilux.engine import _timeouts
 from routilux.model._context import ActiveRun, Frame, set_frame
 from routilux.model._loop import background_loop
+from routilux.model._slot import timeout_of
 
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 
-class LaneRun(ActiveRun, Protocol):
+class LaneRun(ActiveRun, _timeouts.TimedRun, Protocol):
     """
     What the coroutine lane needs of a job's run: the engine's interface to the lane. The
     run's condition (:attr:`cond`) guards every attribute here.
@@ -63,10 +65,6 @@ class LaneRun(ActiveRun, Protocol):
     def context(self) -> contextvars.Context:
         """The contextvars every activation of the job runs in (a copy of them)."""
 
-    @property
-    def log(self) -> Any:
-        """The job's bound logger."""
-
     def async_gate(self) -> AsyncGate:
         """The bound on the flow's coroutine activations."""
 
@@ -78,9 +76,6 @@ class LaneRun(ActiveRun, Protocol):
 
     def succeeded(self, act: Activation, t0: float) -> None:
         """Book an activation that succeeded."""
-
-    def on_error(self, act: Activation, exc: BaseException, t0: float, fatal: bool = False) -> None:
-        """Send a handler's error down the job's error path."""
 
     def interrupted(self, act: Activation, t0: float, exc: BaseException, requeued: bool) -> None:
         """Book an activation a pause (``requeued``) or a cancel of the job stopped."""
@@ -261,15 +256,28 @@ async def _activation(run: LaneRun, coro: CoroActivation) -> None:
             merged = run.prepare(act)
             call = slot.caller
             if call is not None:
+                timeout = timeout_of(slot)
+                if timeout is not None:
+                    _timeouts.arm(run, act, timeout, t0, coro.task)
                 await call(merged)
         except asyncio.CancelledError as exc:
-            _cancelled(run, coro, exc, t0)
+            if act.watch is None or _timeouts.settle(run, act):
+                _cancelled(run, coro, exc, t0)
+            else:
+                run.on_error(act, _timeouts.timeout_error(act), t0)
         except Exception as exc:  # noqa: BLE001 - the error strategy decides, as for sync
-            run.on_error(act, exc, t0)
+            if act.watch is None or _timeouts.settle(run, act):
+                run.on_error(act, exc, t0)
+            else:
+                run.on_error(act, _timeouts.timeout_error(act), t0)
         except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt must not kill the loop
             run.on_error(act, exc, t0, fatal=True)
         else:
-            run.succeeded(act, t0)
+            if act.watch is None or _timeouts.settle(run, act):
+                run.succeeded(act, t0)
+            else:
+                # It swallowed the cancellation: it timed out all the same.
+                run.on_error(act, _timeouts.timeout_error(act), t0)
     finally:
         gate.release()
 

@@ -9,7 +9,6 @@ from the last one the function accepted.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from routilux.codec._job_states import dump_job_state
 from routilux.engine import _async
 from routilux.engine._activation import as_pending
 from routilux.engine._booking import flush_locked
+from routilux.engine._clock import current_clock
 from routilux.engine._released import release_locked
 from routilux.engine._retries import drop_timers
 from routilux.exceptions import SerializationError
@@ -68,7 +68,7 @@ def count_locked(run: JobRun) -> None:
         if run.since_checkpoint >= run.checkpoint_every:
             run.checkpoint_due = True
     interval = run.checkpoint_interval
-    if interval and time.monotonic() - run.last_checkpoint >= interval:
+    if interval and current_clock().monotonic() - run.last_checkpoint >= interval:
         run.checkpoint_due = True
 
 
@@ -136,7 +136,7 @@ def take_locked(run: JobRun) -> Snapshot | None:
         return None
     run.checkpoint_due = False
     run.since_checkpoint = 0
-    run.last_checkpoint = time.monotonic()
+    run.last_checkpoint = current_clock().monotonic()
     run.delivering += 1
     try:
         return snapshot_locked(run)

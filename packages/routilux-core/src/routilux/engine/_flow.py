@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from routilux._util._checks import require_mapping
+from routilux.engine._deadlines import arm_deadline
 from routilux.engine._flow_stream import FlowStreams
 from routilux.engine._options import ReopenKwargs, RunKwargs, RunOptions, documented
 from routilux.engine._released import ReleasedRun
@@ -120,6 +121,7 @@ class Flow(FlowStreams, FlowRuntime):
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
         slot = entry_slot(entry_routine_id, entry, options.entry_slot)
         run.queue_entry(entry_routine_id, slot, params)
+        arm_deadline(run, options.deadline)
         return run
 
     @documented()
@@ -221,6 +223,9 @@ class Flow(FlowStreams, FlowRuntime):
             o = run_options
             if o.job_state is not None or o.output_handler is not None or o.checkpoint or o.control:
                 msg = "with backend=, job_state, output_handler, checkpoint, control do not apply"
+                raise ConfigurationError(msg, name="backend", value=backend)
+            if o.deadline is not None:
+                msg = "with backend=, deadline does not apply (the backend runs the job)"
                 raise ConfigurationError(msg, name="backend", value=backend)
             more = {"checkpoint_every": o.checkpoint_every} if o.checkpoint_every else {}
             return backend.submit(
@@ -393,6 +398,7 @@ class Flow(FlowStreams, FlowRuntime):
             run.configure(options)
         if not run.reopen(action):
             return job_state
+        arm_deadline(run, options.deadline)
         self._job_active(run)
         try:
             retry = action is Action.RETRY

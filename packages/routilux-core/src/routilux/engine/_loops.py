@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from routilux.engine import _async
+from routilux.engine import _async, _timeouts
 from routilux.engine._booking import begin, ended_locked, flush_locked, succeeded
 from routilux.engine._checkpoints import count_locked, deliver, now_locked, take_locked
 from routilux.engine._errors import on_error
 from routilux.engine._steps import crashed, finish_locked, poll_control_locked
 from routilux.model._context import Frame, set_frame
-from routilux.model._slot import merge
+from routilux.model._slot import merge, timeout_of
 
 
 if TYPE_CHECKING:
@@ -206,14 +206,26 @@ def run_activation(run: JobRun, act: Activation, reraise_fatal: bool = False) ->
         merged = prepare(run, act)
         call = slot.caller
         if call is not None:
+            timeout = timeout_of(slot)
+            if timeout is not None:
+                _timeouts.arm(run, act, timeout, t0)
             call(merged)
     except Exception as exc:  # noqa: BLE001 - every handler error goes to the error path
-        on_error(run, act, exc, t0)
+        if act.watch is None or _timeouts.settle(run, act):
+            on_error(run, act, exc, t0)
+        else:
+            _timeouts.late(run, act, exc)
     except BaseException as exc:
-        on_error(run, act, exc, t0, fatal=True)
+        if act.watch is None or _timeouts.settle(run, act):
+            on_error(run, act, exc, t0, fatal=True)
+        else:
+            _timeouts.late(run, act, exc)
         if reraise_fatal:
             raise
     else:
+        if act.watch is not None and not _timeouts.settle(run, act):
+            _timeouts.late(run, act, None)
+            return None
         if plain and not act.attempt:
             return t0
         succeeded(run, act, t0)

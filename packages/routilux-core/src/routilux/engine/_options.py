@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeVar
 
 import attrs
 
+from routilux.model._slot import check_timeout
+
 
 if TYPE_CHECKING:
     from routilux.engine._control import JobControl
@@ -39,6 +41,7 @@ class ReopenKwargs(TypedDict, total=False):
     checkpoint_every: int
     checkpoint_interval: float
     control: JobControl | None
+    deadline: float | None
     on_event: Callable[[StreamEvent], None] | None
 
 
@@ -57,6 +60,11 @@ def _about(doc: str, *, reopen: bool = False) -> dict[str, Any]:
     # The metadata of a field of RunOptions: its documentation, and whether resume and
     # retry take it.
     return {"doc": doc, "reopen": reopen}
+
+
+def _check_deadline(value: Any) -> float | None:
+    # A deadline: seconds > 0, or None.
+    return check_timeout(value, "deadline", "deadline")
 
 
 @attrs.frozen(kw_only=True)
@@ -121,6 +129,17 @@ class RunOptions:
         metadata=_about(
             'Polled before each activation for remote ``"pause"``/``"cancel"``. For resume '
             "and retry, when given, it replaces the job's own.",
+            reopen=True,
+        ),
+    )
+    deadline: float | None = attrs.field(
+        default=None,
+        converter=_check_deadline,
+        metadata=_about(
+            "Seconds from this call after which the job fails with "
+            ":class:`~routilux.exceptions.JobDeadlineExceeded` (its queued and waiting work "
+            "kept in its failed tasks, for ``retry``); ``None``: none. A sync handler "
+            "still running then is not stopped (see ``docs/timeouts.md``).",
             reopen=True,
         ),
     )

@@ -1,16 +1,14 @@
 """
-The worker pool a Flow shares between its jobs, and the timer that schedules retries.
+The worker pool a Flow shares between its jobs.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from routilux._util._log import logger, repr_of
 from routilux.exceptions import SchedulerShutdownError
@@ -19,7 +17,7 @@ from routilux.exceptions import SchedulerShutdownError
 if TYPE_CHECKING:
     from routilux.engine._run import JobRun
 
-__all__ = ["Timer", "WorkerPool"]
+__all__ = ["WorkerPool"]
 
 _pool_numbers = itertools.count()
 
@@ -120,78 +118,3 @@ class WorkerPool:
                     continue
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 thread.join(left)
-
-
-class Timer:
-    """
-    One thread that calls functions after a delay. Retries wait here, never in a worker.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._cond = threading.Condition(threading.Lock())
-        self._heap: list[tuple[float, int, Callable[[int], Any]]] = []
-        self._cancelled: set[int] = set()
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._shutdown = False
-
-    def call_later(self, delay: float, callback: Callable[[int], Any]) -> int:
-        """
-        Call ``callback(handle)`` after ``delay`` seconds; return the handle.
-        """
-        with self._cond:
-            if self._shutdown:
-                msg = "the flow's timer was shut down"
-                raise SchedulerShutdownError(msg)
-            handle = next(self._seq)
-            heapq.heappush(self._heap, (time.monotonic() + delay, handle, callback))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
-            self._cond.notify()
-            return handle
-
-    def cancel(self, handle: int) -> None:
-        """
-        Make sure ``handle``'s callback is not called (a no-op once it has been).
-        """
-        with self._cond:
-            self._cancelled.add(handle)
-
-    def _loop(self) -> None:
-        cond = self._cond
-        while True:
-            with cond:
-                while True:
-                    if self._shutdown:
-                        return
-                    if self._heap:
-                        due = self._heap[0][0] - time.monotonic()
-                        if due <= 0:
-                            _, handle, callback = heapq.heappop(self._heap)
-                            if handle in self._cancelled:
-                                self._cancelled.discard(handle)
-                                continue
-                            break
-                        cond.wait(due)
-                    else:
-                        cond.wait()
-            try:
-                callback(handle)
-            except BaseException as exc:  # noqa: BLE001 - the timer must keep serving others
-                logger.error("timer_callback_failed", error=repr_of(exc), exc_info=exc)
-            del callback  # nothing of the last retry (its job, its flow) is kept while idle
-
-    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """
-        Stop the timer thread; pending callbacks are dropped. With ``wait``, join it (for
-        ``timeout`` seconds at most).
-        """
-        with self._cond:
-            self._shutdown = True
-            self._heap.clear()
-            self._cond.notify_all()
-            thread = self._thread
-        if wait and thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)

@@ -19,7 +19,9 @@ from routilux._util._log import bind, is_enabled, repr_of
 from routilux.engine import _booking, _errors, _loops, _steps
 from routilux.engine._activation import Activation, activation_of, as_pending
 from routilux.engine._async import CoroActivation
+from routilux.engine._clock import current_clock
 from routilux.engine._hooks import IsolatedHooks, install_hooks
+from routilux.engine._timeouts import discard_emit
 from routilux.model._context import Frame, current_frame, set_frame
 from routilux.model._tracker import ExecutionTracker
 
@@ -148,8 +150,8 @@ class JobRun:
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Coroutine activations handed to the loop and not finished yet.
         self.coros: set[CoroActivation] = set()
-        #: Retry timers on an event loop (negative handles in ``timers``).
-        self.loop_timers: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle]] = {}
+        #: The flow timer's handle of the job's deadline (see ``_timeouts``), or ``None``.
+        self.deadline: int | None = None
         #: ``(predicate, callback)`` pairs: the callback runs (with the lock held, so it must
         #: not block) once the predicate holds; see :meth:`when`.
         self.waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
@@ -178,7 +180,7 @@ class JobRun:
             self.delta_base = None
             self.checkpoint_every = max(0, options.checkpoint_every)
             self.checkpoint_interval = max(0.0, options.checkpoint_interval)
-            self.last_checkpoint = time.monotonic()
+            self.last_checkpoint = current_clock().monotonic()
             self.control = options.control
 
     # -- the queue ----------------------------------------------------------------------
@@ -196,7 +198,11 @@ class JobRun:
         Record an emitted event and queue one activation per connected slot of the flow.
 
         ``frame`` is the emitting code's frame, when the caller has looked it up already.
+        An emit of a handler past its timeout is discarded (see ``_timeouts``).
         """
+        act = frame.activation if frame is not None else None
+        if act is not None and act.watch is not None and discard_emit(self, act, event):
+            return
         cached = self.routes.get(event)
         if cached is None:
             routine = event.routine

@@ -1,5 +1,5 @@
 """
-What a Flow keeps to run its jobs (pool, retry timer, async gate), and its runs' host.
+What a Flow keeps to run its jobs (pool, timer, async gate), and its runs' host.
 
 The host (:class:`RunHost`) is the flow as a job's run uses it.
 """
@@ -11,7 +11,8 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from routilux.engine._pool import Timer, WorkerPool
+from routilux.engine._clock import Clock, TimerQueue, current_clock
+from routilux.engine._pool import WorkerPool
 from routilux.engine._released import ReleasedRun
 from routilux.engine._run import JobRun
 from routilux.exceptions import FlowMismatchError
@@ -43,11 +44,11 @@ class RunHost(Protocol):
     def pool(self) -> WorkerPool:
         """The flow's worker pool (made on first use)."""
 
-    def timer(self) -> Timer:
-        """The flow's retry timer (made on first use)."""
+    def timer(self) -> TimerQueue:
+        """The flow's timer: retries, timeouts, deadlines (made on first use)."""
 
-    def started_timer(self) -> Timer | None:
-        """The flow's retry timer if it was made, else ``None``."""
+    def started_timer(self) -> TimerQueue | None:
+        """The flow's timer if it was made, else ``None``."""
 
     def async_gate(self) -> AsyncGate:
         """The bound on the flow's coroutine activations."""
@@ -62,8 +63,9 @@ class RunHost(Protocol):
 class FlowRuntime(FlowDefinition):
     """
     The part of a :class:`~routilux.engine._flow.Flow` that keeps what its jobs run on:
-    the worker pool shared by its jobs (made on first use), the retry timer, the bound on
-    coroutine activations, and the jobs running (see ``Flow`` for the arguments).
+    the worker pool shared by its jobs (made on first use), the timer of its retries,
+    timeouts and deadlines, the bound on coroutine activations, and the jobs running (see
+    ``Flow`` for the arguments).
     """
 
     def __init__(
@@ -90,7 +92,11 @@ class FlowRuntime(FlowDefinition):
         self._active_cond = threading.Condition(self._lock)
         self._active: set[JobRun] = set()
         self._executor: WorkerPool | None = None
-        self._timer: Timer | None = None
+        self._timer: TimerQueue | None = None
+        self._timer_clock: Clock | None = None
+        #: Timers of clocks installed before the current one, kept serving what they hold
+        #: until shutdown (a test's fake clock came or went while the flow lived).
+        self._old_timers: list[TimerQueue] = []
         self._async_gate: AsyncGate | None = None
         self._last_run: JobRun | None = None
         #: What finished jobs without merge buffers keep of their run, by strategy
@@ -171,18 +177,25 @@ class FlowRuntime(FlowDefinition):
                     self._stop_when_collected("pool", pool)
         return pool
 
-    def _get_timer(self) -> Timer:
+    def _get_timer(self) -> TimerQueue:
+        # The timer of the clock installed now: a flow made before a test installed its
+        # fake clock (or kept after it) arms its new timers on the clock of the moment.
+        clock = current_clock()
         timer = self._timer
-        if timer is None:
+        if timer is None or self._timer_clock is not clock:
             with self._lock:
                 timer = self._timer
-                if timer is None:
-                    timer = Timer(f"routilux-timer-{self.flow_id}")
-                    self._timer = timer
+                if timer is None or self._timer_clock is not clock:
+                    if timer is not None:
+                        self._old_timers.append(timer)
+                        n = len(self._old_timers)
+                        self._finalizers[f"timer-{n}"] = self._finalizers.pop("timer")
+                    timer = clock.timer(f"routilux-timer-{self.flow_id}")
+                    self._timer, self._timer_clock = timer, clock
                     self._stop_when_collected("timer", timer)
         return timer
 
-    def _stop_when_collected(self, kind: str, resource: WorkerPool | Timer) -> None:
+    def _stop_when_collected(self, kind: str, resource: WorkerPool | TimerQueue) -> None:
         # With the lock held: a flow dropped without shutdown() stops the threads of its
         # pool or timer when it is collected (neither refers back to the flow). The
         # finalizer of a resource this one replaces is no longer needed.
@@ -268,7 +281,7 @@ class FlowRuntime(FlowDefinition):
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """
-        Release the worker pool and the retry timer; with ``wait``, first wait for the
+        Release the worker pool and the timer; with ``wait``, first wait for the
         running jobs. A later job creates a new pool.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -280,11 +293,14 @@ class FlowRuntime(FlowDefinition):
             self.wait_for_completion(timeout)
         with self._lock:
             pool, self._executor = self._executor, None
-            timer, self._timer = self._timer, None
+            timers = [*self._old_timers, self._timer]
+            self._timer, self._timer_clock = None, None
+            self._old_timers.clear()
         if pool is not None:
             pool.shutdown(wait=wait, timeout=left())
-        if timer is not None:
-            timer.shutdown(wait=wait, timeout=left())
+        for timer in timers:
+            if timer is not None:
+                timer.shutdown(wait=wait, timeout=left())
 
 
 class _Host:
@@ -300,10 +316,10 @@ class _Host:
     def pool(self) -> WorkerPool:
         return self.flow._get_executor()
 
-    def timer(self) -> Timer:
+    def timer(self) -> TimerQueue:
         return self.flow._get_timer()
 
-    def started_timer(self) -> Timer | None:
+    def started_timer(self) -> TimerQueue | None:
         return self.flow._timer
 
     def async_gate(self) -> AsyncGate:

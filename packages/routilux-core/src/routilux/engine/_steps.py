@@ -21,6 +21,7 @@ from routilux.engine._checkpoints import (
     snapshot_locked,
     take_locked,
 )
+from routilux.engine._deadlines import disarm_deadline_locked
 from routilux.engine._released import release_locked
 from routilux.engine._retries import drop_timers
 from routilux.exceptions import (
@@ -68,6 +69,7 @@ def fail(run: JobRun, failed: dict[str, Any] | None = None) -> None:
         kept = [] if failed is None else [failed]
         kept.extend(as_pending(a) for a in run.queue)
         kept.extend(as_pending(a) for a in drop_timers(run))
+        disarm_deadline_locked(run)
         run.queue.clear()
         run.failed = True
         # A pause under way gives way: the runner that sees the job quiescent finishes it.
@@ -119,6 +121,7 @@ def finish_locked(run: JobRun) -> None:
     """
     js = run.job_state
     run.finished = True
+    disarm_deadline_locked(run)
     run.checkpoint_due = run.checkpoint_fn is not None
     flush_locked(run)
     if run.failed:
@@ -172,6 +175,7 @@ def pause(run: JobRun, reason: str, checkpoint: dict[str, Any] | None) -> None:
         moved.extend(as_pending(a) for a in run.queue)
         run.queue.clear()
         moved.extend(as_pending(a) for a in drop_timers(run))
+        disarm_deadline_locked(run)
         js.add_pending_tasks(moved)
         flush_locked(run)
         js.record_pause(
@@ -223,6 +227,7 @@ def cancel(run: JobRun, reason: str) -> None:
         run.queue.clear()
         js.drop_pending_tasks()
         drop_timers(run)
+        disarm_deadline_locked(run)
         _async.interrupt_locked(run, requeue=False)
         flush_locked(run)
         js.record_cancel(reason)

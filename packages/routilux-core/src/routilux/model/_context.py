@@ -49,6 +49,10 @@ class ActivationView(Protocol):
     def connection(self) -> Connection | None:
         """The connection it came through, if any."""
 
+    @property
+    def watch(self) -> Any:
+        """The engine's watch of its timeout while it runs with one, else ``None``."""
+
 
 class ActiveRun(Protocol):
     """

@@ -107,6 +107,8 @@ class Routine:
         name: str,
         handler: Callable[..., Any] | None = None,
         merge_strategy: MergeStrategy = "override",
+        *,
+        timeout: float | None = None,
     ) -> Slot:
         """
         Declare an input slot and return it.
@@ -117,14 +119,20 @@ class Routine:
             handler: Called with delivered data (see the handler rules in the docs);
                 may be an ``async def``.
             merge_strategy: ``"override"``, ``"append"`` or ``f(accumulated, new)``.
+            timeout: Seconds the handler may run (by default the routine's
+                ``slot_timeout`` config, else no limit); past it, the activation fails with
+                :class:`~routilux.exceptions.ActivationTimeout` (see ``docs/timeouts.md``).
 
         Raises:
             DuplicateNameError: The routine already has a slot of that name.
+            ConfigurationError: ``timeout`` is not a number of seconds > 0.
+
+        .. versionchanged:: 0.10 ``timeout``.
         """
         if name in self._slots:
             msg = f"Slot '{name}' already exists in {self!r}"
             raise DuplicateNameError(msg, name=name)
-        slot = Slot(name, self, handler, merge_strategy)
+        slot = Slot(name, self, handler, merge_strategy, timeout=timeout)
         self._slots[name] = slot
         return slot
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
-from routilux.exceptions import ConfigurationTypeError
+from routilux.exceptions import ConfigurationError, ConfigurationTypeError
 from routilux.model._dispatch import HandlerCall, is_coroutine_callable, make_caller
 
 
@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from routilux.model._event import Event
     from routilux.model._routine import Routine
 
-__all__ = ["MergeStrategy", "Slot", "merge"]
+__all__ = ["TIMEOUT_KEY", "MergeStrategy", "Slot", "check_timeout", "merge", "timeout_of"]
+
+TIMEOUT_KEY = "slot_timeout"
+"""The routine config key of the default timeout of its slots (seconds)."""
 
 MergeStrategy = Union[str, Callable[[dict[str, Any], dict[str, Any]], Any]]
 """``"override"``, ``"append"``, or ``f(accumulated, new) -> merged``."""
@@ -52,6 +55,43 @@ def merge(strategy: MergeStrategy, buffer: dict[str, Any], new: dict[str, Any]) 
     return copy, dict(copy)
 
 
+def check_timeout(timeout: Any, what: str, name: str = "timeout") -> float | None:
+    """
+    Return ``timeout`` (seconds, or ``None`` for none) as a float, checked.
+
+    Raises:
+        ConfigurationError: It is not a number of seconds > 0 (``what`` names it in the
+            message, ``name`` is the setting's name).
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        msg = f"{what} must be a number of seconds > 0 or None, got {timeout!r}"
+        raise ConfigurationError(msg, name=name, value=timeout)
+    return float(timeout)
+
+
+def timeout_of(slot: Slot) -> float | None:
+    """
+    Return the timeout of ``slot``'s handler: its own, else its routine's ``slot_timeout``
+    config, else ``None``.
+
+    Raises:
+        ConfigurationError: The routine's ``slot_timeout`` is not a number of seconds > 0.
+    """
+    timeout = slot.timeout
+    if timeout is None and slot.routine is not None:
+        value = slot.routine.get_config(TIMEOUT_KEY)
+        if value is not None:
+            what = f"the {TIMEOUT_KEY!r} config of {slot.routine!r}"
+            timeout = check_timeout(value, what, TIMEOUT_KEY)
+    return timeout
+
+
+def _set_timeout(slot: Slot, _attr: Any, value: Any) -> float | None:
+    return check_timeout(value, f"the timeout of {slot!r}")
+
+
 @attrs.define(eq=False, repr=False)
 class Slot:
     """
@@ -74,6 +114,9 @@ class Slot:
     merge_strategy: MergeStrategy = "override"
     #: Events linked to this slot.
     connected_events: list[Event] = attrs.field(factory=list)
+    #: Seconds its handler may run (``None``: the routine's ``slot_timeout`` config, else
+    #: no limit); see :class:`~routilux.exceptions.ActivationTimeout`.
+    timeout: float | None = attrs.field(default=None, kw_only=True, on_setattr=_set_timeout)
     _data: dict[str, Any] = attrs.field(factory=dict)
     _call: HandlerCall | None = attrs.field(default=None, init=False)
     _is_async: bool = attrs.field(default=False, init=False)
@@ -83,6 +126,7 @@ class Slot:
 
     def __attrs_post_init__(self) -> None:
         self._classify(self.handler)
+        self.timeout = check_timeout(self.timeout, f"the timeout of {self!r}")
 
     def _classify(self, handler: Callable[..., Any] | None) -> Callable[..., Any] | None:
         given: object = handler  # checked at run time, whatever the annotation says

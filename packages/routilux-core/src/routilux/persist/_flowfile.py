@@ -28,6 +28,7 @@ from routilux.engine._flow import Flow
 from routilux.exceptions import DeserializationError, RoutineNotFoundError, SlotNotFoundError
 from routilux.model._definition import default_entry_slot
 from routilux.model._routine import Routine
+from routilux.model._slot import TIMEOUT_KEY
 
 
 __all__ = [
@@ -262,8 +263,8 @@ def _at(path: str, *parts: str | int) -> str:
 
 def _config_keys(routine: Routine) -> frozenset[str] | None:
     # The config keys a routine of this class takes, or None for any: those its constructor
-    # sets (and its serialize_config hook writes), unless it sets none or the class says its
-    # config is open.
+    # sets (and its serialize_config hook writes) and ``slot_timeout``, unless it sets none
+    # or the class says its config is open.
     cls = type(routine)
     if cls.open_config:
         return None
@@ -278,6 +279,7 @@ def _config_keys(routine: Routine) -> frozenset[str] | None:
     if callable(hook):
         with suppress(Exception):  # its errors are for serialize() to report
             keys.update(hook())
+    keys.add(TIMEOUT_KEY)  # every routine takes the default timeout of its slots
     return frozenset(keys)
 
 

@@ -24,6 +24,7 @@ from routilux.exceptions import (
 from routilux.model import _lifecycle as lifecycle
 from routilux.model._job_state import JobState
 from routilux.model._lifecycle import Action
+from routilux.model._slot import check_timeout
 from routilux.persist._protocols import (
     CLAIMABLE_STATUSES,
     JobStore,
@@ -255,6 +256,7 @@ def run_job(
     retry: bool = False,
     checkpoint_every: int | None = None,
     checkpoint_interval: float | None = None,
+    deadline: float | None = None,
     prepare: Callable[[Flow, JobState], None] | None = None,
     on_event: Callable[[StreamEvent], None] | None = None,
 ) -> JobState:
@@ -296,6 +298,9 @@ def run_job(
             the work dropped at the failure.
         checkpoint_every: Overrides the job's ``checkpoint_every`` option.
         checkpoint_interval: Overrides the job's ``checkpoint_interval`` option.
+        deadline: Seconds from now after which this run fails the job with
+            :class:`~routilux.exceptions.JobDeadlineExceeded` (its queued work kept for
+            ``retry``); ``None``: none.
         prepare: Called as ``prepare(flow, job_state)`` after loading and before running,
             for example to answer a waiting :class:`HumanInput`. It runs before the job is
             claimed: if it raises, the store is left unchanged. It may change the job state,
@@ -314,10 +319,12 @@ def run_job(
             runner claimed it since it was read).
         StaleAttemptError: Another runner claimed the job while this one ran it.
         DeserializationError: The stored flow or state cannot be loaded.
+        ConfigurationError: ``deadline`` is not a number of seconds > 0.
 
-    .. versionchanged:: 0.10 ``retry``, ``checkpoint_interval`` and ``on_event``; the claim
-       is fenced by the attempt read with the state.
+    .. versionchanged:: 0.10 ``retry``, ``checkpoint_interval``, ``on_event`` and
+       ``deadline``; the claim is fenced by the attempt read with the state.
     """
+    check_timeout(deadline, "deadline", "deadline")
     record = store.load_job(job_id)
     action = Action.RETRY if retry else Action.RESUME
     statuses: Collection[str] = (
@@ -361,6 +368,7 @@ def run_job(
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,
+                deadline=deadline,
                 on_event=on_event,
             )
         else:
@@ -372,6 +380,7 @@ def run_job(
                 checkpoint_every=every,
                 checkpoint_interval=interval,
                 control=control,
+                deadline=deadline,
                 on_event=on_event,
             )
         # The job runs on the flow's workers, which other runs of this process share: it

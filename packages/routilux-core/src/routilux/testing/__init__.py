@@ -10,7 +10,8 @@ history that matters; :func:`write_testcase` writes a pytest test from a stored 
 Fixtures (the pytest plugin ``routilux.testing._plugin``, registered through the ``pytest11``
 entry point and inert until a test asks for one): ``routilux_flow`` (a factory of flows shut
 down after the test), ``routilux_store`` (a throwaway SQLite job store), ``routilux_events``
-(every stream event of the jobs the test runs, a :class:`RecordedEvents`).
+(every stream event of the jobs the test runs, a :class:`RecordedEvents`), ``routilux_clock``
+(a :class:`FakeClock` that retry back-offs, timeouts and deadlines wait on).
 
 .. versionadded:: 0.10
 """
@@ -28,12 +29,14 @@ if TYPE_CHECKING:
         assert_outputs,
         describe_job,
     )
+    from routilux.testing._clock import FakeClock
     from routilux.testing._events import RecordedEvents
     from routilux.testing._run import run_flow
     from routilux.testing._testcase import import_routines, job_results, write_testcase
 
 # Imported on first use, so that loading the pytest plugin (a submodule) stays cheap.
 _EXPORTS: dict[str, str] = {
+    "FakeClock": "routilux.testing._clock",
     "RecordedEvents": "routilux.testing._events",
     "assert_emitted": "routilux.testing._checks",
     "assert_no_errors": "routilux.testing._checks",
@@ -46,6 +49,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "FakeClock",
     "RecordedEvents",
     "assert_emitted",
     "assert_no_errors",

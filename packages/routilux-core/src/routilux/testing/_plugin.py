@@ -16,6 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from routilux.engine._flow import Flow
     from routilux.persist._sqlite import SqliteJobStore
+    from routilux.testing._clock import FakeClock
     from routilux.testing._events import RecordedEvents
 
 
@@ -31,6 +32,20 @@ def routilux_store(tmp_path: Path) -> Iterator[SqliteJobStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture
+def routilux_clock() -> Iterator[FakeClock]:
+    """
+    A fake clock (:class:`routilux.testing.FakeClock`) installed for the test: the retry
+    back-offs, slot timeouts and job deadlines armed during the test (by any flow) wait on
+    it, and ``routilux_clock.advance(seconds)`` runs those that fall due, on the
+    test's thread. Real time never passes for them.
+    """
+    from routilux.testing._clock import FakeClock
+
+    with FakeClock().installed() as clock:
+        yield clock
 
 
 @pytest.fixture
