@@ -10,8 +10,9 @@ from typing import Any
 
 from helpers import Relay, chain
 
-from routilux import Flow, JobState
+from routilux import Flow, JobState, PluginManager, hookimpl
 from routilux._util._clock import iso_now
+from routilux.history import EmitRecord, ExecutionRecord
 
 
 def _run_chain() -> JobState:
@@ -139,3 +140,161 @@ class TestTimes:
             list(s) for s in states.values() if isinstance(s, dict)
         ]
         assert _unpack(_pack({})) == {}
+
+
+def _seen(records: Any) -> list[tuple[Any, ...]]:
+    # What a reader sees of each record: its kind, fields, and target when emitted.
+    return [
+        (
+            type(r).__name__,
+            r.routine_id,
+            r.event_name,
+            r.data,
+            r.timestamp,
+            getattr(r, "target_routine_id", None),
+        )
+        for r in records
+    ]
+
+
+class TestHistory:
+    def test_finished_job_reads_back_what_it_booked(self) -> None:
+        """The history of a finished job reads as it was written at its last checkpoint."""
+        snapshots: list[dict[str, Any]] = []
+        flow = Flow("lean", "sequential")
+        chain(flow, 2)
+        try:
+            js = flow.execute(
+                "e", {"value": 1}, checkpoint=lambda _js, snap: snapshots.append(snap)
+            )
+        finally:
+            flow.shutdown()
+        assert js.status == "completed"
+        written = snapshots[-1]["execution_history"]
+        assert written == js.serialize()["execution_history"]
+        records = js.get_execution_history()
+        assert [
+            ("ExecutionRecord", "e", "start", {"value": 1}, None),
+            ("EmitRecord", "e", "out", {"value": 1}, "r0"),
+            ("EmitRecord", "r0", "out", {"value": 1}, "r1"),
+            ("EmitRecord", "r1", "out", {"value": 1}, None),
+        ] == [
+            (kind, rid, name, data, target)
+            for kind, rid, name, data, _, target in _seen(records[:4])
+        ]
+        assert "completed" == records[4].event_name
+        assert [r["timestamp"] for r in written] == [r.timestamp.isoformat() for r in records]
+        assert js.execution_history[1] is js.execution_history[1]
+
+    def test_reading_in_any_order_gives_the_same_records(self) -> None:
+        """Length, index, tracker and document reads of a finished job agree, in any order."""
+        js = _run_chain()
+        assert 5 == len(js.execution_history)
+        document = js.serialize()
+        events = js.execution_tracker.event_flow if js.execution_tracker else []
+        assert [("e", "r0"), ("r0", "r1"), ("r1", None)] == [
+            (ev["source_routine_id"], ev["target_routine_id"]) for ev in events
+        ]
+        assert [ev["data"] for ev in events] == [r.data for r in js.execution_history[1:4]]
+        assert all(
+            ev["data"] is r.data for ev, r in zip(events, js.execution_history[1:4], strict=True)
+        )
+        assert document == js.serialize()
+        again = JobState()
+        again.deserialize(document)
+        assert _seen(again.execution_history) == _seen(
+            ExecutionRecord(r.routine_id, r.event_name, r.data, r.timestamp)
+            if type(r) is EmitRecord
+            else r
+            for r in js.execution_history
+        )
+
+    def test_appending_after_finish_keeps_the_booked_records(self) -> None:
+        """A record added to a finished job follows the ones it booked; a bound still holds."""
+        js = _run_chain()
+        js.record_execution("late", "note", {"n": 1})
+        assert [
+            ("e", "start", {"value": 1}),
+            ("e", "out", {"value": 1}),
+            ("r0", "out", {"value": 1}),
+            ("r1", "out", {"value": 1}),
+            ("e", "completed"),
+            ("late", "note", {"n": 1}),
+        ] == [
+            (r.routine_id, r.event_name, r.data)
+            if r.event_name != "completed"
+            else ("e", "completed")
+            for r in js.execution_history
+        ]
+        flow = Flow("lean", "sequential", history_limit=3)
+        chain(flow, 2)
+        try:
+            bounded = flow.execute("e", {"value": 1})
+        finally:
+            flow.shutdown()
+        assert (3, 2) == (len(bounded.execution_history), bounded.history_dropped)
+        bounded.record_execution("late", "note", {})
+        assert ["out", "completed", "note"] == [r.event_name for r in bounded.execution_history]
+        assert 3 == bounded.history_dropped
+
+    def test_data_given_to_others_stays_the_same_dict(self) -> None:
+        """The dict given to record_execution, and the one plugins heard of, stay the records'."""
+        given: list[dict[str, Any]] = []
+        heard: list[dict[str, Any]] = []
+
+        class Noter(Relay):
+            def take(self, value: Any = None, **_: Any) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                note: dict[str, Any] = {"value": value}
+                given.append(note)
+                ctx.job_state.record_execution(ctx.routine_id, "note", note)
+                self.emit("out", value=value)
+
+        class Listener:
+            @hookimpl
+            def routilux_event_emitted(self, data: dict[str, Any]) -> None:
+                heard.append(data)
+
+        pm = PluginManager()
+        pm.register(Listener())
+        flow = Flow("lean", "sequential", plugins=pm)
+        chain(flow, 0)
+        flow.add_routine(Noter(), "n")
+        flow.connect("e", "out", "n", "input")
+        try:
+            js = flow.execute("e", {"value": 1})
+        finally:
+            flow.shutdown()
+        assert js.status == "completed"
+        notes = [r for r in js.execution_history if r.event_name == "note"]
+        assert [id(d) for d in given] == [id(r.data) for r in notes]
+        emitted = [r for r in js.execution_history if isinstance(r, EmitRecord)]
+        assert [id(d) for d in heard] == [id(r.data) for r in emitted]
+
+    def test_packing_keeps_every_kind_of_entry(self) -> None:
+        """Bookings of every shape, records and odd data unpack equal, in order."""
+        from routilux.model._records import (
+            NOT_EMITTED,
+            Given,
+            pack_entries,
+            unpack_entries,
+        )
+
+        record = ExecutionRecord("r", "x", {"a": 1}, datetime(2020, 1, 1))
+        shared = {"s": 1}
+        given = Given("t")
+        items: list[Any] = [
+            ("r", "start", {"a": 1, "b": [2]}, 1.5, NOT_EMITTED),
+            ("r", "out", {}, 2.5, "t"),
+            ("r", "out", {"c": None}, 3.5, None),
+            ("r", "out", shared, 4.5, given),
+            ("r", "note", shared, 5.5),
+            ("r", "odd", "not a dict", 6.5, NOT_EMITTED),
+            record,
+        ]
+        unpacked = unpack_entries(pack_entries(items))
+        assert items == unpacked
+        assert unpacked[3][2] is shared and unpacked[3][4] is given
+        assert unpacked[4][2] is shared and unpacked[6] is record
+        assert [] == unpack_entries(pack_entries([]))

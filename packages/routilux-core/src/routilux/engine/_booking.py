@@ -12,12 +12,36 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from routilux.model._records import Given
+
 
 if TYPE_CHECKING:
     from routilux.engine._activation import Activation
     from routilux.engine._run import JobRun
+    from routilux.model._connection import Connection
+    from routilux.model._definition import FlowDefinition
+    from routilux.model._event import Event
+    from routilux.model._slot import Slot
 
-__all__ = ["begin", "ended", "ended_locked", "flush_locked", "interrupted", "iso", "succeeded"]
+__all__ = [
+    "Route",
+    "begin",
+    "ended",
+    "ended_locked",
+    "flush_locked",
+    "interrupted",
+    "iso",
+    "route",
+    "succeeded",
+]
+
+Route = tuple[
+    "str | None", "list[tuple[str | None, Slot, Connection | None]]", "str | Given | None", Given
+]
+"""Where an event goes in a job: its source routine id, its targets (flow routine id, slot,
+connection), and the target its booking names: the first when no plugin hears of it, the
+second (a ``Given``: they hold its data too) when one does; the two are the same when a
+target slot's merge function is given its data."""
 
 _ERROR_KEYS = frozenset(("error", "error_type", "error_time"))
 """The keys of a routine state that report its last error."""
@@ -28,6 +52,19 @@ def iso(ts: float) -> str:
     Return the epoch time ``ts`` as a naive local ISO 8601 string.
     """
     return datetime.fromtimestamp(ts).isoformat()
+
+
+def route(flow: FlowDefinition, event: Event) -> Route:
+    """
+    Return the :data:`Route` of ``event`` in a job of ``flow``.
+    """
+    routine = event.routine
+    source = flow.routine_id_of(routine) if routine is not None else None
+    targets = flow.targets_of(event)
+    given = Given(targets[0][0] if targets else None)
+    if any(callable(slot.merge_strategy) for _, slot, _ in targets):
+        return source, targets, given, given
+    return source, targets, given.routine_id, given
 
 
 def begin(run: JobRun, act: Activation) -> float:

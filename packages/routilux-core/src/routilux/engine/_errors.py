@@ -45,7 +45,7 @@ def on_error(
     error_type = type(exc).__name__
     record_id = rid if rid is not None else ""
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    js.record_execution(
+    js.record_own(
         record_id,
         "error",
         {
@@ -84,7 +84,7 @@ def on_error(
         ended(run, rid, t0, "failed", failed_state, message)
     elif strategy is ErrorStrategy.CONTINUE:
         applied = "continue"
-        js.record_execution(record_id, "error_continued", dict(error_state))
+        js.record_own(record_id, "error_continued", dict(error_state))
         ended(run, rid, t0, "error_continued", error_state, message)
     elif strategy is ErrorStrategy.SKIP:
         applied = "skip"

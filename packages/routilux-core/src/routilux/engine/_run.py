@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from routilux.engine._control import JobControl
     from routilux.engine._options import RunOptions
     from routilux.engine._runtime import RunHost
-    from routilux.model._connection import Connection
     from routilux.model._definition import FlowDefinition
     from routilux.model._event import Event
     from routilux.model._job_state import JobState
@@ -42,10 +41,6 @@ if TYPE_CHECKING:
     from routilux.plugins._manager import HookRelay
 
 __all__ = ["JobRun"]
-
-
-_Target = tuple[str | None, "Slot", "Connection | None"]
-"""Where an emit delivers: flow routine id, slot, connection."""
 
 
 class JobRun:
@@ -106,8 +101,8 @@ class JobRun:
         self.stats: dict[str, list[Any]] = {}
         #: Routines whose stats changed since their state was last written.
         self.dirty: set[str] = set()
-        #: Per event: (source routine id, targets), computed once per job (the flow is static).
-        self.routes: dict[Event, tuple[str | None, list[_Target]]] = {}
+        #: Per event, computed once per job (the flow is static): see ``_booking.Route``.
+        self.routes: dict[Event, _booking.Route] = {}
         #: The drainer waits on the condition for work.
         self.drainer_waiting = False
         #: The job's execution tracker.
@@ -199,21 +194,18 @@ class JobRun:
         """
         cached = self.routes.get(event)
         if cached is None:
-            routine = event.routine
-            source = self.flow.routine_id_of(routine) if routine is not None else None
-            cached = self.routes[event] = (source, self.flow.targets_of(event))
-        source_id, targets = cached
+            cached = self.routes[event] = _booking.route(self.flow, event)
+        source_id, targets, booked, given = cached
         now = time.time()
-        target = targets[0][0] if targets else None
         js = self.job_state
         if source_id is None:
             # Not a routine of the flow: its emit is not in the history (which speaks in
             # flow routine ids), so the tracker books it.
-            self.tracker.record_event("", event.name, target, payload)
+            self.tracker.record_event("", event.name, given.routine_id, payload)
         hooks = self.hooks
         if hooks is not None:
             if source_id is not None:  # booked before the plugins hear of it
-                js.record_emitted(source_id, event.name, payload, target, now)
+                js.record_emitted(source_id, event.name, payload, given, now)
             hooks.call(
                 "routilux_event_emitted",
                 flow=self.flow,
@@ -224,7 +216,7 @@ class JobRun:
             )
         with self.lock:
             if source_id is not None and hooks is None:
-                js.record_emitted(source_id, event.name, payload, target, now)
+                js.record_emitted(source_id, event.name, payload, booked, now)
             if not targets:
                 return
             seq = self.seq

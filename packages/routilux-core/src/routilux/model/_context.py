@@ -130,7 +130,7 @@ def record_standalone_error(slot: Slot, exc: BaseException) -> None:
         rid = frame.run.flow.routine_id_of(routine)
         if rid is not None:
             routine_id = rid
-            frame.run.job_state.record_execution(
+            frame.run.job_state.record_own(
                 rid,
                 "error",
                 {"slot": slot.name, "error": text_of(exc), "error_type": type(exc).__name__},

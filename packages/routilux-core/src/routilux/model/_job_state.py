@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from routilux.model._error_record import ErrorRecord
-from routilux.model._history import ExecutionHistory, ExecutionRecord, book, set_owner
+from routilux.model._history import ExecutionHistory, book, pack, set_owner
 from routilux.model._job_changes import FINAL_STATUSES, ChangeKind, JobStateChange, JobStatus
 from routilux.model._job_containers import CONTAINER_NAMES
 from routilux.model._job_routines import JobRoutines
@@ -26,14 +26,15 @@ from routilux.model._job_shared import JobShared
 from routilux.model._job_tasks import JobTasks
 from routilux.model._job_waiting import JobWaiting
 from routilux.model._lifecycle import restore
+from routilux.model._records import NOT_EMITTED, ExecutionRecord
 
 
 if TYPE_CHECKING:
     from os import PathLike
 
     from routilux.model._context import RunState
-    from routilux.model._history import Booking
     from routilux.model._output import OutputHandler
+    from routilux.model._records import Booking, Given
     from routilux.model._tracker import ExecutionTracker
 
 
@@ -304,21 +305,42 @@ class JobState(JobRoutines, JobShared, JobTasks, JobWaiting):
         """
         self._book((routine_id, event_name, data, time.time()))
 
+    def record_own(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """
+        :meth:`record_execution` of a record whose ``data`` no one but the job holds (the
+        engine's own): once the job finishes, it may be kept packed. Engine interface.
+
+        .. versionadded:: 0.10
+        """
+        self._book((routine_id, event_name, data, time.time(), NOT_EMITTED))
+
     def record_emitted(
         self,
         routine_id: str,
         event_name: str,
         data: dict[str, Any],
-        target: str | None,
+        target: str | Given | None,
         when: float,
     ) -> None:
         """
         Append the record of an event ``routine_id`` emitted, stamped ``when`` (epoch
-        seconds), that was delivered first to ``target`` (a flow routine id, or ``None``):
-        the one booking of that emit, which the job's execution tracker reads too. Engine
-        interface.
+        seconds), that was delivered first to ``target`` (a flow routine id, or ``None``;
+        a :class:`~routilux.model._records.Given` when code other than the job holds
+        ``data``): the one booking of that emit, which the job's execution tracker reads
+        too. Engine interface.
         """
         self._book((routine_id, event_name, data, when, target))
+
+    def pack_history(self) -> None:
+        """
+        Keep the history of a finished job packed until it is read or changed (as its run
+        is released: no activation holds data of the history any more). Engine interface.
+
+        .. versionadded:: 0.10
+        """
+        with self._lock:
+            if not (self._pending_tasks or self._failed_tasks):  # their data is the history's
+                pack(self._history)
 
     def _book(self, item: Booking) -> None:
         # Append one booking to the history (see routilux.model._history.book).
