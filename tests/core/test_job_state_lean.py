@@ -10,9 +10,10 @@ from typing import Any
 
 from helpers import Relay, chain
 
-from routilux import Flow, JobState, PluginManager, hookimpl
+from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, PluginManager, hookimpl
 from routilux._util._clock import iso_now
 from routilux.history import EmitRecord, ExecutionRecord
+from routilux.job_state import ChangeKind, JobStateChange
 
 
 def _run_chain() -> JobState:
@@ -22,6 +23,17 @@ def _run_chain() -> JobState:
         return flow.execute("e", {"value": 1})
     finally:
         flow.shutdown()
+
+
+class _StateWatcher:
+    # A plugin that keeps the routine states as the job wrote them last.
+    def __init__(self) -> None:
+        self.written: dict[str | None, Any] = {}
+
+    @hookimpl
+    def routilux_job_state_changed(self, change: JobStateChange) -> None:
+        if change.kind is ChangeKind.ROUTINE_STATE:
+            self.written[change.routine_id] = change.new
 
 
 class TestRoutineStates:
@@ -75,6 +87,55 @@ class TestRoutineStates:
         assert taken[0] is js.routine_states
         assert taken[0]["t"]["status"] == "completed"
         assert js.serialize()["routine_states"] == taken[0]
+
+    def test_states_read_as_the_engine_wrote_them(self) -> None:
+        """Times the job packs from the engine's epoch times read back as the text written."""
+        watcher = _StateWatcher()
+        pm = PluginManager()
+        pm.register(watcher)
+        flow = Flow("lean", "sequential", plugins=pm)
+        chain(flow, 2)
+        try:
+            js = flow.execute("e", {"value": 1})
+        finally:
+            flow.shutdown()
+        assert js.status == "completed"
+        assert watcher.written == js.routine_states
+
+    def test_states_read_as_written_after_a_retry(self) -> None:
+        """A routine that ran before a retry and after it keeps its first start."""
+
+        class FailOnce(Relay):
+            def take(self, value: Any = None, **_: Any) -> None:
+                if not getattr(self, "failed", False):
+                    self.failed = True
+                    raise ValueError("once")
+                super().take(value)
+
+        watcher = _StateWatcher()
+        pm = PluginManager()
+        pm.register(watcher)
+        flow = Flow("lean", "sequential", plugins=pm)
+        chain(flow, 1)
+        fail_once = FailOnce()
+        fail_once.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))
+        flow.add_routine(Relay(), "q")
+        flow.add_routine(fail_once, "p")
+        flow.connect("r0", "out", "q", "input")
+        flow.connect("r0", "out", "p", "input")
+        flow.connect("p", "out", "q", "input")
+        try:
+            js = flow.execute("e", {"value": 1})
+            assert js.status == "failed"
+            before = js.serialize()["routine_states"]
+            flow.retry(js)
+            assert js.wait_for_completion(10)
+        finally:
+            flow.shutdown()
+        assert js.status == "completed"
+        assert watcher.written == js.routine_states
+        assert [1, 1, 2] == [js.routine_states[r]["activation_count"] for r in ("e", "r0", "q")]
+        assert before["q"]["start_time"] == js.routine_states["q"]["start_time"]
 
     def test_change_after_finish_keeps_the_others(self) -> None:
         """A routine state written after the job finished joins the ones it booked."""

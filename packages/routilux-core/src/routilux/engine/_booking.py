@@ -9,9 +9,9 @@ written at once, since it says what went wrong.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from routilux._util._clock import iso_of
 from routilux.model._records import Given
 
 
@@ -30,9 +30,9 @@ __all__ = [
     "ended_locked",
     "flush_locked",
     "interrupted",
-    "iso",
     "route",
     "succeeded",
+    "written_states",
 ]
 
 Route = tuple[
@@ -45,13 +45,6 @@ target slot's merge function is given its data."""
 
 _ERROR_KEYS = frozenset(("error", "error_type", "error_time"))
 """The keys of a routine state that report its last error."""
-
-
-def iso(ts: float) -> str:
-    """
-    Return the epoch time ``ts`` as a naive local ISO 8601 string.
-    """
-    return datetime.fromtimestamp(ts).isoformat()
 
 
 def route(flow: FlowDefinition, event: Event) -> Route:
@@ -106,10 +99,10 @@ def _started(run: JobRun, rid: str | None, t0: float) -> None:
         total = old.get("execution_time")
         start = old.get("start_time")
         if type(count) is int and isinstance(total, (int, float)) and type(start) is str:
-            run.stats[rid] = [count, float(total), start, t0, "running", None]
+            run.stats[rid] = [count, float(total), start, t0, "running", None, None, None]
         else:
-            start = iso(t0)
-            run.stats[rid] = [0, 0.0, start, t0, "running", None]
+            start = iso_of(t0)
+            run.stats[rid] = [0, 0.0, start, t0, "running", None, t0, None]
         run.job_state.book_routine_state(rid, {"status": "running", "start_time": start})
 
 
@@ -215,7 +208,7 @@ def ended_locked(
         run.dirty.add(rid)
     else:
         run.dirty.discard(rid)
-        run.job_state.book_routine_state(rid, _state_of(stats))
+        _write_locked(run, rid, stats)
     run.tracker.record_activation(rid, t0, t1, status, error)
 
 
@@ -223,7 +216,7 @@ def _state_of(stats: list[Any]) -> dict[str, Any]:
     state = {
         "status": stats[4],
         "start_time": stats[2],
-        "end_time": iso(stats[3]),
+        "end_time": iso_of(stats[3]),
         "execution_time": stats[1],
         "activation_count": stats[0],
     }
@@ -238,7 +231,26 @@ def flush_locked(run: JobRun) -> None:
     last flush.
     """
     if run.dirty:
-        merge_state = run.job_state.book_routine_state
+        stats = run.stats
         for rid in run.dirty:
-            merge_state(rid, _state_of(run.stats[rid]))
+            _write_locked(run, rid, stats[rid])
         run.dirty.clear()
+
+
+def _write_locked(run: JobRun, rid: str, stats: list[Any]) -> None:
+    # With the lock held: write the routine state of ``rid`` from its counters, and keep
+    # the dict written with the end time it says (see written_states).
+    stats[7] = (run.job_state.book_routine_state(rid, _state_of(stats)), stats[3])
+
+
+def written_states(run: JobRun) -> dict[str, tuple[dict[str, Any], float | str, float]]:
+    """
+    With the lock held: per routine whose state the run wrote, the dict it wrote last, the
+    start it says (the epoch time it was formatted from, or the text taken over from the
+    job's state) and its end (epoch).
+    """
+    return {
+        rid: (written[0], stats[2] if stats[6] is None else stats[6], written[1])
+        for rid, stats in run.stats.items()
+        if (written := stats[7]) is not None
+    }

@@ -97,7 +97,9 @@ class JobRun:
         #: The merge buffers of the job's slots, by (routine id, slot name).
         self.buffers: dict[tuple[str | None, str], Any] = {}
         #: Per routine: [activations, total seconds, first start (iso), last end (epoch),
-        #: last status, extra keys]; written to routine_states at settle points.
+        #: last status, extra keys, first start (epoch; ``None`` when taken over from the
+        #: routine state), (the state dict last written, the end it says)]; written to
+        #: routine_states at settle points.
         self.stats: dict[str, list[Any]] = {}
         #: Routines whose stats changed since their state was last written.
         self.dirty: set[str] = set()
@@ -472,6 +474,12 @@ class JobRun:
         the job stopped.
         """
         _booking.interrupted(self, act, t0, exc, requeued)
+
+    def written_states(self) -> dict[str, tuple[dict[str, Any], float | str, float]]:
+        """
+        With the lock held: see :func:`~routilux.engine._booking.written_states`.
+        """
+        return _booking.written_states(self)
 
     def coroutine_done(self, counted: bool) -> bool:
         """

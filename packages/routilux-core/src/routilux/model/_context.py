@@ -92,6 +92,13 @@ class RunState(Protocol):
     def is_settled(self) -> bool:
         """Finished, cancelled, or paused with nothing running, its checkpoints written."""
 
+    def written_states(self) -> dict[str, tuple[dict[str, Any], float | str, float]] | None:
+        """
+        Per routine whose state the run wrote: the dict it wrote last, the start it says
+        (the epoch time it was formatted from, or its text) and its end (epoch); ``None``
+        when the run keeps no such record.
+        """
+
 
 @attrs.define(eq=False)
 class Frame:

@@ -1,20 +1,40 @@
 """
 The routine states of a JobState: one dict per flow routine id, packed when the job
-finishes so that a retained finished job carries no dict per routine.
+finishes so that a retained finished job carries no dict per routine (nor the text of the
+times the engine wrote, when it still has the epoch times they were formatted from).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from routilux._util._clock import iso_of
 from routilux.model._job_changes import ChangeKind, JobStatePart
 
+
+if TYPE_CHECKING:
+    from routilux.model._context import RunState
 
 __all__ = ["JobRoutines", "PackedStates"]
 
 _KEYS = ("status", "start_time", "end_time", "execution_time", "activation_count")
 """The keys of the routine state the engine books for a finished routine, in order."""
+
+Written = dict[str, tuple[dict[str, Any], "float | str", float]]
+"""What the engine's run wrote of each routine's state (see ``RunState.written_states``)."""
+
+
+class _Timed:
+    """
+    In packed states: the routine's times follow as epoch floats (the start may be text),
+    its execution time ``None`` when it is the one from its start to its end.
+    """
+
+    __slots__ = ()
+
+
+_TIMED: Final = _Timed()
 
 
 class _Kept:
@@ -30,18 +50,27 @@ class PackedStates(tuple):  # type: ignore[type-arg]  # one flat tuple of every 
     """
     A finished job's routine states, packed in one tuple: for each routine, its id, then
     the values of its state when its keys are ``_KEYS`` in that order (the engine's), else
-    the state in a ``_Kept``.
+    the state in a ``_Kept``. A state the engine wrote last from times it still has is
+    ``_TIMED`` and its values with those times instead of their text.
     """
 
     __slots__ = ()
 
 
-def _pack(states: dict[str, Any]) -> PackedStates:
+def _pack(states: dict[str, Any], written: Written | None = None) -> PackedStates:
     items: list[Any] = []
     for rid, state in states.items():
         items.append(rid)
         if state.__class__ is dict and tuple(state) == _KEYS:
-            items.extend(state.values())
+            times = written.get(rid) if written else None
+            if times is not None and times[0] is state:  # as the engine wrote it
+                _, start, stop = times
+                seconds = state["execution_time"]
+                if start.__class__ is float and seconds == stop - start:  # one activation
+                    seconds = None
+                items += (_TIMED, state["status"], start, stop, seconds, state["activation_count"])
+            else:
+                items.extend(state.values())
         else:
             items.append(_Kept(state))
     return PackedStates(items)
@@ -55,6 +84,16 @@ def _unpack(packed: PackedStates) -> dict[str, Any]:
         if first.__class__ is _Kept:
             states[packed[i]] = first.state
             i += 2
+        elif first is _TIMED:
+            status, start, stop, seconds, count = packed[i + 2 : i + 2 + width]
+            states[packed[i]] = {
+                "status": status,
+                "start_time": start if start.__class__ is str else iso_of(start),
+                "end_time": iso_of(stop),
+                "execution_time": stop - start if seconds is None else seconds,
+                "activation_count": count,
+            }
+            i += 2 + width
         else:
             states[packed[i]] = dict(zip(_KEYS, packed[i + 1 : i + 1 + width], strict=True))
             i += 1 + width
@@ -88,6 +127,9 @@ class JobRoutines(JobStatePart):
         @_states_given.setter
         def _states_given(self, value: bool) -> None: ...
 
+        @property
+        def _run(self) -> RunState | None: ...
+
     def _live_states(self) -> dict[str, Any]:
         # With the lock held: the routine states as a dict, unpacked if they were packed.
         states = self._routine_states
@@ -99,7 +141,8 @@ class JobRoutines(JobStatePart):
         # With the lock held, as the job finishes: pack the routine states if no one has them.
         states = self._routine_states
         if not self._states_given and states.__class__ is dict:
-            self._routine_states = _pack(states)
+            run = self._run
+            self._routine_states = _pack(states, run.written_states() if run else None)
 
     @property
     def routine_states(self) -> dict[str, dict[str, Any]]:
