@@ -359,3 +359,49 @@ class TestHistory:
         assert unpacked[3][2] is shared and unpacked[3][4] is given
         assert unpacked[4][2] is shared and unpacked[6] is record
         assert [] == unpack_entries(pack_entries([]))
+
+
+class TestTracker:
+    def test_finished_tracker_reads_back_its_records(self) -> None:
+        """A finished job's tracker gives each activation, the entry's with its params."""
+        js = _run_chain()
+        tracker = js.execution_tracker
+        assert tracker is not None
+        runs = tracker.routine_executions
+        assert ["e", "r0", "r1"] == list(runs)
+        assert [{"value": 1}, {}, {}] == [runs[r][0]["params"] for r in runs]
+        assert all(1 == len(records) for records in runs.values())
+        for (record,) in runs.values():
+            assert "completed" == record["status"]
+            assert record["start_time"] <= record["end_time"]
+        assert 3 == tracker.get_flow_performance()["total_events"]
+
+    def test_a_retried_job_goes_on_with_its_tracker(self) -> None:
+        """The tracker of a failed job that is retried keeps its records and adds the new."""
+
+        class FailOnce(Relay):
+            def take(self, value: Any = None, **_: Any) -> None:
+                if not getattr(self, "failed", False):
+                    self.failed = True
+                    raise ValueError("once")
+                super().take(value)
+
+        flow = Flow("lean", "sequential")
+        chain(flow, 0)
+        fail_once = FailOnce()
+        fail_once.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))
+        flow.add_routine(fail_once, "p")
+        flow.connect("e", "out", "p", "input")
+        try:
+            js = flow.execute("e", {"value": 2})
+            assert js.status == "failed"
+            flow.retry(js)
+            assert js.wait_for_completion(10)
+        finally:
+            flow.shutdown()
+        assert js.status == "completed"
+        tracker = js.execution_tracker
+        assert tracker is not None
+        runs = tracker.routine_executions
+        assert [{"value": 2}] == [r["params"] for r in runs["e"]]
+        assert ["failed", "completed"] == [r["status"] for r in runs["p"]]

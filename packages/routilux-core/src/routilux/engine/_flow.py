@@ -114,11 +114,12 @@ class Flow(FlowStreams, FlowRuntime):
         transition(job_state, Action.START)
         self._job_active(run)
         slot = entry_slot(entry_routine_id, entry, options.entry_slot)
-        if callable(slot.merge_strategy):  # a merge function is given the params too
-            job_state.record_execution(entry_routine_id, "start", params)
-        else:
+        own = not callable(slot.merge_strategy)  # else a merge function is given them too
+        if own:
             job_state.record_own(entry_routine_id, "start", params)
-        run.tracker.set_entry(entry_routine_id, params)
+        else:
+            job_state.record_execution(entry_routine_id, "start", params)
+        run.tracker.set_entry(entry_routine_id, params, own=own)
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)

@@ -92,8 +92,9 @@ class ExecutionTracker:
         if history is not None:
             with self._lock:
                 self._seen = history.dropped + len(history)
-        # The entry routine and its parameters, for the params of its first record.
-        self._entry: tuple[str, dict[str, Any]] | None = None
+        # The entry routine, its parameters (for the params of its first record), and
+        # whether the job alone holds them (see set_entry).
+        self._entry: tuple[str, dict[str, Any], bool] | None = None
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
@@ -143,13 +144,14 @@ class ExecutionTracker:
         """
         self._new_activations.append((routine_id, start, end, status, error))
 
-    def set_entry(self, routine_id: str, params: dict[str, Any]) -> None:
+    def set_entry(self, routine_id: str, params: dict[str, Any], *, own: bool = False) -> None:
         """
         Name the job's entry routine and its parameters: its first activation record
-        carries them (as :meth:`record_routine_start` would). Engine interface.
+        carries a copy of them (as :meth:`record_routine_start` would). ``own``: no one but
+        the job holds ``params``, so a frozen tracker keeps them flat. Engine interface.
         """
         with self._lock:
-            self._entry = (routine_id, params)
+            self._entry = (routine_id, params, own)
 
     def follow(self, history: ExecutionHistory) -> None:
         """
@@ -167,11 +169,19 @@ class ExecutionTracker:
     def freeze(self) -> None:
         """
         Keep the pending bookings of a finished job flattened into one tuple (a deque
-        reserves a block of 64 slots, and a tuple per booking costs its header) until the
-        job runs again (:meth:`thaw`) or the records are read. Engine interface.
+        reserves a block of 64 slots, and a tuple per booking costs its header), after the
+        entry routine and the keys and values of its parameters when the job alone holds
+        them, until the job runs again (:meth:`thaw`) or the records are read. Engine
+        interface.
         """
         with self._lock:
-            self._new_activations = tuple(chain.from_iterable(self._new_activations))
+            head: tuple[Any, ...] = ()
+            entry = self._entry
+            if entry is not None and entry[2]:
+                head = (entry[0], *chain.from_iterable(entry[1].items()))
+                self._entry = None
+            booked = chain.from_iterable(self._new_activations)
+            self._new_activations = (len(head), *head, *booked)
 
     def thaw(self) -> None:
         """
@@ -183,11 +193,17 @@ class ExecutionTracker:
     # -- records ----------------------------------------------------------------------
 
     def _unfrozen(self) -> deque[tuple[Any, ...]]:
-        # With the lock held: the pending bookings as a deque of tuples again.
+        # With the lock held: the pending bookings as a deque of tuples again (and the
+        # entry's parameters as a dict, when the tracker was frozen with them).
         booked = self._new_activations
-        if isinstance(booked, tuple):
-            booked = deque(zip(*[iter(booked)] * _BOOKING_SIZE, strict=True), maxlen=self._limit)
-        return booked  # type: ignore[no-any-return]  # a deque, or one made of the tuple
+        if not isinstance(booked, tuple):
+            return booked  # type: ignore[no-any-return]  # a deque
+        size = booked[0] if booked else 0
+        if size:
+            params = dict(zip(booked[2 : size + 1 : 2], booked[3 : size + 1 : 2], strict=True))
+            self._entry = (booked[1], params, True)
+        rest = iter(booked[size + 1 :])
+        return deque(zip(*[rest] * _BOOKING_SIZE, strict=True), maxlen=self._limit)
 
     def _materialize(self) -> None:
         # With the lock held: turn compact bookings, and the events the history booked
