@@ -376,6 +376,49 @@ class TestTracker:
             assert record["start_time"] <= record["end_time"]
         assert 3 == tracker.get_flow_performance()["total_events"]
 
+    def test_a_tracker_taken_while_running_stays_the_jobs(self) -> None:
+        """The tracker a handler took is the job's after it finishes, with every record."""
+        taken: list[Any] = []
+
+        class Taker(Relay):
+            def take(self, value: Any = None, **_: Any) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                taken.append(ctx.job_state.execution_tracker)
+                super().take(value)
+
+        flow = Flow("lean", "sequential")
+        chain(flow, 0)
+        flow.add_routine(Taker(), "t")
+        flow.connect("e", "out", "t", "input")
+        try:
+            js = flow.execute("e", {"value": 1})
+        finally:
+            flow.shutdown()
+        assert js.status == "completed"
+        assert taken[0] is js.execution_tracker
+        assert ["e", "t"] == list(taken[0].routine_executions)
+
+    def test_flow_and_job_give_the_same_tracker(self) -> None:
+        """flow.execution_tracker and the job's are one object, read in either order."""
+        flow = Flow("lean", "concurrent")
+        chain(flow, 1)
+        try:
+            first = flow.execute("e", {"value": 1})
+            assert flow.execution_tracker is first.execution_tracker
+            second = flow.submit("e", {"value": 2})
+            during = flow.execution_tracker
+            assert second.wait_for_completion(10)
+            assert during is flow.execution_tracker is second.execution_tracker
+            third = flow.execute("e", {"value": 3})
+            tracker = third.execution_tracker
+            assert tracker is flow.execution_tracker
+        finally:
+            flow.shutdown()
+        assert tracker is not None
+        assert [{"value": 3}] == [r["params"] for r in tracker.routine_executions["e"]]
+        assert first.execution_tracker is not second.execution_tracker
+
     def test_a_retried_job_goes_on_with_its_tracker(self) -> None:
         """The tracker of a failed job that is retried keeps its records and adds the new."""
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from routilux.model._history import ExecutionHistory
 
 
-__all__ = ["ExecutionTracker"]
+__all__ = ["ExecutionTracker", "PackedTracker", "mark_given", "pack_tracker", "unpack_tracker"]
 
 
 _BOOKING_SIZE = 5
@@ -53,6 +53,7 @@ class ExecutionTracker:
         "_entry",
         "_events",
         "_executions",
+        "_given",
         "_history",
         "_limit",
         "_lock",
@@ -95,6 +96,8 @@ class ExecutionTracker:
         # The entry routine, its parameters (for the params of its first record), and
         # whether the job alone holds them (see set_entry).
         self._entry: tuple[str, dict[str, Any], bool] | None = None
+        # Someone other than the engine was given the tracker: it is never packed.
+        self._given = False
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
@@ -421,3 +424,60 @@ class ExecutionTracker:
         from routilux.codec._tracker import load_tracker_into
 
         load_tracker_into(self, data)
+
+
+class PackedTracker(tuple):  # type: ignore[type-arg]  # one flat tuple of the tracker
+    """
+    A finished job's tracker that no one was given, packed in one tuple: its flow id,
+    limit and position in the job's history (see ``emitted_since``), then its frozen
+    bookings (see :meth:`ExecutionTracker.freeze`).
+    """
+
+    __slots__ = ()
+
+
+def mark_given(tracker: ExecutionTracker) -> None:
+    """
+    Note that code other than the engine was given ``tracker``, with its lock held: it
+    stays the job's tracker for good (never packed).
+    """
+    tracker._given = True
+
+
+def pack_tracker(
+    tracker: ExecutionTracker, history: ExecutionHistory, lock: threading.RLock
+) -> PackedTracker | None:
+    """
+    With ``lock`` held: ``tracker`` (a finished job's, frozen, viewing its ``history``
+    under its ``lock``) packed, or ``None`` when it is to stay as it is: someone was given
+    it, its records were read, it keeps entry parameters that others hold, or it views
+    another history or lock.
+    """
+    if (
+        tracker._given
+        or tracker._history is not history
+        or tracker._lock is not lock
+        or tracker._entry is not None
+        or tracker._metrics is not None
+        or tracker._executions is not None
+        or tracker._events is not None
+        or not isinstance(tracker._new_activations, tuple)
+    ):
+        return None
+    return PackedTracker(
+        (tracker.flow_id, tracker._limit, tracker._seen, *tracker._new_activations)
+    )
+
+
+def unpack_tracker(
+    packed: PackedTracker, history: ExecutionHistory, lock: threading.RLock
+) -> ExecutionTracker:
+    """
+    Return the tracker ``packed`` holds, viewing ``history`` under ``lock`` (the job's),
+    frozen as it was packed.
+    """
+    tracker = ExecutionTracker(packed[0], packed[1], lock=lock)
+    tracker._history = history
+    tracker._seen = packed[2]
+    tracker._new_activations = packed[3:]
+    return tracker
