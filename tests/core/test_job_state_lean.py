@@ -11,7 +11,7 @@ from typing import Any
 from helpers import Relay, chain
 
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, PluginManager, hookimpl
-from routilux._util._clock import iso_now
+from routilux._util._clock import iso_now, iso_of
 from routilux.history import EmitRecord, ExecutionRecord
 from routilux.job_state import ChangeKind, JobStateChange
 
@@ -193,6 +193,7 @@ class TestTimes:
             "c": "anything",
             "d": dict(reversed(booked.items())),
             "e": dict(booked),
+            "f": {**booked, "end_time": 5.0},
         }
         unpacked = _unpack(_pack(states))
         assert unpacked == states
@@ -201,6 +202,18 @@ class TestTimes:
             list(s) for s in states.values() if isinstance(s, dict)
         ]
         assert _unpack(_pack({})) == {}
+        timed = {**booked, "start_time": iso_of(1.5), "end_time": iso_of(2.5)}
+        taken = {**timed, "start_time": "s", "execution_time": 1.0}
+        once = {**timed, "execution_time": 1.0, "activation_count": 1}
+        written = {
+            "a": (timed, 1.5, 2.5),
+            "b": (taken, "s", 2.5),
+            "c": ({}, 1.5, 2.5),
+            "d": (once, 1.5, 2.5),
+            "e": ({**taken, "activation_count": 1}, "s", 2.5),
+        }
+        both = {"a": timed, "b": taken, "c": dict(timed), "d": once, "e": written["e"][0]}
+        assert both == _unpack(_pack(both, written))
 
 
 def _seen(records: Any) -> list[tuple[Any, ...]]:
@@ -447,4 +460,6 @@ class TestTracker:
         assert tracker is not None
         runs = tracker.routine_executions
         assert [{"value": 2}] == [r["params"] for r in runs["e"]]
-        assert ["failed", "completed"] == [r["status"] for r in runs["p"]]
+        assert [("failed", "once"), ("completed", None)] == [
+            (r["status"], r.get("error")) for r in runs["p"]
+        ]

@@ -7,7 +7,7 @@ times the engine wrote, when it still has the epoch times they were formatted fr
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from routilux._util._clock import iso_of
 from routilux.model._job_changes import ChangeKind, JobStatePart
@@ -25,18 +25,6 @@ Written = dict[str, tuple[dict[str, Any], "float | str", float]]
 """What the engine's run wrote of each routine's state (see ``RunState.written_states``)."""
 
 
-class _Timed:
-    """
-    In packed states: the routine's times follow as epoch floats (the start may be text),
-    its execution time ``None`` when it is the one from its start to its end.
-    """
-
-    __slots__ = ()
-
-
-_TIMED: Final = _Timed()
-
-
 class _Kept:
     """A routine state packed as it was stored (other keys than ``_KEYS``, or not a dict)."""
 
@@ -49,9 +37,12 @@ class _Kept:
 class PackedStates(tuple):  # type: ignore[type-arg]  # one flat tuple of every state
     """
     A finished job's routine states, packed in one tuple: for each routine, its id, then
-    the values of its state when its keys are ``_KEYS`` in that order (the engine's), else
-    the state in a ``_Kept``. A state the engine wrote last from times it still has is
-    ``_TIMED`` and its values with those times instead of their text.
+    the values of its state when its keys are ``_KEYS`` in that order (the engine's) and
+    its end time is no float, else the state in a ``_Kept``. A state the engine wrote last
+    from times it still has keeps those instead of their text: its end time is an epoch
+    float, its start time too (unless it was taken over as text), and when it is one
+    activation from its start to its end, ``None`` stands for its execution time and
+    activation count.
     """
 
     __slots__ = ()
@@ -61,18 +52,22 @@ def _pack(states: dict[str, Any], written: Written | None = None) -> PackedState
     items: list[Any] = []
     for rid, state in states.items():
         items.append(rid)
-        if state.__class__ is dict and tuple(state) == _KEYS:
-            times = written.get(rid) if written else None
-            if times is not None and times[0] is state:  # as the engine wrote it
-                _, start, stop = times
-                seconds = state["execution_time"]
-                if start.__class__ is float and seconds == stop - start:  # one activation
-                    seconds = None
-                items += (_TIMED, state["status"], start, stop, seconds, state["activation_count"])
-            else:
-                items.extend(state.values())
-        else:
+        if state.__class__ is not dict or tuple(state) != _KEYS:
             items.append(_Kept(state))
+            continue
+        times = written.get(rid) if written else None
+        if times is not None and times[0] is state:  # as the engine wrote it
+            _, start, stop = times
+            seconds, count = state["execution_time"], state["activation_count"]
+            one = type(count) is int and count == 1
+            if one and isinstance(start, float) and seconds == stop - start:
+                items += (state["status"], start, stop, None)  # one activation, start to end
+            else:
+                items += (state["status"], start, stop, seconds, count)
+        elif state["end_time"].__class__ is float:  # would read as an epoch time
+            items.append(_Kept(state))
+        else:
+            items.extend(state.values())
     return PackedStates(items)
 
 
@@ -80,23 +75,29 @@ def _unpack(packed: PackedStates) -> dict[str, Any]:
     states: dict[str, Any] = {}
     i, end, width = 0, len(packed), len(_KEYS)
     while i < end:
-        first = packed[i + 1]
+        rid, first = packed[i], packed[i + 1]
         if first.__class__ is _Kept:
-            states[packed[i]] = first.state
+            states[rid] = first.state
             i += 2
-        elif first is _TIMED:
-            status, start, stop, seconds, count = packed[i + 2 : i + 2 + width]
-            states[packed[i]] = {
-                "status": status,
-                "start_time": start if start.__class__ is str else iso_of(start),
-                "end_time": iso_of(stop),
-                "execution_time": stop - start if seconds is None else seconds,
-                "activation_count": count,
-            }
-            i += 2 + width
-        else:
-            states[packed[i]] = dict(zip(_KEYS, packed[i + 1 : i + 1 + width], strict=True))
+            continue
+        start, stop, seconds = packed[i + 2 : i + 5]
+        if stop.__class__ is not float:
+            states[rid] = dict(zip(_KEYS, packed[i + 1 : i + 1 + width], strict=True))
             i += 1 + width
+            continue
+        if seconds is None:
+            seconds, count = stop - start, 1
+            i += width
+        else:
+            count = packed[i + width]
+            i += 1 + width
+        states[rid] = {
+            "status": first,
+            "start_time": start if start.__class__ is str else iso_of(start),
+            "end_time": iso_of(stop),
+            "execution_time": seconds,
+            "activation_count": count,
+        }
     return states
 
 

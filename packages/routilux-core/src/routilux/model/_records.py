@@ -197,9 +197,10 @@ def as_record(item: ExecutionRecord | Booking) -> ExecutionRecord:
 class PackedEntries(tuple):  # type: ignore[type-arg]  # one flat tuple of every entry
     """
     A finished job's history entries, packed in one tuple: their count, then per entry
-    either the number of keys of its data, its routine id, event name, time and target,
-    and its data's keys and values in turn (a booking whose data only the job holds), or
-    ``_KEEP`` and the entry as it was stored.
+    either the number of keys of its data (``~`` of it for a record that is no emitted
+    event), its routine id, event name, time and target (an emitted event's only), and its
+    data's keys and values in turn (a booking whose data only the job holds), or ``_KEEP``
+    and the entry as it was stored.
     """
 
     __slots__ = ()
@@ -214,7 +215,10 @@ def pack_entries(items: Any) -> PackedEntries:
         if item.__class__ is tuple and len(item) == 5:
             rid, name, data, when, target = item
             if data.__class__ is dict and target.__class__ is not Given:
-                flat += (len(data), rid, name, when, target)
+                if target is NOT_EMITTED:
+                    flat += (~len(data), rid, name, when)
+                else:
+                    flat += (len(data), rid, name, when, target)
                 flat += chain.from_iterable(data.items())
                 continue
         flat += (_KEEP, item)
@@ -235,8 +239,13 @@ def unpack_entries(packed: PackedEntries) -> list[Any]:
             append(packed[i + 1])
             i += 2
             continue
-        stop = i + 5 + 2 * count
-        data = dict(zip(packed[i + 5 : stop : 2], packed[i + 6 : stop : 2], strict=True))
-        append((packed[i + 1], packed[i + 2], data, packed[i + 3], packed[i + 4]))
+        if count < 0:
+            target, first = NOT_EMITTED, i + 4
+            count = ~count
+        else:
+            target, first = packed[i + 4], i + 5
+        stop = first + 2 * count
+        data = dict(zip(packed[first:stop:2], packed[first + 1 : stop : 2], strict=True))
+        append((packed[i + 1], packed[i + 2], data, packed[i + 3], target))
         i = stop
     return items

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["ExecutionTracker", "PackedTracker", "mark_given", "pack_tracker", "unpack_tracker"]
 
 
-_BOOKING_SIZE = 5
-"""Fields of one activation's booking: routine, start, end, status, error."""
+_FROZEN_SIZE = 4
+"""Fields of one activation's booking when frozen: routine, start, end, and its status
+(``(status, error)`` when it has an error message)."""
 
 
 def _bounded(limit: int | None) -> Any:
@@ -172,10 +173,10 @@ class ExecutionTracker:
     def freeze(self) -> None:
         """
         Keep the pending bookings of a finished job flattened into one tuple (a deque
-        reserves a block of 64 slots, and a tuple per booking costs its header), after the
-        entry routine and the keys and values of its parameters when the job alone holds
-        them, until the job runs again (:meth:`thaw`) or the records are read. Engine
-        interface.
+        reserves a block of 64 slots, and a tuple per booking costs its header; see
+        ``_FROZEN_SIZE``), after the entry routine and the keys and values of its
+        parameters when the job alone holds them, until the job runs again (:meth:`thaw`)
+        or the records are read. Engine interface.
         """
         with self._lock:
             head: tuple[Any, ...] = ()
@@ -183,8 +184,11 @@ class ExecutionTracker:
             if entry is not None and entry[2]:
                 head = (entry[0], *chain.from_iterable(entry[1].items()))
                 self._entry = None
-            booked = chain.from_iterable(self._new_activations)
-            self._new_activations = (len(head), *head, *booked)
+            booked = [
+                (rid, start, end, status if error is None else (status, error))
+                for rid, start, end, status, error in self._new_activations
+            ]
+            self._new_activations = (len(head), *head, *chain.from_iterable(booked))
 
     def thaw(self) -> None:
         """
@@ -206,7 +210,11 @@ class ExecutionTracker:
             params = dict(zip(booked[2 : size + 1 : 2], booked[3 : size + 1 : 2], strict=True))
             self._entry = (booked[1], params, True)
         rest = iter(booked[size + 1 :])
-        return deque(zip(*[rest] * _BOOKING_SIZE, strict=True), maxlen=self._limit)
+        thawed = (
+            (rid, start, end, *(status if status.__class__ is tuple else (status, None)))
+            for rid, start, end, status in zip(*[rest] * _FROZEN_SIZE, strict=True)
+        )
+        return deque(thawed, maxlen=self._limit)
 
     def _materialize(self) -> None:
         # With the lock held: turn compact bookings, and the events the history booked
