@@ -118,12 +118,14 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         Return the stored entries as they are, oldest first (a new list): records, and
         the bookings no one has read yet (:func:`~routilux.model._records.as_record`
         turns one into its record). Serializers read these, so that writing a job does
-        not make a record per booking. A packed history is unpacked first.
+        not make a record per booking. A packed history stays packed: the list holds its
+        entries unpacked.
 
         .. versionadded:: 0.10
         """
         with self._lock:
-            return list(self._live())
+            items = self._items
+            return unpack_entries(items) if items.__class__ is PackedEntries else list(items)
 
     def _live(self) -> Any:
         # With the lock held: the stored entries, unpacked if the history was packed.
