@@ -32,7 +32,6 @@ __all__ = [
     "interrupted",
     "route",
     "succeeded",
-    "written_states",
 ]
 
 Route = tuple[
@@ -55,8 +54,9 @@ def route(flow: FlowDefinition, event: Event) -> Route:
     source = flow.routine_id_of(routine) if routine is not None else None
     targets = flow.targets_of(event)
     given = Given(targets[0][0] if targets else None)
-    if any(callable(slot.merge_strategy) for _, slot, _ in targets):
-        return source, targets, given, given
+    for _, slot, _ in targets:
+        if callable(slot.merge_strategy):
+            return source, targets, given, given
     return source, targets, given.routine_id, given
 
 
@@ -99,10 +99,10 @@ def _started(run: JobRun, rid: str | None, t0: float) -> None:
         total = old.get("execution_time")
         start = old.get("start_time")
         if type(count) is int and isinstance(total, (int, float)) and type(start) is str:
-            run.stats[rid] = [count, float(total), start, t0, "running", None, None, None]
+            run.stats[rid] = [count, float(total), start, t0, "running", None, start]
         else:
             start = iso_of(t0)
-            run.stats[rid] = [0, 0.0, start, t0, "running", None, t0, None]
+            run.stats[rid] = [0, 0.0, start, t0, "running", None, t0]
         run.job_state.book_routine_state(rid, {"status": "running", "start_time": start})
 
 
@@ -239,18 +239,6 @@ def flush_locked(run: JobRun) -> None:
 
 def _write_locked(run: JobRun, rid: str, stats: list[Any]) -> None:
     # With the lock held: write the routine state of ``rid`` from its counters, and keep
-    # the dict written with the end time it says (see written_states).
-    stats[7] = (run.job_state.book_routine_state(rid, _state_of(stats)), stats[3])
-
-
-def written_states(run: JobRun) -> dict[str, tuple[dict[str, Any], float | str, float]]:
-    """
-    With the lock held: per routine whose state the run wrote, the dict it wrote last, the
-    start it says (the epoch time it was formatted from, or the text taken over from the
-    job's state) and its end (epoch).
-    """
-    return {
-        rid: (written[0], stats[2] if stats[6] is None else stats[6], written[1])
-        for rid, stats in run.stats.items()
-        if (written := stats[7]) is not None
-    }
+    # the dict written with the start and end times it says (see JobRun.written).
+    state = run.job_state.book_routine_state(rid, _state_of(stats))
+    run.written[rid] = (state, stats[6], stats[3])

@@ -97,10 +97,12 @@ class JobRun:
         #: The merge buffers of the job's slots, by (routine id, slot name).
         self.buffers: dict[tuple[str | None, str], Any] = {}
         #: Per routine: [activations, total seconds, first start (iso), last end (epoch),
-        #: last status, extra keys, first start (epoch; ``None`` when taken over from the
-        #: routine state), (the state dict last written, the end it says)]; written to
-        #: routine_states at settle points.
+        #: last status, extra keys, first start (epoch, or the iso text when taken over
+        #: from the routine state)]; written to routine_states at settle points.
         self.stats: dict[str, list[Any]] = {}
+        #: Per routine whose state the run wrote: the dict it wrote last, and the start
+        #: (as in ``stats``) and end (epoch) it says (see ``written_states``).
+        self.written: dict[str, tuple[dict[str, Any], float | str, float]] = {}
         #: Routines whose stats changed since their state was last written.
         self.dirty: set[str] = set()
         #: Per event, computed once per job (the flow is static): see ``_booking.Route``.
@@ -479,9 +481,11 @@ class JobRun:
 
     def written_states(self) -> dict[str, tuple[dict[str, Any], float | str, float]]:
         """
-        With the lock held: see :func:`~routilux.engine._booking.written_states`.
+        With the lock held: per routine whose state the run wrote, the dict it wrote last,
+        the start it says (the epoch time it was formatted from, or the text taken over
+        from the job's state) and its end (epoch).
         """
-        return _booking.written_states(self)
+        return self.written
 
     def coroutine_done(self, counted: bool) -> bool:
         """
