@@ -5,6 +5,7 @@ handed out stays the job's, and the times the job stamps itself read as datetime
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime
 from typing import Any
 
@@ -372,6 +373,9 @@ class TestHistory:
         assert unpacked[3][2] is shared and unpacked[3][4] is given
         assert unpacked[4][2] is shared and unpacked[6] is record
         assert [] == unpack_entries(pack_entries([]))
+        copied = pickle.loads(pickle.dumps(pack_entries(items[:3])))
+        assert items[:3] == unpack_entries(copied)
+        assert unpack_entries(copied)[0][4] is NOT_EMITTED
 
 
 class TestTracker:

@@ -129,11 +129,15 @@ class _Marker:
     def __repr__(self) -> str:
         return self.name
 
+    def __reduce__(self) -> str:
+        # Copied or pickled, a marker stays the module's own (it is compared by identity).
+        return self.name
+
 
 NOT_EMITTED: Final = _Marker("NOT_EMITTED")
 """The target of a booking that is no emitted event (one of the engine's own records)."""
 
-_KEEP: Final = _Marker("KEEP")
+_KEEP: Final = _Marker("_KEEP")
 """In packed entries: the next item is an entry kept as it was stored."""
 
 
