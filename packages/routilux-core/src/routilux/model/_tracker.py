@@ -282,6 +282,7 @@ class ExecutionTracker:
     @routine_executions.setter
     def routine_executions(self, value: dict[str, list[dict[str, Any]]]) -> None:
         with self._lock:
+            self._unfrozen()  # a frozen tracker's entry parameters are kept
             self._new_activations = deque(maxlen=self._limit)
             self._executions = value
 
