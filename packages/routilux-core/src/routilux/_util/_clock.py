@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 
 
-__all__ = ["iso_now"]
+__all__ = ["iso_now", "iso_of"]
 
 
 class _Second:
@@ -34,3 +34,10 @@ def iso_now() -> str:
         text = datetime.fromtimestamp(whole).isoformat()
         _last.pair = (whole, text)
     return text + "." + str(micro).zfill(6) if micro else text
+
+
+def iso_of(ts: float) -> str:
+    """
+    Return the epoch time ``ts`` as a naive local ISO 8601 string.
+    """
+    return datetime.fromtimestamp(ts).isoformat()

@@ -25,7 +25,7 @@ from routilux.codec._values import (
     subpath,
 )
 from routilux.exceptions import DeserializationError, SerializationError
-from routilux.model._history import Booking, ExecutionRecord, as_record
+from routilux.model._records import Booking, ExecutionRecord, as_record
 
 
 __all__ = [

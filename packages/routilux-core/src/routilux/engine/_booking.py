@@ -9,25 +9,55 @@ written at once, since it says what went wrong.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from routilux._util._clock import iso_of
+from routilux.model._records import Given
 
 
 if TYPE_CHECKING:
     from routilux.engine._activation import Activation
     from routilux.engine._run import JobRun
+    from routilux.model._connection import Connection
+    from routilux.model._definition import FlowDefinition
+    from routilux.model._event import Event
+    from routilux.model._slot import Slot
 
-__all__ = ["begin", "ended", "ended_locked", "flush_locked", "interrupted", "iso", "succeeded"]
+__all__ = [
+    "Route",
+    "begin",
+    "ended",
+    "ended_locked",
+    "flush_locked",
+    "interrupted",
+    "route",
+    "succeeded",
+]
+
+Route = tuple[
+    "str | None", "list[tuple[str | None, Slot, Connection | None]]", "str | Given | None", Given
+]
+"""Where an event goes in a job: its source routine id, its targets (flow routine id, slot,
+connection), and the target its booking names: the first when no plugin hears of it, the
+second (a ``Given``: they hold its data too) when one does; the two are the same when a
+target slot's merge function is given its data."""
 
 _ERROR_KEYS = frozenset(("error", "error_type", "error_time"))
 """The keys of a routine state that report its last error."""
 
 
-def iso(ts: float) -> str:
+def route(flow: FlowDefinition, event: Event) -> Route:
     """
-    Return the epoch time ``ts`` as a naive local ISO 8601 string.
+    Return the :data:`Route` of ``event`` in a job of ``flow``.
     """
-    return datetime.fromtimestamp(ts).isoformat()
+    routine = event.routine
+    source = flow.routine_id_of(routine) if routine is not None else None
+    targets = flow.targets_of(event)
+    given = Given(targets[0][0] if targets else None)
+    for _, slot, _ in targets:
+        if callable(slot.merge_strategy):
+            return source, targets, given, given
+    return source, targets, given.routine_id, given
 
 
 def begin(run: JobRun, act: Activation) -> float:
@@ -69,10 +99,10 @@ def _started(run: JobRun, rid: str | None, t0: float) -> None:
         total = old.get("execution_time")
         start = old.get("start_time")
         if type(count) is int and isinstance(total, (int, float)) and type(start) is str:
-            run.stats[rid] = [count, float(total), start, t0, "running", None]
+            run.stats[rid] = [count, float(total), start, t0, "running", None, start]
         else:
-            start = iso(t0)
-            run.stats[rid] = [0, 0.0, start, t0, "running", None]
+            start = iso_of(t0)
+            run.stats[rid] = [0, 0.0, start, t0, "running", None, t0]
         run.job_state.book_routine_state(rid, {"status": "running", "start_time": start})
 
 
@@ -178,7 +208,7 @@ def ended_locked(
         run.dirty.add(rid)
     else:
         run.dirty.discard(rid)
-        run.job_state.book_routine_state(rid, _state_of(stats))
+        _write_locked(run, rid, stats)
     run.tracker.record_activation(rid, t0, t1, status, error)
 
 
@@ -186,7 +216,7 @@ def _state_of(stats: list[Any]) -> dict[str, Any]:
     state = {
         "status": stats[4],
         "start_time": stats[2],
-        "end_time": iso(stats[3]),
+        "end_time": iso_of(stats[3]),
         "execution_time": stats[1],
         "activation_count": stats[0],
     }
@@ -201,7 +231,14 @@ def flush_locked(run: JobRun) -> None:
     last flush.
     """
     if run.dirty:
-        merge_state = run.job_state.book_routine_state
+        stats = run.stats
         for rid in run.dirty:
-            merge_state(rid, _state_of(run.stats[rid]))
+            _write_locked(run, rid, stats[rid])
         run.dirty.clear()
+
+
+def _write_locked(run: JobRun, rid: str, stats: list[Any]) -> None:
+    # With the lock held: write the routine state of ``rid`` from its counters, and keep
+    # the dict written with the start and end times it says (see JobRun.written).
+    state = run.job_state.book_routine_state(rid, _state_of(stats))
+    run.written[rid] = (state, stats[6], stats[3])

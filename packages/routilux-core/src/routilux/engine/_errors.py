@@ -11,9 +11,10 @@ import traceback
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from routilux._util._clock import iso_of
 from routilux._util._log import repr_of, text_of
 from routilux.engine._activation import as_failed
-from routilux.engine._booking import ended, iso
+from routilux.engine._booking import ended
 from routilux.engine._retries import retry_later
 from routilux.model._error_handler import ErrorStrategy
 from routilux.model._error_record import ErrorRecord
@@ -45,7 +46,7 @@ def on_error(
     error_type = type(exc).__name__
     record_id = rid if rid is not None else ""
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    js.record_execution(
+    js.record_own(
         record_id,
         "error",
         {
@@ -59,7 +60,7 @@ def on_error(
     log = run.log.bind(routine_id=rid, slot=act.slot.name)
     applied: str
     error_state = {"error": message, "error_type": error_type}
-    failed_state: dict[str, Any] = {**error_state, "error_time": iso(time.time())}
+    failed_state: dict[str, Any] = {**error_state, "error_time": iso_of(time.time())}
     if fatal:
         applied = "stop"
         ended(run, rid, t0, "failed", error_state, message)
@@ -84,7 +85,7 @@ def on_error(
         ended(run, rid, t0, "failed", failed_state, message)
     elif strategy is ErrorStrategy.CONTINUE:
         applied = "continue"
-        js.record_execution(record_id, "error_continued", dict(error_state))
+        js.record_own(record_id, "error_continued", dict(error_state))
         ended(run, rid, t0, "error_continued", error_state, message)
     elif strategy is ErrorStrategy.SKIP:
         applied = "skip"

@@ -114,12 +114,16 @@ class Flow(FlowStreams, FlowRuntime):
         run.configure(options)
         transition(job_state, Action.START)
         self._job_active(run)
-        job_state.record_execution(entry_routine_id, "start", params)
-        run.tracker.set_entry(entry_routine_id, params)
+        slot = entry_slot(entry_routine_id, entry, options.entry_slot)
+        own = not callable(slot.merge_strategy)  # else a merge function is given them too
+        if own:
+            job_state.record_own(entry_routine_id, "start", params)
+        else:
+            job_state.record_execution(entry_routine_id, "start", params)
+        run.tracker.set_entry(entry_routine_id, params, own=own)
         run.log.debug("job_started", entry=entry_routine_id)
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
-        slot = entry_slot(entry_routine_id, entry, options.entry_slot)
         run.queue_entry(entry_routine_id, slot, params)
         arm_deadline(run, options.deadline)
         return run
@@ -405,7 +409,7 @@ class Flow(FlowStreams, FlowRuntime):
             deferred, tasks = job_state.take_resume_work(failed=retry)
             if retry:
                 entry = job_state.current_routine_id
-                job_state.record_execution(entry or "", "retry", {"tasks": len(tasks)})
+                job_state.record_own(entry or "", "retry", {"tasks": len(tasks)})
             token = set_frame(Frame(run, None))
             try:
                 for item in deferred:

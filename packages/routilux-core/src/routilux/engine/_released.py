@@ -51,6 +51,9 @@ class ReleasedRun:
         """A finished job is settled."""
         return True
 
+    def written_states(self) -> None:
+        """A released run keeps no record of the states it wrote."""
+
 
 def release_locked(run: JobRun) -> None:
     """
@@ -61,6 +64,7 @@ def release_locked(run: JobRun) -> None:
     if not (run.finished and run.is_settled() and js.run_state is run):
         return
     run.tracker.freeze()
+    run.tracker_packed = js.pack_finished()
     if run.buffers:
         js.release_run(ReleasedRun(run.flow, run.sequential, run.buffers))
     else:

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from routilux.engine._control import JobControl
     from routilux.engine._options import RunOptions
     from routilux.engine._runtime import RunHost
-    from routilux.model._connection import Connection
     from routilux.model._definition import FlowDefinition
     from routilux.model._event import Event
     from routilux.model._job_state import JobState
@@ -44,10 +43,6 @@ if TYPE_CHECKING:
     from routilux.plugins._manager import HookRelay
 
 __all__ = ["JobRun"]
-
-
-_Target = tuple[str | None, "Slot", "Connection | None"]
-"""Where an emit delivers: flow routine id, slot, connection."""
 
 
 class JobRun:
@@ -104,12 +99,16 @@ class JobRun:
         #: The merge buffers of the job's slots, by (routine id, slot name).
         self.buffers: dict[tuple[str | None, str], Any] = {}
         #: Per routine: [activations, total seconds, first start (iso), last end (epoch),
-        #: last status, extra keys]; written to routine_states at settle points.
+        #: last status, extra keys, first start (epoch, or the iso text when taken over
+        #: from the routine state)]; written to routine_states at settle points.
         self.stats: dict[str, list[Any]] = {}
+        #: Per routine whose state the run wrote: the dict it wrote last, and the start
+        #: (as in ``stats``) and end (epoch) it says (see ``written_states``).
+        self.written: dict[str, tuple[dict[str, Any], float | str, float]] = {}
         #: Routines whose stats changed since their state was last written.
         self.dirty: set[str] = set()
-        #: Per event: (source routine id, targets), computed once per job (the flow is static).
-        self.routes: dict[Event, tuple[str | None, list[_Target]]] = {}
+        #: Per event, computed once per job (the flow is static): see ``_booking.Route``.
+        self.routes: dict[Event, _booking.Route] = {}
         #: The drainer waits on the condition for work.
         self.drainer_waiting = False
         #: The job's execution tracker.
@@ -119,6 +118,8 @@ class JobRun:
             history=job_state.execution_history,
             lock=job_state.lock,
         )
+        #: The job packed the tracker as the run was released (see ``pack_finished``).
+        self.tracker_packed = False
         #: When the run (or its last reopening) started (``time.perf_counter``).
         self.started = time.perf_counter()
         #: The entry activation succeeded after a retry.
@@ -205,21 +206,18 @@ class JobRun:
             return
         cached = self.routes.get(event)
         if cached is None:
-            routine = event.routine
-            source = self.flow.routine_id_of(routine) if routine is not None else None
-            cached = self.routes[event] = (source, self.flow.targets_of(event))
-        source_id, targets = cached
+            cached = self.routes[event] = _booking.route(self.flow, event)
+        source_id, targets, booked, given = cached
         now = time.time()
-        target = targets[0][0] if targets else None
         js = self.job_state
         if source_id is None:
             # Not a routine of the flow: its emit is not in the history (which speaks in
             # flow routine ids), so the tracker books it.
-            self.tracker.record_event("", event.name, target, payload)
+            self.tracker.record_event("", event.name, given.routine_id, payload)
         hooks = self.hooks
         if hooks is not None:
             if source_id is not None:  # booked before the plugins hear of it
-                js.record_emitted(source_id, event.name, payload, target, now)
+                js.record_emitted(source_id, event.name, payload, given, now)
             hooks.call(
                 "routilux_event_emitted",
                 flow=self.flow,
@@ -230,7 +228,7 @@ class JobRun:
             )
         with self.lock:
             if source_id is not None and hooks is None:
-                js.record_emitted(source_id, event.name, payload, target, now)
+                js.record_emitted(source_id, event.name, payload, booked, now)
             if not targets:
                 return
             seq = self.seq
@@ -486,6 +484,14 @@ class JobRun:
         the job stopped.
         """
         _booking.interrupted(self, act, t0, exc, requeued)
+
+    def written_states(self) -> dict[str, tuple[dict[str, Any], float | str, float]]:
+        """
+        With the lock held: per routine whose state the run wrote, the dict it wrote last,
+        the start it says (the epoch time it was formatted from, or the text taken over
+        from the job's state) and its end (epoch).
+        """
+        return self.written
 
     def coroutine_done(self, counted: bool) -> bool:
         """

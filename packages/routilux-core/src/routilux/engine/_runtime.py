@@ -17,6 +17,7 @@ from routilux.engine._released import ReleasedRun
 from routilux.engine._run import JobRun
 from routilux.exceptions import FlowMismatchError
 from routilux.model._definition import FlowDefinition, check_strategy, check_workers
+from routilux.model._tracker import mark_given
 
 
 if TYPE_CHECKING:
@@ -232,7 +233,13 @@ class FlowRuntime(FlowDefinition):
         any). Each job keeps its own in ``job_state.execution_tracker``.
         """
         run = self._last_run
-        return run.tracker if run is not None else None
+        if run is None:
+            return None
+        with run.lock:  # the tracker the job keeps, or the one it packed made again
+            if run.tracker_packed:
+                return run.job_state.execution_tracker
+            mark_given(run.tracker)
+            return run.tracker
 
     # -- jobs -----------------------------------------------------------------------
 

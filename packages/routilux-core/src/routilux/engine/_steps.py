@@ -132,7 +132,7 @@ def finish_locked(run: JobRun) -> None:
             data: dict[str, Any] = {"execution_time": time.perf_counter() - run.started}
             if run.entry_retried:
                 data["retried"] = True
-            js.record_execution(entry, "completed", data)
+            js.record_own(entry, "completed", data)
         lifecycle.transition(js, Action.FINISH)
     run.cond.notify_all()
     if run.waiters:

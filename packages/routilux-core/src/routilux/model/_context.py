@@ -96,6 +96,13 @@ class RunState(Protocol):
     def is_settled(self) -> bool:
         """Finished, cancelled, or paused with nothing running, its checkpoints written."""
 
+    def written_states(self) -> dict[str, tuple[dict[str, Any], float | str, float]] | None:
+        """
+        Per routine whose state the run wrote: the dict it wrote last, the start it says
+        (the epoch time it was formatted from, or its text) and its end (epoch); ``None``
+        when the run keeps no such record.
+        """
+
 
 @attrs.define(eq=False)
 class Frame:
@@ -134,7 +141,7 @@ def record_standalone_error(slot: Slot, exc: BaseException) -> None:
         rid = frame.run.flow.routine_id_of(routine)
         if rid is not None:
             routine_id = rid
-            frame.run.job_state.record_execution(
+            frame.run.job_state.record_own(
                 rid,
                 "error",
                 {"slot": slot.name, "error": text_of(exc), "error_type": type(exc).__name__},

@@ -202,7 +202,7 @@ class ErrorHandler:
         if self.strategy is ErrorStrategy.CONTINUE:
             log.warning("routine_error_continued", error=repr_of(error))
             if job_state is not None:
-                job_state.record_execution(
+                job_state.record_own(
                     routine_id,
                     "error_continued",
                     {"error": text_of(error), "error_type": type(error).__name__},

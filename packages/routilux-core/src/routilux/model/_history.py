@@ -1,9 +1,9 @@
 """
-A job's execution history: :class:`ExecutionRecord` and the list-like
-:class:`ExecutionHistory` that holds them.
+A job's execution history: the list-like :class:`ExecutionHistory` of
+:class:`~routilux.model._records.ExecutionRecord`.
 
-The functions :func:`book`, :func:`set_owner` and :func:`emitted_since` are the interface
-of the JobState and its ExecutionTracker to a history.
+The functions :func:`book`, :func:`set_owner`, :func:`pack` and :func:`emitted_since` are
+the interface of the JobState and its ExecutionTracker to a history.
 """
 
 from __future__ import annotations
@@ -11,125 +11,36 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
-from datetime import datetime
 from itertools import islice
-from typing import Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
-import attrs
+from routilux.model._records import (
+    NOT_EMITTED,
+    EmitRecord,
+    ExecutionRecord,
+    Given,
+    PackedEntries,
+    as_record,
+    pack_entries,
+    target_of,
+    unpack_entries,
+)
+
+
+if TYPE_CHECKING:
+    from routilux.model._records import Booking, Emitted
 
 
 __all__ = [
-    "Booking",
     "EmitRecord",
-    "Emitted",
     "ExecutionHistory",
     "ExecutionRecord",
     "HistoryOwner",
-    "as_record",
     "book",
     "emitted_since",
+    "pack",
     "set_owner",
 ]
-
-
-@attrs.define(eq=False, repr=False, init=False)
-class ExecutionRecord:
-    """
-    One entry of a job's execution history: a routine id, what happened and its data.
-    """
-
-    #: The flow routine id the record is about.
-    routine_id: str
-    #: What happened: ``start``, ``completed``, ``error``, or the name of an emitted event.
-    event_name: str
-    #: The payload (event data, error details...).
-    data: dict[str, Any]
-    #: When it happened (naive local time, as the original library used).
-    timestamp: datetime
-
-    def __init__(
-        self,
-        routine_id: str = "",
-        event_name: str = "",
-        data: dict[str, Any] | None = None,
-        timestamp: datetime | None = None,
-    ) -> None:
-        self.routine_id = routine_id
-        self.event_name = event_name
-        self.data = {} if data is None else data
-        self.timestamp = datetime.now() if timestamp is None else timestamp
-
-    def __repr__(self) -> str:
-        return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp}]"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ExecutionRecord):
-            return NotImplemented
-        return (self.routine_id, self.event_name, self.data, self.timestamp) == (
-            other.routine_id,
-            other.event_name,
-            other.data,
-            other.timestamp,
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable record compared by value
-
-    def serialize(self) -> dict[str, Any]:
-        """
-        Return the record as plain JSON-able data.
-        """
-        return {
-            "_type": "ExecutionRecord",
-            "routine_id": self.routine_id,
-            "event_name": self.event_name,
-            "data": self.data,
-            "timestamp": self.timestamp.isoformat(),
-        }
-
-    def deserialize(self, data: dict[str, Any]) -> None:
-        """
-        Fill this record from :meth:`serialize` output (the argument is not changed).
-        """
-        from routilux.codec._history import load_record_into
-
-        load_record_into(self, data)
-
-
-# The override: attrs's __attrs_init__ of a subclass takes one more field, as it should.
-@attrs.define(eq=False, repr=False, init=False)
-class EmitRecord(ExecutionRecord):  # type: ignore[override]
-    """
-    The :class:`ExecutionRecord` of an event a routine emitted in a job, which also names
-    the routine the event was delivered to first (the target the job's
-    :class:`~routilux.execution_tracker.ExecutionTracker` shows).
-    """
-
-    #: The flow routine id of the first routine the event was delivered to, or ``None``.
-    target_routine_id: str | None
-
-    def __init__(
-        self,
-        routine_id: str = "",
-        event_name: str = "",
-        data: dict[str, Any] | None = None,
-        timestamp: datetime | None = None,
-        target_routine_id: str | None = None,
-    ) -> None:
-        super().__init__(routine_id, event_name, data, timestamp)
-        self.target_routine_id = target_routine_id
-
-
-Booking = (
-    tuple[str, str, dict[str, Any], "float | datetime"]
-    | tuple[str, str, dict[str, Any], float, "str | None"]
-)
-"""A record as the scheduler books it: routine id, event name, data, and the time as an
-epoch float (booked live) or a datetime (loaded from a document); an emitted event's
-booking adds the first routine it was delivered to (it becomes an :class:`EmitRecord`)."""
-
-Emitted = tuple["float | datetime", str, str, "str | None", dict[str, Any]]
-"""An emitted event as :func:`emitted_since` returns it: time, source routine id, event
-name, target routine id, data."""
 
 
 class HistoryOwner(Protocol):
@@ -142,24 +53,6 @@ class HistoryOwner(Protocol):
         Hear of one change, with the history's lock held: an append as ``old`` None and
         ``new`` the record, anything else as the records before and after.
         """
-
-
-_fromtimestamp = datetime.fromtimestamp
-
-
-def as_record(item: ExecutionRecord | Booking) -> ExecutionRecord:
-    """
-    Return ``item`` as an :class:`ExecutionRecord` (a booking becomes a new record).
-    """
-    if item.__class__ is not tuple:
-        return item  # type: ignore[return-value]  # a record already
-    if len(item) == 4:
-        rid, name, data, when = item
-        if isinstance(when, float):
-            when = _fromtimestamp(when)
-        return ExecutionRecord(rid, name, data, when)
-    rid, name, data, stamp, target = item
-    return EmitRecord(rid, name, data, _fromtimestamp(stamp), target)
 
 
 def _require_record(value: Any) -> ExecutionRecord:
@@ -185,10 +78,11 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     as ``old=None, new=record``, anything else (insert, assignment, deletion, sort,
     clear...) as ``old=`` the records before, ``new=`` the records after.
 
-    The scheduler books records as compact tuples (:data:`Booking`, appended by
-    :func:`book` with the job's lock held); each becomes its :class:`ExecutionRecord`
-    the first time it is read, and that object is kept, so reading the same index twice
-    gives the same object.
+    The scheduler books records as compact tuples
+    (:data:`~routilux.model._records.Booking`, appended by :func:`book` with the job's
+    lock held); each becomes its :class:`ExecutionRecord` the first time it is read, and
+    that object is kept, so reading the same index twice gives the same object. A
+    finished job keeps its entries packed (:func:`pack`) until they are read or changed.
     """
 
     __slots__ = ("_items", "_lock", "_owner", "dropped", "maxlen", "rewrites")
@@ -222,24 +116,37 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
     def entries(self) -> list[ExecutionRecord | Booking]:
         """
         Return the stored entries as they are, oldest first (a new list): records, and
-        the bookings no one has read yet (:func:`as_record` turns one into its record).
-        Serializers read these, so that writing a job does not make a record per booking.
+        the bookings no one has read yet (:func:`~routilux.model._records.as_record`
+        turns one into its record). Serializers read these, so that writing a job does
+        not make a record per booking. A packed history stays packed: the list holds its
+        entries unpacked.
 
         .. versionadded:: 0.10
         """
         with self._lock:
-            return list(self._items)
+            items = self._items
+            return unpack_entries(items) if items.__class__ is PackedEntries else list(items)
+
+    def _live(self) -> Any:
+        # With the lock held: the stored entries, unpacked if the history was packed.
+        items = self._items
+        if items.__class__ is PackedEntries:
+            unpacked = unpack_entries(items)
+            maxlen = self.maxlen
+            items = self._items = unpacked if maxlen is None else deque(unpacked, maxlen)
+        return items
 
     def _record_at(self, index: int) -> ExecutionRecord:
         # With the lock held.
-        item = self._items[index]
+        items = self._live()
+        item = items[index]
         if item.__class__ is tuple:
-            item = self._items[index] = as_record(item)
+            item = items[index] = as_record(item)
         return item  # type: ignore[no-any-return]
 
     def _records(self) -> list[ExecutionRecord]:
         # With the lock held: turn every booking into its record; return them all.
-        items = self._items
+        items = self._live()
         for i, item in enumerate(items):
             if item.__class__ is tuple:
                 items[i] = as_record(item)
@@ -267,14 +174,15 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         # With the lock held, before appending ``count`` items: count what the bound drops.
         maxlen = self.maxlen
         if maxlen is not None:
-            over = len(self._items) + count - maxlen
+            over = len(self._live()) + count - maxlen
             if over > 0:
                 self.dropped += over
 
     # -- the list interface -----------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._items)
+        items = self._items
+        return items[0] if items.__class__ is PackedEntries else len(items)
 
     @overload
     def __getitem__(self, index: int) -> ExecutionRecord: ...
@@ -302,18 +210,18 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
                 records[index] = [_require_record(v) for v in value]
                 self._replace(records)
             else:
-                self._items[index] = _require_record(value)
+                self._live()[index] = _require_record(value)
             self._replaced(old)
 
     def __delitem__(self, index: int | slice) -> None:
         with self._lock:
             old = self._before()
             if isinstance(index, slice):
-                items = list(self._items)
+                items = list(self._live())
                 del items[index]
                 self._replace(items)
             else:
-                del self._items[index]
+                del self._live()[index]
             self._replaced(old)
 
     def _replace(self, items: list[Any] | tuple[Any, ...]) -> None:
@@ -334,7 +242,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         record = _require_record(value)
         with self._lock:
             old = self._before()
-            self._items.insert(index, record)
+            self._live().insert(index, record)
             self._replaced(old)
 
     def append(self, value: ExecutionRecord) -> None:
@@ -344,7 +252,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         record = _require_record(value)
         with self._lock:
             self._make_room(1)
-            self._items.append(record)
+            self._live().append(record)
             self._appended([record])
 
     def extend(self, values: Iterable[ExecutionRecord]) -> None:
@@ -354,7 +262,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         records = [_require_record(v) for v in values]
         with self._lock:
             self._make_room(len(records))
-            self._items.extend(records)
+            self._live().extend(records)
             self._appended(records)
 
     def pop(self, index: int = -1) -> ExecutionRecord:
@@ -364,7 +272,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         with self._lock:
             old = self._before()
             record = self._record_at(index)
-            del self._items[index]
+            del self._live()[index]
             self._replaced(old)
             return record
 
@@ -374,7 +282,7 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         """
         with self._lock:
             old = self._before()
-            self._items.reverse()
+            self._live().reverse()
             self._replaced(old)
 
     def clear(self) -> None:
@@ -382,10 +290,10 @@ class ExecutionHistory(MutableSequence[ExecutionRecord]):
         Remove every record.
         """
         with self._lock:
-            if not self._items:
+            if not self._live():
                 return
             old = self._before()
-            self._items.clear()
+            self._live().clear()
             self._replaced(old)
 
     def copy(self) -> list[ExecutionRecord]:
@@ -447,9 +355,22 @@ def book(history: ExecutionHistory, item: Booking) -> None:
     in ``dropped``), with the history's lock held; the caller tells the listener.
     """
     items = history._items
+    if items.__class__ is PackedEntries:  # a finished job runs again, or is written to
+        items = history._live()
     if history.maxlen is not None and len(items) >= history.maxlen:
         history.dropped += 1
     items.append(item)
+
+
+def pack(history: ExecutionHistory) -> None:
+    """
+    Keep the entries of ``history`` (a finished job's) packed in one tuple until they are
+    read or changed (see :class:`~routilux.model._records.PackedEntries`), with the
+    history's lock held.
+    """
+    items = history._items
+    if items and items.__class__ is not PackedEntries:
+        history._items = pack_entries(items)
 
 
 def set_owner(history: ExecutionHistory, owner: HistoryOwner | None) -> None:
@@ -467,15 +388,19 @@ def emitted_since(history: ExecutionHistory, position: int) -> tuple[list[Emitte
     held. A position counts every record the history ever held: the ones its bound
     dropped (``dropped``) come first.
     """
-    items = history._items
+    items = history._live()
     first = history.dropped
     emitted: list[Emitted] = []
     append = emitted.append
-    for item in islice(items, max(0, position - first), None):
+    given: list[int] = []
+    start = max(0, position - first)
+    for index, item in enumerate(islice(items, start, None), start):
         if item.__class__ is tuple:
-            if len(item) == 5:
+            if len(item) == 5 and item[4] is not NOT_EMITTED:
                 rid, name, data, when, target = item
-                append((when, rid, name, target, data))
+                append((when, rid, name, target_of(target), data))
+                if target.__class__ is not Given:
+                    given.append(index)
         elif item.__class__ is EmitRecord:
             append(
                 (
@@ -486,4 +411,7 @@ def emitted_since(history: ExecutionHistory, position: int) -> tuple[list[Emitte
                     item.data,
                 )
             )
+    for index in given:  # the tracker's records hold their data now: never packed flat
+        rid, name, data, when, target = items[index]
+        items[index] = (rid, name, data, when, Given(target))
     return emitted, first + len(items)

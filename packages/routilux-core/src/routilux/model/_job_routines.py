@@ -1,6 +1,7 @@
 """
 The routine states of a JobState: one dict per flow routine id, packed when the job
-finishes so that a retained finished job carries no dict per routine.
+finishes so that a retained finished job carries no dict per routine (nor the text of the
+times the engine wrote, when it still has the epoch times they were formatted from).
 """
 
 from __future__ import annotations
@@ -8,13 +9,20 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from routilux._util._clock import iso_of
 from routilux.model._job_changes import ChangeKind, JobStatePart
 
+
+if TYPE_CHECKING:
+    from routilux.model._context import RunState
 
 __all__ = ["JobRoutines", "PackedStates"]
 
 _KEYS = ("status", "start_time", "end_time", "execution_time", "activation_count")
 """The keys of the routine state the engine books for a finished routine, in order."""
+
+Written = dict[str, tuple[dict[str, Any], "float | str", float]]
+"""What the engine's run wrote of each routine's state (see ``RunState.written_states``)."""
 
 
 class _Kept:
@@ -29,21 +37,37 @@ class _Kept:
 class PackedStates(tuple):  # type: ignore[type-arg]  # one flat tuple of every state
     """
     A finished job's routine states, packed in one tuple: for each routine, its id, then
-    the values of its state when its keys are ``_KEYS`` in that order (the engine's), else
-    the state in a ``_Kept``.
+    the values of its state when its keys are ``_KEYS`` in that order (the engine's) and
+    its end time is no float, else the state in a ``_Kept``. A state the engine wrote last
+    from times it still has keeps those instead of their text: its end time is an epoch
+    float, its start time too (unless it was taken over as text), and when it is one
+    activation from its start to its end, ``None`` stands for its execution time and
+    activation count.
     """
 
     __slots__ = ()
 
 
-def _pack(states: dict[str, Any]) -> PackedStates:
+def _pack(states: dict[str, Any], written: Written | None = None) -> PackedStates:
     items: list[Any] = []
     for rid, state in states.items():
         items.append(rid)
-        if state.__class__ is dict and tuple(state) == _KEYS:
-            items.extend(state.values())
-        else:
+        if state.__class__ is not dict or tuple(state) != _KEYS:
             items.append(_Kept(state))
+            continue
+        times = written.get(rid) if written else None
+        if times is not None and times[0] is state:  # as the engine wrote it
+            _, start, stop = times
+            seconds, count = state["execution_time"], state["activation_count"]
+            one = type(count) is int and count == 1
+            if one and isinstance(start, float) and seconds == stop - start:
+                items += (state["status"], start, stop, None)  # one activation, start to end
+            else:
+                items += (state["status"], start, stop, seconds, count)
+        elif state["end_time"].__class__ is float:  # would read as an epoch time
+            items.append(_Kept(state))
+        else:
+            items.extend(state.values())
     return PackedStates(items)
 
 
@@ -51,13 +75,29 @@ def _unpack(packed: PackedStates) -> dict[str, Any]:
     states: dict[str, Any] = {}
     i, end, width = 0, len(packed), len(_KEYS)
     while i < end:
-        first = packed[i + 1]
+        rid, first = packed[i], packed[i + 1]
         if first.__class__ is _Kept:
-            states[packed[i]] = first.state
+            states[rid] = first.state
             i += 2
-        else:
-            states[packed[i]] = dict(zip(_KEYS, packed[i + 1 : i + 1 + width], strict=True))
+            continue
+        start, stop, seconds = packed[i + 2 : i + 5]
+        if stop.__class__ is not float:
+            states[rid] = dict(zip(_KEYS, packed[i + 1 : i + 1 + width], strict=True))
             i += 1 + width
+            continue
+        if seconds is None:
+            seconds, count = stop - start, 1
+            i += width
+        else:
+            count = packed[i + width]
+            i += 1 + width
+        states[rid] = {
+            "status": first,
+            "start_time": start if start.__class__ is str else iso_of(start),
+            "end_time": iso_of(stop),
+            "execution_time": seconds,
+            "activation_count": count,
+        }
     return states
 
 
@@ -88,6 +128,9 @@ class JobRoutines(JobStatePart):
         @_states_given.setter
         def _states_given(self, value: bool) -> None: ...
 
+        @property
+        def _run(self) -> RunState | None: ...
+
     def _live_states(self) -> dict[str, Any]:
         # With the lock held: the routine states as a dict, unpacked if they were packed.
         states = self._routine_states
@@ -99,7 +142,8 @@ class JobRoutines(JobStatePart):
         # With the lock held, as the job finishes: pack the routine states if no one has them.
         states = self._routine_states
         if not self._states_given and states.__class__ is dict:
-            self._routine_states = _pack(states)
+            run = self._run
+            self._routine_states = _pack(states, run.written_states() if run else None)
 
     @property
     def routine_states(self) -> dict[str, dict[str, Any]]:

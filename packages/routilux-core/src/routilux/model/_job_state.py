@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from routilux.model._error_record import ErrorRecord
-from routilux.model._history import ExecutionHistory, ExecutionRecord, book, set_owner
+from routilux.model._history import ExecutionHistory, book, pack, set_owner
 from routilux.model._job_changes import FINAL_STATUSES, ChangeKind, JobStateChange, JobStatus
 from routilux.model._job_containers import CONTAINER_NAMES
 from routilux.model._job_routines import JobRoutines
@@ -26,15 +26,16 @@ from routilux.model._job_shared import JobShared
 from routilux.model._job_tasks import JobTasks
 from routilux.model._job_waiting import JobWaiting
 from routilux.model._lifecycle import restore
+from routilux.model._records import NOT_EMITTED, ExecutionRecord
+from routilux.model._tracker import ExecutionTracker, PackedTracker, pack_tracker
 
 
 if TYPE_CHECKING:
     from os import PathLike
 
     from routilux.model._context import RunState
-    from routilux.model._history import Booking
     from routilux.model._output import OutputHandler
-    from routilux.model._tracker import ExecutionTracker
+    from routilux.model._records import Booking, Given
 
 
 __all__ = [
@@ -110,8 +111,11 @@ class JobState(JobRoutines, JobShared, JobTasks, JobWaiting):
     _dropped_given: int = attrs.field(default=0, kw_only=True, alias="history_dropped")
     #: Where ``send_output`` forwards to (never serialized).
     output_handler: OutputHandler | None = attrs.field(default=None, kw_only=True)
-    #: This job's execution tracker (never serialized).
-    execution_tracker: ExecutionTracker | None = attrs.field(default=None, kw_only=True)
+    # This job's execution tracker (see the execution_tracker property): packed when the
+    # job finished.
+    _tracker: ExecutionTracker | PackedTracker | None = attrs.field(
+        default=None, kw_only=True, alias="execution_tracker"
+    )
     #: How many times the output handler raised (each output is in :attr:`output_log`
     #: all the same).
     output_handler_failures: int = attrs.field(default=0, kw_only=True)
@@ -181,11 +185,12 @@ class JobState(JobRoutines, JobShared, JobTasks, JobWaiting):
     def _adopt_history(self, history: ExecutionHistory) -> None:
         # With the lock held: make ``history`` this job's history; the one it replaces
         # no longer reports to this job, and the job's tracker follows the new one.
+        tracker = self.execution_tracker  # made again first, if packed: it views the old one
         set_owner(self._history, None)
         set_owner(history, self if self._on_change is not None else None)
         self._history = history
-        if self.execution_tracker is not None:
-            self.execution_tracker.follow(history)
+        if tracker is not None:
+            tracker.follow(history)
 
     @property
     def history_dropped(self) -> int:
@@ -304,21 +309,50 @@ class JobState(JobRoutines, JobShared, JobTasks, JobWaiting):
         """
         self._book((routine_id, event_name, data, time.time()))
 
+    def record_own(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """
+        :meth:`record_execution` of a record whose ``data`` no one but the job holds (the
+        engine's own): once the job finishes, it may be kept packed. Engine interface.
+
+        .. versionadded:: 0.10
+        """
+        self._book((routine_id, event_name, data, time.time(), NOT_EMITTED))
+
     def record_emitted(
         self,
         routine_id: str,
         event_name: str,
         data: dict[str, Any],
-        target: str | None,
+        target: str | Given | None,
         when: float,
     ) -> None:
         """
         Append the record of an event ``routine_id`` emitted, stamped ``when`` (epoch
-        seconds), that was delivered first to ``target`` (a flow routine id, or ``None``):
-        the one booking of that emit, which the job's execution tracker reads too. Engine
-        interface.
+        seconds), that was delivered first to ``target`` (a flow routine id, or ``None``;
+        a :class:`~routilux.model._records.Given` when code other than the job holds
+        ``data``): the one booking of that emit, which the job's execution tracker reads
+        too. Engine interface.
         """
         self._book((routine_id, event_name, data, when, target))
+
+    def pack_finished(self) -> bool:
+        """
+        Keep the history and the execution tracker of a finished job packed until they are
+        read or changed, as its run is released (no activation holds data of the history
+        any more); return whether the tracker was packed. Engine interface.
+
+        .. versionadded:: 0.10
+        """
+        with self._lock:
+            if not (self._pending_tasks or self._failed_tasks):  # their data is the history's
+                pack(self._history)
+            tracker = self._tracker
+            if tracker.__class__ is not ExecutionTracker:
+                return False
+            packed = pack_tracker(tracker, self._history, self._lock)
+            if packed is not None:
+                self._tracker = packed
+            return packed is not None
 
     def _book(self, item: Booking) -> None:
         # Append one booking to the history (see routilux.model._history.book).

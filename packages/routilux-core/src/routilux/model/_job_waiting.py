@@ -1,5 +1,6 @@
 """
-The engine's run of a JobState: the run it holds, its lock and condition, and waiting.
+The engine's run of a JobState: the run it holds, its lock and condition, its execution
+tracker, and waiting.
 
 A job is waited for until it finishes (:meth:`JobWaiting.wait_for_completion`) or settles
 (:meth:`JobWaiting.wait_settled`).
@@ -11,10 +12,13 @@ import threading
 from typing import TYPE_CHECKING
 
 from routilux.model._job_changes import FINAL_STATUSES, JobStatePart
+from routilux.model._tracker import PackedTracker, mark_given, unpack_tracker
 
 
 if TYPE_CHECKING:
     from routilux.model._context import RunState
+    from routilux.model._history import ExecutionHistory
+    from routilux.model._tracker import ExecutionTracker
 
 
 __all__ = ["JobWaiting"]
@@ -43,6 +47,15 @@ class JobWaiting(JobStatePart):
         @_run.setter
         def _run(self, value: RunState | None) -> None: ...
 
+        @property
+        def _tracker(self) -> ExecutionTracker | PackedTracker | None: ...
+
+        @_tracker.setter
+        def _tracker(self, value: ExecutionTracker | PackedTracker | None) -> None: ...
+
+        @property
+        def _history(self) -> ExecutionHistory: ...
+
     @property
     def _settled(self) -> threading.Condition:
         # The job's condition, made on first use and dropped when a finished job lets go
@@ -54,6 +67,27 @@ class JobWaiting(JobStatePart):
             if cond is None:
                 cond = self._cond = threading.Condition(self._lock)
             return cond
+
+    @property
+    def execution_tracker(self) -> ExecutionTracker | None:
+        """
+        This job's execution tracker (never serialized). Assignable.
+
+        A finished job keeps the tracker no one was given packed; reading it makes it
+        again (once: the same object from then on).
+        """
+        with self._lock:
+            tracker = self._tracker
+            if isinstance(tracker, PackedTracker):
+                tracker = self._tracker = unpack_tracker(tracker, self._history, self._lock)
+            if tracker is not None:
+                mark_given(tracker)
+            return tracker
+
+    @execution_tracker.setter
+    def execution_tracker(self, tracker: ExecutionTracker | None) -> None:
+        with self._lock:
+            self._tracker = tracker
 
     # -- the engine's interface -------------------------------------------------------
 

@@ -17,11 +17,12 @@ if TYPE_CHECKING:
     from routilux.model._history import ExecutionHistory
 
 
-__all__ = ["ExecutionTracker"]
+__all__ = ["ExecutionTracker", "PackedTracker", "mark_given", "pack_tracker", "unpack_tracker"]
 
 
-_BOOKING_SIZE = 5
-"""Fields of one activation's booking: routine, start, end, status, error."""
+_FROZEN_SIZE = 4
+"""Fields of one activation's booking when frozen: routine, start, end, and its status
+(``(status, error)`` when it has an error message)."""
 
 
 def _bounded(limit: int | None) -> Any:
@@ -53,6 +54,7 @@ class ExecutionTracker:
         "_entry",
         "_events",
         "_executions",
+        "_given",
         "_history",
         "_limit",
         "_lock",
@@ -92,8 +94,11 @@ class ExecutionTracker:
         if history is not None:
             with self._lock:
                 self._seen = history.dropped + len(history)
-        # The entry routine and its parameters, for the params of its first record.
-        self._entry: tuple[str, dict[str, Any]] | None = None
+        # The entry routine, its parameters (for the params of its first record), and
+        # whether the job alone holds them (see set_entry).
+        self._entry: tuple[str, dict[str, Any], bool] | None = None
+        # Someone other than the engine was given the tracker: it is never packed.
+        self._given = False
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
@@ -143,13 +148,14 @@ class ExecutionTracker:
         """
         self._new_activations.append((routine_id, start, end, status, error))
 
-    def set_entry(self, routine_id: str, params: dict[str, Any]) -> None:
+    def set_entry(self, routine_id: str, params: dict[str, Any], *, own: bool = False) -> None:
         """
         Name the job's entry routine and its parameters: its first activation record
-        carries them (as :meth:`record_routine_start` would). Engine interface.
+        carries a copy of them (as :meth:`record_routine_start` would). ``own``: no one but
+        the job holds ``params``, so a frozen tracker keeps them flat. Engine interface.
         """
         with self._lock:
-            self._entry = (routine_id, params)
+            self._entry = (routine_id, params, own)
 
     def follow(self, history: ExecutionHistory) -> None:
         """
@@ -167,11 +173,22 @@ class ExecutionTracker:
     def freeze(self) -> None:
         """
         Keep the pending bookings of a finished job flattened into one tuple (a deque
-        reserves a block of 64 slots, and a tuple per booking costs its header) until the
-        job runs again (:meth:`thaw`) or the records are read. Engine interface.
+        reserves a block of 64 slots, and a tuple per booking costs its header; see
+        ``_FROZEN_SIZE``), after the entry routine and the keys and values of its
+        parameters when the job alone holds them, until the job runs again (:meth:`thaw`)
+        or the records are read. Engine interface.
         """
         with self._lock:
-            self._new_activations = tuple(chain.from_iterable(self._new_activations))
+            head: tuple[Any, ...] = ()
+            entry = self._entry
+            if entry is not None and entry[2]:
+                head = (entry[0], *chain.from_iterable(entry[1].items()))
+                self._entry = None
+            booked = [
+                (rid, start, end, status if error is None else (status, error))
+                for rid, start, end, status, error in self._new_activations
+            ]
+            self._new_activations = (len(head), *head, *chain.from_iterable(booked))
 
     def thaw(self) -> None:
         """
@@ -183,11 +200,21 @@ class ExecutionTracker:
     # -- records ----------------------------------------------------------------------
 
     def _unfrozen(self) -> deque[tuple[Any, ...]]:
-        # With the lock held: the pending bookings as a deque of tuples again.
+        # With the lock held: the pending bookings as a deque of tuples again (and the
+        # entry's parameters as a dict, when the tracker was frozen with them).
         booked = self._new_activations
-        if isinstance(booked, tuple):
-            booked = deque(zip(*[iter(booked)] * _BOOKING_SIZE, strict=True), maxlen=self._limit)
-        return booked  # type: ignore[no-any-return]  # a deque, or one made of the tuple
+        if not isinstance(booked, tuple):
+            return booked  # type: ignore[no-any-return]  # a deque
+        size = booked[0] if booked else 0
+        if size:
+            params = dict(zip(booked[2 : size + 1 : 2], booked[3 : size + 1 : 2], strict=True))
+            self._entry = (booked[1], params, True)
+        rest = iter(booked[size + 1 :])
+        thawed = (
+            (rid, start, end, *(status if status.__class__ is tuple else (status, None)))
+            for rid, start, end, status in zip(*[rest] * _FROZEN_SIZE, strict=True)
+        )
+        return deque(thawed, maxlen=self._limit)
 
     def _materialize(self) -> None:
         # With the lock held: turn compact bookings, and the events the history booked
@@ -255,6 +282,7 @@ class ExecutionTracker:
     @routine_executions.setter
     def routine_executions(self, value: dict[str, list[dict[str, Any]]]) -> None:
         with self._lock:
+            self._unfrozen()  # a frozen tracker's entry parameters are kept
             self._new_activations = deque(maxlen=self._limit)
             self._executions = value
 
@@ -405,3 +433,60 @@ class ExecutionTracker:
         from routilux.codec._tracker import load_tracker_into
 
         load_tracker_into(self, data)
+
+
+class PackedTracker(tuple):  # type: ignore[type-arg]  # one flat tuple of the tracker
+    """
+    A finished job's tracker that no one was given, packed in one tuple: its flow id,
+    limit and position in the job's history (see ``emitted_since``), then its frozen
+    bookings (see :meth:`ExecutionTracker.freeze`).
+    """
+
+    __slots__ = ()
+
+
+def mark_given(tracker: ExecutionTracker) -> None:
+    """
+    Note that code other than the engine was given ``tracker``, with its lock held: it
+    stays the job's tracker for good (never packed).
+    """
+    tracker._given = True
+
+
+def pack_tracker(
+    tracker: ExecutionTracker, history: ExecutionHistory, lock: threading.RLock
+) -> PackedTracker | None:
+    """
+    With ``lock`` held: ``tracker`` (a finished job's, frozen, viewing its ``history``
+    under its ``lock``) packed, or ``None`` when it is to stay as it is: someone was given
+    it, its records were read, it keeps entry parameters that others hold, or it views
+    another history or lock.
+    """
+    if (
+        tracker._given
+        or tracker._history is not history
+        or tracker._lock is not lock
+        or tracker._entry is not None
+        or tracker._metrics is not None
+        or tracker._executions is not None
+        or tracker._events is not None
+        or not isinstance(tracker._new_activations, tuple)
+    ):
+        return None
+    return PackedTracker(
+        (tracker.flow_id, tracker._limit, tracker._seen, *tracker._new_activations)
+    )
+
+
+def unpack_tracker(
+    packed: PackedTracker, history: ExecutionHistory, lock: threading.RLock
+) -> ExecutionTracker:
+    """
+    Return the tracker ``packed`` holds, viewing ``history`` under ``lock`` (the job's),
+    frozen as it was packed.
+    """
+    tracker = ExecutionTracker(packed[0], packed[1], lock=lock)
+    tracker._history = history
+    tracker._seen = packed[2]
+    tracker._new_activations = packed[3:]
+    return tracker
