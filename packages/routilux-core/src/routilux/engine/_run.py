@@ -126,8 +126,7 @@ class JobRun:
         self.entry_retried = False
         #: Called with (job_state, snapshot) at checkpoints; see :meth:`configure`.
         self.checkpoint_fn: Callable[[JobState, dict[str, Any]], bool | None] | None = None
-        #: Checkpoints after the first are deltas from the last accepted one, which
-        #: ``delta_base`` describes (``None``: the next one is whole).
+        #: Checkpoints after the first are deltas from ``delta_base`` (``None``: whole).
         self.checkpoint_deltas = False
         self.delta_base: DeltaBase | None = None
         #: Activations between checkpoints (0: none), and how many finished since the last.
@@ -146,8 +145,7 @@ class JobRun:
         self.unwritable = False
         #: The checkpoint function failed: nothing more of the job runs on this process.
         self.abandoned = False
-        #: The loop of the job's coroutine activations: the caller's under ``aexecute``;
-        #: ``None`` means the process-wide background loop.
+        #: The loop of the job's coroutines (``aexecute``'s; ``None``: the background one).
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Coroutine activations handed to the loop and not finished yet.
         self.coros: set[CoroActivation] = set()
