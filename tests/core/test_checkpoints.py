@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Emitter, run_job_within
+from helpers import Emitter, chain, run_job_within
 
 from routilux import ErrorHandler, Flow, Routine
 from routilux.exceptions import SerializationError
@@ -273,5 +273,37 @@ def test_checkpoint_every_without_a_checkpoint_function_is_ignored() -> None:
         assert js.wait_for_completion(WAIT), f"job still {js.status}"
         assert "completed" == js.status
         assert [1, 2, 3] == sorted(e["value"] for e in js.shared_log)
+    finally:
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_job_whose_checkpoint_failed_keeps_its_work_for_a_retry(strategy: str) -> None:
+    """A checkpoint function that raises fails the job with what it had still to do kept
+    in its failed tasks: a retry on this process runs that work, each item once, and its
+    waiters wait for it."""
+    flow = Flow(execution_strategy=strategy)
+    chain(flow, 2)
+    calls: list[str] = []
+
+    def checkpoint(js: Any, document: dict[str, Any]) -> bool:
+        calls.append(document["status"])
+        if len(calls) == 1:
+            msg = "disk full"
+            raise OSError(msg)
+        return True
+
+    try:
+        js = flow.submit("e", {"items": [1, 2]}, checkpoint=checkpoint, checkpoint_every=1)
+        assert js.wait_settled(WAIT), f"job not settled: {js.status}"
+        assert "failed" == js.status
+        assert ["r0", "r0"] == [t["slot_routine_id"] for t in js.failed_tasks]
+        flow.retry(js, checkpoint=checkpoint)
+        assert js.wait_settled(WAIT), f"retried job not settled: {js.status}"
+        assert "completed" == js.status
+        assert [("r0", 1), ("r0", 2), ("r1", 1), ("r1", 2)] == sorted(
+            (e["routine"], e["value"]) for e in js.shared_log
+        )
+        assert "completed" == calls[-1]
     finally:
         flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
