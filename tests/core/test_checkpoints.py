@@ -11,12 +11,13 @@ import asyncio
 import gc
 import json
 import math
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Emitter, chain, run_job_within
+from helpers import Emitter, chain, run_job_within, wait_until
 
 from routilux import ErrorHandler, Flow, Routine
 from routilux.exceptions import SerializationError
@@ -306,4 +307,99 @@ def test_a_job_whose_checkpoint_failed_keeps_its_work_for_a_retry(strategy: str)
         )
         assert "completed" == calls[-1]
     finally:
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
+
+
+def _status(document: dict[str, Any]) -> tuple[str | None, bool]:
+    # A document's status (a delta sets it only when it changed), and whether it is a delta.
+    if is_delta(document):
+        return document["set"].get("status"), True
+    return document["status"], False
+
+
+def test_a_checkpoint_taken_while_another_is_handed_over_is_whole() -> None:
+    """With checkpoint_deltas, a snapshot taken while the function still holds the one
+    before (here: the job cancelled meanwhile) is whole: a delta could only follow a
+    checkpoint the function has not accepted yet. (Sequential: nothing else of the job runs
+    while its runner hands a checkpoint over.)"""
+    flow = Flow(execution_strategy="sequential")
+    chain(flow, 2)
+    seen: list[tuple[str | None, bool]] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def checkpoint(js: Any, document: dict[str, Any]) -> bool:
+        seen.append(_status(document))
+        if len(seen) == 2:  # the first delta: held until the job is cancelled
+            holding.set()
+            assert release.wait(WAIT), "the test never released the checkpoint"
+        return True
+
+    try:
+        js = flow.submit(
+            "e",
+            {"items": [1, 2]},
+            checkpoint=checkpoint,
+            checkpoint_deltas=True,
+            checkpoint_every=1,
+        )
+        assert holding.wait(WAIT), f"the first delta never came: {seen}"
+        flow.cancel(js, reason="stop")
+        release.set()
+        assert js.wait_settled(WAIT), f"job not settled: {js.status}"
+        assert [False, True] == [delta for _, delta in seen[:2]], seen  # whole, then a delta
+        assert ("cancelled", False) == seen[2], seen
+    finally:
+        release.set()
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
+
+
+class _HeldRetry(Routine):
+    """Fails its first call; its retry signals ``entered`` and waits for ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, value: Any = None, **_: Any) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            msg = "first call fails"
+            raise ConnectionError(msg)
+        self.entered.set()
+        assert self.release.wait(WAIT), "the test never released the retry"
+
+
+def test_a_job_abandoned_by_its_checkpoint_function_is_settled_at_once() -> None:
+    """When the checkpoint function fails (a stale runner, a store gone), the job is
+    settled for its waiters at once, though a handler of it still runs: nothing of it runs
+    here for anyone to wait for (run_job returns, raising the error)."""
+    flow = Flow(execution_strategy="concurrent", max_workers=2)
+    flow.add_routine(Emitter(), "e")
+    held = _HeldRetry()
+    held.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=0.05))
+    flow.add_routine(held, "held")
+    flow.connect("e", "out", "held", "input")
+    calls: list[int] = []
+
+    def checkpoint(js: Any, document: dict[str, Any]) -> bool:
+        calls.append(document["checkpoint_seq"])
+        if len(calls) == 2:  # taken after the failure: fails once the retry runs
+            assert held.entered.wait(WAIT), "the retry never ran"
+            msg = "store gone"
+            raise OSError(msg)
+        return True
+
+    try:
+        js = flow.submit("e", {"value": 1}, checkpoint=checkpoint, checkpoint_every=1)
+        assert held.entered.wait(WAIT), "the retry never ran"
+        wait_until(lambda: js.status == "failed", WAIT, "the job to fail")
+        assert not held.release.is_set()
+        assert js.wait_settled(WAIT), "a waiter waits for a handler of an abandoned job"
+        assert "checkpoint failed: store gone" == js.errors[-1].message
+    finally:
+        held.release.set()
         flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
