@@ -6,7 +6,11 @@ executor. Every wait is bounded: a run that never ends fails its test.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +18,14 @@ import pytest
 from helpers import run_job_within, wait_until
 
 from routilux import Flow, Routine
+from routilux.exceptions import JobStateError
 from routilux.registry import get_routine_class, register_routine
 from routilux.store import (
     BaseJobHandle,
     LocalJobExecutor,
     SqliteJobStore,
     create_job,
+    run_job,
     run_options,
 )
 
@@ -60,16 +66,73 @@ class _Take(Routine):
 
 
 class _Loop(Routine):
-    """Emits ``again`` to itself for ever: the job ends only when cancelled or paused."""
+    """Emits ``again`` to itself, a few times a second, for ``WAIT`` seconds: the job ends
+    before that only when it is cancelled or paused."""
 
     def __init__(self) -> None:
         super().__init__()
         self.define_slot("trigger", handler=self.go)
         self.define_slot("input", handler=self.go)
-        self.define_event("again", ["i"])
+        self.define_event("again", ["i", "until"])
 
-    def go(self, i: int = 0, **_: Any) -> None:
-        self.emit("again", i=i + 1)
+    def go(self, i: int = 0, until: float | None = None, **_: Any) -> None:
+        until = time.monotonic() + WAIT if until is None else until
+        threading.Event().wait(0.01)  # a step of work, so the loop does not spin
+        if time.monotonic() < until:
+            self.emit("again", i=i + 1, until=until)
+
+
+class _Slow(Routine):
+    """Entry: one activation during which the job's clock moves on by two seconds."""
+
+    clock = [0.0]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+
+    def go(self, **_: Any) -> None:
+        _Slow.clock[0] += 2.0
+
+
+class _Async(Routine):
+    """A coroutine handler: records in shared_data["a_done"] once it has finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    async def take(self, i: int = 0, **_: Any) -> None:
+        await asyncio.sleep(0.2)
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.update_shared_data("a_done", True)
+
+
+class _After(Routine):
+    """Records in shared_data["b_saw"] whether the coroutine before it had finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, i: int = 0, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        js = ctx.job_state
+        js.update_shared_data("b_saw", js.get_shared_data("a_done", False))
+
+
+class _Interrupt(Routine):
+    """Entry: sends SIGINT (Ctrl-C) to the process, then works on for a moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+
+    def go(self, **_: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        threading.Event().wait(0.3)  # the caller's KeyboardInterrupt comes meanwhile
 
 
 def _register(cls: type[Routine], name: str) -> None:
@@ -80,6 +143,10 @@ def _register(cls: type[Routine], name: str) -> None:
 
 
 for _cls, _name in (
+    (_Slow, "tests.runner.Slow"),
+    (_Async, "tests.runner.Async"),
+    (_After, "tests.runner.After"),
+    (_Interrupt, "tests.runner.Interrupt"),
     (_Items, "tests.runner.Items"),
     (_Take, "tests.runner.Take"),
     (_Loop, "tests.runner.Loop"),
@@ -167,7 +234,7 @@ def test_run_job_obeys_the_stores_control_requests(store: SqliteJobStore, reques
 
     asker = threading.Thread(target=ask, daemon=True)
     asker.start()
-    state = run_job_within(job_id, store)
+    state = run_job_within(job_id, store, timeout=WAIT / 2)
     asker.join(WAIT)
     expected = {"cancel": "cancelled", "pause": "paused"}[request_]
     assert (expected, expected) == (state.status, store.load_job(job_id).status)
@@ -186,3 +253,64 @@ def test_a_local_handle_cancels_a_paused_job_at_once(store: SqliteJobStore) -> N
         assert "cancelled" == store.load_job(job_id).status
     finally:
         executor.shutdown(wait=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry"), [("cancelled", False), ("failed", False), ("cancelled", True)]
+)
+def test_run_job_refuses_a_job_at_rest_naming_its_status(
+    store: SqliteJobStore, status: str, retry: bool
+) -> None:
+    """run_job of a job its status does not let run raises JobStateError naming the job,
+    the status and the refused action, and leaves the job as it was."""
+    job_id = create_job(store, _flow(), "src", {"n": 1})
+    store.set_status(job_id, status)
+    with pytest.raises(JobStateError) as info:
+        run_job_within(job_id, store, retry=retry)
+    action = "retry" if retry else "resume"
+    assert (job_id, status, action) == (info.value.job_id, info.value.status, info.value.action)
+    assert status == store.load_job(job_id).status
+
+
+def test_no_checkpoint_interval_means_no_time_driven_checkpoint(
+    store: SqliteJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job without checkpoint_interval is checkpointed only at rest, however long its
+    activations take (here its clock moves on by two seconds during one)."""
+    _Slow.clock = [0.0]
+    real = time.monotonic
+    monkeypatch.setattr(time, "monotonic", lambda: real() + _Slow.clock[0])
+    flow = Flow("slow")
+    flow.add_routine(_Slow(), "slow")
+    job_id = create_job(store, flow, "slow")
+    assert "completed" == run_job_within(job_id, store).status
+    assert 2.0 == _Slow.clock[0], "the activation did not run"
+    assert ["completed"] == [c.status for c in store.checkpoints(job_id)]
+
+
+def test_run_job_runs_the_job_with_its_own_strategy(store: SqliteJobStore) -> None:
+    """A job created with execution_strategy="sequential" runs sequentially in a
+    concurrent flow: an activation starts only once the one before it (a coroutine) has
+    finished."""
+    flow = Flow("strategy", execution_strategy="concurrent", max_workers=2)
+    flow.add_routine(_Items(), "src")
+    flow.add_routine(_Async(), "a")
+    flow.add_routine(_After(), "b")
+    flow.connect("src", "item", "a", "input")
+    flow.connect("src", "item", "b", "input")
+    options = run_options(execution_strategy="sequential")
+    job_id = create_job(store, flow, "src", {"n": 1}, options=options)
+    state = run_job_within(job_id, store)
+    assert "completed" == state.status
+    assert {"a_done": True, "b_saw": True} == state.shared_data
+
+
+def test_run_job_interrupted_waits_for_its_job_to_rest(store: SqliteJobStore) -> None:
+    """Ctrl-C while run_job waits raises KeyboardInterrupt only once the job rests, its
+    last checkpoint written: the flow's shared workers are not left running it."""
+    flow = Flow("interrupt")
+    flow.add_routine(_Interrupt(), "stop")
+    job_id = create_job(store, flow, "stop")
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job_id, store)  # on the main thread, which receives SIGINT
+    assert "completed" == store.load_job(job_id).status
