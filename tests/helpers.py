@@ -11,11 +11,15 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
 from routilux import Flow, Routine
+
+
+T = TypeVar("T")
 
 
 class Emitter(Routine):
@@ -142,6 +146,50 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         done.wait(0.002)
+
+
+class StillRunning(AssertionError):
+    """A call :func:`within` waited for had not returned in time."""
+
+
+def within(timeout: float, what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """
+    Call ``call(*args, **kwargs)`` on a daemon thread and wait at most ``timeout`` seconds
+    for it: return its result or raise its exception here. A call still running then fails
+    the test naming ``what`` (so a call that would block for ever, such as ``run_job`` of a
+    job whose checkpoint never comes, fails the test instead of hanging it).
+    """
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, call(*args, **kwargs)))
+        except BaseException as exc:  # raised again on the test's thread
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, name=f"within: {what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise StillRunning(f"timed out after {timeout} s waiting for {what}")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def run_job_within(job_id: str, store: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
+    """
+    ``run_job(job_id, store, **kwargs)``, failing the test (naming the job's stored status)
+    when it has not returned after ``timeout`` seconds; its errors are raised here.
+    """
+    from routilux.store import run_job
+
+    try:
+        return within(timeout, f"run_job({job_id!r}) to return", run_job, job_id, store, **kwargs)
+    except StillRunning as exc:
+        msg = f"{exc} (the store has the job {store.load_job(job_id).status})"
+        raise StillRunning(msg) from None
 
 
 def checkpoint_texts(path: Any, job_id: str) -> dict[int, bytes]:

@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 import pytest
+from helpers import within
 
 import routilux
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
@@ -21,6 +22,16 @@ from routilux.exceptions import ConfigurationError, ExecutionContextError
 
 
 WAIT = 10.0
+
+
+def execute(flow: Flow, *args: Any, **kwargs: Any) -> JobState:
+    """``flow.execute`` on another thread, waited for at most WAIT s: a job that never
+    ends fails the test instead of hanging it."""
+    return within(
+        WAIT, f"execute of flow {flow.flow_id!r} to return", flow.execute, *args, **kwargs
+    )
+
+
 """Seconds a test waits at most for an event before it fails (never reached when green)."""
 
 WORKERS = "wrk"
@@ -144,7 +155,7 @@ class TestLanes:
         flow.connect("a", "out", "b", "trigger")
         flow.connect("b", "out", "c", "trigger")
         with flow:
-            assert "completed" == flow.execute("a", {"value": 0}).status
+            assert "completed" == execute(flow, "a", {"value": 0}).status
 
             async def main() -> str:
                 js = await flow.aexecute("a", {"value": 0})
@@ -182,7 +193,7 @@ class TestLanes:
             flows.append(flow)
         for flow in flows:
             for _ in range(3):
-                assert "completed" == flow.execute("p", {"value": 0}).status
+                assert "completed" == execute(flow, "p", {"value": 0}).status
             flow.shutdown()
         assert 1 == len(loops)
 
@@ -218,7 +229,7 @@ class TestLanes:
         flow.add_routine(UsesClient(), "u")
         with flow:
             for value in (1, 2, 3):
-                assert "completed" == flow.execute("u", {"value": value}).status
+                assert "completed" == execute(flow, "u", {"value": value}).status
         assert [10, 20, 30] == results
 
     def test_aexecute_runs_coroutines_on_the_callers_loop(self) -> None:
@@ -284,8 +295,8 @@ class TestSameAsSync:
             mixed_flow("ssss", strategy, twin_log) as twin,
             mixed_flow(kinds, strategy, log) as flow,
         ):
-            expected = summary(twin.execute("a", {"value": 0}))
-            actual = summary(flow.execute("a", {"value": 0}))
+            expected = summary(execute(twin, "a", {"value": 0}))
+            actual = summary(execute(flow, "a", {"value": 0}))
         if strategy == "sequential":
             assert twin_log.items == log.items
             assert expected == actual
@@ -307,8 +318,8 @@ class TestSameAsSync:
         ):
             twin.routines["b"].set_error_handler(ErrorHandler(strategy=strategy))
             flow.routines["b"].set_error_handler(ErrorHandler(strategy=strategy))
-            expected = summary(twin.execute("a", {"value": 0}))
-            actual = summary(flow.execute("a", {"value": 0}))
+            expected = summary(execute(twin, "a", {"value": 0}))
+            actual = summary(execute(flow, "a", {"value": 0}))
         assert twin_log.items == log.items
         assert expected == actual
 
@@ -319,7 +330,7 @@ class TestSameAsSync:
             mixed_flow("sass", "sequential", log_a) as one,
             mixed_flow("sass", "sequential", log_b) as two,
         ):
-            expected = summary(one.execute("a", {"value": 0}))
+            expected = summary(execute(one, "a", {"value": 0}))
 
             async def main() -> dict[str, Any]:
                 return summary(await two.aexecute("a", {"value": 0}))
@@ -356,7 +367,7 @@ class TestSameAsSync:
         flow.connect("a", "out", "slow", "trigger")
         flow.connect("a", "out", "fast", "trigger")
         with flow:
-            assert "completed" == flow.execute("a", {"value": 0}).status
+            assert "completed" == execute(flow, "a", {"value": 0}).status
         assert ["slow:start", "slow:end", "fast"] == log.items
 
     def test_retry_of_async_handler_runs_on_the_loop(self) -> None:
@@ -382,7 +393,7 @@ class TestSameAsSync:
             )
         )
         with flow:
-            js = flow.execute("f")
+            js = execute(flow, "f")
             assert "completed" == js.status
         assert ["routilux-async"] * 3 == calls
         assert 2 == js.routine_states["f"]["retry_count"]
@@ -619,7 +630,7 @@ class TestBridgeAndContext:
         flow = Flow(thread_name_prefix=WORKERS)
         flow.add_routine(Bridge(), "b")
         with flow:
-            flow.execute("b", {"value": 4})
+            execute(flow, "b", {"value": 4})
 
             async def main() -> str:
                 await flow.aexecute("b", {"value": 5})
@@ -649,7 +660,7 @@ class TestBridgeAndContext:
         flow = Flow()
         flow.add_routine(Misuse(), "m")
         with flow:
-            assert "completed" == flow.execute("m").status
+            assert "completed" == execute(flow, "m").status
         assert 1 == len(errors)
         assert "event loop" in str(errors[0])
 
@@ -687,7 +698,7 @@ class TestBridgeAndContext:
 
         def from_thread() -> None:
             REQUEST.set("req-exec")
-            flow.execute("s")
+            flow.execute("s")  # on this thread: its contextvars are the point
             REQUEST.set("req-submit")
             js = flow.submit("s")
             assert js.wait_for_completion(WAIT)
@@ -749,7 +760,7 @@ def _peak_of_coroutines(limit: int, total: int, max_async: int) -> tuple[str, in
     flow.add_routine(Counted(), "c")
     flow.connect("src", "out", "c", "trigger")
     with flow:
-        js = flow.execute("src")
+        js = execute(flow, "src")
     return js.status, state["peak"], js.routine_states["c"]["activation_count"]
 
 

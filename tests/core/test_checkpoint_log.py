@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_job_within, within
 
 from routilux import Flow, JobState, Routine
 from routilux.codec._job_states import dump_job_state
 from routilux.exceptions import ConfigurationError, JobNotFoundError, JobStoreError
 from routilux.registry import register_routine
 from routilux.serialization import is_delta
-from routilux.store import SqliteJobStore, create_job, run_job
+from routilux.store import SqliteJobStore, create_job
 
 
 WAIT = 10.0
@@ -127,7 +128,10 @@ def test_every_checkpoint_loads_as_the_job_was_then(store: SqliteJobStore) -> No
             captured[document["checkpoint_seq"]] = dump_job_state(job_state)
         return store.save_checkpoint(job_id, document, attempt=attempt)
 
-    flow.execute(
+    within(  # the sequential execute runs the job on the calling thread
+        WAIT,
+        "the checkpointed execute to return",
+        flow.execute,
         "src",
         {"n": 40},
         job_state=js,
@@ -159,7 +163,7 @@ def test_each_checkpoint_writes_about_what_changed(store: SqliteJobStore) -> Non
     square of its length: checkpointing after every activation costs less than three
     times the final document."""
     job_id = create_job(store, make_flow(), "src", {"n": 300}, options={"checkpoint_every": 1})
-    assert "completed" == run_job(job_id, store).status
+    assert "completed" == run_job_within(job_id, store).status
     final = store.load_job(job_id).state
     size = len(json.dumps(final, separators=(",", ":")))
     with sqlite3.connect(store.path) as conn:
@@ -177,7 +181,7 @@ def test_a_fork_resumed_ends_as_the_uninterrupted_job(store: SqliteJobStore, at:
     """Fork at checkpoint k, then run the fork: it ends as the original ended (its data,
     log, outputs and history), and the original is untouched."""
     job_id = create_job(store, make_flow(), "src", {"n": 100}, options={"checkpoint_every": 1})
-    original = run_job(job_id, store)
+    original = run_job_within(job_id, store)
     assert "completed" == original.status
     before = store.load_job(job_id)
     assert at < before.checkpoint_seq
@@ -186,7 +190,7 @@ def test_a_fork_resumed_ends_as_the_uninterrupted_job(store: SqliteJobStore, at:
     assert ("paused", {"job_id": job_id, "seq": at}) == (fork.status, fork.forked_from)
     assert fork.state is not None
     assert {"job_id": job_id, "seq": at} == fork.state["metadata"]["forked_from"]
-    assert "completed" == run_job(fork.job_id, store).status
+    assert "completed" == run_job_within(fork.job_id, store).status
     after = store.load_job(fork.job_id).state
     assert after is not None and before.state is not None
     assert outcome(before.state) == outcome(after)
@@ -197,7 +201,7 @@ def test_a_fork_sets_shared_data_and_keeps_ids_apart(store: SqliteJobStore) -> N
     """fork(shared_data=...) sets keys over the checkpoint's data; a fork id in use or a
     checkpoint the store does not keep is refused, naming what is wrong."""
     job_id = create_job(store, make_flow(), "src", {"n": 3}, options={"checkpoint_every": 1})
-    run_job(job_id, store)
+    run_job_within(job_id, store)
     fork = store.fork(job_id, at=2, new_job_id="f1", shared_data={"total": 1000, "extra": "x"})
     assert "f1" == fork.job_id
     assert fork.state is not None
@@ -215,7 +219,7 @@ def test_retention_keeps_the_newest_of_running_and_completed_jobs(tmp_path: Path
     loadable) and the whole one they are rebuilt from; a paused job keeps them all."""
     with SqliteJobStore(tmp_path / "s.db", keep_checkpoints=3) as store:
         done = create_job(store, make_flow(), "src", {"n": 30}, options={"checkpoint_every": 1})
-        run_job(done, store)
+        run_job_within(done, store)
         kept = store.checkpoints(done)
         newest = store.load_job(done).checkpoint_seq
         assert [newest - 2, newest - 1, newest] == [c.seq for c in kept][-3:]
@@ -226,7 +230,7 @@ def test_retention_keeps_the_newest_of_running_and_completed_jobs(tmp_path: Path
         paused = create_job(
             store, make_flow(pause_at=100), "src", {"n": 30}, options={"checkpoint_every": 1}
         )
-        assert "paused" == run_job(paused, store).status
+        assert "paused" == run_job_within(paused, store).status
         seq = store.load_job(paused).checkpoint_seq
         assert list(range(1, seq + 1)) == [c.seq for c in store.checkpoints(paused)]
     with pytest.raises(ConfigurationError, match="keep_checkpoints"):
@@ -243,8 +247,15 @@ def test_a_refused_delta_is_followed_by_a_whole_snapshot() -> None:
         seen.append((document["checkpoint_seq"], is_delta(document)))
         return len(seen) != 2
 
-    js = flow.execute(
-        "src", {"n": 3}, checkpoint=checkpoint, checkpoint_deltas=True, checkpoint_every=1
+    js = within(
+        WAIT,
+        "the checkpointed execute to return",
+        flow.execute,
+        "src",
+        {"n": 3},
+        checkpoint=checkpoint,
+        checkpoint_deltas=True,
+        checkpoint_every=1,
     )
     assert js.wait_for_completion(WAIT), f"job still {js.status}"
     flow.shutdown()
@@ -253,8 +264,8 @@ def test_a_refused_delta_is_followed_by_a_whole_snapshot() -> None:
 
 
 _CRASH = """
-import os, signal, sys
-sys.path.insert(0, {tests!r})
+import os, signal, sys, threading
+sys.path[:0] = [{tests!r}, os.path.dirname({tests!r})]
 from test_checkpoint_log import make_flow
 from routilux.store import SqliteJobStore, create_job, run_job
 
@@ -273,7 +284,11 @@ def trace(statement):
             os.kill(os.getpid(), signal.SIGKILL)
 
 store._conn.set_trace_callback(trace)
-run_job(job, store)
+# Bounded: a run that neither returns nor reaches write {at} exits, saying so.
+runner = threading.Thread(target=run_job, args=(job, store), daemon=True)
+runner.start()
+runner.join(10)
+sys.exit("run_job still running after 10 s" if runner.is_alive() else "run_job returned")
 """
 
 
@@ -291,10 +306,10 @@ def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one(
         record = store.load_job("j")
         assert (at - 1, "running") == (record.checkpoint_seq, record.status)
         assert [c.seq for c in store.checkpoints("j")] == list(range(1, at))
-        state = run_job("j", store, takeover=True)
+        state = run_job_within("j", store, takeover=True)
         assert "completed" == state.status
         reference = create_job(store, make_flow(), "src", {"n": 20})
-        run_job(reference, store)
+        run_job_within(reference, store)
         expected = store.load_job(reference).state
         got = store.load_job("j").state
         assert expected is not None and got is not None
@@ -364,8 +379,8 @@ def test_a_store_of_an_older_schema_upgrades_and_keeps_every_job(
         assert state == record.state
         assert [("full", "paused")] == [(c.kind, c.status) for c in store.checkpoints("old")]
         assert None is store.load_job("new").state
-        assert "completed" == run_job("old", store).status
-        assert "paused" == run_job("new", store).status  # at its sink's pause_at
+        assert "completed" == run_job_within("old", store).status
+        assert "paused" == run_job_within("new", store).status  # at its sink's pause_at
         after = store.checkpoints("old")
         assert ["paused", "completed"] == [c.status for c in after]
         assert after[0].seq + 1 == after[1].seq == store.load_job("old").checkpoint_seq

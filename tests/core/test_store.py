@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import damage_checkpoint
+from helpers import damage_checkpoint, run_job_within
 
 from routilux import Flow, Routine
 from routilux.exceptions import (
@@ -240,7 +240,7 @@ class TestRunJob:
         """run_job runs a new job to completion and stores the final state; the store keeps
         each checkpoint, the first whole and the others as deltas."""
         job_id = create_job(store, make_flow(), "src", {"n": 4}, options={"checkpoint_every": 2})
-        state = run_job(job_id, store)
+        state = run_job_within(job_id, store)
         assert "completed" == state.status
         assert [0, 1, 2, 3] == state.shared_data["seen"]
         log = store.checkpoints(job_id)
@@ -251,7 +251,7 @@ class TestRunJob:
         assert ("completed", 1) == (record.status, record.attempt)
         assert [0, 1, 2, 3] == record.state["shared_data"]["seen"]
         with pytest.raises(InvalidStateError):
-            run_job(job_id, store)
+            run_job_within(job_id, store)
 
     @pytest.mark.parametrize(
         ("entry", "slot", "expected"),
@@ -269,7 +269,7 @@ class TestRunJob:
         job_id = create_job(store, make_flow(), entry, {"i": 7}, entry_slot=slot)
         record = store.load_job(job_id)
         assert "sink" == record.entry_routine_id
-        state = run_job(job_id, store)
+        state = run_job_within(job_id, store)
         assert ("completed", expected) == (state.status, state.shared_data["seen"])
 
     def test_dotted_routine_id_is_read_whole_first(self, store: SqliteJobStore) -> None:
@@ -282,12 +282,12 @@ class TestRunJob:
         other = create_job(store, flow, "text.sink.input", {"i": 2})
         record = store.load_job(other)
         assert ("text.sink", "input") == (record.entry_routine_id, record.options["entry_slot"])
-        assert [2] == run_job(other, store).shared_data["seen"]
+        assert [2] == run_job_within(other, store).shared_data["seen"]
 
     def test_pause_then_resume_in_a_new_run(self, store: SqliteJobStore) -> None:
         """A job paused by a handler is stored paused; a later run_job finishes it."""
         job_id = create_job(store, make_flow(pause_at=1), "src", {"n": 4})
-        state = run_job(job_id, store)
+        state = run_job_within(job_id, store)
         assert "paused" == state.status
         record = store.load_job(job_id)
         assert "paused" == record.status
@@ -295,7 +295,7 @@ class TestRunJob:
         flow, loaded = load_job_state(store, job_id)
         assert "paused" == loaded.status
         assert {"src", "sink"} == set(flow.routines)
-        final = run_job(job_id, store)
+        final = run_job_within(job_id, store)
         assert "completed" == final.status
         assert [0, 1, 2, 3] == final.shared_data["seen"]
         assert 2 == store.load_job(job_id).attempt
@@ -308,7 +308,7 @@ class TestRunJob:
             raise ValueError("no")
 
         with pytest.raises(ValueError, match="no"):
-            run_job(job_id, store, prepare=prepare)
+            run_job_within(job_id, store, prepare=prepare)
         record = store.load_job(job_id)
         assert ("pending", 0) == (record.status, record.attempt)
 
@@ -321,7 +321,7 @@ class TestRunJob:
             ('{"flow_id": "f", "routines": {}}', record.fingerprint),
         )
         with pytest.raises(FlowMismatchError):
-            run_job(job_id, store)
+            run_job_within(job_id, store)
 
     def test_pause_and_cancel_requests(self, store: SqliteJobStore) -> None:
         """A pause request reaches a running job between activations; so does cancel."""
@@ -339,10 +339,10 @@ class TestRunJob:
             del _GATES[request]
             gate[1].set()
             state = handle.wait(10)
-            executor.shutdown()
             assert expected == state.status
             assert expected == handle.status()
             assert len(state.shared_data["seen"]) < 5
+            executor.shutdown()
 
     def test_wait_settled(self, store: SqliteJobStore) -> None:
         """wait_settled returns the status a job rests in, or the status when time is up."""
@@ -562,7 +562,7 @@ class TestDamagedRow:
         import zlib
 
         create_job(store, make_flow(), "src", {"n": 2}, job_id="j1")
-        run_job("j1", store)
+        run_job_within("j1", store)
         seq = store.load_job("j1").checkpoint_seq
         damage_checkpoint(store.path, "j1", "{not json")
         with pytest.raises(JobStoreError) as info:
@@ -592,7 +592,7 @@ class TestDamagedRow:
         with pytest.raises(JobStoreError, match="stored flow 'f' is damaged: flow_json: not valid"):
             store.load_flow("f")
         with pytest.raises(JobStoreError, match="stored flow 'f' version"):
-            run_job("j1", store)
+            run_job_within("j1", store)
         assert "pending" == store.job_status("j1")
 
 

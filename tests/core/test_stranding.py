@@ -46,7 +46,7 @@ def test_a_control_that_raises_fails_the_submitted_job(strategy: str) -> None:
         assert [("OSError", "the engine failed: control store gone")] == _engine_errors(js)
         assert 1 == control.polls, "a control that raised is read again"
     finally:
-        flow.shutdown(wait=True)
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
 
 
 def test_a_control_that_raises_fails_the_draining_execute() -> None:
@@ -59,7 +59,7 @@ def test_a_control_that_raises_fails_the_draining_execute() -> None:
         assert js.wait_for_completion(5), "the failed job is not finished"
         assert [("OSError", "the engine failed: control store gone")] == _engine_errors(js)
     finally:
-        flow.shutdown(wait=True)
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
 
 
 def test_a_checkpoint_function_that_raises_fails_the_job() -> None:
@@ -80,7 +80,7 @@ def test_a_checkpoint_function_that_raises_fails_the_job() -> None:
         assert [("RuntimeError", "checkpoint failed: disk full")] == _engine_errors(js)
         assert 1 == len(calls), f"checkpoints went on after one raised: {calls}"
     finally:
-        flow.shutdown(wait=True)
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
 
 
 def test_a_snapshot_that_cannot_be_taken_fails_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +101,7 @@ def test_a_snapshot_that_cannot_be_taken_fails_the_job(monkeypatch: pytest.Monke
         assert "failed" == js.status
         assert [("ValueError", "the engine failed: snapshot bug")] == _engine_errors(js)
     finally:
-        flow.shutdown(wait=True)
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
 
 
 def test_run_job_with_a_failing_store_read_fails_the_job(tmp_path: Path) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Emitter
+from helpers import Emitter, run_job_within
 
 from routilux import Flow, Routine
 from routilux.engine._loops import _BUDGET
 from routilux.exceptions import InvalidStateError
-from routilux.store import SqliteJobStore, create_job, run_job
+from routilux.store import SqliteJobStore, create_job
 
 
 class _Record(Routine):
@@ -70,7 +70,7 @@ def test_a_long_job_hands_its_worker_to_a_waiting_job_every_budget() -> None:
         assert _BUDGET - 1 == position, f"the waiting job ran after {position} activations"
         assert 3 * _BUDGET == sum(1 for tag, _ in _Record.log if tag == "long")
     finally:
-        flow.shutdown(wait=True)
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
@@ -93,7 +93,7 @@ def test_a_job_is_not_finished_before_its_final_checkpoint_is_written(strategy: 
         assert js.wait_settled(10), "job not settled"
         assert [("completed", False, False)] == seen
     finally:
-        flow.shutdown(wait=True)
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
 
 
 def test_run_job_refuses_a_job_running_elsewhere_unless_taken_over(tmp_path: Path) -> None:
@@ -104,12 +104,12 @@ def test_run_job_refuses_a_job_running_elsewhere_unless_taken_over(tmp_path: Pat
         job_id = create_job(store, flow.serialize(), "e", {"value": 1})
         store.claim_job(job_id, worker="host-a:1")
         with pytest.raises(InvalidStateError, match=r"it is running on host-a:1; take it over"):
-            run_job(job_id, store)
+            run_job_within(job_id, store)
         assert ("running", "host-a:1") == (
             store.load_job(job_id).status,
             store.load_job(job_id).worker,
         )
-        js = run_job(job_id, store, takeover=True, worker="host-b:2")
+        js = run_job_within(job_id, store, takeover=True, worker="host-b:2")
         assert "completed" == js.status
         assert ("completed", "host-b:2") == (
             store.load_job(job_id).status,

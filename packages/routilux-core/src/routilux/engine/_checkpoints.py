@@ -201,17 +201,20 @@ def _accepted_locked(run: JobRun, snapshot: Snapshot, accepted: bool) -> None:
 
 def _abandon(run: JobRun, exc: Exception) -> None:
     # The checkpoint function failed: nothing more of the job runs on this process, and a
-    # job still going there fails here (its waiters wake), the error in its errors.
+    # job still going there fails here (its waiters wake), the error in its errors and
+    # what it had still to do (queued, waiting for a retry) in its failed tasks, for a retry.
     run.log.error("checkpoint_failed", error=repr_of(exc), exc_info=exc)
     with run.lock:
         js = run.job_state
+        dropped = [as_pending(a) for a in run.queue]
+        dropped.extend(as_pending(a) for a in drop_timers(run))
+        run.queue.clear()
         if js.status not in FINAL_STATUSES:
             record_engine_error_locked(run, exc, "checkpoint failed: ")
+            js.keep_failed_tasks(dropped)
             lifecycle.transition(js, Action.FAIL)
         run.abandoned = True
         run.cancelled = True
-        run.queue.clear()
-        drop_timers(run)
         _async.interrupt_locked(run, requeue=False)
         run.finished = True
     run.host.job_settled(run)

@@ -265,6 +265,7 @@ def reopen(run: JobRun, action: Action) -> bool:
             run.tracker.thaw()
         lifecycle.transition(js, action)
         run.paused = run.cancelled = run.failed = run.finished = False
+        run.abandoned = False  # a retry here after a checkpoint failed runs the job again
         run.holds += 1
         run.started = time.perf_counter()
         return True
