@@ -214,6 +214,32 @@ def test_a_fork_sets_shared_data_and_keeps_ids_apart(store: SqliteJobStore) -> N
         store.fork("nope")
 
 
+def test_a_fork_lists_and_loads_only_its_own_checkpoints(store: SqliteJobStore) -> None:
+    """A fork's first checkpoint is the one after its origin's: it is the state fork
+    returned; the checkpoints it was made from are its origin's, not its own, so they are
+    neither listed nor loaded under its id; a fork of a fork resumes like the original."""
+    job_id = create_job(store, make_flow(), "src", {"n": 4}, options={"checkpoint_every": 1})
+    original = store.load_job(run_job_within(job_id, store).job_id)
+    fork = store.fork(job_id, at=5, new_job_id="f")
+    assert 6 == fork.checkpoint_seq
+    assert [(6, "delta", "paused")] == [(c.seq, c.kind, c.status) for c in store.checkpoints("f")]
+    assert fork.state == store.load_checkpoint("f", 6) == store.load_job("f").state
+    with pytest.raises(JobNotFoundError, match=r"no checkpoint 5 of job 'f' \(it keeps 6 to 6\)"):
+        store.load_checkpoint("f", 5)
+    assert "completed" == run_job_within("f", store).status
+    seqs = [c.seq for c in store.checkpoints("f")]
+    assert 6 == seqs[0] and seqs == sorted(seqs) and len(seqs) > 1
+    again = store.fork("f", at=7, new_job_id="g", shared_data={"note": 1})
+    assert {"job_id": "f", "seq": 7} == again.forked_from
+    assert again.state is not None and "g" == again.state["job_id"]
+    assert [8] == [c.seq for c in store.checkpoints("g")]
+    run_job_within("g", store)
+    finished = store.load_job("g").state
+    assert original.state is not None and finished is not None
+    assert {**outcome(original.state)["shared_data"], "note": 1} == finished["shared_data"]
+    assert outcome(original.state)["history"] == outcome(finished)["history"]
+
+
 def test_retention_keeps_the_newest_of_running_and_completed_jobs(tmp_path: Path) -> None:
     """keep_checkpoints=3: a completed job keeps its newest three checkpoints (each
     loadable) and the whole one they are rebuilt from; a paused job keeps them all."""

@@ -175,6 +175,63 @@ class CheckpointLog:
             "DELETE FROM routilux_checkpoints WHERE job_id = ? AND seq < ?", (job_id, base[0][0])
         )
 
+    def fork(
+        self, tx: Tx, job_id: str, seq: int, fork_id: str, delta: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], tuple[int, int, int, int]]:
+        """
+        In the fork's transaction: start the log of job ``fork_id`` with checkpoint ``seq``
+        of ``job_id`` and ``delta`` (a delta from it: the fork's own id, status and
+        data). The rows checkpoint ``seq`` is rebuilt from are copied as they are stored,
+        none decoded or encoded again, so a fork costs one rebuild, whatever the job's
+        size; they are the fork's base, not its checkpoints (see :meth:`infos`). Return
+        the fork's document and its job row's ``(full_seq, full_bytes, delta_bytes,
+        last_crc)``.
+
+        Raises:
+            JobStoreError: A row of the log is damaged; the message names the job and the
+                checkpoint.
+        """
+        found = tx.rows(
+            "SELECT max(seq) FROM routilux_checkpoints WHERE job_id = ? AND kind = 'full' "
+            "AND seq <= ?",
+            (job_id, seq),
+        )
+        if not found or found[0][0] is None:
+            raise _damaged(job_id, seq, "no whole checkpoint precedes it")
+        full_seq = int(found[0][0])
+        document = self._state(tx, job_id, seq, full_seq)
+        text = dumps_strict(delta, "fork").encode()
+        apply_deltas(document, [json.loads(text)])
+        tx.run(
+            "INSERT INTO routilux_checkpoints (job_id, seq, kind, status, codec, body, crc, "
+            "raw_size, created_at) SELECT ?, seq, kind, status, codec, body, crc, raw_size, "
+            "created_at FROM routilux_checkpoints WHERE job_id = ? AND seq >= ? AND seq <= ?",
+            (fork_id, job_id, full_seq, seq),
+        )
+        sizes = tx.rows(
+            "SELECT sum(CASE WHEN seq = ? THEN raw_size ELSE 0 END), "
+            "sum(CASE WHEN seq = ? THEN 0 ELSE raw_size END) FROM routilux_checkpoints "
+            "WHERE job_id = ?",
+            (full_seq, full_seq, fork_id),
+        )
+        full_bytes, delta_bytes = (int(n) for n in sizes[0])
+        crc = zlib.crc32(text)
+        tx.run(
+            "INSERT INTO routilux_checkpoints (job_id, seq, kind, status, codec, body, crc, "
+            "raw_size, created_at) VALUES (?, ?, 'delta', ?, 'zlib', ?, ?, ?, ?)",
+            (
+                fork_id,
+                document["checkpoint_seq"],
+                str(document.get("status") or ""),
+                _compress(text, 6),
+                crc,
+                len(text),
+                time.time(),
+            ),
+        )
+        self._last[fork_id] = (int(document["checkpoint_seq"]), text)
+        return document, (full_seq, full_bytes, delta_bytes + len(text), crc)
+
     # -- reading --------------------------------------------------------------------
 
     def state(self, tx: Tx, job_id: str, seq: int | None = None) -> dict[str, Any] | None:
@@ -234,9 +291,10 @@ class CheckpointLog:
         except Exception as exc:
             raise _damaged(job_id, seq, str(exc)) from exc
 
-    def infos(self, tx: Tx, job_id: str) -> list[CheckpointInfo]:
+    def infos(self, tx: Tx, job_id: str, since: int = 0) -> list[CheckpointInfo]:
         """
-        The job's checkpoints in the log, oldest first.
+        The job's checkpoints in the log from ``since`` on (a fork's first own one: the
+        rows before it are its base), oldest first.
         """
         return [
             CheckpointInfo(
@@ -248,8 +306,8 @@ class CheckpointLog:
             )
             for r in tx.rows(
                 "SELECT seq, status, kind, raw_size, created_at FROM routilux_checkpoints "
-                "WHERE job_id = ? ORDER BY seq",
-                (job_id,),
+                "WHERE job_id = ? AND seq >= ? ORDER BY seq",
+                (job_id, since),
             )
         ]
 

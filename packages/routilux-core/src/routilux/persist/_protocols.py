@@ -291,7 +291,8 @@ class JobStore(Protocol):
         """
         Make a new ``paused`` job, with its own id, from checkpoint ``at`` (by default the
         newest) of ``job_id``, which is untouched; return it. ``shared_data`` keys are set
-        over the fork's shared data; :attr:`JobRecord.forked_from` names the origin.
+        over the fork's shared data; :attr:`JobRecord.forked_from` names the origin. The
+        fork's own checkpoints start at ``at + 1``.
 
         Raises:
             JobNotFoundError: No such job, or the store does not keep that checkpoint.

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from routilux.codec._deltas import is_delta
+from routilux.codec._deltas import JOB_STATE_DELTA_FORMAT, VERSION, is_delta
+from routilux.codec._values import dumps_strict
 from routilux.exceptions import JobNotFoundError, JobStoreError, StaleAttemptError
 from routilux.persist._log import CheckpointLog, Tx
 from routilux.persist._protocols import SETTLED_STATUSES, CheckpointInfo, JobRecord
@@ -169,9 +170,7 @@ class SqlCheckpoints:
         .. versionadded:: 0.10
         """
         with self._tx(write=False) as tx:
-            if not tx.rows("SELECT 1 FROM routilux_jobs WHERE job_id = ?", (job_id,)):
-                raise missing_job(job_id)
-            return self._log.infos(tx, job_id)
+            return self._log.infos(tx, job_id, self._first_seq(tx, job_id))
 
     def load_checkpoint(self, job_id: str, seq: int) -> dict[str, Any]:
         """
@@ -185,25 +184,40 @@ class SqlCheckpoints:
         .. versionadded:: 0.10
         """
         with self._tx(write=False) as tx:
-            if not tx.rows("SELECT 1 FROM routilux_jobs WHERE job_id = ?", (job_id,)):
-                raise missing_job(job_id)
-            return self._checkpoint_at(tx, job_id, seq)
-
-    def _checkpoint_at(self, tx: Tx, job_id: str, seq: int) -> dict[str, Any]:
-        # The job's document at checkpoint ``seq``, which the log must keep.
-        kept = tx.rows(
-            "SELECT 1 FROM routilux_checkpoints WHERE job_id = ? AND seq = ?", (job_id, seq)
-        )
-        state = self._log.state(tx, job_id, seq) if kept else None
+            self._check_kept(tx, job_id, seq, self._first_seq(tx, job_id))
+            state = self._log.state(tx, job_id, seq)
         if state is None:
-            bounds = tx.rows(
-                "SELECT min(seq), max(seq) FROM routilux_checkpoints WHERE job_id = ?", (job_id,)
+            msg = (
+                f"checkpoint {seq} of job {job_id!r} is damaged in the store: no whole "
+                "checkpoint precedes it"
             )
-            low, high = bounds[0] if bounds else (None, None)
-            held = "none" if low is None else f"{low} to {high}"
-            msg = f"the store keeps no checkpoint {seq} of job {job_id!r} (it keeps {held})"
-            raise JobNotFoundError(msg, job_id=job_id)
+            raise JobStoreError(msg, job_id=job_id)
         return state
+
+    def _first_seq(self, tx: Tx, job_id: str) -> int:
+        # The job's first own checkpoint: a fork's log starts with the rows of its origin
+        # its first checkpoint is rebuilt from (see CheckpointLog.fork), not its own.
+        rows = tx.rows(
+            f"SELECT {self._SUMMARY_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (job_id,)
+        )
+        if not rows:
+            raise missing_job(job_id)
+        return _first_own(job_record(rows[0], self._decode))
+
+    def _check_kept(self, tx: Tx, job_id: str, seq: int, first: int) -> None:
+        # Raise unless the log keeps the job's own checkpoint ``seq``.
+        if seq >= first and tx.rows(
+            "SELECT 1 FROM routilux_checkpoints WHERE job_id = ? AND seq = ?", (job_id, seq)
+        ):
+            return
+        bounds = tx.rows(
+            "SELECT min(seq), max(seq) FROM routilux_checkpoints WHERE job_id = ? AND seq >= ?",
+            (job_id, first),
+        )
+        low, high = bounds[0] if bounds else (None, None)
+        held = "none" if low is None else f"{low} to {high}"
+        msg = f"the store keeps no checkpoint {seq} of job {job_id!r} (it keeps {held})"
+        raise JobNotFoundError(msg, job_id=job_id)
 
     def fork(
         self,
@@ -220,6 +234,11 @@ class SqlCheckpoints:
         (``new_job_id`` or a new one) and a ``forked_from`` record, in
         :attr:`JobRecord.forked_from` and in its metadata. The original is untouched. Run
         the fork with :func:`~routilux.store.run_job` like any paused job.
+
+        The fork's first checkpoint is ``at + 1``: what it changed from checkpoint ``at``,
+        which its log holds as its origin stored it (nothing is encoded again, so a fork
+        costs about one load of that checkpoint). Its own checkpoints, which
+        :meth:`checkpoints` lists and :meth:`load_checkpoint` loads, start there.
 
         Raises:
             JobNotFoundError: No such job, or the store does not keep that checkpoint.
@@ -241,18 +260,15 @@ class SqlCheckpoints:
                 if not at:
                     msg = f"job {job_id!r} has no checkpoint to fork"
                     raise JobNotFoundError(msg, job_id=job_id)
-            state = self._checkpoint_at(tx, job_id, at)
+            self._check_kept(tx, job_id, at, _first_own(source))
             if tx.rows("SELECT 1 FROM routilux_jobs WHERE job_id = ?", (fork_id,)):
                 msg = f"a job {fork_id!r} exists already in the store"
                 raise JobStoreError(msg, job_id=fork_id)
             origin = {"job_id": job_id, "seq": at}
-            state.update(job_id=fork_id, status="paused")
-            state["metadata"] = {**(state.get("metadata") or {}), "forked_from": origin}
-            state["shared_data"] = {**(state.get("shared_data") or {}), **(shared_data or {})}
             record = attrs.evolve(source, job_id=fork_id, status="paused", forked_from=origin)
-            self._insert_job(tx, record, at)
-            head = self._log.save(tx, fork_id, state, (0, None, 0, 0, 0))
-            assert head is not None  # a whole document is always written
+            delta = _fork_delta(fork_id, origin, at, shared_data)
+            self._insert_job(tx, record, at + 1)
+            state, head = self._log.fork(tx, job_id, at, fork_id, delta)
             tx.run(
                 "UPDATE routilux_jobs SET full_seq = ?, full_bytes = ?, delta_bytes = ?, "
                 "last_crc = ? WHERE job_id = ?",
@@ -262,3 +278,29 @@ class SqlCheckpoints:
                 f"SELECT {self._SUMMARY_COLUMNS} FROM routilux_jobs WHERE job_id = ?", (fork_id,)
             )[0]
         return attrs.evolve(job_record(row, self._decode), state=state)
+
+
+def _first_own(record: JobRecord) -> int:
+    # The first checkpoint of the job's own (see SqlCheckpoints._first_seq).
+    forked = record.forked_from
+    seq = forked.get("seq") if forked else None
+    return seq + 1 if type(seq) is int else 0
+
+
+def _fork_delta(
+    fork_id: str, origin: dict[str, Any], at: int, shared_data: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    # The first checkpoint of a fork: a delta from checkpoint ``at`` of its origin.
+    shared = dict(shared_data or {})
+    dumps_strict(shared, "shared_data")  # a value that cannot be written names its key
+    return {
+        "format": JOB_STATE_DELTA_FORMAT,
+        "version": VERSION,
+        "base_seq": at,
+        "checkpoint_seq": at + 1,
+        "set": {"job_id": fork_id, "status": "paused"},
+        "keys": {
+            "metadata": {"set": {"forked_from": origin}, "delete": []},
+            "shared_data": {"set": shared, "delete": []},
+        },
+    }
