@@ -426,3 +426,24 @@ def test_checkpoint_reads_of_a_missing_job_name_it(store: SqliteJobStore) -> Non
     assert [] == store.checkpoints(job_id)
     with pytest.raises(JobNotFoundError, match=r"keeps no checkpoint 1 .* \(it keeps none\)"):
         store.load_checkpoint(job_id, 1)
+
+
+def test_a_new_store_file_has_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """A new file gets 1 KiB pages (each checkpoint rewrites a few pages: 1 KiB ones
+    write a quarter of the write-ahead log of 4 KiB ones); a file made with other pages
+    keeps them and works as before."""
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("CREATE TABLE other (x)")
+    conn.close()
+    for path in (tmp_path / "new.db", old):
+        with SqliteJobStore(path) as store:
+            job_id = create_job(store, make_flow(), "src", {"n": 2})
+            assert "completed" == run_job_within(job_id, store).status
+    sizes = []
+    for path in (tmp_path / "new.db", old):
+        conn = sqlite3.connect(path)
+        sizes.append(conn.execute("PRAGMA page_size").fetchone()[0])
+        conn.close()
+    assert [1024, 4096] == sizes

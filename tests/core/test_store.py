@@ -5,6 +5,7 @@ routilux.store: the SqliteJobStore, the JobStore protocol, run_job, control and 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -418,7 +419,7 @@ class TestRunJob:
         executor.shutdown()
 
 
-def _zero_pages(path: Path, pages: range) -> None:
+def _zero_pages(path: Path, pages: Iterable[int]) -> None:
     # Overwrite whole database pages with zeros, as a bad disk or a torn copy would.
     import sqlite3
 
@@ -433,13 +434,17 @@ def _zero_pages(path: Path, pages: range) -> None:
 
 @pytest.fixture
 def damaged(tmp_path: Path) -> Path:
-    """A store file with two jobs whose pages but the first (the schema) are zeroed."""
+    """A store file with two jobs whose pages but the schema's are zeroed."""
     path = tmp_path / "damaged.db"
     with SqliteJobStore(path) as s:
         create_job(s, make_flow(), "src", job_id="j1")
         create_job(s, make_flow(), "src", job_id="j2")
-        pages = s._connection().execute("PRAGMA page_count").fetchone()[0]
-    _zero_pages(path, range(2, pages + 1))
+        rows = s._connection().execute(
+            "SELECT pageno FROM dbstat WHERE name NOT IN ('sqlite_schema', 'sqlite_master')"
+        )
+        pages = [row[0] for row in rows]
+    assert pages, "the store has no data pages"
+    _zero_pages(path, pages)
     return path
 
 
