@@ -24,12 +24,15 @@ from routilux.exceptions import ConfigurationError, ExecutionContextError
 WAIT = 10.0
 
 
-def execute(flow: Flow, *args: Any, **kwargs: Any) -> JobState:
-    """``flow.execute`` on another thread, waited for at most WAIT s: a job that never
-    ends fails the test instead of hanging it."""
-    return within(
-        WAIT, f"execute of flow {flow.flow_id!r} to return", flow.execute, *args, **kwargs
-    )
+def execute(
+    flow: Flow, *args: Any, context: contextvars.Context | None = None, **kwargs: Any
+) -> JobState:
+    """``flow.execute`` on another thread (in ``context``, when given), waited for at most
+    WAIT s: a job that never ends fails the test instead of hanging it."""
+    what = f"execute of flow {flow.flow_id!r} to return"
+    if context is not None:
+        return within(WAIT, what, context.run, flow.execute, *args, **kwargs)
+    return within(WAIT, what, flow.execute, *args, **kwargs)
 
 
 """Seconds a test waits at most for an event before it fails (never reached when green)."""
@@ -128,7 +131,7 @@ def run_in_background(coro_fn: Any) -> Any:
         except BaseException as exc:
             out["error"] = exc
 
-    thread = threading.Thread(target=main, name="app-loop")
+    thread = threading.Thread(target=main, name="app-loop", daemon=True)
     thread.start()
     thread.join(WAIT * 3)
     assert not thread.is_alive()
@@ -698,7 +701,8 @@ class TestBridgeAndContext:
 
         def from_thread() -> None:
             REQUEST.set("req-exec")
-            flow.execute("s")  # on this thread: its contextvars are the point
+            # The caller's contextvars are the point: the bounded execute runs in a copy.
+            execute(flow, "s", context=contextvars.copy_context())
             REQUEST.set("req-submit")
             js = flow.submit("s")
             assert js.wait_for_completion(WAIT)

@@ -323,7 +323,7 @@ def test_flow_api_follows_the_table(flow: Flow, status: str, action: str) -> Non
             errors.append(exc)
 
     # Pause from outside waits for running handlers: act on a thread, then open the gate.
-    worker = threading.Thread(target=act)
+    worker = threading.Thread(target=act, daemon=True)
     worker.start()
     if status == "running" and action == "pause":
         gate.release.set()
@@ -517,7 +517,7 @@ class TestFailedJobs:
         flow.connect("slow", "out", "relay", "input")
         js = flow.submit("slow")
         assert entered.wait(WAIT)
-        pauser = threading.Thread(target=flow.pause, args=(js, "while failing"))
+        pauser = threading.Thread(target=flow.pause, args=(js, "while failing"), daemon=True)
         pauser.start()
         # pause() records its pause point, then waits for the running handler.
         wait_until(lambda: js.pause_points, WAIT, "pause to record its pause point")

@@ -82,7 +82,9 @@ def test_pause_one_job_leaves_other_untouched() -> None:
     a = flow.submit("e", {"items": [1]})
     assert gate.entered.wait(10)
     b = flow.submit("e", {"items": [2]})
-    pauser = threading.Thread(target=flow.pause, args=(a,), kwargs={"reason": "stop a"})
+    pauser = threading.Thread(
+        target=flow.pause, args=(a,), kwargs={"reason": "stop a"}, daemon=True
+    )
     pauser.start()
     gate.release.set()
     pauser.join(10)
@@ -108,7 +110,7 @@ def test_pause_waits_only_for_running_handlers() -> None:
     js = flow.submit("e", {"items": [1, 2, 3]})
     assert gate.entered.wait(10)
     done = threading.Event()
-    t = threading.Thread(target=lambda: (flow.pause(js), done.set()))
+    t = threading.Thread(target=lambda: (flow.pause(js), done.set()), daemon=True)
     t.start()
     # pause() marks the job paused at once, then waits for the handler the gate holds.
     wait_until(lambda: js.status == "paused", 10, "the job to be marked paused")
@@ -133,7 +135,9 @@ def test_cancel_drops_queued_work_and_wakes_waiters() -> None:
     js = flow.submit("e", {"items": [1, 2, 3]})
     assert gate.entered.wait(10)
     waiter_result: list[bool] = []
-    waiter = threading.Thread(target=lambda: waiter_result.append(js.wait_for_completion(10)))
+    waiter = threading.Thread(
+        target=lambda: waiter_result.append(js.wait_for_completion(10)), daemon=True
+    )
     waiter.start()
     flow.cancel(js, reason="no longer needed")
     waiter.join(10)

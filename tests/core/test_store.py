@@ -383,7 +383,7 @@ class TestRunJob:
             except BaseException as exc:
                 errors.append(exc)
 
-        thread = threading.Thread(target=runner)
+        thread = threading.Thread(target=runner, daemon=True)
         thread.start()
         assert gate[0].wait(10)
         store.set_status(job_id, "failed")  # e.g. a reaper gave up on it

@@ -119,7 +119,7 @@ def test_run_job_with_a_failing_store_read_fails_the_job(tmp_path: Path) -> None
         chain(flow, 2)
         job_id = create_job(store, flow.serialize(), "e", {"items": [1, 2]})
         done: list[Any] = []
-        thread = threading.Thread(target=lambda: done.append(run_job(job_id, store)))
+        thread = threading.Thread(target=lambda: done.append(run_job(job_id, store)), daemon=True)
         thread.start()
         thread.join(10)
         assert not thread.is_alive(), "run_job still waits for a job its store read failed"

@@ -288,7 +288,7 @@ def test_astream_inside_a_running_loop(make_flow: Any) -> None:
     def app() -> None:
         result["out"] = asyncio.run(main())
 
-    thread = threading.Thread(target=app, name="app-loop")
+    thread = threading.Thread(target=app, name="app-loop", daemon=True)
     thread.start()
     thread.join(WAIT * 3)
     assert not thread.is_alive(), "the async stream never ended"
