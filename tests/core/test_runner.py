@@ -18,7 +18,7 @@ import pytest
 from helpers import run_job_within, wait_until
 
 from routilux import Flow, Routine
-from routilux.exceptions import JobStateError
+from routilux.exceptions import ConfigurationError, JobStateError
 from routilux.registry import get_routine_class, register_routine
 from routilux.store import (
     BaseJobHandle,
@@ -270,6 +270,20 @@ def test_run_job_refuses_a_job_at_rest_naming_its_status(
     action = "retry" if retry else "resume"
     assert (job_id, status, action) == (info.value.job_id, info.value.status, info.value.action)
     assert status == store.load_job(job_id).status
+
+
+@pytest.mark.parametrize("deadline", [0, -1, "soon"])
+def test_run_job_refuses_a_bad_deadline_before_touching_the_job(
+    store: SqliteJobStore, deadline: Any
+) -> None:
+    """A deadline that is not a number of seconds > 0 is refused before the job is claimed:
+    the job stays pending, on its first attempt, and then runs."""
+    job_id = create_job(store, _flow(), "src", {"n": 1})
+    with pytest.raises(ConfigurationError, match="deadline"):
+        run_job_within(job_id, store, deadline=deadline)
+    record = store.load_job(job_id)
+    assert ("pending", 0, None) == (record.status, record.attempt, record.state)
+    assert "completed" == run_job_within(job_id, store).status
 
 
 def test_no_checkpoint_interval_means_no_time_driven_checkpoint(
