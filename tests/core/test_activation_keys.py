@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import Relay
+from helpers import Relay, within
 
 from routilux import Flow, Routine
 
@@ -52,8 +52,8 @@ def test_each_activation_of_a_job_has_its_own_key(strategy: str) -> None:
     flow.connect("e", "out", "r0", "input")
     flow.connect("r0", "out", "r1", "input")
     try:
-        js = flow.execute("e", timeout=10)
+        js = within(10, "execute to return", flow.execute, "e")
     finally:
-        flow.shutdown()
+        flow.shutdown(wait=True, timeout=10)
     assert "completed" == js.status
     assert [f"{js.job_id}:{n}" for n in range(3)] == keys

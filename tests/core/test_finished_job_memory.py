@@ -9,7 +9,7 @@ import gc
 import tracemalloc
 from typing import Any
 
-from helpers import Emitter
+from helpers import Emitter, within
 
 from routilux import Flow, Routine
 
@@ -33,8 +33,8 @@ def test_a_finished_job_keeps_its_history_packed() -> None:
     flow.connect("e", "out", "s", "input")
     tracemalloc.start()
     try:
-        js = flow.execute("e", {"items": range(n)}, timeout=10)
-        flow.shutdown()
+        js = within(10, "execute to return", flow.execute, "e", {"items": range(n)})
+        flow.shutdown(wait=True, timeout=10)
         del flow
         gc.collect()
         with_job = tracemalloc.get_traced_memory()[0]

@@ -8,7 +8,7 @@ import inspect
 from datetime import datetime
 from typing import Any
 
-from helpers import Emitter
+from helpers import Emitter, within
 
 from routilux import Flow, JobState, Routine
 
@@ -76,10 +76,10 @@ def test_errors_keep_the_last_history_limit_of_them() -> None:
     flow.add_routine(_Fails(), "f")
     flow.connect("e", "out", "f", "input")
     try:
-        few = flow.execute("e", {"items": [0, 1]}, timeout=10)
-        many = flow.execute("e", {"items": [0, 1, 2, 3, 4]}, timeout=10)
+        few = within(10, "execute to return", flow.execute, "e", {"items": [0, 1]})
+        many = within(10, "execute to return", flow.execute, "e", {"items": [0, 1, 2, 3, 4]})
     finally:
-        flow.shutdown()
+        flow.shutdown(wait=True, timeout=10)
     assert ("completed", "completed") == (few.status, many.status)
     assert ["bad 0", "bad 1"] == [e.message for e in few.errors]
     assert ["bad 2", "bad 3", "bad 4"] == [e.message for e in many.errors]

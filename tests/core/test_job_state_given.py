@@ -23,9 +23,9 @@ def test_routine_states_given_stay_the_callers_dict_once_the_job_finished() -> N
     flow = Flow("given", "sequential")
     chain(flow, 1)
     try:
-        flow.execute("e", {"value": 1}, job_state=js, timeout=10)
+        within(10, "execute to return", flow.execute, "e", {"value": 1}, job_state=js)
     finally:
-        flow.shutdown()
+        flow.shutdown(wait=True, timeout=10)
     assert "completed" == js.status
     assert js.routine_states is states
     assert "completed" == states["r0"]["status"]
