@@ -54,6 +54,6 @@ def test_each_activation_of_a_job_has_its_own_key(strategy: str) -> None:
     try:
         js = within(10, "execute to return", flow.execute, "e")
     finally:
-        flow.shutdown(wait=True, timeout=10)
+        flow.shutdown(wait=True, timeout=3)
     assert "completed" == js.status
     assert [f"{js.job_id}:{n}" for n in range(3)] == keys

@@ -34,7 +34,7 @@ def test_a_finished_job_keeps_its_history_packed() -> None:
     tracemalloc.start()
     try:
         js = within(10, "execute to return", flow.execute, "e", {"items": range(n)})
-        flow.shutdown(wait=True, timeout=10)
+        flow.shutdown(wait=True, timeout=3)
         del flow
         gc.collect()
         with_job = tracemalloc.get_traced_memory()[0]

@@ -79,7 +79,7 @@ def test_errors_keep_the_last_history_limit_of_them() -> None:
         few = within(10, "execute to return", flow.execute, "e", {"items": [0, 1]})
         many = within(10, "execute to return", flow.execute, "e", {"items": [0, 1, 2, 3, 4]})
     finally:
-        flow.shutdown(wait=True, timeout=10)
+        flow.shutdown(wait=True, timeout=3)
     assert ("completed", "completed") == (few.status, many.status)
     assert ["bad 0", "bad 1"] == [e.message for e in few.errors]
     assert ["bad 2", "bad 3", "bad 4"] == [e.message for e in many.errors]

@@ -25,7 +25,7 @@ def test_routine_states_given_stay_the_callers_dict_once_the_job_finished() -> N
     try:
         within(10, "execute to return", flow.execute, "e", {"value": 1}, job_state=js)
     finally:
-        flow.shutdown(wait=True, timeout=10)
+        flow.shutdown(wait=True, timeout=3)
     assert "completed" == js.status
     assert js.routine_states is states
     assert "completed" == states["r0"]["status"]
