@@ -205,24 +205,31 @@ def tests_by_line(path: Path, tests: list[str]) -> tuple[dict[int, set[str]], di
     for measured in data.measured_files():
         for line, contexts in data.contexts_by_lineno(measured).items():
             for context in contexts:
-                # A line run only when the module was imported (no test context) is
-                # judged by every test given.
-                by_line[line].update([_nodeid(context)] if context else tests)
+                # A line run only when the module was imported (no test context), or by a
+                # test known by no node id (hypothesis runs a test's examples through its
+                # own ``ConjectureRunner.test_function``), is judged by every test given.
+                nodeid = _nodeid(context) if context else None
+                by_line[line].update([nodeid] if nodeid else tests)
     took = json.loads(durations.read_text()) if durations.exists() else {}
     shutil.rmtree(work, ignore_errors=True)
     return by_line, took
 
 
-def _nodeid(context: str) -> str:
+def _nodeid(context: str) -> str | None:
     # coverage's test_function context is "module.path.Class.test_name"; pytest wants a
-    # node id: turn it into "path/to/module.py::Class::test_name".
+    # node id: turn it into "path/to/module.py::Class::test_name". A function defined in
+    # another ("module.path.outer.<locals>.test_name", as hypothesis's ``given`` wraps a
+    # test) is no node: its module's tests are run. A context outside the tests (hypothesis's
+    # own "hypothesis....test_function") gives None. A node id pytest does not find would
+    # stop pytest with a usage error, which would count as a kill.
     parts = context.split(".")
     for cut in range(len(parts), 0, -1):
         candidate = ROOT.joinpath(*parts[:cut]).with_suffix(".py")
         if candidate.exists():
             rest = parts[cut:]
-            return "::".join([str(candidate.relative_to(ROOT)), *rest])
-    return context
+            path = str(candidate.relative_to(ROOT))
+            return path if "<locals>" in rest else "::".join([path, *rest])
+    return None
 
 
 def run_mutant(
@@ -250,6 +257,10 @@ def run_mutant(
     seconds = time.monotonic() - t0
     if proc.returncode == 0:
         return "survived", seconds, ""
+    if "ERROR: not found:" in proc.stdout + proc.stderr:
+        # A node id pytest did not find: no test ran, so nothing was killed.
+        msg = f"pytest found no such test: {proc.stdout + proc.stderr}"
+        raise RuntimeError(msg)
     if "Timeout (" in proc.stdout + proc.stderr:
         return "hung", seconds, f"a test ran past {per_test:g} s"
     last = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]

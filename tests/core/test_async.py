@@ -161,7 +161,7 @@ class TestLanes:
             assert "completed" == execute(flow, "a", {"value": 0}).status
 
             async def main() -> str:
-                js = await flow.aexecute("a", {"value": 0})
+                js = await flow.aexecute("a", {"value": 0}, timeout=WAIT)
                 assert "completed" == js.status
                 return threading.current_thread().name
 
@@ -251,7 +251,7 @@ class TestLanes:
         flow.add_routine(Probe(), "p")
 
         async def main() -> bool:
-            js = await flow.aexecute("p")
+            js = await flow.aexecute("p", timeout=WAIT)
             return js.status == "completed" and seen == [asyncio.get_running_loop()]
 
         with flow:
@@ -336,7 +336,7 @@ class TestSameAsSync:
             expected = summary(execute(one, "a", {"value": 0}))
 
             async def main() -> dict[str, Any]:
-                return summary(await two.aexecute("a", {"value": 0}))
+                return summary(await two.aexecute("a", {"value": 0}, timeout=WAIT))
 
             assert expected == asyncio.run(main())
         assert log_a.items == log_b.items
@@ -636,7 +636,8 @@ class TestBridgeAndContext:
             execute(flow, "b", {"value": 4})
 
             async def main() -> str:
-                await flow.aexecute("b", {"value": 5})
+                js = await flow.aexecute("b", {"value": 5}, timeout=WAIT)
+                assert "completed" == js.status
                 return threading.current_thread().name
 
             caller = run_in_background(main)
@@ -709,7 +710,7 @@ class TestBridgeAndContext:
 
         async def main() -> None:
             REQUEST.set("req-aexec")
-            await flow.aexecute("s")
+            assert "completed" == (await flow.aexecute("s", timeout=WAIT)).status
 
         with flow:
             contextvars.copy_context().run(from_thread)
