@@ -11,7 +11,8 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -176,6 +177,19 @@ def within(timeout: float, what: str, call: Callable[..., T], *args: Any, **kwar
     if not ok:
         raise value
     return value  # type: ignore[no-any-return]
+
+
+@contextmanager
+def shut_down_within(flow: Flow, timeout: float = 3.0) -> Iterator[Flow]:
+    """
+    Use ``flow`` in a ``with`` block and shut it down at its end, waiting at most
+    ``timeout`` seconds for its work (``with flow:`` waits as long as a handler runs): a
+    test that fails while a handler of the flow never returns fails instead of hanging.
+    """
+    try:
+        yield flow
+    finally:
+        flow.shutdown(wait=True, timeout=timeout)
 
 
 def run_job_within(job_id: str, store: Any, timeout: float = 10.0, **kwargs: Any) -> Any:

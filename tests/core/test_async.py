@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 import pytest
-from helpers import within
+from helpers import shut_down_within, within
 
 import routilux
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
@@ -157,7 +157,7 @@ class TestLanes:
         flow.add_routine(Where("c", log, True), "c")
         flow.connect("a", "out", "b", "trigger")
         flow.connect("b", "out", "c", "trigger")
-        with flow:
+        with shut_down_within(flow):
             assert "completed" == execute(flow, "a", {"value": 0}).status
 
             async def main() -> str:
@@ -230,7 +230,7 @@ class TestLanes:
 
         flow = Flow()
         flow.add_routine(UsesClient(), "u")
-        with flow:
+        with shut_down_within(flow):
             for value in (1, 2, 3):
                 assert "completed" == execute(flow, "u", {"value": value}).status
         assert [10, 20, 30] == results
@@ -254,7 +254,7 @@ class TestLanes:
             js = await flow.aexecute("p", timeout=WAIT)
             return js.status == "completed" and seen == [asyncio.get_running_loop()]
 
-        with flow:
+        with shut_down_within(flow):
             assert asyncio.run(main())
 
     def test_standalone_async_slot_runs_on_background_loop(self) -> None:
@@ -369,7 +369,7 @@ class TestSameAsSync:
         flow.add_routine(Fast(), "fast")
         flow.connect("a", "out", "slow", "trigger")
         flow.connect("a", "out", "fast", "trigger")
-        with flow:
+        with shut_down_within(flow):
             assert "completed" == execute(flow, "a", {"value": 0}).status
         assert ["slow:start", "slow:end", "fast"] == log.items
 
@@ -395,7 +395,7 @@ class TestSameAsSync:
                 strategy=ErrorStrategy.RETRY, max_retries=3, retry_delay=0.01, retry_backoff=1.0
             )
         )
-        with flow:
+        with shut_down_within(flow):
             js = execute(flow, "f")
             assert "completed" == js.status
         assert ["routilux-async"] * 3 == calls
@@ -425,7 +425,7 @@ class TestControl:
 
         flow = Flow()
         flow.add_routine(Waits(), "w")
-        with flow:
+        with shut_down_within(flow):
             js = flow.submit("w")
             wait(entered)
             flow.cancel(js, reason="user")
@@ -473,7 +473,7 @@ class TestControl:
         flow.add_routine(Once(), "o")
         flow.add_routine(Step("after", log, False), "after")
         flow.connect("o", "out", "after", "trigger")
-        with flow:
+        with shut_down_within(flow):
             js = flow.submit("o", {"value": 1})
             wait(entered)
             flow.pause(js, reason="deploy")
@@ -511,14 +511,14 @@ class TestControl:
             flow.add_routine(Once(), "o")
             return flow
 
-        with build() as here:
+        with shut_down_within(build()) as here:
             js = here.submit("o", {"value": 5})
             wait(entered)
             here.pause(js)
             data = json.loads(json.dumps(js.serialize()))
         copy = JobState("host")
         copy.deserialize(data)
-        with build() as there:
+        with shut_down_within(build()) as there:
             there.resume(copy)
             assert copy.wait_for_completion(WAIT)
         assert "completed" == copy.status
@@ -563,7 +563,7 @@ class TestControl:
             await done
             return first, js.status
 
-        with flow:
+        with shut_down_within(flow):
             assert ("running", "completed") == asyncio.run(main())
 
     def test_aexecute_rejects_unknown_on_cancel(self) -> None:
@@ -632,7 +632,7 @@ class TestBridgeAndContext:
 
         flow = Flow(thread_name_prefix=WORKERS)
         flow.add_routine(Bridge(), "b")
-        with flow:
+        with shut_down_within(flow):
             execute(flow, "b", {"value": 4})
 
             async def main() -> str:
@@ -663,7 +663,7 @@ class TestBridgeAndContext:
 
         flow = Flow()
         flow.add_routine(Misuse(), "m")
-        with flow:
+        with shut_down_within(flow):
             assert "completed" == execute(flow, "m").status
         assert 1 == len(errors)
         assert "event loop" in str(errors[0])
@@ -712,7 +712,7 @@ class TestBridgeAndContext:
             REQUEST.set("req-aexec")
             assert "completed" == (await flow.aexecute("s", timeout=WAIT)).status
 
-        with flow:
+        with shut_down_within(flow):
             contextvars.copy_context().run(from_thread)
             asyncio.run(main())
         expected = [
@@ -764,7 +764,7 @@ def _peak_of_coroutines(limit: int, total: int, max_async: int) -> tuple[str, in
     flow.add_routine(_FanOut(total), "src")
     flow.add_routine(Counted(), "c")
     flow.connect("src", "out", "c", "trigger")
-    with flow:
+    with shut_down_within(flow):
         js = execute(flow, "src")
     return js.status, state["peak"], js.routine_states["c"]["activation_count"]
 
