@@ -34,15 +34,31 @@ class Ask(Routine):
 
 
 class Blocked(Routine):
-    """Waits for ``gate`` (config) and says when it started."""
+    """Says it started, waits for ``gate`` (config), then emits ``out`` twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", self.take)
+        self.define_event("out", ["n"])
+
+    def take(self, n: int, **_: Any) -> None:
+        self.get_config("started").set()
+        assert self.get_config("gate").wait(WAIT), "the gate was never opened"
+        self.emit("out", n=n + 1)
+        self.emit("out", n=n + 2)
+
+
+class Keep(Routine):
+    """Keeps what it gets in the shared log."""
 
     def __init__(self) -> None:
         super().__init__()
         self.define_slot("input", self.take)
 
     def take(self, n: int, **_: Any) -> None:
-        self.get_config("started").set()
-        assert self.get_config("gate").wait(WAIT), "the gate was never opened"
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.append_to_shared_log({"n": n})
 
 
 def watch(flow: Flow) -> list[str]:
@@ -64,14 +80,17 @@ def watch(flow: Flow) -> list[str]:
 
 def test_a_resumed_job_is_handed_to_the_pool_once() -> None:
     """Resume of a job paused with work pending hands it over once: its work runs on one
-    worker, and the end of the resume does not hand it over again while that work runs."""
+    worker, and neither the end of the resume nor the work it emits hands the job over
+    again while that worker runs it."""
     started, gate = threading.Event(), threading.Event()
     flow = Flow("handoffs", execution_strategy="sequential")
     flow.add_routine(Ask(), "ask")
     blocked = Blocked()
     blocked.set_config(started=started, gate=gate)
     flow.add_routine(blocked, "blocked")
+    flow.add_routine(Keep(), "keep")
     flow.connect("ask", "next", "blocked", "input")
+    flow.connect("blocked", "out", "keep", "input")
     with shut_down_within(flow):
         wrong = watch(flow)
         job = flow.submit("ask")
@@ -82,4 +101,5 @@ def test_a_resumed_job_is_handed_to_the_pool_once() -> None:
         gate.set()
         assert job.wait_for_completion(WAIT), f"job still {job.status}"
     assert "completed" == job.status
+    assert [2, 3] == [e["n"] for e in job.shared_log]
     assert [] == wrong
