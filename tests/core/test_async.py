@@ -598,7 +598,9 @@ class TestControl:
             flow = Flow(flow_id="ac")
             flow.add_routine(Waits(), "w")
             js = JobState("ac")
-            task = asyncio.ensure_future(flow.aexecute("w", job_state=js, on_cancel=on_cancel))
+            task = asyncio.ensure_future(
+                flow.aexecute("w", job_state=js, on_cancel=on_cancel, cancel_timeout=3)
+            )
             await entered.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
