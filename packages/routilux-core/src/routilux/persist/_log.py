@@ -164,15 +164,11 @@ class CheckpointLog:
         )
         if not nth:
             return 0
-        base = tx.rows(
-            "SELECT max(seq) FROM routilux_checkpoints WHERE job_id = ? AND kind = 'full' "
-            "AND seq <= ?",
-            (job_id, nth[0][0]),
-        )
-        if not base or base[0][0] is None:
+        base = _full_before(tx, job_id, int(nth[0][0]))
+        if base is None:
             return 0
         return tx.run(
-            "DELETE FROM routilux_checkpoints WHERE job_id = ? AND seq < ?", (job_id, base[0][0])
+            "DELETE FROM routilux_checkpoints WHERE job_id = ? AND seq < ?", (job_id, base)
         )
 
     def fork(
@@ -191,14 +187,9 @@ class CheckpointLog:
             JobStoreError: A row of the log is damaged; the message names the job and the
                 checkpoint.
         """
-        found = tx.rows(
-            "SELECT max(seq) FROM routilux_checkpoints WHERE job_id = ? AND kind = 'full' "
-            "AND seq <= ?",
-            (job_id, seq),
-        )
-        if not found or found[0][0] is None:
+        full_seq = _full_before(tx, job_id, seq)
+        if full_seq is None:
             raise _damaged(job_id, seq, "no whole checkpoint precedes it")
-        full_seq = int(found[0][0])
         document = self._state(tx, job_id, seq, full_seq)
         text = dumps_strict(delta, "fork").encode()
         apply_deltas(document, [json.loads(text)])
@@ -243,21 +234,18 @@ class CheckpointLog:
             JobStoreError: A row of the log is damaged; the message names the job and the
                 checkpoint.
         """
-        bound = "" if seq is None else " AND seq <= ?"
-        params: tuple[Any, ...] = (job_id,) if seq is None else (job_id, seq)
-        found = tx.rows(
-            "SELECT max(seq) FROM routilux_checkpoints WHERE job_id = ? AND kind = 'full'" + bound,
-            params,
-        )
-        if not found or found[0][0] is None:
-            return None
         upto = seq
         if upto is None:
             newest = tx.rows(
                 "SELECT max(seq) FROM routilux_checkpoints WHERE job_id = ?", (job_id,)
             )
+            if newest[0][0] is None:
+                return None
             upto = int(newest[0][0])
-        return self._state(tx, job_id, upto, int(found[0][0]))
+        full_seq = _full_before(tx, job_id, upto)
+        if full_seq is None:
+            return None
+        return self._state(tx, job_id, upto, full_seq)
 
     def _state(self, tx: Tx, job_id: str, seq: int, full_seq: int) -> dict[str, Any]:
         # The document at ``seq``: the full row ``full_seq`` and the deltas after it.
@@ -310,6 +298,15 @@ class CheckpointLog:
                 (job_id, since),
             )
         ]
+
+
+def _full_before(tx: Tx, job_id: str, seq: int) -> int | None:
+    # The newest whole checkpoint of the job at or before ``seq``: where a rebuild starts.
+    found = tx.rows(
+        "SELECT max(seq) FROM routilux_checkpoints WHERE job_id = ? AND kind = 'full' AND seq <= ?",
+        (job_id, seq),
+    )
+    return None if not found or found[0][0] is None else int(found[0][0])
 
 
 def _compress(text: bytes, level: int, dictionary: bytes = b"") -> bytes:
