@@ -302,3 +302,40 @@ def test_async_handlers_count_for_checkpoints_as_sync_ones(
         assert "completed" == js.status
         counts["async" if is_async else "sync"] = len(taken)
     assert {"sync": 5, "async": 5} == counts
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_work_emitted_from_another_thread_runs_while_a_pool_job_waits(
+    make_flow: Callable[..., Flow], strategy: str
+) -> None:
+    """A submitted job waiting for a retry's timer runs what a thread its handler started
+    emits at once, on the pool, not when the retry comes: that thread is no worker of the
+    job, though it runs in the handler's context."""
+    flow = make_flow(execution_strategy=strategy)
+    source = _HandsOff()
+    source.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=60.0))
+    received: list[Any] = []
+    all_ran = threading.Event()
+
+    def see(value: Any) -> None:
+        received.append(value)
+        if len(received) == ROUNDS:
+            all_ran.set()
+        source.go.set()
+
+    flow.add_routine(source, "h")
+    flow.add_routine(_Sink(see), "s")
+    flow.connect("h", "out", "s", "input")
+    js = flow.submit("h")
+    wait_until(
+        lambda: js.routine_states.get("h", {}).get("status") == "retrying",
+        WAIT,
+        "the handler to fail and wait for its retry",
+    )
+    source.go.set()
+    assert all_ran.wait(WAIT), f"of what the helper thread emitted, only {received} ran"
+    assert list(range(ROUNDS)) == received
+    assert 1 == source.calls
+    flow.cancel(js)
+    assert js.wait_for_completion(WAIT), f"job still {js.status}"
+    assert "cancelled" == js.status

@@ -249,7 +249,7 @@ async def _activation(run: LaneRun, coro: CoroActivation) -> None:
             if coro.requeued or run.cancelled or run.failed:
                 return
             coro.started = True
-        set_frame(Frame(run, act, False))
+        set_frame(Frame(run, act))
         slot = act.slot
         t0 = run.begin(act)
         try:

@@ -7,6 +7,7 @@ A pool worker runs :func:`work`, the caller of a blocking sequential ``execute``
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -197,7 +198,8 @@ def run_activation(run: JobRun, act: Activation, reraise_fatal: bool = False) ->
     (it returns ``None``). Never raises, except a fatal ``BaseException`` when
     ``reraise_fatal``. (Coroutine handlers go through the async lane.)
     """
-    set_frame(Frame(run, act, True))  # the context is discarded afterwards: no reset
+    # The context is discarded afterwards: no reset.
+    set_frame(Frame(run, act, threading.get_ident()))
     rid = act.routine_id
     slot = act.slot
     plain = run.plain

@@ -22,7 +22,7 @@ from routilux.engine._async import CoroActivation
 from routilux.engine._clock import current_clock
 from routilux.engine._hooks import IsolatedHooks, install_hooks
 from routilux.engine._timeouts import discard_emit
-from routilux.model._context import Frame, current_frame, set_frame
+from routilux.model._context import Frame, set_frame
 from routilux.model._tracker import ExecutionTracker
 
 
@@ -192,14 +192,14 @@ class JobRun:
             self.queue.append(Activation(routine_id, slot, params, None, self.seq, 0, True))
             self.seq += 1
 
-    def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame | None = None) -> None:
+    def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame) -> None:
         """
         Record an emitted event and queue one activation per connected slot of the flow.
 
-        ``frame`` is the emitting code's frame, when the caller has looked it up already.
-        An emit of a handler past its timeout is discarded (see ``_timeouts``).
+        ``frame`` is the emitting code's frame (its run is this run). An emit of a handler
+        past its timeout is discarded (see ``_timeouts``).
         """
-        act = frame.activation if frame is not None else None
+        act = frame.activation
         if act is not None and act.watch is not None and discard_emit(self, act, event):
             return
         cached = self.routes.get(event)
@@ -247,9 +247,7 @@ class JobRun:
                 if self.drainer_waiting:
                     self.cond.notify_all()
                 return
-        if frame is None:
-            frame = current_frame()
-        self.enqueue(acts, frame is not None and frame.run is self and frame.on_runner)
+        self.enqueue(acts, frame.runner == threading.get_ident())
 
     def enqueue(self, acts: list[Activation], reserve: bool = False) -> None:
         """

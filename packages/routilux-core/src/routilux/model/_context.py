@@ -72,8 +72,9 @@ class ActiveRun(Protocol):
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop of the job's coroutine activations, or ``None`` (the background loop)."""
 
-    def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame | None = None) -> None:
-        """Record an emitted event and queue its activations in the job."""
+    def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame) -> None:
+        """Record an emitted event and queue its activations in the job (``frame``: the
+        emitting code's frame, whose run this is)."""
 
 
 class RunState(Protocol):
@@ -113,9 +114,11 @@ class Frame:
 
     run: ActiveRun
     activation: ActivationView | None
-    #: True when this frame runs on one of the job's scheduler runners (a worker or the
-    #: draining caller), which will pick up one queued activation itself when it returns.
-    on_runner: bool = False
+    #: The thread ident of the job's scheduler runner (a worker or the draining caller)
+    #: that runs this frame's handler and picks up one queued activation itself when the
+    #: handler returns; ``None`` off runners. A thread the handler starts in a copy of its
+    #: context has the same frame but is no runner: it compares its own ident.
+    runner: int | None = None
 
 
 _CURRENT: contextvars.ContextVar[Frame | None] = contextvars.ContextVar(
