@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from helpers import shut_down_within, wait_until
+from helpers import Emitter, Gate, chain, shut_down_within, wait_until
 
 from routilux import Flow, Routine
 
@@ -61,21 +61,30 @@ class Keep(Routine):
         ctx.job_state.append_to_shared_log({"n": n})
 
 
-def watch(flow: Flow) -> list[str]:
-    """Check every hand-off of a job to the flow's pool; return what was wrong."""
+class Handoffs:
+    """What :func:`watch` saw: every hand-off of a job to the pool, and what was wrong."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.wrong: list[str] = []
+
+
+def watch(flow: Flow) -> Handoffs:
+    """Check and count every hand-off of a job to the flow's pool."""
     pool = flow._get_executor()
     push = pool.push
-    wrong: list[str] = []
+    seen = Handoffs()
 
     def checked(run: Any) -> None:
+        seen.count += 1
         if run in pool._ready:
-            wrong.append("handed over while it waited in the pool")
+            seen.wrong.append("handed over while it waited in the pool")
         if run.sequential and run.runners:
-            wrong.append(f"handed over while {run.runners} worker(s) ran it")
+            seen.wrong.append(f"handed over while {run.runners} worker(s) ran it")
         push(run)
 
     pool.push = checked  # type: ignore[method-assign]
-    return wrong
+    return seen
 
 
 def test_a_resumed_job_is_handed_to_the_pool_once() -> None:
@@ -92,7 +101,7 @@ def test_a_resumed_job_is_handed_to_the_pool_once() -> None:
     flow.connect("ask", "next", "blocked", "input")
     flow.connect("blocked", "out", "keep", "input")
     with shut_down_within(flow):
-        wrong = watch(flow)
+        seen = watch(flow)
         job = flow.submit("ask")
         wait_until(lambda: "paused" == job.status, WAIT, "the job pausing itself")
         assert 1 == len(job.pending_tasks)
@@ -102,4 +111,65 @@ def test_a_resumed_job_is_handed_to_the_pool_once() -> None:
         assert job.wait_for_completion(WAIT), f"job still {job.status}"
     assert "completed" == job.status
     assert [2, 3] == [e["n"] for e in job.shared_log]
-    assert [] == wrong
+    assert [] == seen.wrong
+
+
+def test_work_emitted_while_the_job_waits_in_the_pool_does_not_hand_it_over_again() -> None:
+    """A concurrent job whose handler emits three times on the flow's one worker is handed
+    to the pool once (the second emit: the runner keeps one for itself); the third emit
+    finds it waiting there."""
+    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
+    flow.add_routine(Emitter(), "emit")
+    flow.add_routine(Keep(), "keep")
+    flow.connect("emit", "out", "keep", "input", param_mapping={"value": "n"})
+    with shut_down_within(flow):
+        seen = watch(flow)
+        job = flow.execute("emit", {"items": [1, 2, 3]}, timeout=WAIT)
+    assert "completed" == job.status, f"job still {job.status}"
+    assert [1, 2, 3] == sorted(e["n"] for e in job.shared_log)
+    assert [] == seen.wrong
+
+
+def test_a_job_paused_and_resumed_while_it_waits_in_the_pool_is_handed_over_once() -> None:
+    """A submitted job waits in the pool while another job holds the flow's one worker.
+    Paused and resumed there, it stays in the pool: its work runs when the worker is free,
+    and it is not handed over a second time."""
+    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
+    gate = Gate()
+    flow.add_routine(gate, "gate")
+    flow.add_routine(Emitter(), "emit")
+    flow.add_routine(Keep(), "keep")
+    flow.connect("emit", "out", "keep", "input", param_mapping={"value": "n"})
+    with shut_down_within(flow):
+        seen = watch(flow)
+        first = flow.submit("gate", {"value": 0})
+        assert gate.entered.wait(WAIT), "the first job never took the worker"
+        second = flow.submit("emit", {"value": 7})
+        flow.pause(second, reason="hold")
+        assert "paused" == second.status
+        assert 1 == len(second.pending_tasks)
+        flow.resume(second)
+        gate.release.set()
+        assert first.wait_for_completion(WAIT), f"first job still {first.status}"
+        assert second.wait_for_completion(WAIT), f"second job still {second.status}"
+    assert "completed" == first.status
+    assert "completed" == second.status
+    assert [7] == [e["n"] for e in second.shared_log]
+    assert [] == seen.wrong
+
+
+def test_work_a_handler_emits_for_its_own_worker_is_not_handed_over() -> None:
+    """In a concurrent job, a handler that emits once leaves that work to the worker that
+    runs it (it takes it when the handler returns): a chain of relays on the flow's one
+    worker is handed to the pool once, when it is started."""
+    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
+    last = chain(flow, 3)
+    flow.add_routine(Keep(), "keep")
+    flow.connect(last, "out", "keep", "input", param_mapping={"value": "n"})
+    with shut_down_within(flow):
+        seen = watch(flow)
+        job = flow.execute("e", {"value": 5}, timeout=WAIT)
+    assert "completed" == job.status, f"job still {job.status}"
+    assert [5] == [e["n"] for e in job.shared_log if "n" in e]
+    assert 1 == seen.count, f"handed to the pool {seen.count} times"
+    assert [] == seen.wrong
