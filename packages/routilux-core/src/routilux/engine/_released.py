@@ -64,7 +64,7 @@ def release_locked(run: JobRun) -> None:
     if not (run.finished and run.is_settled() and js.run_state is run):
         return
     run.tracker.freeze()
-    run.tracker_packed = js.pack_finished()
+    js.pack_finished()
     if run.buffers:
         js.release_run(ReleasedRun(run.flow, run.sequential, run.buffers))
     else:

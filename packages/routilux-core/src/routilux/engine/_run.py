@@ -118,8 +118,6 @@ class JobRun:
             history=job_state.execution_history,
             lock=job_state.lock,
         )
-        #: The job packed the tracker as the run was released (see ``pack_finished``).
-        self.tracker_packed = False
         #: When the run (or its last reopening) started (``time.perf_counter``).
         self.started = time.perf_counter()
         #: The entry activation succeeded after a retry.

@@ -17,7 +17,6 @@ from routilux.engine._released import ReleasedRun
 from routilux.engine._run import JobRun
 from routilux.exceptions import FlowMismatchError
 from routilux.model._definition import FlowDefinition, check_strategy, check_workers
-from routilux.model._tracker import mark_given
 
 
 if TYPE_CHECKING:
@@ -233,13 +232,7 @@ class FlowRuntime(FlowDefinition):
         any). Each job keeps its own in ``job_state.execution_tracker``.
         """
         run = self._last_run
-        if run is None:
-            return None
-        with run.lock:  # the tracker the job keeps, or the one it packed made again
-            if run.tracker_packed:
-                return run.job_state.execution_tracker
-            mark_given(run.tracker)
-            return run.tracker
+        return None if run is None else run.job_state.execution_tracker
 
     # -- jobs -----------------------------------------------------------------------
 

@@ -335,11 +335,11 @@ class JobState(JobRoutines, JobShared, JobTasks, JobWaiting):
         """
         self._book((routine_id, event_name, data, when, target))
 
-    def pack_finished(self) -> bool:
+    def pack_finished(self) -> None:
         """
         Keep the history and the execution tracker of a finished job packed until they are
         read or changed, as its run is released (no activation holds data of the history
-        any more); return whether the tracker was packed. Engine interface.
+        any more). Engine interface.
 
         .. versionadded:: 0.10
         """
@@ -348,11 +348,10 @@ class JobState(JobRoutines, JobShared, JobTasks, JobWaiting):
                 pack(self._history)
             tracker = self._tracker
             if tracker.__class__ is not ExecutionTracker:
-                return False
+                return
             packed = pack_tracker(tracker, self._history, self._lock)
             if packed is not None:
                 self._tracker = packed
-            return packed is not None
 
     def _book(self, item: Booking) -> None:
         # Append one booking to the history (see routilux.model._history.book).
