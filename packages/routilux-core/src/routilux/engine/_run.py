@@ -376,7 +376,7 @@ class JobRun:
         """
         _loops.drain(self)
 
-    def from_pending(self, task: dict[str, Any], *, fresh: bool = False) -> Activation:
+    def from_pending(self, task: dict[str, Any], *, fresh: bool) -> Activation:
         """
         Rebuild an activation of this job from pending-task data (keeping its sequence
         number when it has one); ``fresh`` starts its retry count from 0.
