@@ -293,3 +293,34 @@ def test_routine_state_that_is_not_a_dict_is_replaced() -> None:
     assert js.status == "completed"
     assert js.routine_states["r"]["activation_count"] == 2
     flow.shutdown()
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_job_paused_as_it_starts_keeps_its_entry_work(strategy: str) -> None:
+    """A job paused by a listener of its ``job_started`` event, before its entry work is
+    queued, keeps that work pending: its JobState says so, and the job loaded from it runs
+    the work on resume."""
+    flow = Flow(flow_id="paused-at-start", execution_strategy=strategy)
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(Relay(), "r")
+    flow.connect("e", "out", "r", "input")
+    js = JobState(flow.flow_id)
+
+    def pause_at_start(event: Any) -> None:
+        if "job_started" == event.kind:
+            flow.pause(js, reason="at start")
+
+    try:
+        flow.submit("e", {"value": 4}, job_state=js, on_event=pause_at_start)
+        wait_until(lambda: "paused" == js.status, 10, "the job pausing as it started")
+        assert [("e", "trigger", {"value": 4})] == [
+            (t["slot_routine_id"], t["slot_name"], t["data"]) for t in js.pending_tasks
+        ]
+        loaded = JobState()
+        loaded.deserialize(js.serialize())
+        flow.resume(loaded)
+        assert loaded.wait_for_completion(10), f"job still {loaded.status}"
+    finally:
+        flow.shutdown()
+    assert "completed" == loaded.status
+    assert [("r", 4)] == [(e["routine"], e["value"]) for e in loaded.shared_log]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from routilux.model._definition import FlowDefinition
     from routilux.model._slot import Slot
 
-__all__ = ["Activation", "activation_of", "as_failed", "as_pending"]
+__all__ = ["Activation", "activation_of", "as_failed", "as_pending", "fan_out"]
 
 
 @attrs.define(eq=False, slots=True)
@@ -41,6 +41,23 @@ class Activation:
     created: float = attrs.field(factory=time.time)
     #: The watch of its timeout while it runs with one (see ``_timeouts``), else ``None``.
     watch: Watch | None = None
+
+
+def fan_out(
+    targets: list[tuple[str | None, Slot, Connection | None]], payload: dict[str, Any], seq: int
+) -> list[Activation]:
+    """
+    The activations of one emit: one per target (flow routine id, slot, connection), with
+    sequence numbers from ``seq``. A lone target gets ``payload`` itself, each of several
+    its own copy.
+    """
+    if len(targets) == 1:
+        rid, slot, conn = targets[0]
+        return [Activation(rid, slot, payload, conn, seq)]
+    return [
+        Activation(rid, slot, dict(payload), conn, seq + i)
+        for i, (rid, slot, conn) in enumerate(targets)
+    ]
 
 
 def as_pending(act: Activation) -> dict[str, Any]:

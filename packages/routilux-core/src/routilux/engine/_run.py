@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from routilux._util._log import bind, is_enabled, repr_of
 from routilux.engine import _booking, _errors, _loops, _steps
-from routilux.engine._activation import Activation, activation_of, as_pending
+from routilux.engine._activation import Activation, activation_of, as_pending, fan_out
 from routilux.engine._async import CoroActivation
 from routilux.engine._clock import current_clock
 from routilux.engine._hooks import IsolatedHooks, install_hooks
@@ -187,8 +187,9 @@ class JobRun:
         Queue the job's entry activation: ``params`` to ``slot`` of the entry routine.
         """
         with self.lock:
-            self.queue.append(Activation(routine_id, slot, params, None, self.seq, 0, True))
+            act = Activation(routine_id, slot, params, None, self.seq, 0, True)
             self.seq += 1
+            self.place_locked([act])
 
     def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame) -> None:
         """
@@ -227,22 +228,10 @@ class JobRun:
                 js.record_emitted(source_id, event.name, payload, booked, now)
             if not targets:
                 return
-            seq = self.seq
+            acts = fan_out(targets, payload, self.seq)
             self.seq += len(targets)
-            if len(targets) == 1:
-                rid, slot, conn = targets[0]
-                acts = [Activation(rid, slot, payload, conn, seq)]
-            else:
-                acts = [
-                    Activation(rid, slot, dict(payload), conn, seq + i)
-                    for i, (rid, slot, conn) in enumerate(targets)
-                ]
-            if self.drainer and not (self.cancelled or self.failed or self.paused):
-                # The common sequential case: the caller's drain loop takes it.
-                queue = self.queue
-                for act in acts:
-                    queue.append(act)
-                if self.drainer_waiting:
+            if self.drainer:  # the common sequential case: the caller's drain loop takes it
+                if self.place_locked(acts) and self.drainer_waiting:
                     self.cond.notify_all()
                 return
         self.enqueue(acts, frame.runner == threading.get_ident())
@@ -257,16 +246,8 @@ class JobRun:
         """
         push = False
         with self.lock:
-            if self.cancelled:
+            if not self.place_locked(acts):
                 return
-            if self.failed:
-                # A handler still running when the job failed: its work is kept for retry.
-                self.job_state.keep_failed_tasks(as_pending(a) for a in acts)
-                return
-            if self.paused:
-                self.job_state.add_pending_tasks(as_pending(a) for a in acts)
-                return
-            self.queue.extend(acts)
             if self.drainer:
                 if self.drainer_waiting:
                     self.cond.notify_all()
@@ -276,6 +257,24 @@ class JobRun:
                 self.scheduled = True
         if push:
             self.hand_off()
+
+    def place_locked(self, acts: list[Activation]) -> bool:
+        """
+        With the lock held: put ``acts`` where the job's state says, and return whether
+        they were queued. A cancelled job drops them; a failed one keeps them for a retry
+        (a handler still running when the job failed emitted them); a paused one keeps
+        them pending (a handler still running, or a listener of ``job_started``, paused it).
+        """
+        if self.cancelled:
+            return False
+        if self.failed:
+            self.job_state.keep_failed_tasks(as_pending(a) for a in acts)
+            return False
+        if self.paused:
+            self.job_state.add_pending_tasks(as_pending(a) for a in acts)
+            return False
+        self.queue.extend(acts)
+        return True
 
     def want_push(self, reserve: bool) -> bool:
         """
