@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Gate, Relay, chain, wait_until
+from helpers import Emitter, Gate, Relay, chain, wait_until
 
 from routilux import (
     CallbackOutputHandler,
@@ -486,6 +486,55 @@ class TestFailedJobs:
         assert list(range(30)) == _done(loaded)
         assert 1 == [r.event_name for r in loaded.execution_history].count("retry")
         flow.shutdown()
+
+    def test_work_emitted_after_the_job_failed_is_kept_for_the_retry(self) -> None:
+        """A handler still running when another fails the job (STOP) emits afterwards: its
+        work is kept in failed_tasks, not run, and the retry runs it once."""
+
+        class FailsOnce(Routine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.calls = 0
+                self.define_slot("input", handler=self.take)
+                self.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))
+
+            def take(self, **_: Any) -> None:
+                self.calls += 1
+                if self.calls == 1:
+                    msg = "fails while the gate is held"
+                    raise RuntimeError(msg)
+
+        gate = Gate()
+        flow = Flow(flow_id="late", execution_strategy="concurrent", max_workers=2)
+        flow.add_routine(Emitter(), "src")
+        flow.add_routine(gate, "gate")
+        flow.add_routine(FailsOnce(), "boom")
+        flow.add_routine(Relay(), "keep")
+        flow.connect("src", "out", "gate", "input")
+        flow.connect("src", "out", "boom", "input")
+        flow.connect("gate", "out", "keep", "input")
+        try:
+            js = flow.submit("src", {"value": 3})
+            assert gate.entered.wait(WAIT), "the gate's handler never started"
+            wait_until(
+                lambda: "error" in [r.event_name for r in js.get_execution_history("boom")],
+                WAIT,
+                "boom failing the job",
+            )
+            gate.release.set()
+            assert gate.returned.wait(WAIT), "the gate's handler never returned"
+            wait_until(lambda: len(js.failed_tasks) == 2, WAIT, "the gate's work kept")
+            assert "failed" == js.status
+            assert [] == js.shared_log  # the late work did not run
+            assert [("boom", "input"), ("keep", "input")] == sorted(
+                (t["slot_routine_id"], t["slot_name"]) for t in js.failed_tasks
+            )
+            flow.retry(js)
+            assert js.wait_for_completion(WAIT), f"job still {js.status}"
+        finally:
+            flow.shutdown()
+        assert "completed" == js.status
+        assert [("keep", 3)] == [(e["routine"], e["value"]) for e in js.shared_log]
 
     def test_stop_error_while_pausing_fails_the_job(self) -> None:
         """Finding 3: a handler raises a STOP error while flow.pause() waits for it: the
