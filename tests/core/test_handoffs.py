@@ -173,3 +173,46 @@ def test_work_a_handler_emits_for_its_own_worker_is_not_handed_over() -> None:
     assert [5] == [e["n"] for e in job.shared_log if "n" in e]
     assert 1 == seen.count, f"handed to the pool {seen.count} times"
     assert [] == seen.wrong
+
+
+
+class EmitTwiceAndWait(Routine):
+    """Emits ``out`` twice, then waits for ``started`` (config) before it returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", self.go)
+        self.define_event("out", ["n"])
+
+    def go(self, **_: Any) -> None:
+        self.emit("out", n=1)
+        self.emit("out", n=2)
+        assert self.get_config("started").wait(WAIT), "no emitted work started meanwhile"
+
+
+class Started(Keep):
+    """Keeps what it gets, and says it started."""
+
+    def take(self, n: int, **kw: Any) -> None:
+        self.get_config("started").set()
+        super().take(n, **kw)
+
+
+def test_a_handlers_second_emit_goes_to_a_free_worker_at_once() -> None:
+    """A concurrent job's handler that emits twice keeps one activation for its worker
+    and hands the job over for the other at once: the flow's second worker runs it while
+    the handler still runs."""
+    started = threading.Event()
+    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=2)
+    source, sink = EmitTwiceAndWait(), Started()
+    source.set_config(started=started)
+    sink.set_config(started=started)
+    flow.add_routine(source, "source")
+    flow.add_routine(sink, "sink")
+    flow.connect("source", "out", "sink", "input")
+    with shut_down_within(flow):
+        seen = watch(flow)
+        job = flow.execute("source", timeout=WAIT)
+    assert "completed" == job.status, f"job {job.status}: {job.errors}"
+    assert [1, 2] == sorted(e["n"] for e in job.shared_log)
+    assert [] == seen.wrong
