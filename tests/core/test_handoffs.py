@@ -216,3 +216,43 @@ def test_a_handlers_second_emit_goes_to_a_free_worker_at_once() -> None:
     assert "completed" == job.status, f"job {job.status}: {job.errors}"
     assert [1, 2] == sorted(e["n"] for e in job.shared_log)
     assert [] == seen.wrong
+
+
+class PauseMe(Routine):
+    """Pauses its job from inside the handler, leaving no work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", self.go)
+
+    def go(self, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.flow.pause(ctx.job_state, reason="nothing left")
+
+
+def test_a_job_resumed_twice_while_it_waits_in_the_pool_is_handed_over_once() -> None:
+    """A paused job with no work left is handed to the pool by its resume so that a worker
+    finishes it. Paused and resumed again while it still waits there (the flow's one worker
+    is busy with another job), it is not handed over a second time."""
+    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
+    gate = Gate()
+    flow.add_routine(gate, "gate")
+    flow.add_routine(PauseMe(), "pause")
+    with shut_down_within(flow):
+        seen = watch(flow)
+        second = flow.submit("pause")
+        wait_until(lambda: "paused" == second.status, WAIT, "the job pausing itself")
+        assert [] == second.pending_tasks
+        first = flow.submit("gate", {"value": 0})
+        assert gate.entered.wait(WAIT), "the first job never took the worker"
+        flow.resume(second)
+        flow.pause(second, reason="again")
+        assert "paused" == second.status
+        flow.resume(second)
+        gate.release.set()
+        assert first.wait_for_completion(WAIT), f"first job still {first.status}"
+        assert second.wait_for_completion(WAIT), f"second job still {second.status}"
+    assert ("completed", "completed") == (first.status, second.status)
+    assert [] == seen.wrong
+    assert 3 == seen.count, f"handed to the pool {seen.count} times"
