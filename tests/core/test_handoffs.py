@@ -175,7 +175,6 @@ def test_work_a_handler_emits_for_its_own_worker_is_not_handed_over() -> None:
     assert [] == seen.wrong
 
 
-
 class EmitTwiceAndWait(Routine):
     """Emits ``out`` twice, then waits for ``started`` (config) before it returns."""
 

@@ -5,6 +5,7 @@ error for failures, and silence (no configure, no output) until the application 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import structlog
+from helpers import Gate, shut_down_within
 from structlog.testing import capture_logs
 
 from routilux import (
@@ -27,6 +29,9 @@ from routilux import (
 )
 from routilux._util._log import bind, is_enabled, logger
 from routilux.exceptions import RoutiluxWarning
+
+
+WAIT = 10.0
 
 
 @pytest.fixture(autouse=True)
@@ -294,3 +299,22 @@ class TestFailureLogsAreBound:
             "handler": "Bad",
             "log_level": "warning",
         }.items() <= entry.items()
+
+
+def test_a_waiter_whose_event_loop_closed_is_logged_and_the_job_goes_on() -> None:
+    """``aexecute(timeout=...)`` returned the running job and its event loop closed: when
+    the job settles, telling that loop fails. The job completes all the same, and the
+    failure is logged at debug level with the job's id."""
+    gate = Gate()
+    flow = Flow("waiter", plugins=PluginManager(False))
+    flow.add_routine(gate, "gate")
+    with capture_logs() as logs, shut_down_within(flow):
+        js = asyncio.run(flow.aexecute("gate", {"value": 1}, timeout=0.01))
+        assert "running" == js.status
+        assert gate.entered.wait(WAIT), "the handler never started"
+        gate.release.set()
+        assert js.wait_for_completion(WAIT), f"job still {js.status}"
+    assert "completed" == js.status
+    failed = [e for e in logs if "waiter_failed" == e["event"]]
+    assert [("debug", js.job_id)] == [(e["log_level"], e["job_id"]) for e in failed]
+    assert "closed" in failed[0]["error"]
