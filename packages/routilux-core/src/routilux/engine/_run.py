@@ -68,8 +68,8 @@ class JobRun:
         self.sequential = sequential
         #: The flow's resources, as runs use them.
         self.host = host
-        #: The plugin hooks of the job, or ``None`` without plugins (see ``install_hooks``).
-        self.hooks: IsolatedHooks | None = None
+        #: The plugin hooks of the job, or ``None`` without plugins (set by ``install_hooks``).
+        self.hooks: IsolatedHooks | None
         #: The job's lock and condition (shared with the JobState).
         self.cond: threading.Condition = job_state.condition
         #: The job's lock itself (entering it directly is cheaper than through the condition).
@@ -160,8 +160,9 @@ class JobRun:
         self.log = bind(flow_id=flow.flow_id, job_id=job_state.job_id)
         #: Log activations at debug level (decided once per job: structlog is configured).
         self.debug = is_enabled()
-        #: No hooks and no debug log: an activation's success is booked by its runner.
-        self.plain = True
+        #: No hooks and no debug log: an activation's success is booked by its runner (set
+        #: by ``install_hooks``, with ``hooks``).
+        self.plain: bool
         install_hooks(self, hooks)
 
     def configure(self, options: RunOptions) -> None:
