@@ -125,6 +125,37 @@ class _Put(Routine):
             ctx.flow.pause(ctx.job_state, reason="asked")
 
 
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_job_resumed_with_a_new_checkpoint_function_hands_it_a_whole_snapshot_first(
+    strategy: str,
+) -> None:
+    """With checkpoint_deltas, the first snapshot a resume's new checkpoint function gets is
+    whole: it never saw the snapshot a delta would follow."""
+    flow = Flow(execution_strategy=strategy)
+    put = _Put()
+    put.set_config(value=1, pause=True)
+    flow.add_routine(put, "put")
+    seen: dict[str, list[tuple[str | None, bool]]] = {"first": [], "second": []}
+
+    def keeper(name: str) -> Any:
+        def checkpoint(js: Any, document: dict[str, Any]) -> bool:
+            seen[name].append(_status(document))
+            return True
+
+        return checkpoint
+
+    try:
+        js = flow.submit("put", checkpoint=keeper("first"), checkpoint_deltas=True)
+        assert js.wait_settled(WAIT), f"job not settled: {js.status}, checkpoints {seen}"
+        assert ("paused", False) == seen["first"][-1]
+        flow.resume(js, checkpoint=keeper("second"), checkpoint_deltas=True)
+        assert js.wait_settled(WAIT), f"job not settled: {js.status}, checkpoints {seen}"
+        assert "completed" == js.status
+        assert [("completed", False)] == seen["second"]
+    finally:
+        flow.shutdown(wait=False)  # after a failure, never wait for a stranded job
+
+
 def test_data_a_snapshot_cannot_write_fails_the_job_once() -> None:
     """A job whose data cannot be written (a set) fails with one error naming the path;
     every checkpoint handed over from then on is written leniently (strict JSON)."""
