@@ -12,7 +12,7 @@ from typing import Any
 
 from helpers import Emitter, Gate, chain, shut_down_within, wait_until
 
-from routilux import Flow, Routine
+from routilux import Flow, JobState, Routine
 
 
 WAIT = 10.0
@@ -255,3 +255,34 @@ def test_a_job_resumed_twice_while_it_waits_in_the_pool_is_handed_over_once() ->
     assert ("completed", "completed") == (first.status, second.status)
     assert [] == seen.wrong
     assert 3 == seen.count, f"handed to the pool {seen.count} times"
+
+
+def test_a_job_resumed_as_it_starts_is_handed_over_once() -> None:
+    """A listener of ``job_started`` that pauses and resumes the job hands it to the pool.
+    While it waits there (the flow's one worker is busy with another job), the end of its
+    start does not hand it over a second time."""
+    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
+    gate = Gate()
+    flow.add_routine(gate, "gate")
+    flow.add_routine(Emitter(), "emit")
+    flow.add_routine(Keep(), "keep")
+    flow.connect("emit", "out", "keep", "input", param_mapping={"value": "n"})
+    second = JobState(flow.flow_id)
+
+    def resume_at_start(event: Any) -> None:
+        if "job_started" == event.kind:
+            flow.pause(second, reason="at start")
+            flow.resume(second)
+
+    with shut_down_within(flow):
+        seen = watch(flow)
+        first = flow.submit("gate", {"value": 0})
+        assert gate.entered.wait(WAIT), "the first job never took the worker"
+        flow.submit("emit", {"value": 7}, job_state=second, on_event=resume_at_start)
+        gate.release.set()
+        assert first.wait_for_completion(WAIT), f"first job still {first.status}"
+        assert second.wait_for_completion(WAIT), f"second job still {second.status}"
+    assert ("completed", "completed") == (first.status, second.status)
+    assert [7] == [e["n"] for e in second.shared_log]
+    assert [] == seen.wrong
+    assert 2 == seen.count, f"handed to the pool {seen.count} times"

@@ -296,6 +296,38 @@ def test_routine_state_that_is_not_a_dict_is_replaced() -> None:
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_job_paused_and_resumed_as_it_starts_runs_its_entry_work(strategy: str) -> None:
+    """A listener of ``job_started`` that pauses and resumes the job hands it to the pool
+    before its entry work is queued. A worker that takes it then leaves it running: the job
+    completes only after its entry work ran."""
+    flow = Flow(flow_id="resumed-at-start", execution_strategy=strategy)
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(Relay(), "r")
+    flow.connect("e", "out", "r", "input")
+    js = JobState(flow.flow_id)
+
+    def resume_at_start(event: Any) -> None:
+        if "job_started" == event.kind:
+            flow.pause(js, reason="at start")
+            flow.resume(js)
+            run = js.run_state  # the engine's: handed to the pool, then taken by a worker
+            wait_until(
+                lambda: not (run.scheduled or run.runners),
+                10,
+                "a worker to take the resumed job and leave it",
+            )
+            assert "running" == js.status, "the job ended before its entry work was queued"
+
+    try:
+        flow.submit("e", {"value": 4}, job_state=js, on_event=resume_at_start)
+        assert js.wait_for_completion(10), f"job still {js.status}"
+    finally:
+        flow.shutdown()
+    assert "completed" == js.status
+    assert [("r", 4)] == [(e["routine"], e["value"]) for e in js.shared_log]
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
 def test_a_job_paused_as_it_starts_keeps_its_entry_work(strategy: str) -> None:
     """A job paused by a listener of its ``job_started`` event, before its entry work is
     queued, keeps that work pending: its JobState says so, and the job loaded from it runs

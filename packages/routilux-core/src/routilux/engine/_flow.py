@@ -122,6 +122,10 @@ class Flow(FlowStreams, FlowRuntime):
             job_state.record_execution(entry_routine_id, "start", params)
         run.tracker.set_entry(entry_routine_id, params, own=own)
         run.log.debug("job_started", entry=entry_routine_id)
+        with run.lock:
+            # Held until queue_entry: a listener of job_started that pauses and resumes the
+            # job hands it to the pool, where a worker must not finish it before its entry.
+            run.holds += 1
         if run.hooks is not None:
             run.hooks.call("routilux_job_started", flow=self, job_state=job_state)
         run.queue_entry(entry_routine_id, slot, params)

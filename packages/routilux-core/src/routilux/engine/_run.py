@@ -185,11 +185,13 @@ class JobRun:
 
     def queue_entry(self, routine_id: str, slot: Slot, params: dict[str, Any]) -> None:
         """
-        Queue the job's entry activation: ``params`` to ``slot`` of the entry routine.
+        Queue the job's entry activation: ``params`` to ``slot`` of the entry routine, and
+        release the hold the start of the job took.
         """
         with self.lock:
             act = Activation(routine_id, slot, params, None, self.seq, 0, True)
             self.seq += 1
+            self.holds -= 1
             self.place_locked([act])
 
     def emit_event(self, event: Event, payload: dict[str, Any], frame: Frame) -> None:
