@@ -2,11 +2,12 @@
 A sequential job is handed to its flow's worker pool only when no worker runs it and it
 does not wait in the pool already. A job handed over twice at once would have a second
 worker take it for nothing, or run beside the first: the guards of ``JobRun.enqueue``,
-``schedule`` and ``release_hold`` keep it out.
+``schedule`` and ``release_hold``, and of the end of a coroutine, keep it out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -286,3 +287,49 @@ def test_a_job_resumed_as_it_starts_is_handed_over_once() -> None:
     assert [7] == [e["n"] for e in second.shared_log]
     assert [] == seen.wrong
     assert 2 == seen.count, f"handed to the pool {seen.count} times"
+
+
+class EmitLater(Routine):
+    """An ``async def`` handler: says it started, waits for ``go`` (config), emits ``out``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", self.go)
+        self.define_event("out", ["n"])
+
+    async def go(self, **_: Any) -> None:
+        self.get_config("started").set()
+        go = self.get_config("go")
+        assert await asyncio.to_thread(go.wait, WAIT), "the coroutine was never let go"
+        self.emit("out", n=1)
+
+
+def test_a_coroutine_that_ends_while_its_job_waits_in_the_pool_does_not_hand_it_over() -> None:
+    """A coroutine emits (which hands its job to the pool: the flow's one worker is busy
+    with another job) and ends while the job waits there: its end does not hand the job
+    over a second time."""
+    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
+    gate = Gate()
+    flow.add_routine(gate, "gate")
+    later = EmitLater()
+    started, go = threading.Event(), threading.Event()
+    later.set_config(started=started, go=go)
+    flow.add_routine(later, "later")
+    flow.add_routine(Keep(), "keep")
+    flow.connect("later", "out", "keep", "input")
+    with shut_down_within(flow):
+        seen = watch(flow)
+        second = flow.submit("later")
+        assert started.wait(WAIT), "the coroutine never started"
+        first = flow.submit("gate", {"value": 0})
+        assert gate.entered.wait(WAIT), "the first job never took the worker"
+        go.set()
+        run = second.run_state  # the engine's: its coroutine has ended once none is in flight
+        wait_until(lambda: 0 == run.in_flight, WAIT, "the coroutine to end")
+        gate.release.set()
+        assert first.wait_for_completion(WAIT), f"first job still {first.status}"
+        assert second.wait_for_completion(WAIT), f"second job still {second.status}"
+    assert ("completed", "completed") == (first.status, second.status)
+    assert [1] == [e["n"] for e in second.shared_log]
+    assert [] == seen.wrong
+    assert 3 == seen.count, f"handed to the pool {seen.count} times"
