@@ -234,8 +234,7 @@ class JobRun:
             acts = fan_out(targets, payload, self.seq)
             self.seq += len(targets)
             if self.drainer:  # the common sequential case: the caller's drain loop takes it
-                if self.place_locked(acts) and self.drainer_waiting:
-                    self.cond.notify_all()
+                self.place_locked(acts)
                 return
         self.enqueue(acts, frame.runner == threading.get_ident())
 
@@ -247,15 +246,8 @@ class JobRun:
             reserve: The caller is a runner of this job that will take one queued
                 activation itself when its handler returns.
         """
-        push = False
         with self.lock:
-            if not self.place_locked(acts):
-                return
-            if self.drainer:
-                if self.drainer_waiting:
-                    self.cond.notify_all()
-                return
-            push = self.want_push(reserve)
+            push = self.place_locked(acts) and self.want_push(reserve)
             if push:
                 self.scheduled = True
         if push:
@@ -264,9 +256,10 @@ class JobRun:
     def place_locked(self, acts: list[Activation]) -> bool:
         """
         With the lock held: put ``acts`` where the job's state says, and return whether
-        they were queued. A cancelled job drops them; a failed one keeps them for a retry
-        (a handler still running when the job failed emitted them); a paused one keeps
-        them pending (a handler still running, or a listener of ``job_started``, paused it).
+        they were queued (waking a drain loop that waits for work). A cancelled job drops
+        them; a failed one keeps them for a retry (a handler still running when the job
+        failed emitted them); a paused one keeps them pending (a handler still running, or a
+        listener of ``job_started``, paused it).
         """
         if self.cancelled:
             return False
@@ -277,6 +270,8 @@ class JobRun:
             self.job_state.add_pending_tasks(as_pending(a) for a in acts)
             return False
         self.queue.extend(acts)
+        if self.drainer_waiting:
+            self.cond.notify_all()
         return True
 
     def want_push(self, reserve: bool) -> bool:
