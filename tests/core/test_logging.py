@@ -9,12 +9,13 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
-from helpers import Gate, shut_down_within
+from helpers import Gate, shut_down_within, wait_until
 from structlog.testing import capture_logs
 
 from routilux import (
@@ -318,3 +319,28 @@ def test_a_waiter_whose_event_loop_closed_is_logged_and_the_job_goes_on() -> Non
     failed = [e for e in logs if "waiter_failed" == e["event"]]
     assert [("debug", js.job_id)] == [(e["log_level"], e["job_id"]) for e in failed]
     assert "closed" in failed[0]["error"]
+
+
+def test_a_waiter_is_told_once_even_when_its_job_settles_again() -> None:
+    """A waiter of ``aexecute(timeout=...)`` whose loop closed is told when the job first
+    settles (paused here), and not again when the resumed job completes: one failure
+    logged."""
+    gate = Gate()
+    flow = Flow("waiter", plugins=PluginManager(False))
+    flow.add_routine(gate, "gate")
+    with capture_logs() as logs, shut_down_within(flow):
+        js = asyncio.run(flow.aexecute("gate", {"value": 1}, timeout=0.01))
+        assert "running" == js.status
+        assert gate.entered.wait(WAIT), "the handler never started"
+        pausing = threading.Thread(target=flow.pause, args=(js,), daemon=True)
+        pausing.start()
+        wait_until(lambda: "paused" == js.status, WAIT, "the job pausing")
+        gate.release.set()
+        pausing.join(WAIT)
+        assert not pausing.is_alive(), "pause() never returned after the handler did"
+        assert js.wait_settled(WAIT), f"job still {js.status} with a handler running"
+        flow.resume(js)
+        assert js.wait_for_completion(WAIT), f"job still {js.status}"
+    assert "completed" == js.status
+    failed = [e for e in logs if "waiter_failed" == e["event"]]
+    assert [("debug", js.job_id)] == [(e["log_level"], e["job_id"]) for e in failed]
