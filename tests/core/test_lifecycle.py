@@ -415,6 +415,41 @@ class TestCancelIsFinal:
         assert done == _done(js)
         flow.shutdown()
 
+    def test_work_emitted_after_a_paused_job_was_cancelled_is_dropped(self) -> None:
+        """A handler pauses its own job and, still running, sees it cancelled: what it
+        emits afterwards is dropped. The cancelled job keeps no pending or failed task and
+        runs nothing more."""
+
+        class PauseThenEmit(Gate):
+            def take(self, value: Any = None, **kw: Any) -> None:
+                ctx = self.get_execution_context()
+                assert ctx is not None
+                ctx.flow.pause(ctx.job_state, reason="ask")
+                super().take(value, **kw)
+
+        gate = PauseThenEmit()
+        flow = Flow(flow_id="late-cancel")
+        flow.add_routine(gate, "gate")
+        flow.add_routine(Relay(), "keep")
+        flow.connect("gate", "out", "keep", "input")
+        try:
+            js = flow.submit("gate", {"value": 3})
+            assert gate.entered.wait(WAIT), "the gate's handler never started"
+            assert "paused" == js.status
+            flow.cancel(js, "enough")
+            gate.release.set()
+            assert gate.returned.wait(WAIT), "the gate's handler never returned"
+            assert js.wait_settled(WAIT), f"job still {js.status} with a handler running"
+            assert flow.wait_for_completion(WAIT), "the flow still counts the job as running"
+        finally:
+            flow.shutdown()
+        assert ("cancelled", [], [], []) == (
+            js.status,
+            js.pending_tasks,
+            js.failed_tasks,
+            js.shared_log,
+        )
+
 
 class TestFailedJobs:
     def test_resume_of_a_failed_job_is_refused_retry_runs_it(self) -> None:

@@ -247,32 +247,33 @@ class JobRun:
                 activation itself when its handler returns.
         """
         with self.lock:
-            push = self.place_locked(acts) and self.want_push(reserve)
+            self.place_locked(acts)
+            push = self.want_push(reserve)
             if push:
                 self.scheduled = True
         if push:
             self.hand_off()
 
-    def place_locked(self, acts: list[Activation]) -> bool:
+    def place_locked(self, acts: list[Activation]) -> None:
         """
-        With the lock held: put ``acts`` where the job's state says, and return whether
-        they were queued (waking a drain loop that waits for work). A cancelled job drops
-        them; a failed one keeps them for a retry (a handler still running when the job
-        failed emitted them); a paused one keeps them pending (a handler still running, or a
-        listener of ``job_started``, paused it).
+        With the lock held: put ``acts`` where the job's state says. A running job queues
+        them (waking a drain loop that waits for work); a cancelled one drops them; a
+        failed one keeps them for a retry (a handler still running when the job failed
+        emitted them); a paused one keeps them pending (a handler still running, or a
+        listener of ``job_started``, paused it). Only a running job's queue has anything
+        in it: pause, fail and cancel empty it under the lock that marks the job.
         """
         if self.cancelled:
-            return False
+            return
         if self.failed:
             self.job_state.keep_failed_tasks(as_pending(a) for a in acts)
-            return False
+            return
         if self.paused:
             self.job_state.add_pending_tasks(as_pending(a) for a in acts)
-            return False
+            return
         self.queue.extend(acts)
         if self.drainer_waiting:
             self.cond.notify_all()
-        return True
 
     def want_push(self, reserve: bool) -> bool:
         """
