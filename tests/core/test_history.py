@@ -332,6 +332,7 @@ class TestPublicChangesReachTheListener:
         history.reverse()
         history.sort(key=lambda r: r.timestamp)
         js.record_execution("r", "booked", {"v": 1})
+        assert (None, "booked") == (changes[-1].old, changes[-1].new.event_name)
         js.execution_history = [record("n", 1), *js.execution_history]
         count = len(changes)
         assert count == 16
