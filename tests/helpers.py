@@ -129,7 +129,7 @@ def run_python(code: str, *, prelude: str = "") -> str:
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=10,
         check=False,
     )
     assert 0 == proc.returncode, proc.stderr

@@ -326,7 +326,7 @@ def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one(
     checkpoint k-1, loadable, and the job taken over finishes as an uninterrupted one."""
     path = tmp_path / "s.db"
     code = _CRASH.format(tests=str(Path(__file__).parent), path=str(path), at=at)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=10)
     assert -9 == proc.returncode, proc.stderr.decode()
     with SqliteJobStore(path, keep_checkpoints=None) as store:
         record = store.load_job("j")

@@ -172,7 +172,7 @@ def _graph(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, "-m", "routilux.cli", "graph", "--import", str(ROUTINES), *args],
         capture_output=True,
-        timeout=60,
+        timeout=10,
         check=False,
         env=env,
     )

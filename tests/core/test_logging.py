@@ -199,7 +199,7 @@ class TestQuietByDefault:
             """
         )
         proc = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=10, check=False
         )
         assert (proc.stdout, proc.stderr, proc.returncode) == ("", "", 0)
 

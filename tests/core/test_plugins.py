@@ -584,7 +584,7 @@ class TestEntryPoints:
             capture_output=True,
             text=True,
             env=env,
-            timeout=60,
+            timeout=10,
             check=False,
         )
         assert proc.stderr == ""

@@ -26,6 +26,10 @@ from routilux.store import JobExecutor, JobHandle, SqliteJobStore
 from routilux_dask import DaskJobExecutor
 
 
+WAIT = 10.0
+"""The longest any wait here lasts: jobs of a second or two, a killed worker back in a few."""
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     """A LocalCluster of two single-threaded worker processes, and its client."""
@@ -59,10 +63,10 @@ def test_killed_worker_job_resumes_from_checkpoint(client: Any, tmp_path: Path) 
     h = chain_flow(delay=0.15, log=str(log)).submit("step", {"n": 0, "steps": 8}, backend=executor)
     assert isinstance(executor, JobExecutor)
     assert isinstance(h, JobHandle)
-    wait_until(lambda: len(read_log(str(log))) >= 3, 30, "three activations")
+    wait_until(lambda: len(read_log(str(log))) >= 3, WAIT, "three activations")
     victim = read_log(str(log))[-1][1]
     os.kill(victim, signal.SIGKILL)
-    final = h.result(timeout=30)
+    final = h.result(timeout=WAIT)
     assert "completed" == final.status
     assert oracle(8).shared_data == final.shared_data
     counts = Counter(k for k, _ in read_log(str(log)))
@@ -80,7 +84,7 @@ def test_cancel_through_event(client: Any, tmp_path: Path) -> None:
     h = chain_flow(delay=0.05, log=str(log)).submit(
         "step", {"n": 0, "steps": 500}, backend=executor
     )
-    wait_until(lambda: len(read_log(str(log))) >= 2, 30, "the job running")
+    wait_until(lambda: len(read_log(str(log))) >= 2, WAIT, "the job running")
     h.cancel()
     final = h.result(timeout=10)
     assert "cancelled" == final.status
@@ -93,13 +97,13 @@ def test_pause_then_resubmit(client: Any, tmp_path: Path) -> None:
     executor = DaskJobExecutor(client, imports=["scaleout_routines"])
     flow = chain_flow(delay=0.03, log=str(log))
     h = flow.submit("step", {"n": 0, "steps": 40}, backend=executor)
-    wait_until(lambda: len(read_log(str(log))) >= 2, 30, "the job running")
+    wait_until(lambda: len(read_log(str(log))) >= 2, WAIT, "the job running")
     h.pause()
     paused = h.result(timeout=10)
     assert "paused" == paused.status
     assert paused.pending_tasks
     h.resume()
-    final = h.result(timeout=30)
+    final = h.result(timeout=WAIT)
     assert "completed" == final.status
     assert oracle(40).shared_data == final.shared_data
     keys = [k for k, _ in read_log(str(log))]
@@ -133,17 +137,17 @@ def test_completed_job_whose_result_is_lost_returns_its_stored_state(
     store = SqliteJobStore(tmp_path / "jobs.db")
     executor = DaskJobExecutor(client, store, imports=["scaleout_routines"])
     h = chain_flow(log=str(log)).submit("step", {"n": 0, "steps": 3}, backend=executor)
-    wait_until(h.done, 30, "the job's task to finish")
+    wait_until(h.done, WAIT, "the job's task to finish")
     key = h.future.key
     holder = client.who_has(h.future)[key][0]
     victim = client.run(os.getpid, workers=[holder])[holder]
     os.kill(victim, signal.SIGKILL)
     wait_until(
         lambda: h.future.status == "error" or holder not in client.who_has(h.future).get(key, ()),
-        30,
+        WAIT,
         "Dask to notice the lost result and compute it again",
     )
-    final = h.result(timeout=30)
+    final = h.result(timeout=WAIT)
     assert "completed" == final.status
     assert oracle(3).shared_data == final.shared_data
     assert 4 == len(read_log(str(log)))  # no activation ran twice
@@ -165,18 +169,18 @@ def test_cancel_of_a_queued_job_drops_its_task(client: Any, tmp_path: Path) -> N
     def both_running() -> bool:
         return 2 == len({key.split(":")[0] for key, _ in read_log(str(log))})
 
-    wait_until(both_running, 30, "both workers busy with a blocker")
+    wait_until(both_running, WAIT, "both workers busy with a blocker")
     queued = chain_flow(log=str(log)).submit("step", {"n": 0, "steps": 2}, backend=executor)
     assert "pending" == queued.status()
     queued.cancel()
     for blocker in blockers:
         blocker.cancel()
-    final = queued.result(timeout=20)
+    final = queued.result(timeout=WAIT)
     assert "cancelled" == final.status
     assert queued.future.cancelled()
     assert "cancelled" == queued.status()
     for blocker in blockers:
-        assert "cancelled" == blocker.result(timeout=20).status
+        assert "cancelled" == blocker.result(timeout=WAIT).status
     assert [] == [key for key, _ in read_log(str(log)) if key.startswith(queued.job_id + ":")]
     store.close()
 
@@ -191,16 +195,16 @@ def test_cancel_of_a_queued_job_without_store_never_runs_it(client: Any, tmp_pat
     def both_running() -> bool:
         return 2 == len({key.split(":")[0] for key, _ in read_log(str(log))})
 
-    wait_until(both_running, 30, "both workers busy with a blocker")
+    wait_until(both_running, WAIT, "both workers busy with a blocker")
     queued = chain_flow(log=str(log)).submit("step", {"n": 0, "steps": 2}, backend=executor)
     queued.cancel()
     for blocker in blockers:
         blocker.cancel()
-    assert "cancelled" == queued.result(timeout=20).status
+    assert "cancelled" == queued.result(timeout=WAIT).status
     assert "cancelled" == queued.status()
     assert [] == [key for key, _ in read_log(str(log)) if key.startswith(queued.job_id + ":")]
     for blocker in blockers:
-        assert "cancelled" == blocker.result(timeout=20).status
+        assert "cancelled" == blocker.result(timeout=WAIT).status
 
 
 def test_cancel_of_a_paused_job_returns_the_cancelled_state(client: Any, tmp_path: Path) -> None:
@@ -208,9 +212,9 @@ def test_cancel_of_a_paused_job_returns_the_cancelled_state(client: Any, tmp_pat
     store = SqliteJobStore(tmp_path / "jobs.db")
     executor = DaskJobExecutor(client, store, imports=["scaleout_routines"])
     h = chain_flow(delay=0.03).submit("step", {"n": 0, "steps": 200}, backend=executor)
-    wait_until(lambda: "running" == h.status(), 30, "the job running")
+    wait_until(lambda: "running" == h.status(), WAIT, "the job running")
     h.pause()
-    assert "paused" == h.result(timeout=20).status
+    assert "paused" == h.result(timeout=WAIT).status
     h.cancel()
     assert "cancelled" == h.result(timeout=5).status
     assert "cancelled" == h.status()
@@ -222,7 +226,7 @@ def test_cancel_of_a_paused_job_without_store(client: Any) -> None:
     executor = DaskJobExecutor(client, imports=["scaleout_routines"])
     h = chain_flow(delay=0.03).submit("step", {"n": 0, "steps": 200}, backend=executor)
     h.pause()
-    paused = h.result(timeout=20)
+    paused = h.result(timeout=WAIT)
     assert "paused" == paused.status
     h.cancel()
     final = h.result(timeout=5)

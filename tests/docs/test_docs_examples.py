@@ -185,7 +185,7 @@ def test_page_sessions_print_what_they_show(page: Path, tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=10,
             check=False,
         )
         printed = (proc.stdout + proc.stderr).splitlines()

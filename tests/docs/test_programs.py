@@ -69,7 +69,7 @@ def test_program_prints_what_its_page_shows(program: Path, tmp_path: Path) -> No
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=10,
         check=False,
         env=env,
     )

@@ -44,7 +44,7 @@ def test_the_pages_tests_pass(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=10,
         check=False,
     )
     assert 0 == proc.returncode, proc.stdout + proc.stderr

@@ -99,7 +99,7 @@ def run(env: dict[str, str]) -> dict[str, object]:
         capture_output=True,
         text=True,
         env={**clean, **env},
-        timeout=60,
+        timeout=10,
         check=False,
     )
     assert (proc.stderr, proc.returncode) == ("", 0)

@@ -73,7 +73,7 @@ class AsyncSink(Routine):
         if self.arrived == self.size:
             self.opened_ns = time.time_ns()
             self.barrier.set()
-        await asyncio.wait_for(self.barrier.wait(), timeout=30)
+        await asyncio.wait_for(self.barrier.wait(), timeout=10)
         if value == self.fail_on:
             raise ValueError(f"{value} is bad")
 
@@ -251,7 +251,7 @@ class TestSpans:
         with flow:
             js = flow.submit("src", {"n": 3})
             for _ in range(3):
-                assert hang.started.acquire(timeout=30)
+                assert hang.started.acquire(timeout=10), "a coroutine never started"
             flow.cancel(js)
             assert js.wait_for_completion(10)
             # The coroutines unwind on their loop after cancel() returns.

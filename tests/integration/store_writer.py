@@ -21,9 +21,11 @@ from routilux.store import SqliteJobStore, create_job, run_job
 
 def main() -> None:
     db, prefix, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 10
     while not os.path.exists(go) and time.monotonic() < deadline:
         time.sleep(0.005)  # the start signal comes from the other process
+    if not os.path.exists(go):
+        sys.exit(f"store_writer: the start signal {go} never came")
     store = SqliteJobStore(db)
     data = flow_data(f"flow-{prefix}", os.devnull)
     for n in range(count):

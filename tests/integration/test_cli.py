@@ -31,7 +31,7 @@ from cli_routines import flow_data  # noqa: E402
 
 
 def _cli(
-    *args: str, store: Path, cwd: Path, timeout: float = 60
+    *args: str, store: Path, cwd: Path, timeout: float = 10
 ) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "routilux.cli", *args, "--store", str(store)]
     return subprocess.run(
@@ -39,7 +39,7 @@ def _cli(
     )
 
 
-def _bare(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _bare(*args: str, cwd: Path, timeout: float = 10) -> subprocess.CompletedProcess[str]:
     # The command without the --store _cli adds (for commands that take none, and for
     # tests that pass their own).
     cmd = [sys.executable, "-m", "routilux.cli", *args]
@@ -53,7 +53,7 @@ def _no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
     assert proc.stderr.startswith("routilux: error: "), proc.stderr
 
 
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10) -> None:
     # Poll a condition another process makes true, with a deadline.
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -405,7 +405,7 @@ class TestNoTraceback:
             cmd = [sys.executable, "-m", "routilux.cli", "show", job_id]
             cmd += ["--store", str(env["store"])] + (["--json"] if as_json else [])
             proc = subprocess.run(
-                cmd, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False
+                cmd, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=10, check=False
             )
         finally:
             os.close(write_end)
@@ -424,7 +424,7 @@ class TestWorker:
 
     def test_unreachable_database(self, tmp_path: Path) -> None:
         """A database that refuses connections: a clear error and exit 2, at once."""
-        proc = _bare("worker", "--dsn", self.UNREACHABLE, cwd=tmp_path, timeout=20)
+        proc = _bare("worker", "--dsn", self.UNREACHABLE, cwd=tmp_path, timeout=10)
         assert 2 == proc.returncode
         _no_traceback(proc)
         assert "cannot reach the job store database" in proc.stderr
@@ -445,7 +445,7 @@ class TestWorker:
     )
     def test_bad_option(self, tmp_path: Path, option: str, value: str) -> None:
         """Bad numbers are usage errors naming the option (exit 2)."""
-        proc = _bare("worker", "--dsn", self.UNREACHABLE, option, value, cwd=tmp_path, timeout=20)
+        proc = _bare("worker", "--dsn", self.UNREACHABLE, option, value, cwd=tmp_path, timeout=10)
         assert 2 == proc.returncode
         _no_traceback(proc)
         assert option in proc.stderr
@@ -455,7 +455,7 @@ class TestWorker:
         path = tmp_path / "bad.py"
         path.write_text("raise RuntimeError('nope')", encoding="utf-8")
         proc = _bare(
-            "worker", "--dsn", self.UNREACHABLE, "--import", str(path), cwd=tmp_path, timeout=20
+            "worker", "--dsn", self.UNREACHABLE, "--import", str(path), cwd=tmp_path, timeout=10
         )
         assert 2 == proc.returncode
         _no_traceback(proc)
@@ -550,7 +550,7 @@ class TestPauseResume:
             _wait_for(lambda: side.exists() and side.stat().st_size > 0, "the job to start")
             proc = run(env, "cancel", "slow-1")
             assert 0 == proc.returncode, proc.stderr
-            _, err = runner.communicate(timeout=30)
+            _, err = runner.communicate(timeout=10)
         finally:
             if runner.poll() is None:
                 runner.kill()
@@ -1009,7 +1009,7 @@ def _command(args: list[str], cwd: Path, **environ: str) -> subprocess.Completed
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=10,
         check=False,
         env=_environ(**environ),
     )

@@ -28,7 +28,7 @@ _LINE = re.compile(r"^\[(\d+)/(\d+)\] \d\d:\d\d:\d\d\.\d{3} (\w+)(.*)$")
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "routilux.cli", *args, "--store", str(tmp_path / "jobs.db")]
     return subprocess.run(
-        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=10, check=False
     )
 
 

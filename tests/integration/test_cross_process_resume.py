@@ -29,7 +29,7 @@ def run_step(mode: str, folder: Path, strategy: str) -> None:
         [sys.executable, str(HELPER), mode, str(folder), strategy],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=10,
         env=env,
         check=False,
     )

@@ -245,7 +245,7 @@ class TestUnwritableData:
 
 def _cli(*args: str, cwd: Path, store: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "routilux.cli", *args, "--store", str(store)]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
 
 
 def _write(tmp: Path, name: str, data: dict[str, Any]) -> Path:
@@ -321,7 +321,7 @@ class TestSignals:
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=10,
             check=False,
         )
         assert 0 == resumed.returncode, resumed.stderr

@@ -32,7 +32,7 @@ class TestTwoWriters:
         ]
         go.touch()
         for proc in procs:
-            _, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=10)
             assert 0 == proc.returncode, err
         with SqliteJobStore(db) as store:
             records = store.list_jobs()

@@ -32,7 +32,7 @@ import cli_routines  # noqa: E402
 
 JOBS = 20
 ITEMS = 6
-WAIT = 60.0
+WAIT = 10.0
 
 
 def _flow(side: Path) -> dict[str, Any]:

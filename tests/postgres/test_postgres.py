@@ -33,6 +33,10 @@ from routilux.store import JobExecutor, JobHandle, run_job
 from routilux_postgres import RUN_TASK, PostgresBackend, job_lock
 
 
+WAIT = 10.0
+"""The longest any wait here lasts: jobs of a few seconds, workers that start in one or two."""
+
+
 @pytest.fixture
 def backend(clean_db: str) -> Any:
     b = PostgresBackend(clean_db, stall_timeout=2.0, heartbeat=0.5, max_attempts=3)
@@ -108,14 +112,14 @@ class TestDeterminism:
         """20 jobs over 2 workers all complete, each equal to its in-process run."""
         start_worker(concurrency=2)
         start_worker(concurrency=2)
-        wait_until(lambda: workers_registered(backend, 2), 15, "two workers")
+        wait_until(lambda: workers_registered(backend, 2), WAIT, "two workers")
         flow = chain_flow(delay=0.02)
         handles = [
             flow.submit("step", {"n": 0, "steps": 4, "seed": i}, backend=backend) for i in range(20)
         ]
         assert isinstance(backend, JobExecutor)
         assert isinstance(handles[0], JobHandle)
-        finals = [h.wait(timeout=30) for h in handles]
+        finals = [h.wait(timeout=WAIT) for h in handles]
         for i, final in enumerate(finals):
             expected = oracle(4, i)
             assert expected.status == final.status
@@ -135,7 +139,7 @@ class TestWorkerKilled:
         h = chain_flow(delay=0.15, log=str(log)).submit(
             "step", {"n": 0, "steps": 8}, backend=backend
         )
-        wait_until(lambda: len(logged(log, h.job_id)) >= 3, 20, "three activations on A")
+        wait_until(lambda: len(logged(log, h.job_id)) >= 3, WAIT, "three activations on A")
         a.signal(signal.SIGKILL)
         a.proc.wait(timeout=10)
         record = backend.store.load_job(h.job_id)
@@ -144,7 +148,7 @@ class TestWorkerKilled:
         redo = {f"{h.job_id}:{t['seq']}" for t in record.state["pending_tasks"]}
         before = [k for k, _ in logged(log, h.job_id)]
         b = start_worker("--reap-every", "1")  # B's own reaper, every second
-        final = h.wait(timeout=20)
+        final = h.wait(timeout=WAIT)
         assert "completed" == final.status
         assert oracle(8).shared_data == final.shared_data
         counts = Counter(k for k, _ in logged(log, h.job_id))
@@ -172,7 +176,9 @@ class TestWorkerKilled:
         with row_locked(backend.dsn, h.job_id):
             a = start_worker()
             wait_until(
-                lambda: waiting_on_lock(backend, CLAIM), 20, "A to take the entry and claim the job"
+                lambda: waiting_on_lock(backend, CLAIM),
+                WAIT,
+                "A to take the entry and claim the job",
             )
             a.signal(signal.SIGKILL)
             a.proc.wait(timeout=10)
@@ -180,9 +186,9 @@ class TestWorkerKilled:
         assert 1 == len(backend._queue_jobs(h.job_id, "doing"))
         b = start_worker()
         reaped: dict[str, str] = {}
-        wait_until(lambda: reaped.update(backend.reap()) or reaped, 15, "the reaper to act")
+        wait_until(lambda: reaped.update(backend.reap()) or reaped, WAIT, "the reaper to act")
         assert {h.job_id: "queued"} == reaped
-        final = h.wait(timeout=20)
+        final = h.wait(timeout=WAIT)
         assert "completed" == final.status
         assert oracle(3).shared_data == final.shared_data
         assert {b.pid} == {pid for _, pid in logged(log, h.job_id)}
@@ -244,14 +250,14 @@ class TestRecoveryBound:
                 held.enter_context(row_locked(backend.dsn, h.job_id))
             a = start_worker(*reaper)
             if moment == "before_claiming":
-                wait_until(lambda: waiting_on_lock(backend, CLAIM), 20, "A to claim the job")
+                wait_until(lambda: waiting_on_lock(backend, CLAIM), WAIT, "A to claim the job")
             else:
-                wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "two activations on A")
+                wait_until(lambda: len(logged(log, h.job_id)) >= 2, WAIT, "two activations on A")
             b = start_worker(*reaper)
-            wait_until(lambda: workers_registered(backend, 2), 15, "B to start")
+            wait_until(lambda: workers_registered(backend, 2), WAIT, "B to start")
             if moment == "while_checkpointing":
                 held.enter_context(row_locked(backend.dsn, h.job_id))
-                wait_until(lambda: waiting_on_lock(backend, CHECKPOINT), 20, "A to checkpoint")
+                wait_until(lambda: waiting_on_lock(backend, CHECKPOINT), WAIT, "A to checkpoint")
             a.signal(signal.SIGKILL)
             killed = time.monotonic()
             a.proc.wait(timeout=10)
@@ -264,7 +270,7 @@ class TestRecoveryBound:
         )
         waiting = sum(1 for job in backlog if "queued" == job.status())
         assert waiting > 0, "the backlog drained first: the recovery did not go ahead of it"
-        assert "completed" == h.wait(timeout=30).status
+        assert "completed" == h.wait(timeout=WAIT).status
 
 
 class TestPauseResume:
@@ -278,7 +284,7 @@ class TestPauseResume:
         h = chain_flow(delay=0.08, log=str(log)).submit(
             "step", {"n": 0, "steps": 10}, backend=backend
         )
-        wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "two activations on A")
+        wait_until(lambda: len(logged(log, h.job_id)) >= 2, WAIT, "two activations on A")
         h.pause()
         paused = h.wait(timeout=5)
         assert "paused" == paused.status
@@ -287,7 +293,7 @@ class TestPauseResume:
         assert 0 == a.proc.wait(timeout=10)
         b = start_worker()
         h.resume()
-        final = h.wait(timeout=20)
+        final = h.wait(timeout=WAIT)
         expected = oracle(10)
         assert "completed" == final.status
         assert expected.shared_data == final.shared_data
@@ -308,14 +314,14 @@ class TestCancel:
         flow = chain_flow(delay=0.1, log=str(log))
         running = flow.submit("step", {"n": 0, "steps": 100}, backend=backend)
         queued = flow.submit("step", {"n": 0, "steps": 2}, backend=backend)
-        wait_until(lambda: len(logged(log, running.job_id)) >= 2, 20, "the first job running")
+        wait_until(lambda: len(logged(log, running.job_id)) >= 2, WAIT, "the first job running")
         queued.cancel()
         assert "cancelled" == queued.status()
         running.cancel()
         assert "cancelled" == running.wait(timeout=5).status
         assert len(logged(log, running.job_id)) < 100
         later = flow.submit("step", {"n": 0, "steps": 1}, backend=backend)
-        assert "completed" == later.wait(timeout=20).status
+        assert "completed" == later.wait(timeout=WAIT).status
         assert [] == logged(log, queued.job_id)
         assert "cancelled" == queued.wait(timeout=1).status
 
@@ -337,7 +343,7 @@ class TestCancel:
         running = chain_flow(delay=0.1, log=str(log)).submit(
             "step", {"n": 0, "steps": 100}, backend=backend
         )
-        wait_until(lambda: len(logged(log, running.job_id)) >= 2, 20, "the job running")
+        wait_until(lambda: len(logged(log, running.job_id)) >= 2, WAIT, "the job running")
         assert 0 == main(["jobs", "--store", dsn, "--json"])
         rows = json.loads(capsys.readouterr().out)
         assert [(running.job_id, "running")] == [(r["job_id"], r["status"]) for r in rows]
@@ -380,7 +386,7 @@ class TestDoubleResumeAndFencing:
                 RUN_TASK, queue="routilux", lock=key, queueing_lock=key
             ).defer(job_id=h.job_id)
         start_worker()
-        assert "completed" == h.wait(timeout=20).status
+        assert "completed" == h.wait(timeout=WAIT).status
         keys = [k for k, _ in logged(log, h.job_id)]
         assert len(keys) == len(set(keys)) == 7
 
@@ -427,10 +433,10 @@ class TestGracefulShutdown:
         a = start_worker("--reap-every", "0.2")
         flow = chain_flow(delay=0.1, log=str(log))
         h = flow.submit("step", {"n": 0, "steps": 6}, backend=backend)
-        wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "the job running")
+        wait_until(lambda: len(logged(log, h.job_id)) >= 2, WAIT, "the job running")
         nxt = flow.submit("step", {"n": 0, "steps": 1}, backend=backend)
         a.signal(signal.SIGTERM)
-        assert 0 == a.proc.wait(timeout=20)
+        assert 0 == a.proc.wait(timeout=WAIT)
         assert "completed" == h.status()
         assert "queued" == nxt.status()
         keys = [k for k, _ in logged(log, h.job_id)]
@@ -444,12 +450,12 @@ class TestGracefulShutdown:
         flow = chain_flow(delay=0.1, log=str(log))
         a = start_worker("--shutdown-timeout", "0.2")
         h = flow.submit("step", {"n": 0, "steps": 20}, backend=backend)
-        wait_until(lambda: len(logged(log, h.job_id)) >= 2, 20, "the job running on A")
+        wait_until(lambda: len(logged(log, h.job_id)) >= 2, WAIT, "the job running on A")
         a.signal(signal.SIGTERM)
-        assert 0 == a.proc.wait(timeout=20)
+        assert 0 == a.proc.wait(timeout=WAIT)
         assert "queued" == h.status()
         b = start_worker()
-        wait_until(lambda: any(p == b.pid for _, p in logged(log, h.job_id)), 20, "B running it")
+        wait_until(lambda: any(p == b.pid for _, p in logged(log, h.job_id)), WAIT, "B running it")
         b.signal(signal.SIGTERM)
         wait_until(lambda: "Stop requested" in b.output(), 10, "B to hear the first signal")
         b.signal(signal.SIGTERM)
@@ -458,7 +464,7 @@ class TestGracefulShutdown:
         reaped: dict[str, str] = {}
         wait_until(lambda: reaped.update(backend.reap()) or reaped, 10, "the reaper")
         start_worker()
-        assert "completed" == h.wait(timeout=20).status
+        assert "completed" == h.wait(timeout=WAIT).status
         counts = Counter(k for k, _ in logged(log, h.job_id))
         assert 21 == len(counts)
         assert sum(counts.values()) - 21 <= 1  # at most the activation in flight on B

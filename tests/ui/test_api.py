@@ -211,7 +211,7 @@ class TestLifecycle:
         """Retry of a failed job is 202; its run fails again and records a second error."""
         job = failed_job(store)
         assert 202 == client.post(f"/api/jobs/{job}/retry").status_code
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 10
         while len((store.load_job(job).state or {})["errors"]) < 2:
             assert time.monotonic() < deadline, "the retry did not run"
             store.wait_settled(job, 0.05)
@@ -226,7 +226,7 @@ class TestLifecycle:
         try:
             paused = client.post(f"/api/jobs/{running.job_id}/pause").json()
             assert ("running", "pause") == (paused["status"], paused["requested"])
-            assert "paused" == store.wait_settled(running.job_id, 30)
+            assert "paused" == store.wait_settled(running.job_id, 10)
             running.thread.join(10)
             assert 202 == client.post(f"/api/jobs/{running.job_id}/resume").status_code
             twice = client.post(f"/api/jobs/{running.job_id}/resume")

@@ -102,7 +102,7 @@ def _buttons(html: str) -> set[str]:
 def _events(url: str, count: int) -> list[tuple[str, object]]:
     # Read ``count`` server-sent events from ``url`` (a real server), then hang up.
     out: list[tuple[str, object]] = []
-    with httpx.stream("GET", url, timeout=30) as response:
+    with httpx.stream("GET", url, timeout=10) as response:
         assert "text/event-stream" in response.headers["content-type"]
         name = None
         for line in response.iter_lines():
@@ -120,7 +120,7 @@ class TestEvents:
         """The job's stream sends its state at once, then again when it changes."""
         job = approval_job(store)
         url = f"{live.url}/api/jobs/{job}/events"
-        with httpx.stream("GET", url, timeout=30) as response:
+        with httpx.stream("GET", url, timeout=10) as response:
             lines = response.iter_lines()
             first = _next_event(lines)
             assert ("job", "paused") == (first[0], first[1]["status"])
@@ -140,7 +140,7 @@ class TestEvents:
     def test_all_jobs_events(self, live: LiveServer, store: SqliteJobStore) -> None:
         """The store's stream names each job that changes, with the counts per status."""
         url = f"{live.url}/api/events"
-        with httpx.stream("GET", url, timeout=30) as response:
+        with httpx.stream("GET", url, timeout=10) as response:
             lines = response.iter_lines()
             assert ("jobs", []) == (lambda e: (e[0], e[1]["changed"]))(_next_event(lines))
             job = approval_job(store)

@@ -137,7 +137,7 @@ class RunningJob:
         self.thread.join(10)
 
 
-def wait_status(store: JobStore, job_id: str, expected: str, timeout: float = 30) -> str:
+def wait_status(store: JobStore, job_id: str, expected: str, timeout: float = 10) -> str:
     """Wait until the stored job is ``expected`` (a run started elsewhere may not have claimed
     it yet), or ``timeout`` passes; return its status then."""
     deadline = time.monotonic() + timeout
