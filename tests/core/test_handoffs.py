@@ -131,16 +131,23 @@ def test_work_emitted_while_the_job_waits_in_the_pool_does_not_hand_it_over_agai
     assert [] == seen.wrong
 
 
-def test_a_job_paused_and_resumed_while_it_waits_in_the_pool_is_handed_over_once() -> None:
-    """A submitted job waits in the pool while another job holds the flow's one worker.
-    Paused and resumed there, it stays in the pool: its work runs when the worker is free,
-    and it is not handed over a second time."""
+def _gated() -> tuple[Flow, Gate]:
+    # One worker; a job entering at "gate" holds it until the test releases the gate, and
+    # a job entering at "emit" keeps what it emits in its shared log.
     flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
     gate = Gate()
     flow.add_routine(gate, "gate")
     flow.add_routine(Emitter(), "emit")
     flow.add_routine(Keep(), "keep")
     flow.connect("emit", "out", "keep", "input", param_mapping={"value": "n"})
+    return flow, gate
+
+
+def test_a_job_paused_and_resumed_while_it_waits_in_the_pool_is_handed_over_once() -> None:
+    """A submitted job waits in the pool while another job holds the flow's one worker.
+    Paused and resumed there, it stays in the pool: its work runs when the worker is free,
+    and it is not handed over a second time."""
+    flow, gate = _gated()
     with shut_down_within(flow):
         seen = watch(flow)
         first = flow.submit("gate", {"value": 0})
@@ -262,12 +269,7 @@ def test_a_job_resumed_as_it_starts_is_handed_over_once() -> None:
     """A listener of ``job_started`` that pauses and resumes the job hands it to the pool.
     While it waits there (the flow's one worker is busy with another job), the end of its
     start does not hand it over a second time."""
-    flow = Flow("handoffs", execution_strategy="concurrent", max_workers=1)
-    gate = Gate()
-    flow.add_routine(gate, "gate")
-    flow.add_routine(Emitter(), "emit")
-    flow.add_routine(Keep(), "keep")
-    flow.connect("emit", "out", "keep", "input", param_mapping={"value": "n"})
+    flow, gate = _gated()
     second = JobState(flow.flow_id)
 
     def resume_at_start(event: Any) -> None:

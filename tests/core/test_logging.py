@@ -302,10 +302,14 @@ class TestFailureLogsAreBound:
         }.items() <= entry.items()
 
 
-def test_a_waiter_whose_event_loop_closed_is_logged_and_the_job_goes_on() -> None:
+@pytest.mark.parametrize("paused_first", [False, True], ids=["completes", "pauses-then-completes"])
+def test_a_waiter_whose_event_loop_closed_is_logged_once_and_the_job_goes_on(
+    paused_first: bool,
+) -> None:
     """``aexecute(timeout=...)`` returned the running job and its event loop closed: when
     the job settles, telling that loop fails. The job completes all the same, and the
-    failure is logged at debug level with the job's id."""
+    failure is logged once at debug level with the job's id, also when the job settles
+    first paused and then again, resumed and completed (a waiter is told once)."""
     gate = Gate()
     flow = Flow("waiter", plugins=PluginManager(False))
     flow.add_routine(gate, "gate")
@@ -313,34 +317,18 @@ def test_a_waiter_whose_event_loop_closed_is_logged_and_the_job_goes_on() -> Non
         js = asyncio.run(flow.aexecute("gate", {"value": 1}, timeout=0.01))
         assert "running" == js.status
         assert gate.entered.wait(WAIT), "the handler never started"
+        if paused_first:
+            pausing = threading.Thread(target=flow.pause, args=(js,), daemon=True)
+            pausing.start()
+            wait_until(lambda: "paused" == js.status, WAIT, "the job pausing")
         gate.release.set()
+        if paused_first:
+            pausing.join(WAIT)
+            assert not pausing.is_alive(), "pause() never returned after the handler did"
+            assert js.wait_settled(WAIT), f"job still {js.status} with a handler running"
+            flow.resume(js)
         assert js.wait_for_completion(WAIT), f"job still {js.status}"
     assert "completed" == js.status
     failed = [e for e in logs if "waiter_failed" == e["event"]]
     assert [("debug", js.job_id)] == [(e["log_level"], e["job_id"]) for e in failed]
     assert "closed" in failed[0]["error"]
-
-
-def test_a_waiter_is_told_once_even_when_its_job_settles_again() -> None:
-    """A waiter of ``aexecute(timeout=...)`` whose loop closed is told when the job first
-    settles (paused here), and not again when the resumed job completes: one failure
-    logged."""
-    gate = Gate()
-    flow = Flow("waiter", plugins=PluginManager(False))
-    flow.add_routine(gate, "gate")
-    with capture_logs() as logs, shut_down_within(flow):
-        js = asyncio.run(flow.aexecute("gate", {"value": 1}, timeout=0.01))
-        assert "running" == js.status
-        assert gate.entered.wait(WAIT), "the handler never started"
-        pausing = threading.Thread(target=flow.pause, args=(js,), daemon=True)
-        pausing.start()
-        wait_until(lambda: "paused" == js.status, WAIT, "the job pausing")
-        gate.release.set()
-        pausing.join(WAIT)
-        assert not pausing.is_alive(), "pause() never returned after the handler did"
-        assert js.wait_settled(WAIT), f"job still {js.status} with a handler running"
-        flow.resume(js)
-        assert js.wait_for_completion(WAIT), f"job still {js.status}"
-    assert "completed" == js.status
-    failed = [e for e in logs if "waiter_failed" == e["event"]]
-    assert [("debug", js.job_id)] == [(e["log_level"], e["job_id"]) for e in failed]

@@ -164,12 +164,15 @@ ROUNDS = 3
 class _HandsOff(Routine):
     """Starts a helper thread (in the handler's context), then fails: its retry waits on
     the timer, far off. The helper emits ``out`` ``ROUNDS`` times, each once told to by
-    ``go`` (the test, then the sink of each emit: by then the job waits again)."""
+    ``go`` (the test, then the sink of each emit: by then the job waits again). What the
+    sink got is kept in ``received``, and ``all_ran`` is set once it got all."""
 
     def __init__(self) -> None:
         super().__init__()
         self.go = threading.Event()
         self.calls = 0
+        self.received: list[Any] = []
+        self.all_ran = threading.Event()
         self.define_slot("trigger", handler=self.take)
         self.define_event("out", ["value"])
 
@@ -188,37 +191,48 @@ class _HandsOff(Routine):
             self.emit("out", value=value)
 
 
-def test_work_emitted_from_another_thread_runs_while_the_blocking_execute_waits(
-    make_flow: Callable[..., Flow],
-) -> None:
-    """A blocking sequential execute waiting for a retry's timer runs what another thread
-    emits for the job at once, not when the retry comes."""
-    flow = make_flow(execution_strategy="sequential")
+def _helper_emits(flow: Flow) -> _HandsOff:
+    # "h" fails and waits 60 s for its retry; meanwhile the thread its handler started
+    # emits ROUNDS times to "s", each time once the last has run.
     source = _HandsOff()
     source.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=60.0))
-    received: list[Any] = []
-    all_ran = threading.Event()
 
     def see(value: Any) -> None:
-        received.append(value)
-        if len(received) == ROUNDS:
-            all_ran.set()
-        source.go.set()  # the helper emits again while this job waits
+        source.received.append(value)
+        if len(source.received) == ROUNDS:
+            source.all_ran.set()
+        source.go.set()  # the helper emits again while the job waits
 
     flow.add_routine(source, "h")
     flow.add_routine(_Sink(see), "s")
     flow.connect("h", "out", "s", "input")
-    js = JobState(flow.flow_id)
-    execute = in_background("the blocking execute to return", flow.execute, "h", job_state=js)
+    return source
+
+
+def _check_helper_emits(js: JobState, source: _HandsOff) -> None:
+    # Once "h" waits for its retry, all the helper thread emits runs, before the retry.
     wait_until(
         lambda: js.routine_states.get("h", {}).get("status") == "retrying",
         WAIT,
         "the handler to fail and wait for its retry",
     )
     source.go.set()
-    assert all_ran.wait(WAIT), f"of what the helper thread emitted, only {received} ran"
+    received = source.received
+    assert source.all_ran.wait(WAIT), f"of what the helper thread emitted, only {received} ran"
     assert list(range(ROUNDS)) == received
     assert 1 == source.calls  # its retry has not come: the emitted work did not wait for it
+
+
+def test_work_emitted_from_another_thread_runs_while_the_blocking_execute_waits(
+    make_flow: Callable[..., Flow],
+) -> None:
+    """A blocking sequential execute waiting for a retry's timer runs what another thread
+    emits for the job at once, not when the retry comes."""
+    flow = make_flow(execution_strategy="sequential")
+    source = _helper_emits(flow)
+    js = JobState(flow.flow_id)
+    execute = in_background("the blocking execute to return", flow.execute, "h", job_state=js)
+    _check_helper_emits(js, source)
     flow.cancel(js)
     assert js is execute()
     assert "cancelled" == js.status
@@ -312,30 +326,9 @@ def test_work_emitted_from_another_thread_runs_while_a_pool_job_waits(
     emits at once, on the pool, not when the retry comes: that thread is no worker of the
     job, though it runs in the handler's context."""
     flow = make_flow(execution_strategy=strategy)
-    source = _HandsOff()
-    source.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=60.0))
-    received: list[Any] = []
-    all_ran = threading.Event()
-
-    def see(value: Any) -> None:
-        received.append(value)
-        if len(received) == ROUNDS:
-            all_ran.set()
-        source.go.set()
-
-    flow.add_routine(source, "h")
-    flow.add_routine(_Sink(see), "s")
-    flow.connect("h", "out", "s", "input")
+    source = _helper_emits(flow)
     js = flow.submit("h")
-    wait_until(
-        lambda: js.routine_states.get("h", {}).get("status") == "retrying",
-        WAIT,
-        "the handler to fail and wait for its retry",
-    )
-    source.go.set()
-    assert all_ran.wait(WAIT), f"of what the helper thread emitted, only {received} ran"
-    assert list(range(ROUNDS)) == received
-    assert 1 == source.calls
+    _check_helper_emits(js, source)
     flow.cancel(js)
     assert js.wait_for_completion(WAIT), f"job still {js.status}"
     assert "cancelled" == js.status

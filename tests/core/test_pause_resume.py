@@ -295,16 +295,21 @@ def test_routine_state_that_is_not_a_dict_is_replaced() -> None:
     flow.shutdown()
 
 
+def _relayed(flow_id: str, strategy: str) -> tuple[Flow, JobState]:
+    # A flow whose entry "e" emits to a Relay "r", and a JobState for a job of it.
+    flow = Flow(flow_id=flow_id, execution_strategy=strategy)
+    flow.add_routine(Emitter(), "e")
+    flow.add_routine(Relay(), "r")
+    flow.connect("e", "out", "r", "input")
+    return flow, JobState(flow.flow_id)
+
+
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
 def test_a_job_paused_and_resumed_as_it_starts_runs_its_entry_work(strategy: str) -> None:
     """A listener of ``job_started`` that pauses and resumes the job hands it to the pool
     before its entry work is queued. A worker that takes it then leaves it running: the job
     completes only after its entry work ran."""
-    flow = Flow(flow_id="resumed-at-start", execution_strategy=strategy)
-    flow.add_routine(Emitter(), "e")
-    flow.add_routine(Relay(), "r")
-    flow.connect("e", "out", "r", "input")
-    js = JobState(flow.flow_id)
+    flow, js = _relayed("resumed-at-start", strategy)
 
     def resume_at_start(event: Any) -> None:
         if "job_started" == event.kind:
@@ -332,11 +337,7 @@ def test_a_job_paused_as_it_starts_keeps_its_entry_work(strategy: str) -> None:
     """A job paused by a listener of its ``job_started`` event, before its entry work is
     queued, keeps that work pending: its JobState says so, and the job loaded from it runs
     the work on resume."""
-    flow = Flow(flow_id="paused-at-start", execution_strategy=strategy)
-    flow.add_routine(Emitter(), "e")
-    flow.add_routine(Relay(), "r")
-    flow.connect("e", "out", "r", "input")
-    js = JobState(flow.flow_id)
+    flow, js = _relayed("paused-at-start", strategy)
 
     def pause_at_start(event: Any) -> None:
         if "job_started" == event.kind:
