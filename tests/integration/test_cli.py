@@ -424,7 +424,7 @@ class TestWorker:
 
     def test_unreachable_database(self, tmp_path: Path) -> None:
         """A database that refuses connections: a clear error and exit 2, at once."""
-        proc = _bare("worker", "--dsn", self.UNREACHABLE, cwd=tmp_path, timeout=10)
+        proc = _bare("worker", "--dsn", self.UNREACHABLE, cwd=tmp_path)
         assert 2 == proc.returncode
         _no_traceback(proc)
         assert "cannot reach the job store database" in proc.stderr
@@ -445,7 +445,7 @@ class TestWorker:
     )
     def test_bad_option(self, tmp_path: Path, option: str, value: str) -> None:
         """Bad numbers are usage errors naming the option (exit 2)."""
-        proc = _bare("worker", "--dsn", self.UNREACHABLE, option, value, cwd=tmp_path, timeout=10)
+        proc = _bare("worker", "--dsn", self.UNREACHABLE, option, value, cwd=tmp_path)
         assert 2 == proc.returncode
         _no_traceback(proc)
         assert option in proc.stderr
@@ -454,9 +454,7 @@ class TestWorker:
         """worker --import shares the run command's import: its errors exit 2 too."""
         path = tmp_path / "bad.py"
         path.write_text("raise RuntimeError('nope')", encoding="utf-8")
-        proc = _bare(
-            "worker", "--dsn", self.UNREACHABLE, "--import", str(path), cwd=tmp_path, timeout=10
-        )
+        proc = _bare("worker", "--dsn", self.UNREACHABLE, "--import", str(path), cwd=tmp_path)
         assert 2 == proc.returncode
         _no_traceback(proc)
         assert f"--import {path}: RuntimeError: nope" in proc.stderr
