@@ -192,3 +192,9 @@ def test_markup_in_a_job_stays_text(page: Any, live: LiveServer, store: SqliteJo
     assert "<script>alert(" in page.locator("#job-details").inner_text()
     assert 0 == page.locator("#job img, #job script, #graph svg image").count()
     assert job == page.locator("#job").get_attribute("data-job")
+    # The vendored htmx can evaluate code (hx-on, js: values): the page turns that off, so
+    # nothing of a job's data ever reaches it, and it requests only its own server.
+    config = (
+        "() => [htmx.config.allowEval, htmx.config.allowScriptTags, htmx.config.selfRequestsOnly]"
+    )
+    assert [False, False, True] == page.evaluate(config)
